@@ -1,0 +1,139 @@
+"""Train a hazard detector with Ultralytics, offline, from a versioned config.
+
+    hazardscan train --config training/configs/v1.yaml [--out work/runs] [--data DATA_YAML]
+
+The run folder records the config, dataset version, seed, hardware, wall time and final metrics in
+``run.json`` beside Ultralytics' own files; ``weights/best.pt`` stays there (never committed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from training.offline import prepare_offline
+
+log = logging.getLogger(__name__)
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class TrainConfig:
+    name: str
+    weights: str
+    sources: str = "datasets/sources"
+    datasets_root: str = "../shared/datasets"
+    val_fraction: float = 0.2
+    seed: int = 0
+    train: dict[str, Any] = field(default_factory=dict)
+    export: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> TrainConfig:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
+        return cls(**data)
+
+    def resolve(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else (REPO / p)
+
+
+def hardware() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+                            "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def build_from_config(cfg: TrainConfig, out_root: Path) -> Path:
+    """Import the configured sources and write the canonical dataset; returns its data.yaml."""
+    from inference_service.taxonomy import load_taxonomy
+    from training.dataset import build_dataset
+    from training.importer import import_all, load_source_specs
+
+    specs = load_source_specs(cfg.resolve(cfg.sources))
+    result = import_all(specs, cfg.resolve(cfg.datasets_root), load_taxonomy())
+    return build_dataset(result, out_root, cfg.val_fraction).data_yaml
+
+
+def _final_metrics(trainer: Any) -> dict[str, float]:
+    metrics = getattr(trainer, "metrics", None) or {}
+    return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(float(v))}
+
+
+def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None = None) -> Path:
+    """Train and return the run folder (holding ``weights/best.pt`` and ``run.json``)."""
+    run_root = run_root.resolve()
+    prepare_offline(run_root / ".ultralytics")
+    import torch
+    from ultralytics import YOLO
+
+    if device is None:
+        device = "0" if torch.cuda.is_available() else "cpu"
+    weights = cfg.resolve(cfg.weights)
+    if not weights.exists():
+        raise FileNotFoundError(f"starting weights {weights} not found: give a local .pt path (nothing is downloaded)")
+    model = YOLO(str(weights))
+    args = {"data": str(data_yaml), "project": str(run_root), "name": cfg.name, "exist_ok": False,
+            "seed": cfg.seed, "deterministic": True, "device": device, "amp": False, "verbose": True,
+            **cfg.train}
+    started = time.time()
+    results = model.train(**args)
+    elapsed = time.time() - started
+    trainer = model.trainer
+    run_dir = Path(trainer.save_dir)
+    metrics = _final_metrics(trainer)
+    dataset_card = data_yaml.parent / "dataset_card.json"
+    record = {
+        "config": asdict(cfg),
+        "train_args": args,
+        "dataset": {"data_yaml": str(data_yaml), "version": data_yaml.parent.name.removeprefix("hazardscan-"),
+                    "card": json.loads(dataset_card.read_text()) if dataset_card.exists() else None},
+        "seed": cfg.seed,
+        "hardware": hardware(),
+        "epochs_run": int(getattr(trainer, "epoch", -1)) + 1,
+        "wall_time_s": round(elapsed, 1),
+        "metrics": metrics,
+        "results_repr": str(type(results).__name__),
+    }
+    (run_dir / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=1, default=str))
+    log.info("trained %s in %.0fs: %s", cfg.name, elapsed, metrics)
+    return run_dir
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", type=Path, required=True, help="training config yaml (see training/configs)")
+    p.add_argument("--out", type=Path, default=REPO / "work", help="where datasets and runs are written")
+    p.add_argument("--data", type=Path, help="an existing data.yaml; skip the import")
+    p.add_argument("--device", help="'cpu' or a CUDA index; default: GPU when available")
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = TrainConfig.load(args.config)
+    data_yaml = args.data or build_from_config(cfg, args.out / "datasets")
+    run_dir = train(cfg, data_yaml, args.out / "runs", args.device)
+    print(run_dir)  # noqa: T201 - the CLI's output is the run folder
+    return 0
+
+
+if __name__ == "__main__":
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parser = argparse.ArgumentParser(description=__doc__)
+    add_arguments(parser)
+    raise SystemExit(run(parser.parse_args()))
