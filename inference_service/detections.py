@@ -23,8 +23,10 @@ class Detections:
     score: FloatArray  # (N,) float32
 
     def __post_init__(self) -> None:
-        xyxy = np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4) if np.size(self.xyxy) else (
-            np.zeros((0, 4), np.float32)
+        xyxy = (
+            np.asarray(self.xyxy, dtype=np.float32).reshape(-1, 4)
+            if np.size(self.xyxy)
+            else (np.zeros((0, 4), np.float32))
         )
         class_id = np.asarray(self.class_id, dtype=np.int64).reshape(-1)
         score = np.asarray(self.score, dtype=np.float32).reshape(-1)
@@ -45,7 +47,7 @@ class Detections:
     def from_rows(cls, rows: Iterable[tuple[float, float, float, float, int, float]]) -> Detections:
         """Build from ``(x1, y1, x2, y2, class_id, score)`` rows; handy in tests and converters."""
         arr = np.asarray(list(rows), dtype=np.float64).reshape(-1, 6)
-        return cls(arr[:, :4], arr[:, 4].astype(np.int64), arr[:, 5])
+        return cls(arr[:, :4].astype(np.float32), arr[:, 4].astype(np.int64), arr[:, 5].astype(np.float32))
 
     @classmethod
     def concat(cls, parts: Iterable[Detections]) -> Detections:

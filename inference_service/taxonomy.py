@@ -119,12 +119,11 @@ class Taxonomy:
         for required, wanted in ((rule.with_, True), (rule.without, False)):
             for cls in required:
                 idx = np.flatnonzero(names == cls)
-                if rule.scope == "photo":
+                present: np.ndarray
+                if rule.scope == "photo" or idx.size == 0:
                     present = np.full(anchors.size, idx.size > 0)
-                elif idx.size == 0:
-                    present = np.zeros(anchors.size, bool)
                 else:
-                    present = (_ioa(dets.xyxy[anchors], dets.xyxy[idx]) >= rule.min_overlap).any(axis=1)
+                    present = np.asarray((_ioa(dets.xyxy[anchors], dets.xyxy[idx]) >= rule.min_overlap).any(axis=1))
                 keep &= present if wanted else ~present
         out = []
         for i in anchors[keep]:
@@ -184,8 +183,11 @@ def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
         if hid in seen:
             raise TaxonomyError(f"hazard {hid}: duplicate id")
         seen.add(hid)
-        missing = [k for k in ("name_zh", "name_en", "domain", "severity", "legal_basis", "advice_zh", "rule")
-                   if not entry.get(k)]
+        missing = [
+            k
+            for k in ("name_zh", "name_en", "domain", "severity", "legal_basis", "advice_zh", "rule")
+            if not entry.get(k)
+        ]
         if missing:
             raise TaxonomyError(f"hazard {hid}: missing {', '.join(missing)}")
         if entry["severity"] not in SEVERITY_ORDER:
@@ -200,11 +202,23 @@ def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
         )
         unknown = (set(rule.when) | set(rule.with_) | set(rule.without)) - known
         if not rule.when or unknown:
-            raise TaxonomyError(f"hazard {hid}: rule needs 'when' classes from detector_classes; unknown {sorted(unknown)}")
+            raise TaxonomyError(
+                f"hazard {hid}: rule needs 'when' classes from detector_classes; unknown {sorted(unknown)}"
+            )
         if rule.scope not in ("overlap", "photo"):
             raise TaxonomyError(f"hazard {hid}: scope must be 'overlap' or 'photo'")
-        hazards.append(Hazard(hid, entry["name_zh"], entry["name_en"], entry["domain"], entry["severity"],
-                              entry["legal_basis"], entry["advice_zh"], rule))
+        hazards.append(
+            Hazard(
+                hid,
+                entry["name_zh"],
+                entry["name_en"],
+                entry["domain"],
+                entry["severity"],
+                entry["legal_basis"],
+                entry["advice_zh"],
+                rule,
+            )
+        )
     return Taxonomy(str(data["version"]), classes, tuple(hazards))
 
 

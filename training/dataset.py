@@ -35,8 +35,10 @@ def yolo_lines(sample: Sample) -> str:
     if len(sample.labels) == 0:
         return ""
     xywh = xyxy_to_xywh(sample.labels.xyxy) / np.array([sample.width, sample.height] * 2, np.float32)
-    return "".join(f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n"
-                   for c, (x, y, w, h) in zip(sample.labels.class_id.tolist(), xywh.tolist(), strict=True))
+    return "".join(
+        f"{c} {x:.6f} {y:.6f} {w:.6f} {h:.6f}\n"
+        for c, (x, y, w, h) in zip(sample.labels.class_id.tolist(), xywh.tolist(), strict=True)
+    )
 
 
 def content_hash(result: ImportResult, sides: list[str]) -> str:
@@ -65,18 +67,39 @@ def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.
             link.unlink()
         os.symlink(s.image, link)
         (root / "labels" / side / f"{stem}.txt").write_text(yolo_lines(s))
-        manifest.append({"image": str(s.image), "source": s.source, "split": side, "width": s.width,
-                         "height": s.height, "sha1": s.sha1, "group": int(g),
-                         "boxes": [[*map(float, b), int(c)] for b, c in zip(s.labels.xyxy.tolist(),
-                                                                              s.labels.class_id.tolist(), strict=True)]})
+        manifest.append(
+            {
+                "image": str(s.image),
+                "source": s.source,
+                "split": side,
+                "width": s.width,
+                "height": s.height,
+                "sha1": s.sha1,
+                "group": int(g),
+                "boxes": [
+                    [*map(float, b), int(c)]
+                    for b, c in zip(s.labels.xyxy.tolist(), s.labels.class_id.tolist(), strict=True)
+                ],
+            }
+        )
     (root / "manifest.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in manifest))
     data_yaml = root / "data.yaml"
-    data_yaml.write_text(yaml.safe_dump({"path": str(root.resolve()), "train": "images/train", "val": "images/val",
-                                         "names": dict(enumerate(result.classes))}, allow_unicode=True))
+    data_yaml.write_text(
+        yaml.safe_dump(
+            {
+                "path": str(root.resolve()),
+                "train": "images/train",
+                "val": "images/val",
+                "names": dict(enumerate(result.classes)),
+            },
+            allow_unicode=True,
+        )
+    )
     card = dataset_card(result, sides, groups, version)
     (root / "dataset_card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1))
-    (root / "import_report.jsonl").write_text("".join(
-        json.dumps(i.__dict__, ensure_ascii=False) + "\n" for i in result.issues))
+    (root / "import_report.jsonl").write_text(
+        "".join(json.dumps(i.__dict__, ensure_ascii=False) + "\n" for i in result.issues)
+    )
     (root / "README.md").write_text(render_card_markdown(card))
     log.info("dataset %s: %d photos (%d val) at %s", version, len(samples), sides.count("val"), root)
     return BuiltDataset(root, data_yaml, version, list(result.classes))
@@ -84,30 +107,40 @@ def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.
 
 def dataset_card(result: ImportResult, sides: list[str], groups: list[int], version: str) -> dict[str, Any]:
     n = len(result.classes)
-    by_side = {side: [s for s, sd in zip(result.samples, sides, strict=True) if sd == side] for side in ("train", "val")}
+    by_side = {
+        side: [s for s, sd in zip(result.samples, sides, strict=True) if sd == side] for side in ("train", "val")
+    }
     near_dup_groups = sum(1 for c in Counter(groups).values() if c > 1)
     return {
         "version": version,
         "classes": result.classes,
         "photos": {side: len(v) for side, v in by_side.items()},
-        "boxes_per_class": {side: dict(zip(result.classes, class_histogram(v, n).tolist(), strict=True))
-                            for side, v in by_side.items()},
+        "boxes_per_class": {
+            side: dict(zip(result.classes, class_histogram(v, n).tolist(), strict=True)) for side, v in by_side.items()
+        },
         "photos_per_source": {side: dict(Counter(s.source for s in v)) for side, v in by_side.items()},
         "negatives": {side: sum(1 for s in v if len(s.labels) == 0) for side, v in by_side.items()},
         "duplicate_groups": near_dup_groups,
-        "sources": [{"name": s.name, "origin": s.origin, "licence": s.licence, "format": s.format,
-                     "class_map": s.class_map} for s in result.sources],
+        "sources": [
+            {"name": s.name, "origin": s.origin, "licence": s.licence, "format": s.format, "class_map": s.class_map}
+            for s in result.sources
+        ],
         "boxes_per_source_and_class": result.class_counts(),
         "issues_per_source": result.issue_counts(),
     }
 
 
 def render_card_markdown(card: dict[str, Any]) -> str:
-    lines = [f"# Dataset hazardscan-{card['version']}", "",
-             f"Photos: train {card['photos']['train']}, val {card['photos']['val']} "
-             f"(negatives {card['negatives']['train']}/{card['negatives']['val']}); "
-             f"near/exact duplicate groups kept on one side: {card['duplicate_groups']}.", "",
-             "| class | train boxes | val boxes |", "|---|---|---|"]
+    lines = [
+        f"# Dataset hazardscan-{card['version']}",
+        "",
+        f"Photos: train {card['photos']['train']}, val {card['photos']['val']} "
+        f"(negatives {card['negatives']['train']}/{card['negatives']['val']}); "
+        f"near/exact duplicate groups kept on one side: {card['duplicate_groups']}.",
+        "",
+        "| class | train boxes | val boxes |",
+        "|---|---|---|",
+    ]
     for c in card["classes"]:
         lines.append(f"| {c} | {card['boxes_per_class']['train'][c]} | {card['boxes_per_class']['val'][c]} |")
     lines += ["", "| source | licence | origin | issues |", "|---|---|---|---|"]

@@ -53,12 +53,18 @@ class SourceSpec:
         labels = d.get("labels", {})
         fmt = d.get("format", "yolo")
         return cls(
-            name=d["name"], origin=d.get("origin", ""), licence=d.get("licence", "not stated"), format=fmt,
-            root=d["root"], images=tuple(d["images"]),
-            label_replace=tuple(labels.get("replace", ["/images/", "/labels/"])),  # type: ignore[arg-type]
+            name=d["name"],
+            origin=d.get("origin", ""),
+            licence=d.get("licence", "not stated"),
+            format=fmt,
+            root=d["root"],
+            images=tuple(d["images"]),
+            label_replace=tuple(labels.get("replace", ["/images/", "/labels/"])),
             label_suffix=labels.get("suffix", ".xml" if fmt == "voc" else ".txt"),
-            names_from=d.get("names_from"), names=tuple(d.get("names", ())),
-            missing_label=d.get("missing_label", "drop"), class_map=dict(d.get("class_map", {})),
+            names_from=d.get("names_from"),
+            names=tuple(d.get("names", ())),
+            missing_label=d.get("missing_label", "drop"),
+            class_map=dict(d.get("class_map", {})),
             drop_reasons=dict(d.get("drop_reasons", {})),
         )
 
@@ -141,9 +147,15 @@ def _source_names(spec: SourceSpec, src_root: Path, issues: list[IssueRecord]) -
     data = yaml.safe_load((src_root / spec.names_from).read_text(encoding="utf-8"))
     declared = data.get("path")
     if isinstance(declared, str) and (":" in declared[:3] or declared.startswith("/")) and not Path(declared).exists():
-        issues.append(IssueRecord(spec.name, spec.names_from, "foreign_path",
-                                  f"yaml path {declared!r} does not exist here; using the source root instead",
-                                  "changed"))
+        issues.append(
+            IssueRecord(
+                spec.name,
+                spec.names_from,
+                "foreign_path",
+                f"yaml path {declared!r} does not exist here; using the source root instead",
+                "changed",
+            )
+        )
     names = data.get("names", [])
     if isinstance(names, dict):
         names = [names[k] for k in sorted(names)]
@@ -156,11 +168,16 @@ def _label_path(spec: SourceSpec, image: Path) -> Path:
     idx = s.rfind(old)
     if idx < 0:
         return image.with_suffix(spec.label_suffix)
-    return Path(s[:idx] + new + s[idx + len(old):]).with_suffix(spec.label_suffix)
+    return Path(s[:idx] + new + s[idx + len(old) :]).with_suffix(spec.label_suffix)
 
 
-def map_boxes(parsed: ParsedLabels, spec: SourceSpec, classes: Sequence[str], width: int, height: int,
-              ) -> tuple[Detections, list[Issue]]:
+def map_boxes(
+    parsed: ParsedLabels,
+    spec: SourceSpec,
+    classes: Sequence[str],
+    width: int,
+    height: int,
+) -> tuple[Detections, list[Issue]]:
     """Source names -> dataset class ids, boxes clipped; everything changed or dropped is an Issue."""
     issues = list(parsed.issues)
     rows = []
@@ -170,8 +187,9 @@ def map_boxes(parsed: ParsedLabels, spec: SourceSpec, classes: Sequence[str], wi
             continue
         target = spec.class_map[b.name]
         if target is None:
-            issues.append(Issue("unmapped_class", f"{b.name}: {spec.drop_reasons.get(b.name, 'mapped to nothing')}",
-                                "dropped"))
+            issues.append(
+                Issue("unmapped_class", f"{b.name}: {spec.drop_reasons.get(b.name, 'mapped to nothing')}", "dropped")
+            )
             continue
         x1, y1, x2, y2 = b.xyxy
         if x1 > x2:
@@ -180,8 +198,13 @@ def map_boxes(parsed: ParsedLabels, spec: SourceSpec, classes: Sequence[str], wi
             y1, y2 = y2, y1
         cx1, cy1, cx2, cy2 = max(x1, 0.0), max(y1, 0.0), min(x2, float(width)), min(y2, float(height))
         if cx2 - cx1 < MIN_SIDE_PX or cy2 - cy1 < MIN_SIDE_PX:
-            issues.append(Issue("zero_area", f"{b.name} box {tuple(round(v, 1) for v in b.xyxy)} is empty "
-                                             f"inside the {width}x{height} photo", "dropped"))
+            issues.append(
+                Issue(
+                    "zero_area",
+                    f"{b.name} box {tuple(round(v, 1) for v in b.xyxy)} is empty inside the {width}x{height} photo",
+                    "dropped",
+                )
+            )
             continue
         overflow = max(-x1, -y1, x2 - width, y2 - height)
         if overflow > 1.0:  # sub-pixel overshoot is rounding, not a quirk worth a line
@@ -259,8 +282,15 @@ def import_all(specs: Sequence[SourceSpec], datasets_root: Path, taxonomy: Taxon
     for s in merged.samples:
         first = by_hash.setdefault(s.sha1, s)
         if first is not s:
-            merged.issues.append(IssueRecord(s.source, s.image.name, "exact_duplicate",
-                                             f"same bytes as {first.key}; kept on the same split side", "noted"))
+            merged.issues.append(
+                IssueRecord(
+                    s.source,
+                    s.image.name,
+                    "exact_duplicate",
+                    f"same bytes as {first.key}; kept on the same split side",
+                    "noted",
+                )
+            )
     return merged
 
 

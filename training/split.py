@@ -60,14 +60,18 @@ def duplicate_groups(sha1s: Sequence[str], hashes: Sequence[int], bits: int = NE
         union(i, first.setdefault(s, i))
     h = np.array(hashes, dtype=np.uint64)
     for i in range(n - 1):
-        close = np.flatnonzero(_popcount(h[i + 1:] ^ h[i]) <= bits) + i + 1
+        close = np.flatnonzero(_popcount(h[i + 1 :] ^ h[i]) <= bits) + i + 1
         for j in close.tolist():
             union(i, j)
     return [find(i) for i in range(n)]
 
 
-def split_groups(samples: Sequence[Sample], groups: Sequence[int], n_classes: int, val_fraction: float = 0.2,
-                 ) -> list[str]:
+def split_groups(
+    samples: Sequence[Sample],
+    groups: Sequence[int],
+    n_classes: int,
+    val_fraction: float = 0.2,
+) -> list[str]:
     """'train' or 'val' per sample."""
     members: dict[int, list[int]] = defaultdict(list)
     for i, g in enumerate(groups):
@@ -86,8 +90,10 @@ def split_groups(samples: Sequence[Sample], groups: Sequence[int], n_classes: in
         strata[stratum(g)].append(g)
     side = ["train"] * len(samples)
     for key in sorted(strata):
-        gs = sorted(strata[key], key=lambda g: hashlib.sha1(
-            "".join(sorted(samples[i].sha1 for i in members[g])).encode()).hexdigest())
+        gs = sorted(
+            strata[key],
+            key=lambda g: hashlib.sha1("".join(sorted(samples[i].sha1 for i in members[g])).encode()).hexdigest(),
+        )
         size = sum(len(members[g]) for g in gs)
         target = math.floor(size * val_fraction + 0.5) if len(gs) > 1 else 0
         taken = 0

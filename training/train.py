@@ -54,8 +54,12 @@ class TrainConfig:
 def hardware() -> dict[str, Any]:
     import torch
 
-    info: dict[str, Any] = {"cpu": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-                            "torch": torch.__version__, "cuda": torch.cuda.is_available()}
+    info: dict[str, Any] = {
+        "cpu": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch": torch.__version__,
+        "cuda": torch.cuda.is_available(),
+    }
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
@@ -90,21 +94,34 @@ def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None 
     if not weights.exists():
         raise FileNotFoundError(f"starting weights {weights} not found: give a local .pt path (nothing is downloaded)")
     model = YOLO(str(weights))
-    args = {"data": str(data_yaml), "project": str(run_root), "name": cfg.name, "exist_ok": False,
-            "seed": cfg.seed, "deterministic": True, "device": device, "amp": False, "verbose": True,
-            **cfg.train}
+    args = {
+        "data": str(data_yaml),
+        "project": str(run_root),
+        "name": cfg.name,
+        "exist_ok": False,
+        "seed": cfg.seed,
+        "deterministic": True,
+        "device": device,
+        "amp": False,
+        "verbose": True,
+        **cfg.train,
+    }
     started = time.time()
     results = model.train(**args)
     elapsed = time.time() - started
     trainer = model.trainer
+    assert trainer is not None
     run_dir = Path(trainer.save_dir)
     metrics = _final_metrics(trainer)
     dataset_card = data_yaml.parent / "dataset_card.json"
     record = {
         "config": asdict(cfg),
         "train_args": args,
-        "dataset": {"data_yaml": str(data_yaml), "version": data_yaml.parent.name.removeprefix("hazardscan-"),
-                    "card": json.loads(dataset_card.read_text()) if dataset_card.exists() else None},
+        "dataset": {
+            "data_yaml": str(data_yaml),
+            "version": data_yaml.parent.name.removeprefix("hazardscan-"),
+            "card": json.loads(dataset_card.read_text()) if dataset_card.exists() else None,
+        },
         "seed": cfg.seed,
         "hardware": hardware(),
         "epochs_run": int(getattr(trainer, "epoch", -1)) + 1,

@@ -23,8 +23,13 @@ def parse_coco(text: str) -> dict[str, tuple[ParsedLabels, tuple[int, int]]]:
         labels = out[im["file_name"]][0]
         name = cats.get(ann.get("category_id"))
         if name is None:
-            labels.issues.append(Issue("unknown_class", f"annotation {ann.get('id')}: category "
-                                       f"{ann.get('category_id')} not in categories", "dropped"))
+            labels.issues.append(
+                Issue(
+                    "unknown_class",
+                    f"annotation {ann.get('id')}: category {ann.get('category_id')} not in categories",
+                    "dropped",
+                )
+            )
             continue
         x, y, w, h = (float(v) for v in ann["bbox"])
         labels.boxes.append(RawBox(name, (x, y, x + w, y + h)))

@@ -21,8 +21,9 @@ def parse_labelstudio_results(results: list[dict[str, Any]]) -> tuple[ParsedLabe
             continue
         size = (int(w_img), int(h_img))
         if v.get("rotation"):
-            out.issues.append(Issue("rotated_box", f"result {r.get('id')}: rotation {v['rotation']} ignored",
-                                    "changed"))
+            out.issues.append(
+                Issue("rotated_box", f"result {r.get('id')}: rotation {v['rotation']} ignored", "changed")
+            )
         x, y = v["x"] / 100 * w_img, v["y"] / 100 * h_img
         w, h = v["width"] / 100 * w_img, v["height"] / 100 * h_img
         for name in v.get("rectanglelabels", []):
@@ -39,8 +40,14 @@ def parse_labelstudio_task(task: dict[str, Any]) -> tuple[ParsedLabels, tuple[in
     return parse_labelstudio_results(latest.get("result", []))
 
 
-def to_labelstudio_results(boxes: list[RawBox], width: int, height: int, from_name: str = "label",
-                           to_name: str = "image", scores: list[float] | None = None) -> list[dict[str, Any]]:
+def to_labelstudio_results(
+    boxes: list[RawBox],
+    width: int,
+    height: int,
+    from_name: str = "label",
+    to_name: str = "image",
+    scores: list[float] | None = None,
+) -> list[dict[str, Any]]:
     """Pixel boxes -> Label Studio rectangle results (percent units), for predictions or annotations."""
     results = []
     for i, b in enumerate(boxes):
@@ -54,9 +61,12 @@ def to_labelstudio_results(boxes: list[RawBox], width: int, height: int, from_na
             "original_height": height,
             "image_rotation": 0,
             "value": {
-                "x": 100 * x1 / width, "y": 100 * y1 / height,
-                "width": 100 * (x2 - x1) / width, "height": 100 * (y2 - y1) / height,
-                "rotation": 0, "rectanglelabels": [b.name],
+                "x": 100 * x1 / width,
+                "y": 100 * y1 / height,
+                "width": 100 * (x2 - x1) / width,
+                "height": 100 * (y2 - y1) / height,
+                "rotation": 0,
+                "rectanglelabels": [b.name],
             },
         }
         if scores is not None:

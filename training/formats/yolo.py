@@ -39,6 +39,8 @@ def parse_yolo_labels(text: str, width: int, height: int, names: Sequence[str]) 
             )
         else:
             out.issues.append(
-                Issue("malformed_line", f"line {lineno}: {len(values)} coordinates is neither box nor polygon", "dropped")
+                Issue(
+                    "malformed_line", f"line {lineno}: {len(values)} coordinates is neither box nor polygon", "dropped"
+                )
             )
     return out

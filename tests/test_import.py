@@ -1,0 +1,163 @@
+"""Import, split and dataset writing on small sets the test writes itself (no ../shared needed)."""
+
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+from inference_service.taxonomy import load_taxonomy
+from training.dataset import build_dataset
+from training.importer import SourceSpec, import_all, oriented_size
+from training.split import dhash, duplicate_groups
+
+TAX = load_taxonomy()
+
+
+def photo(path: Path, w: int, h: int, seed: int, exif_orientation: int | None = None) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray(rng.integers(0, 255, (h // 8, w // 8, 3), dtype=np.uint8)).resize((w, h))
+    exif = Image.Exif()
+    if exif_orientation:
+        exif[0x0112] = exif_orientation
+    img.save(path, exif=exif.tobytes()) if path.suffix == ".jpg" else img.save(path)
+    return path
+
+
+@pytest.fixture
+def sets(tmp_path: Path) -> Path:
+    root = tmp_path / "sets"
+    y = root / "yoloset"
+    (y / "labels" / "train").mkdir(parents=True)
+    (y / "data.yaml").write_text("path: C:/Users/someone/dataset\nnames: {0: Fire, 1: default, 2: smoke}\n")
+    for i in range(6):
+        photo(y / "images" / "train" / f"p{i}.jpg", 200, 100, seed=i)
+    labels = {
+        "p0": "0 0.5 0.5 0.2 0.2\n",  # clean box
+        "p1": "2 0.1 0.1 0.3 0.1 0.3 0.4 0.1 0.4\n0 0.5 0.5 0.2 0.2\n",  # polygon + box mixed
+        "p2": "1 0.5 0.5 1.0 1.0\n0 0.95 0.5 0.2 0.2\n",  # pseudo whole-frame class + box past the edge
+        "p3": "0 1.2 0.5 0.1 0.1\n5 0.5 0.5 0.1 0.1\n",  # box fully outside + unknown class id
+        "p4": "",  # empty: negative
+        # p5: no label file at all
+    }
+    for stem, text in labels.items():
+        (y / "labels" / "train" / f"{stem}.txt").write_text(text)
+    v = root / "vocset"
+    (v / "ann").mkdir(parents=True)
+    photo(v / "img" / "h0.jpg", 100, 80, seed=10, exif_orientation=6)  # stored 100x80, shown 80x100
+    (v / "ann" / "h0.xml").write_text(
+        "<annotation><object><name>No Safety Helmet</name><bndbox><xmin>1</xmin><ymin>1</ymin>"
+        "<xmax>40</xmax><ymax>50</ymax></bndbox></object><object><name>Hat</name><bndbox><xmin>1</xmin>"
+        "<ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></object></annotation>"
+    )
+    # an exact duplicate of a yolo photo inside the voc set
+    (v / "img" / "dup.jpg").write_bytes((y / "images" / "train" / "p0.jpg").read_bytes())
+    (v / "ann" / "dup.xml").write_text("<annotation></annotation>")
+    return root
+
+
+def specs() -> list[SourceSpec]:
+    return [
+        SourceSpec.from_dict(
+            {
+                "name": "yoloset",
+                "root": "yoloset",
+                "format": "yolo",
+                "licence": "CC BY 4.0",
+                "images": ["images/*/*.jpg"],
+                "names_from": "data.yaml",
+                "missing_label": "negative",
+                "class_map": {"Fire": "fire", "smoke": "smoke", "default": None},
+                "drop_reasons": {"default": "whole-frame pseudo box"},
+            }
+        ),
+        SourceSpec.from_dict(
+            {
+                "name": "vocset",
+                "root": "vocset",
+                "format": "voc",
+                "images": ["img/*.jpg"],
+                "labels": {"replace": ["/img/", "/ann/"], "suffix": ".xml"},
+                "class_map": {"No Safety Helmet": "no_helmet"},
+            }
+        ),
+    ]
+
+
+def test_import_reports_every_quirk(sets: Path):
+    result = import_all(specs(), sets, TAX)
+    assert result.classes == ["no_helmet", "fire", "smoke"]  # taxonomy order, only what the sources teach
+    by_image = {s.image.name: s for s in result.samples}
+    assert set(by_image) == {"p0.jpg", "p1.jpg", "p2.jpg", "p3.jpg", "p4.jpg", "p5.jpg", "h0.jpg", "dup.jpg"}
+    codes = Counter((i.image.split("/")[-1], i.code, i.action) for i in result.issues)
+    assert codes[("data.yaml", "foreign_path", "changed")] == 1
+    assert codes[("p1.jpg", "polygon_to_box", "changed")] == 1
+    assert codes[("p1.jpg", "mixed_lines", "noted")] == 1
+    assert codes[("p2.jpg", "unmapped_class", "dropped")] == 1
+    assert codes[("p2.jpg", "clipped", "changed")] == 1
+    assert codes[("p3.jpg", "zero_area", "dropped")] == 1
+    assert codes[("p3.jpg", "unknown_class", "dropped")] == 1
+    assert codes[("p4.jpg", "empty_label", "noted")] == 1
+    assert codes[("p5.jpg", "unlabelled_negative", "noted")] == 1
+    assert codes[("h0.jpg", "unknown_class", "dropped")] == 1  # "Hat" has no mapping
+    assert codes[("dup.jpg", "exact_duplicate", "noted")] == 1
+    # boxes in pixels, clipped to the photo
+    np.testing.assert_allclose(by_image["p0.jpg"].labels.xyxy, [[80, 40, 120, 60]])
+    np.testing.assert_allclose(by_image["p2.jpg"].labels.xyxy, [[170, 40, 200, 60]])
+    assert by_image["p1.jpg"].labels.class_id.tolist() == [2, 1]
+    # EXIF orientation 6: the photo is 80 wide and 100 tall as a person sees it
+    h0 = by_image["h0.jpg"]
+    assert (h0.width, h0.height) == (80, 100)
+    np.testing.assert_allclose(h0.labels.xyxy, [[0, 0, 40, 50]])
+
+
+def test_unknown_target_class_is_an_error(sets: Path):
+    bad = SourceSpec.from_dict(
+        {
+            "name": "x",
+            "root": "yoloset",
+            "images": ["images/*/*.jpg"],
+            "names_from": "data.yaml",
+            "class_map": {"Fire": "flames"},
+        }
+    )
+    with pytest.raises(ValueError, match="flames"):
+        import_all([bad], sets, TAX)
+
+
+def test_dataset_is_deterministic_and_keeps_duplicates_together(sets: Path, tmp_path: Path):
+    result = import_all(specs(), sets, TAX)
+    a = build_dataset(result, tmp_path / "a", val_fraction=0.5)
+    b = build_dataset(import_all(specs(), sets, TAX), tmp_path / "b", val_fraction=0.5)
+    assert a.version == b.version
+    data = yaml.safe_load(a.data_yaml.read_text())
+    assert data["names"] == {0: "no_helmet", 1: "fire", 2: "smoke"}
+    root = Path(data["path"])
+    train = sorted(p.name for p in (root / "images" / "train").iterdir())
+    val = sorted(p.name for p in (root / "images" / "val").iterdir())
+    assert len(train) + len(val) == 8 and val
+    # exact duplicates never straddle the split
+    side = {n: "train" for n in train} | {n: "val" for n in val}
+    assert side["yoloset__p0.jpg"] == side["vocset__dup.jpg"]
+    # labels are normalised YOLO lines Ultralytics reads
+    line = (root / "labels" / side["yoloset__p0.jpg"] / "yoloset__p0.txt").read_text().split()
+    assert line == ["1", "0.500000", "0.500000", "0.200000", "0.200000"]
+    # links point at the originals, nothing is copied
+    assert (root / "images" / side["yoloset__p0.jpg"] / "yoloset__p0.jpg").is_symlink()
+
+
+def test_near_duplicates_group(tmp_path: Path):
+    a = photo(tmp_path / "a.jpg", 320, 240, seed=1)
+    Image.open(a).resize((160, 120)).save(tmp_path / "a_small.jpg", quality=60)  # rescaled, recompressed
+    c = photo(tmp_path / "c.jpg", 320, 240, seed=2)
+    hashes = [dhash(p) for p in (a, tmp_path / "a_small.jpg", c)]
+    groups = duplicate_groups(["1", "2", "3"], hashes)
+    assert groups[0] == groups[1] != groups[2]
+
+
+def test_oriented_size_reads_exif(tmp_path: Path):
+    assert oriented_size(photo(tmp_path / "r.jpg", 64, 32, seed=0, exif_orientation=8)) == (32, 64)
+    assert oriented_size(photo(tmp_path / "n.png", 64, 32, seed=0)) == (64, 32)
