@@ -51,6 +51,16 @@ class TrainConfig:
         return p if p.is_absolute() else (REPO / p)
 
 
+def start_weights(cfg: TrainConfig) -> str:
+    """A local checkpoint path, or an Ultralytics architecture yaml (``yolov8n.yaml``: from scratch)."""
+    if cfg.weights.endswith(".yaml") and "/" not in cfg.weights:
+        return cfg.weights  # packaged with ultralytics; nothing to download
+    weights = cfg.resolve(cfg.weights)
+    if not weights.exists():
+        raise FileNotFoundError(f"starting weights {weights} not found: give a local .pt path (nothing is downloaded)")
+    return str(weights)
+
+
 def hardware() -> dict[str, Any]:
     import torch
 
@@ -90,10 +100,7 @@ def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None 
 
     if device is None:
         device = "0" if torch.cuda.is_available() else "cpu"
-    weights = cfg.resolve(cfg.weights)
-    if not weights.exists():
-        raise FileNotFoundError(f"starting weights {weights} not found: give a local .pt path (nothing is downloaded)")
-    model = YOLO(str(weights))
+    model = YOLO(start_weights(cfg))
     args = {
         "data": str(data_yaml),
         "project": str(run_root),

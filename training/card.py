@@ -1,0 +1,142 @@
+"""Model cards: the machine-readable card.json every model carries, and its Markdown rendering."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from inference_service.taxonomy import Taxonomy
+
+
+def base_card(
+    *,
+    model_id: str,
+    version: str,
+    architecture: str,
+    classes: list[str],
+    input_size: tuple[int, int],
+    taxonomy: Taxonomy,
+    dataset_card: dict[str, Any] | None,
+    run: dict[str, Any],
+    conf_threshold: float = 0.25,
+    nms_iou: float = 0.6,
+) -> dict[str, Any]:
+    zh = {c.name: c.zh for c in taxonomy.detector_classes}
+    untrained = [c.name for c in taxonomy.detector_classes if c.name not in classes]
+    raisable = [h.id for h in taxonomy.detectable_hazards(classes)]
+    sources = (dataset_card or {}).get("sources", [])
+    per_source = (dataset_card or {}).get("photos_per_source", {})
+    return {
+        "model_id": model_id,
+        "version": version,
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "architecture": architecture,
+        "classes": classes,
+        "class_names_zh": {c: zh.get(c, c) for c in classes},
+        "input_size": list(input_size),
+        "conf_threshold": conf_threshold,
+        "class_thresholds": {},
+        "nms_iou": nms_iou,
+        "taxonomy_version": taxonomy.version,
+        "detects": classes,
+        "cannot_detect": untrained,
+        "hazards_raised": raisable,
+        "hazards_not_raised": [h.id for h in taxonomy.hazards if h.id not in raisable],
+        "data": {
+            "dataset_version": (dataset_card or {}).get("version"),
+            "photos": (dataset_card or {}).get("photos"),
+            "boxes_per_class": (dataset_card or {}).get("boxes_per_class"),
+            "sources": [
+                {
+                    "name": s["name"],
+                    "licence": s["licence"],
+                    "origin": s["origin"],
+                    "photos_train": per_source.get("train", {}).get(s["name"], 0),
+                    "photos_val": per_source.get("val", {}).get(s["name"], 0),
+                }
+                for s in sources
+            ],
+        },
+        "training": {
+            "start_weights": run.get("config", {}).get("weights"),
+            "hardware": run.get("hardware"),
+            "epochs": run.get("epochs_run"),
+            "image_size": run.get("train_args", {}).get("imgsz"),
+            "wall_time_s": run.get("wall_time_s"),
+            "seed": run.get("seed"),
+            "config": run.get("config"),
+        },
+        "metrics": {},
+        "licence": "AGPL-3.0 (fine-tuned from Ultralytics weights); training data licences per source above",
+    }
+
+
+def _pct(v: Any) -> str:
+    return f"{100 * v:.1f}" if isinstance(v, int | float) else "–"
+
+
+def render_markdown(card: dict[str, Any]) -> str:
+    m = card.get("metrics", {})
+    val = m.get("val", {})
+    per_class = val.get("per_class", {})
+    lines = [
+        f"# {card['model_id']} {card['version']}",
+        "",
+        f"{card['architecture']} detector, input {card['input_size'][1]}×{card['input_size'][0]}, "
+        f"taxonomy {card['taxonomy_version']}, dataset {card['data']['dataset_version']}.",
+        "",
+        "## What it detects",
+        "",
+        "| class | 中文 | AP50 | AP50-95 | threshold | val boxes |",
+        "|---|---|---|---|---|---|",
+    ]
+    val_boxes = (card["data"].get("boxes_per_class") or {}).get("val", {})
+    for c in card["classes"]:
+        pc = per_class.get(c, {})
+        thr = card["class_thresholds"].get(c, card["conf_threshold"])
+        lines.append(
+            f"| {c} | {card['class_names_zh'].get(c, c)} | {_pct(pc.get('ap50'))} | {_pct(pc.get('ap50_95'))} "
+            f"| {thr:.2f} | {val_boxes.get(c, '–')} |"
+        )
+    lines += [
+        "",
+        f"Overall on the validation split: mAP50 {_pct(val.get('mAP50'))}, mAP50-95 {_pct(val.get('mAP50-95'))} "
+        f"({val.get('source', 'served ONNX pipeline')}).",
+        "",
+        "## What it cannot detect",
+        "",
+        "Taxonomy classes no shipped model has learned (teach them with labelled photos via Label Studio): "
+        + ", ".join(card["cannot_detect"])
+        + ".",
+        f"Hazards it can raise: {', '.join(card['hazards_raised'])}. "
+        f"Hazards it cannot raise yet: {', '.join(card['hazards_not_raised'])}.",
+        "",
+        "## Data",
+        "",
+        "| source | licence | train photos | val photos | origin |",
+        "|---|---|---|---|---|",
+    ]
+    for s in card["data"]["sources"]:
+        lines.append(f"| {s['name']} | {s['licence']} | {s['photos_train']} | {s['photos_val']} | {s['origin']} |")
+    t = card["training"]
+    hw = t.get("hardware") or {}
+    lines += [
+        "",
+        "## Training",
+        "",
+        f"From `{t.get('start_weights')}`; {t.get('epochs')} epochs at {t.get('image_size')} px; "
+        f"{(t.get('wall_time_s') or 0) / 60:.0f} min on {hw.get('cpu_count')} CPU cores "
+        f"({'GPU ' + hw['gpu'] if hw.get('gpu') else 'no GPU'}), torch {hw.get('torch')}, seed {t.get('seed')}.",
+        "",
+    ]
+    for key, title in (("parity", "Export parity"), ("int8", "int8 variant"), ("operating_points", "Thresholds")):
+        if key in m:
+            lines += [f"## {title}", "", "```json", _json(m[key]), "```", ""]
+    lines += [f"Licence: {card['licence']}.", ""]
+    return "\n".join(lines)
+
+
+def _json(v: Any) -> str:
+    import json
+
+    return json.dumps(v, ensure_ascii=False, indent=1)

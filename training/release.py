@@ -1,0 +1,99 @@
+"""Turn a training run into a shipped model folder: export, parity, accuracy, card.
+
+hazardscan release --run work/runs/hazardscan-v1 --out models/hazardscan-v1 --version 1.0.0
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from inference_service.taxonomy import load_taxonomy
+from training.card import base_card, render_markdown
+from training.export import embed_card, export_model
+
+log = logging.getLogger(__name__)
+
+
+def _split_images(data_yaml: Path, split: str, limit: int) -> list[Path]:
+    data = yaml.safe_load(data_yaml.read_text())
+    folder = Path(data["path"]) / data[split]
+    photos = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png", ".webp"})
+    step = max(1, len(photos) // limit) if limit else 1
+    return photos[::step][:limit] if limit else photos
+
+
+def write_card(out_dir: Path, card: dict[str, Any]) -> None:
+    """card.json, README.md, and the card embedded again in every ONNX file of the folder."""
+    import onnx
+
+    (out_dir / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n")
+    (out_dir / "README.md").write_text(render_markdown(card))
+    for path in sorted(out_dir.glob("*.onnx")):
+        variant = {**card, "variant": "int8"} if path.name.endswith(".int8.onnx") else card
+        onnx.save(embed_card(onnx.load(str(path)), variant), str(path))
+
+
+def release(
+    run_dir: Path, out_dir: Path, version: str, parity_photos: int = 40, calib_photos: int = 120, skip_map: bool = False
+) -> dict[str, Any]:
+    from training.parity import tensor_parity, ultralytics_map
+
+    run = json.loads((run_dir / "run.json").read_text())
+    data_yaml = Path(run["dataset"]["data_yaml"])
+    classes = list(yaml.safe_load(data_yaml.read_text())["names"].values())
+    imgsz = int(run["train_args"]["imgsz"])
+    arch = Path(run["config"]["weights"]).name.split("_")[0]
+    card = base_card(
+        model_id=run["config"]["name"],
+        version=version,
+        architecture=arch,
+        classes=classes,
+        input_size=(imgsz, imgsz),
+        taxonomy=load_taxonomy(),
+        dataset_card=run["dataset"].get("card"),
+        run=run,
+    )
+    pt = run_dir / "weights" / "best.pt"
+    paths = export_model(pt, out_dir, card, _split_images(data_yaml, "train", calib_photos))
+    val_photos = _split_images(data_yaml, "val", parity_photos)
+    metrics: dict[str, Any] = {
+        "parity": {
+            "fp32": tensor_parity(pt, paths["fp32"], val_photos),
+            "int8": tensor_parity(pt, paths["int8"], val_photos),
+        }
+    }
+    if not skip_map:
+        work = run_dir / "release_val"
+        maps = {
+            name: ultralytics_map(p, data_yaml, imgsz, work)
+            for name, p in (("pytorch", pt), ("onnx_fp32", paths["fp32_b1"]), ("onnx_int8", paths["int8"]))
+        }
+        metrics["parity"]["ultralytics_val"] = maps
+        metrics["parity"]["mAP50_diff_points_fp32"] = round(
+            100 * (maps["onnx_fp32"]["mAP50"] - maps["pytorch"]["mAP50"]), 2
+        )
+        metrics["parity"]["mAP50_diff_points_int8"] = round(
+            100 * (maps["onnx_int8"]["mAP50"] - maps["pytorch"]["mAP50"]), 2
+        )
+    card["metrics"] = metrics
+    write_card(out_dir, card)
+    return card
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--run", type=Path, required=True, help="training run folder (holds run.json, weights/best.pt)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/hazardscan-v1")
+    p.add_argument("--version", default="1.0.0")
+    p.add_argument("--skip-map", action="store_true", help="skip the Ultralytics mAP parity (faster)")
+
+
+def run(args: argparse.Namespace) -> int:
+    card = release(args.run, args.out, args.version, skip_map=args.skip_map)
+    print(json.dumps(card["metrics"], ensure_ascii=False, indent=1))  # noqa: T201
+    return 0
