@@ -88,7 +88,7 @@ def tensor_parity(pt: Path, onnx_path: Path, images: Sequence[Path], conf: float
     }
 
 
-def ultralytics_map(weights: Path, data_yaml: Path, imgsz: int, workdir: Path) -> dict[str, float]:
+def ultralytics_map(weights: Path, data_yaml: Path, imgsz: int, workdir: Path) -> dict[str, Any]:
     """mAP50 / mAP50-95 of any Ultralytics-loadable weights (.pt or .onnx) on the data's val split."""
     prepare_offline(workdir / ".ultralytics")
     from ultralytics import YOLO
@@ -106,9 +106,12 @@ def ultralytics_map(weights: Path, data_yaml: Path, imgsz: int, workdir: Path) -
         name=weights.stem,
         exist_ok=True,
     )
-    per_class = {metrics.names[int(c)]: round(float(ap), 4) for c, ap in zip(metrics.ap_class_index, metrics.box.ap50)}
+    per_class = {
+        metrics.names[int(c)]: round(float(ap), 4)
+        for c, ap in zip(metrics.ap_class_index, metrics.box.ap50, strict=True)
+    }
     return {
         "mAP50": round(float(metrics.box.map50), 4),
         "mAP50-95": round(float(metrics.box.map), 4),
         "per_class_ap50": per_class,
-    }  # type: ignore[dict-item]
+    }
