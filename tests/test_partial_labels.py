@@ -1,0 +1,74 @@
+"""Partial labels: a source that labels only fire has an unlabelled green (smoke) square in its photos."""
+
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from inference_service.runtime import Detector
+from inference_service.taxonomy import load_taxonomy
+from tests._builders import scene
+from training.dataset import build_dataset
+from training.importer import SourceSpec, import_all
+from training.partial_labels import audit, write_pseudo_dataset
+
+
+def test_audit_finds_and_pseudo_labels_unlabelled_classes(detector: Detector, tmp_path: Path):
+    root = tmp_path / "sets" / "fireonly"
+    (root / "labels").mkdir(parents=True)
+    (root / "images").mkdir()
+    for i in range(4):
+        # red square = fire (labelled), green square = smoke (this source never labels smoke)
+        img = scene(64, 64, [(0, 0, 16, 16, (255, 0, 0)), (32, 32, 48, 48, (0, 255, 0))])
+        noise = np.random.default_rng(i).integers(60, 170, (16, 64, 3), dtype=np.uint8)  # distinct photos
+        arr = np.array(img)
+        arr[48:64] = noise
+        Image.fromarray(arr).save(root / "images" / f"{i}.png")
+        (root / "labels" / f"{i}.txt").write_text("0 0.125 0.125 0.25 0.25\n")
+    other = tmp_path / "sets" / "smokeonly"
+    (other / "labels").mkdir(parents=True)
+    (other / "images").mkdir()
+    scene(64, 64, [(32, 32, 48, 48, (0, 255, 0))]).save(other / "images" / "s.png")
+    (other / "labels" / "s.txt").write_text("0 0.625 0.625 0.25 0.25\n")
+    specs = [
+        SourceSpec.from_dict(
+            {
+                "name": "fireonly",
+                "root": "fireonly",
+                "images": ["images/*.png"],
+                "names": ["f"],
+                "class_map": {"f": "fire"},
+            }
+        ),
+        SourceSpec.from_dict(
+            {
+                "name": "smokeonly",
+                "root": "smokeonly",
+                "images": ["images/*.png"],
+                "names": ["s"],
+                "class_map": {"s": "smoke"},
+            }
+        ),
+    ]
+    built = build_dataset(import_all(specs, tmp_path / "sets", load_taxonomy()), tmp_path / "ds", val_fraction=0.25)
+    # the tiny model knows fire, smoke, no_helmet; the dataset only fire and smoke
+    assert built.classes == ["fire", "smoke"]
+    det = Detector.load(_two_class_model(tmp_path))
+    report, pseudo = audit(det, built.root, min_conf=0.5)
+    assert report["boxes"] == {"fireonly": {"smoke": 4}}  # the smoke-only photo's own class is not foreign
+    assert report["photos_with_foreign_class"] == {"fireonly": {"smoke": 4}}
+    data_yaml = write_pseudo_dataset(built.root, pseudo, tmp_path / "pseudo")
+    out = Path(yaml.safe_load(data_yaml.read_text())["path"])
+    train_labels = sorted((out / "labels" / "train").glob("fireonly__*.txt"))
+    val_labels = sorted((out / "labels" / "val").glob("fireonly__*.txt"))
+    assert train_labels and val_labels
+    assert all(len(p.read_text().splitlines()) == 2 for p in train_labels)  # fire + pseudo smoke
+    assert all(len(p.read_text().splitlines()) == 1 for p in val_labels)  # val stays as humans drew it
+
+
+def _two_class_model(tmp_path: Path) -> Path:
+    """The tiny model: it knows no_helmet too, which the dataset lacks (ignored by the audit)."""
+    from tests._builders import build_model_dir
+
+    return build_model_dir(tmp_path / "model2", classes=["fire", "smoke", "no_helmet"])
