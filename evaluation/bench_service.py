@@ -1,0 +1,289 @@
+"""Serving benchmark: bare ONNX Runtime vs the hazardscan service over HTTP vs Ultralytics predict.
+
+    .venv/bin/python -m evaluation.bench_service --model models/default [--runs 15]
+
+One run measures, on the same model and the same synthetic photos (a 12-megapixel 4000×3000 phone-like
+JPEG and a 1920×1080 JPEG):
+
+* bare ``InferenceSession.run`` on a prepared 1×3×H×W tensor (same session options as the service);
+* the service end to end: ``POST /v1/detect`` → JSON, against ``hazardscan serve`` in a subprocess;
+* Ultralytics ``YOLO(model.onnx, task="detect").predict(path)`` in another subprocess (if installed).
+
+The three are interleaved (one of each per iteration, never concurrently), so background load hits them
+alike. It prints medians, the paired ratios service/bare and ultralytics/bare, the service's own stage
+timings, its RSS after the model loaded, its time to ready, and whether torch/ultralytics sit in its
+``sys.modules``.
+Targets: service ≤ 1.15× bare on 1080p and ≤ 1.3× on 12 MP, faster than Ultralytics, ≤ 300 MB RSS,
+ready ≤ 2 s. Not a test: numbers depend on the machine and on what else runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from inference_service.imaging import decode_image, letterbox, to_tensor
+from inference_service.model_card import load_model
+from inference_service.runtime import session_options
+
+REPO = Path(__file__).resolve().parents[1]
+GAP_S = 0.05  # idle gap before each timed call, so one contender's leftover threads never slow the next
+
+SERVER_BOOT = """
+import json, signal, sys
+def dump(*_):
+    heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ultralytics", "torchvision"))
+    open(sys.argv[1], "w").write(json.dumps(heavy))
+signal.signal(signal.SIGUSR1, dump)
+from inference_service.cli import main
+sys.exit(main(["serve", "--host", "127.0.0.1", "--port", sys.argv[2], "--model", sys.argv[3]]))
+"""
+
+ULTRALYTICS_WORKER = """
+import sys, time
+from ultralytics import YOLO
+model_path, imgsz, conf, iou = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+model = YOLO(model_path, task="detect")
+print("@@ready", flush=True)
+for line in sys.stdin:
+    t0 = time.perf_counter()
+    model.predict(line.strip(), imgsz=imgsz, conf=conf, iou=iou, verbose=False)
+    print("@@", (time.perf_counter() - t0) * 1000, flush=True)
+"""
+
+
+def phone_photo(width: int, height: int, seed: int) -> Image.Image:
+    """Smooth structure, edges and sensor-like noise: compresses like a real photo (~3-5 MB at 12 MP)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (height // 48, width // 48, 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), np.int16)
+    yy, xx = np.mgrid[0:height, 0:width]
+    stripes = (((xx // 37 + yy // 53) % 2) * 40 - 20).astype(np.int16)[..., None]
+    noise = rng.normal(0, 9, (height, width, 3)).astype(np.int16)
+    return Image.fromarray(np.clip(base + stripes + noise, 0, 255).astype(np.uint8))
+
+
+def make_photos(folder: Path) -> list[Path]:
+    photos = []
+    for name, (w, h) in {"phone_12mp.jpg": (4000, 3000), "frame_1080p.jpg": (1920, 1080)}.items():
+        path = folder / name
+        phone_photo(w, h, seed=w).save(path, quality=92)
+        photos.append(path)
+    return photos
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class Bare:
+    """The floor: ``session.run`` on an already prepared tensor, same session options as the service."""
+
+    def __init__(self, model: Path, photo: Path, threads: int | None) -> None:
+        loaded = load_model(model, session_options(threads))
+        h, w = loaded.card.input_size
+        img = decode_image(photo.read_bytes(), max(h, w))
+        tensor = to_tensor(letterbox(img.array, (h, w))[0]).astype(loaded.input_dtype)
+        self.session, self.output, self.feed = loaded.session, loaded.output_name, {loaded.input_name: tensor}
+
+    def run(self) -> float:
+        t0 = time.perf_counter()
+        self.session.run([self.output], self.feed)
+        return (time.perf_counter() - t0) * 1000
+
+
+class Service:
+    """``hazardscan serve`` in a subprocess; SIGUSR1 makes it write its heavy ``sys.modules`` entries."""
+
+    def __init__(self, model: Path, tmp: Path, threads: int | None) -> None:
+        import httpx
+
+        port = free_port()
+        self.modules_file = tmp / "modules.json"
+        env = {**os.environ, "PYTHONPATH": str(REPO), "HAZARDSCAN_LOG_LEVEL": "WARNING"}
+        if threads:
+            env["HAZARDSCAN_THREADS"] = str(threads)
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", SERVER_BOOT, str(self.modules_file), str(port), str(model)], cwd=REPO, env=env
+        )
+        self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
+        while True:
+            try:
+                if self.client.get("/readyz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if self.proc.poll() is not None or time.perf_counter() - t0 > 60:
+                raise RuntimeError("service did not become ready")
+            time.sleep(0.01)
+        self.ready_s = time.perf_counter() - t0
+        self.rss_ready = rss_mb(self.proc.pid)
+
+    def post(self, name: str, data: bytes) -> tuple[float, dict[str, float]]:
+        t0 = time.perf_counter()
+        r = self.client.post("/v1/detect", files={"photo": (name, data, "image/jpeg")})
+        r.raise_for_status()
+        timings: dict[str, float] = r.json()["timings_ms"]
+        return (time.perf_counter() - t0) * 1000, timings
+
+    def heavy_modules(self) -> list[str] | None:
+        self.proc.send_signal(signal.SIGUSR1)
+        deadline = time.perf_counter() + 5
+        while not self.modules_file.exists() and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.1)
+        return list(json.loads(self.modules_file.read_text())) if self.modules_file.exists() else None
+
+    def close(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        self.proc.wait(10)
+
+
+class Ultralytics:
+    """``YOLO(model.onnx).predict(path)`` in its own process, timed inside it."""
+
+    def __init__(self, onnx_path: Path, imgsz: int, conf: float, iou: float, tmp: Path) -> None:
+        config = tmp / "yolo"
+        font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+        (config / "Ultralytics").mkdir(parents=True, exist_ok=True)
+        if font.exists():
+            (config / "Ultralytics" / "Arial.ttf").write_bytes(font.read_bytes())
+        env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(config)}
+        args = [str(onnx_path), str(imgsz), str(conf), str(iou)]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", ULTRALYTICS_WORKER, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tmp,
+        )
+        if self._reply() != "ready":
+            raise RuntimeError("ultralytics worker failed to start")
+
+    def _reply(self) -> str:
+        """The worker's next ``@@`` line (Ultralytics prints its own chatter on stdout too)."""
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.startswith("@@"):
+                return line[2:].strip()
+        raise RuntimeError("ultralytics worker exited")
+
+    def predict(self, photo: Path) -> float:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{photo}\n")
+        self.proc.stdin.flush()
+        return float(self._reply())
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "default")
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
+    parser.add_argument("--no-ultralytics", action="store_true")
+    args = parser.parse_args()
+
+    card = load_model(args.model).card
+    onnx_path = load_model(args.model).onnx_path
+    with tempfile.TemporaryDirectory(prefix="hazardscan-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        photos = make_photos(tmp)
+        payloads = {p.name: p.read_bytes() for p in photos}
+        service = Service(args.model, tmp, args.threads)
+        bare = Bare(args.model, photos[0], args.threads)
+        ultra = None
+        if not args.no_ultralytics:
+            try:
+                ultra = Ultralytics(onnx_path, max(card.input_size), card.conf_threshold, card.nms_iou, tmp)
+            except (OSError, RuntimeError) as exc:
+                print(f"(ultralytics skipped: {exc})")
+        samples: dict[str, dict[str, list[Any]]] = {
+            p.name: {"bare": [], "svc": [], "ul": [], "stages": []} for p in photos
+        }
+        try:
+            for i in range(args.runs + 2):  # the first two rounds warm up
+                for photo in photos:
+                    got = samples[photo.name]
+                    time.sleep(GAP_S)
+                    b = bare.run()
+                    time.sleep(GAP_S)
+                    svc, stages = service.post(photo.name, payloads[photo.name])
+                    time.sleep(GAP_S)
+                    ul = ultra.predict(photo) if ultra else None
+                    if i >= 2:
+                        got["bare"].append(b)
+                        got["svc"].append(svc)
+                        got["stages"].append(stages)
+                        if ul is not None:
+                            got["ul"].append(ul)
+            rss_after = rss_mb(service.proc.pid)
+            heavy = service.heavy_modules()
+        finally:
+            service.close()
+            if ultra:
+                ultra.close()
+        sizes = {p.name: p.stat().st_size / 1e6 for p in photos}
+
+    med = statistics.median
+    print(
+        f"\nmodel {card.model_id} {card.version}  input {list(card.input_size)}  {len(card.classes)} classes  "
+        f"ORT threads {args.threads or os.cpu_count()}  {args.runs} interleaved runs; "
+        "medians in ms, ratios are medians of pairs\n"
+    )
+    print(f"{'photo':<17}{'MB':>5}{'bare':>8}{'service':>9}{'ultralytics':>13}{'svc/bare':>10}{'ultra/bare':>12}")
+    for photo in photos:
+        got = samples[photo.name]
+        svc_ratio = med(v / b for v, b in zip(got["svc"], got["bare"], strict=True))
+        ul_col, ul_ratio = f"{'-':>13}", f"{'-':>12}"
+        if got["ul"]:
+            ul_col = f"{med(got['ul']):>13.1f}"
+            ul_ratio = f"{med(v / b for v, b in zip(got['ul'], got['bare'], strict=True)):>11.2f}x"
+        print(
+            f"{photo.name:<17}{sizes[photo.name]:>5.1f}{med(got['bare']):>8.1f}{med(got['svc']):>9.1f}{ul_col}"
+            f"{svc_ratio:>9.2f}x{ul_ratio}"
+        )
+    print("\nservice stages (median ms, from timings_ms; the rest of 'service' is HTTP, multipart and JSON):")
+    for photo in photos:
+        stage_rows: list[dict[str, float]] = samples[photo.name]["stages"]
+        line = "  ".join(f"{k} {med(row[k] for row in stage_rows):.1f}" for k in stage_rows[-1])
+        print(f"  {photo.name:<16} {line}")
+    print(
+        f"\nservice process: ready in {service.ready_s:.2f} s; RSS {service.rss_ready:.0f} MB after load, "
+        f"{rss_after:.0f} MB after the runs; torch/ultralytics in sys.modules: {heavy}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

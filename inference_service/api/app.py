@@ -1,0 +1,58 @@
+"""The FastAPI application factory.
+
+Run it with ``hazardscan serve`` or ``uvicorn --factory inference_service.api.app:create_app``.
+The model loads in the lifespan; if it cannot, the app still starts, ``/healthz`` answers 200 and
+``/readyz`` and ``/v1/detect`` answer 503 with the reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+from starlette.formparsers import MultiPartParser
+
+from inference_service.api.errors import install_error_handlers
+from inference_service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from inference_service.api.routes import router
+from inference_service.api.settings import Settings, get_settings
+from inference_service.api.state import ServiceState
+
+FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and option fields on top of the photo itself
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    # Keep uploads up to the photo limit in memory: a disk-backed spool file costs a thread-pool hop per
+    # 64 KiB chunk, and the handler reads the photo into memory anyway.
+    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes + 1)
+    state = ServiceState(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await anyio.to_thread.run_sync(state.load)
+        yield
+
+    app = FastAPI(
+        title="hazardscan",
+        summary="Photo hazard detection (拍图识隐患) for workplace safety inspection",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.service = state
+    install_error_handlers(app)
+    app.include_router(router)
+
+    def body_limit(path: str) -> int:
+        if path == "/v1/detect":
+            return settings.max_upload_bytes + FORM_OVERHEAD
+        if path == "/v1/detect/batch":
+            return settings.max_batch_bytes + FORM_OVERHEAD
+        return FORM_OVERHEAD
+
+    known = frozenset(getattr(r, "path", "") for r in app.routes)
+    app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(MetricsMiddleware, metrics=state.metrics, known_paths=known)
+    return app

@@ -1,0 +1,99 @@
+"""The one table from exceptions to HTTP errors. Every error body is
+``{"error": {"code": "...", "message": "..."}}``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from inference_service.imaging import ImageTooLargeError, InvalidImageError, UnsupportedImageError
+from inference_service.runtime import UnknownClassError
+
+logger = logging.getLogger(__name__)
+
+
+class ApiError(Exception):
+    """An error the API raises itself; the message is shown to the client."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class PayloadTooLargeError(ApiError):
+    pass
+
+
+class TooManyFilesError(ApiError):
+    pass
+
+
+class ModelNotReadyError(ApiError):
+    pass
+
+
+# Most specific first: the first row whose type matches wins.
+ERROR_TABLE: tuple[tuple[type[Exception], int, str], ...] = (
+    (UnsupportedImageError, 415, "unsupported_media_type"),
+    (InvalidImageError, 400, "invalid_image"),
+    (ImageTooLargeError, 413, "image_too_large"),
+    (PayloadTooLargeError, 413, "payload_too_large"),
+    (TooManyFilesError, 413, "too_many_files"),
+    (ModelNotReadyError, 503, "model_not_ready"),
+    (UnknownClassError, 422, "unknown_class"),
+    (RequestValidationError, 422, "validation_error"),
+)
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        name = loc[-1] if loc else "request"
+        if err.get("type") == "missing" and loc[:1] == ["body"]:
+            parts.append(f"missing multipart/form-data field '{name}'")
+        else:
+            parts.append(f"{'.'.join(loc[1:]) or name}: {err.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def describe(exc: Exception) -> tuple[int, str, str]:
+    """``(status, code, message)`` for any exception; unknown ones are a 500 without internals."""
+    for exc_type, status, code in ERROR_TABLE:
+        if isinstance(exc, exc_type):
+            if isinstance(exc, RequestValidationError):
+                return status, code, _validation_message(exc)
+            return status, code, getattr(exc, "message", None) or str(exc)
+    if isinstance(exc, StarletteHTTPException):
+        return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
+    return 500, "internal_error", "internal error; the incident was logged"
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+def error_response(exc: Exception) -> JSONResponse:
+    status, code, message = describe(exc)
+    if status >= 500 and status != 503:
+        logger.error("unhandled error", exc_info=exc)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+
+
+async def _handle(request: Request, exc: Exception) -> JSONResponse:
+    return error_response(exc)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for exc_type, _, _ in ERROR_TABLE:
+        app.add_exception_handler(exc_type, _handle)
+    app.add_exception_handler(StarletteHTTPException, _handle)
+    app.add_exception_handler(Exception, _handle)

@@ -1,0 +1,96 @@
+"""Pure ASGI middleware: request-body size limit and Prometheus request metrics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from inference_service.api.errors import PayloadTooLargeError, error_response
+from inference_service.api.state import Metrics
+
+
+class BodyLimitMiddleware:
+    """Reject bodies over the route's limit: at once from ``Content-Length``, else while streaming.
+
+    Nothing over the limit is buffered. Whatever the app makes of the aborted read is discarded and
+    the client gets the 413 JSON error instead.
+    """
+
+    def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
+        self.app = app
+        self.limit_for = limit_for
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self.limit_for(scope["path"])
+        too_large = PayloadTooLargeError(f"request body is larger than the {limit:,}-byte limit for {scope['path']}")
+        declared = Headers(scope=scope).get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await error_response(too_large)(scope, receive, send)
+            return
+
+        received = 0
+        exceeded = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, exceeded
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    exceeded = True
+                    raise too_large
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if exceeded:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, guarded_send)
+        except Exception:
+            if not exceeded:
+                raise
+        if exceeded and not started:
+            await error_response(too_large)(scope, receive, send)
+
+
+class MetricsMiddleware:
+    """Count requests by route template, method and status; observe latency by route."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics, known_paths: frozenset[str] = frozenset()) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.known_paths = known_paths  # labels for requests answered before routing (e.g. early 413)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        t0 = time.perf_counter()
+
+        async def recording_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, recording_send)
+        finally:
+            route = getattr(scope.get("route"), "path", None)
+            if route is None:
+                route = scope["path"] if scope["path"] in self.known_paths else "unmatched"
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - t0)

@@ -1,0 +1,128 @@
+"""HTTP routes. Handlers that run the model are plain ``def``: FastAPI runs them in its thread pool."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Response, UploadFile
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from inference_service.api.deps import MetricsDep, OptionsDep, ScannerDep, SettingsDep, StateDep
+from inference_service.api.errors import ApiError, PayloadTooLargeError, TooManyFilesError, describe, error_body
+from inference_service.api.schemas import (
+    BatchItem,
+    BatchResponse,
+    DetectResponse,
+    ErrorInfo,
+    ErrorResponse,
+    Health,
+    ModelInfo,
+    Readiness,
+)
+from inference_service.imaging import SUPPORTED_HUMAN, ImageError
+from inference_service.model_card import ModelCard
+from inference_service.scan import ScanResult
+
+router = APIRouter()
+
+ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 503)}
+
+
+def read_upload(upload: UploadFile, limit: int) -> bytes:
+    """The upload's bytes, refusing more than ``limit`` without reading them all."""
+    name = upload.filename or "photo"
+    if upload.size is not None and upload.size > limit:
+        raise PayloadTooLargeError(f"{name} is {upload.size:,} bytes; the limit is {limit:,} bytes")
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"{name} is larger than the {limit:,}-byte limit")
+    return data
+
+
+@router.post("/v1/detect", response_model=DetectResponse, responses=ERRORS, tags=["detect"])
+def detect(
+    photo: Annotated[UploadFile, File(description=f"the photo: {SUPPORTED_HUMAN}")],
+    scanner: ScannerDep,
+    options: OptionsDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+) -> DetectResponse:
+    """Detect hazards in one photo (multipart field ``photo``)."""
+    try:
+        scan = scanner.scan(read_upload(photo, settings.max_upload_bytes), options)
+    except (ImageError, ApiError):
+        metrics.observe_rejected()
+        raise
+    metrics.observe_scan(scan)
+    return DetectResponse.from_scan(scan, scanner.detector.card)
+
+
+@router.post("/v1/detect/batch", response_model=BatchResponse, responses=ERRORS, tags=["detect"])
+def detect_batch(
+    photos: Annotated[list[UploadFile], File(description="repeat the field once per photo")],
+    scanner: ScannerDep,
+    options: OptionsDep,
+    settings: SettingsDep,
+    metrics: MetricsDep,
+) -> BatchResponse:
+    """Detect hazards in several photos (field ``photos``, repeated). A bad photo fails alone."""
+    if len(photos) > settings.max_batch_images:
+        raise TooManyFilesError(f"{len(photos)} photos sent; at most {settings.max_batch_images} per batch")
+    card = scanner.detector.card
+    outcomes: list[ScanResult | Exception | None] = [None] * len(photos)
+    payloads: dict[int, bytes] = {}
+    for i, upload in enumerate(photos):
+        try:
+            payloads[i] = read_upload(upload, settings.max_upload_bytes)
+        except PayloadTooLargeError as exc:
+            outcomes[i] = exc
+    for i, scanned in zip(payloads, scanner.scan_each(list(payloads.values()), options), strict=True):
+        outcomes[i] = scanned
+    items = []
+    for i, (upload, outcome) in enumerate(zip(photos, outcomes, strict=True)):
+        if isinstance(outcome, ScanResult):
+            metrics.observe_scan(outcome)
+            items.append(BatchItem(index=i, filename=upload.filename, result=DetectResponse.from_scan(outcome, card)))
+        else:
+            metrics.observe_rejected()
+            _, code, message = describe(outcome or RuntimeError("not scanned"))
+            items.append(BatchItem(index=i, filename=upload.filename, error=ErrorInfo(code=code, message=message)))
+    ok = sum(item.error is None for item in items)
+    return BatchResponse(model=ModelInfo.of(card), succeeded=ok, failed=len(items) - ok, items=items)
+
+
+@router.get("/v1/model", response_model=ModelCard, responses=ERRORS, tags=["info"])
+def model_card(scanner: ScannerDep) -> ModelCard:
+    """The model card: classes, input size, thresholds, and everything else the card holds."""
+    return scanner.detector.card
+
+
+@router.get("/v1/hazards", responses=ERRORS, tags=["info"])
+def hazards(scanner: ScannerDep) -> dict[str, Any]:
+    """The hazard taxonomy: detector classes and the rules that raise each hazard."""
+    return scanner.taxonomy.as_dict()
+
+
+@router.get("/healthz", response_model=Health, tags=["ops"])
+async def healthz() -> Health:
+    """The process is up (it may still be unable to scan; see /readyz)."""
+    return Health(status="ok")
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["ops"])
+async def readyz(state: StateDep) -> Readiness | JSONResponse:
+    """Ready to scan: the model and the taxonomy are loaded. Otherwise 503 with the reason."""
+    if state.scanner is None:
+        body = Readiness(status="not_ready", reason=state.reason).model_dump()
+        return JSONResponse({**body, **error_body("model_not_ready", f"{state.reason}")}, status_code=503)
+    return Readiness(
+        status="ready",
+        model=ModelInfo.of(state.scanner.detector.card),
+        taxonomy_version=state.scanner.taxonomy.version,
+    )
+
+
+@router.get("/metrics", include_in_schema=False)
+async def metrics_endpoint(metrics: MetricsDep) -> Response:
+    return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,124 @@
+"""Response models of the HTTP API (also the CLI's ``--json`` output)."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from inference_service.model_card import ModelCard
+from inference_service.scan import ScanResult
+
+Box = tuple[float, float, float, float]
+
+
+def _box(values: Any) -> Box:
+    x1, y1, x2, y2 = (round(float(v), 2) for v in values)
+    return x1, y1, x2, y2
+
+
+class Hazard(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+    domain: str
+    severity: str
+    legal_basis: str
+    advice_zh: str
+    confidence: float
+    box: Box | None = Field(None, description="xyxy in original (upright) pixels")
+
+
+class Detection(BaseModel):
+    class_name: str
+    class_id: int
+    confidence: float
+    box: Box = Field(description="xyxy in original (upright) pixels")
+
+
+class ImageInfo(BaseModel):
+    width: int
+    height: int
+
+
+class ModelInfo(BaseModel):
+    id: str
+    version: str
+
+    @classmethod
+    def of(cls, card: ModelCard) -> ModelInfo:
+        return cls(id=card.model_id, version=card.version)
+
+
+class DetectResponse(BaseModel):
+    hazards: list[Hazard]
+    detections: list[Detection]
+    image: ImageInfo
+    model: ModelInfo
+    timings_ms: dict[str, float]
+    evidence_jpeg_base64: str | None = None
+
+    @classmethod
+    def from_scan(cls, scan: ScanResult, card: ModelCard) -> DetectResponse:
+        dets = scan.detect.detections
+        return cls(
+            hazards=[
+                Hazard(
+                    id=f.hazard_id,
+                    name_zh=f.name_zh,
+                    name_en=f.name_en,
+                    domain=f.domain,
+                    severity=f.severity,
+                    legal_basis=f.legal_basis,
+                    advice_zh=f.advice_zh,
+                    confidence=round(f.confidence, 4),
+                    box=None if f.box is None else _box(f.box),
+                )
+                for f in scan.findings
+            ],
+            detections=[
+                Detection(class_name=card.classes[c], class_id=c, confidence=round(s, 4), box=_box(b))
+                for b, c, s in zip(dets.xyxy.tolist(), dets.class_id.tolist(), dets.score.tolist(), strict=True)
+            ],
+            image=ImageInfo(width=scan.detect.width, height=scan.detect.height),
+            model=ModelInfo.of(card),
+            timings_ms=scan.timings_ms,
+            evidence_jpeg_base64=(
+                base64.b64encode(scan.evidence_jpeg).decode("ascii") if scan.evidence_jpeg is not None else None
+            ),
+        )
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorInfo
+
+
+class BatchItem(BaseModel):
+    index: int
+    filename: str | None
+    result: DetectResponse | None = None
+    error: ErrorInfo | None = None
+
+
+class BatchResponse(BaseModel):
+    model: ModelInfo
+    succeeded: int
+    failed: int
+    items: list[BatchItem]
+
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: str
+    model: ModelInfo | None = None
+    taxonomy_version: str | None = None
+    reason: str | None = None

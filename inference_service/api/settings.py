@@ -1,0 +1,37 @@
+"""Service settings from ``HAZARDSCAN_*`` environment variables (or a ``.env`` file)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from inference_service.evidence import DEFAULT_FONT
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+MB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAZARDSCAN_", env_file=".env", extra="ignore")
+
+    model_path: Annotated[Path, Field(description="model folder or .onnx file")] = REPO_ROOT / "models" / "default"
+    taxonomy_path: Annotated[Path | None, Field(description="taxonomy YAML; the packaged one when unset")] = None
+    max_upload_bytes: Annotated[int, Field(gt=0, description="largest single photo")] = 25 * MB
+    max_batch_bytes: Annotated[int, Field(gt=0, description="largest whole batch request body")] = 100 * MB
+    max_batch_images: Annotated[int, Field(gt=0)] = 16
+    max_pixels: Annotated[int, Field(gt=0, description="decompression-bomb guard, in pixels")] = 50_000_000
+    threads: Annotated[int | None, Field(gt=0, description="ONNX Runtime intra-op threads; all cores if unset")] = None
+    ort_spinning: Annotated[bool, Field(description="let idle ONNX Runtime threads spin-wait")] = False
+    font_path: Annotated[Path, Field(description="CJK font for evidence labels")] = DEFAULT_FONT
+    evidence_max_side: Annotated[int, Field(gt=0)] = 1600
+    evidence_quality: Annotated[int, Field(ge=1, le=95)] = 85
+    log_level: str = "INFO"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,195 @@
+"""``hazardscan`` command line: ``serve`` and ``detect`` here; other packages add their own subcommands.
+
+    hazardscan serve --port 8000 --model models/default
+    hazardscan detect site1.jpg site2.heic --annotate out/ [--json] [--min-confidence 0.3]
+
+Adding a subcommand: append a :class:`Command` to ``COMMANDS``. ``add_arguments`` and ``run`` may be
+callables or ``"package.module:function"`` strings; strings are imported only when that subcommand is
+chosen, so e.g. ``Command("train", "...", "training.cli:add_arguments", "training.cli:run")`` never
+imports torch for ``hazardscan serve``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+AddArguments = Callable[[argparse.ArgumentParser], None]
+Run = Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    help: str
+    add_arguments: AddArguments | str
+    run: Run | str
+
+
+def _resolve(target: Callable[..., Any] | str) -> Callable[..., Any]:
+    if callable(target):
+        return target
+    module, _, attr = target.partition(":")
+    resolved: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    return resolved
+
+
+# --- serve ------------------------------------------------------------------------------------------
+
+
+def _add_serve(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--model", type=Path, help="model folder or .onnx file (default: HAZARDSCAN_MODEL_PATH)")
+
+
+def _run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from inference_service.api.app import create_app
+    from inference_service.api.settings import Settings
+
+    settings = Settings(model_path=args.model) if args.model else Settings()
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level.lower())
+    return 0
+
+
+# --- detect -----------------------------------------------------------------------------------------
+
+
+def _add_detect(p: argparse.ArgumentParser) -> None:
+    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO")
+    p.add_argument("--model", type=Path, help="model folder or .onnx file (default: HAZARDSCAN_MODEL_PATH)")
+    p.add_argument("--annotate", type=Path, metavar="DIR", help="write evidence JPEGs into DIR")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--min-confidence", type=float, help="replace the model's per-class thresholds")
+    p.add_argument("--classes", help="comma-separated class names to keep")
+
+
+def _print_table(photo: Path, response: Any) -> None:
+    ms = sum(response.timings_ms.values())
+    print(
+        f"{photo}  {response.image.width}×{response.image.height}  {len(response.detections)} detections  "
+        f"{len(response.hazards)} hazards  {ms:.0f} ms"
+    )
+    for h in response.hazards:
+        print(
+            f"  HAZARD {h.id:<10} {h.severity:<8} {h.confidence:5.2f}  {h.name_zh} / {h.name_en}  {list(h.box or [])}"
+        )
+    for d in response.detections:
+        print(f"  det    {d.class_name:<19} {d.confidence:5.2f}  {list(d.box)}")
+
+
+def _run_detect(args: argparse.Namespace) -> int:
+    from inference_service.api.schemas import DetectResponse
+    from inference_service.api.settings import Settings
+    from inference_service.imaging import ImageError
+    from inference_service.model_card import ModelLoadError
+    from inference_service.runtime import Detector, UnknownClassError
+    from inference_service.scan import EvidenceStyle, Scanner, ScanOptions
+    from inference_service.taxonomy import TaxonomyError, load_taxonomy
+
+    settings = Settings(model_path=args.model) if args.model else Settings()
+    try:
+        detector = Detector.load(settings.model_path, threads=settings.threads, max_pixels=settings.max_pixels)
+        taxonomy = load_taxonomy(settings.taxonomy_path)
+    except (ModelLoadError, TaxonomyError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    style = EvidenceStyle(settings.font_path, settings.evidence_max_side, settings.evidence_quality)
+    scanner = Scanner(detector, taxonomy, style)
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
+    options = ScanOptions(args.min_confidence, classes, evidence=args.annotate is not None)
+    if args.annotate:
+        args.annotate.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    records: list[dict[str, Any]] = []
+    for photo in args.photos:
+        try:
+            scan = scanner.scan(photo.read_bytes(), options)
+        except (OSError, ImageError, UnknownClassError) as exc:
+            failures += 1
+            message = getattr(exc, "message", None) or str(exc)
+            records.append({"photo": str(photo), "error": message})
+            if not args.json:
+                print(f"{photo}  ERROR {message}", file=sys.stderr)
+            continue
+        response = DetectResponse.from_scan(scan, detector.card)
+        if args.annotate and scan.evidence_jpeg is not None:
+            (args.annotate / f"{photo.stem}.evidence.jpg").write_bytes(scan.evidence_jpeg)
+        if args.json:
+            records.append({"photo": str(photo), **response.model_dump(mode="json", exclude={"evidence_jpeg_base64"})})
+        else:
+            _print_table(photo, response)
+    if args.json:
+        print(json.dumps(records, ensure_ascii=False, indent=2))
+    return 1 if failures else 0
+
+
+COMMANDS: list[Command] = [
+    Command("serve", "run the HTTP API", _add_serve, _run_serve),
+    Command("detect", "scan photos and print hazards", _add_detect, _run_detect),
+    # retraining loop: these import torch/ultralytics only when chosen
+    Command(
+        "train",
+        "import the photo sets and train a detector (Ultralytics, offline)",
+        "training.train:add_arguments",
+        "training.train:run",
+    ),
+    Command(
+        "release",
+        "export a training run to ONNX (fp32, int8) with parity checks and a model card",
+        "training.release:add_arguments",
+        "training.release:run",
+    ),
+    Command(
+        "labelstudio",
+        "sync photos and labels with a Label Studio server",
+        "training.labelstudio_cli:add_arguments",
+        "training.labelstudio_cli:run",
+    ),
+    Command(
+        "partial-labels",
+        "audit unlabelled classes across photo sets and write pseudo-labels",
+        "training.partial_labels:add_arguments",
+        "training.partial_labels:run",
+    ),
+]
+
+
+def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
+    """Parser with every subcommand listed; only the chosen one's arguments are resolved (imported)."""
+    parser = argparse.ArgumentParser(prog="hazardscan", description="photo hazard detection (拍图识隐患)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    chosen = next((a for a in argv if not a.startswith("-")), None)
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        if command.name == chosen:
+            _resolve(command.add_arguments)(p)
+        p.set_defaults(_command=command)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(argv).parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    run: Run = _resolve(args._command.run)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Evidence photos: hazards and detections drawn on the photo with Chinese + English labels.
+
+Labels use a CJK font (WenQuanYi Micro Hei from Debian's ``fonts-wqy-microhei``, or whatever fontconfig
+offers for Chinese). Without one, a warning is logged once and labels are English only; nothing is ever
+downloaded.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+from inference_service.imaging import DecodedImage
+from inference_service.runtime import DetectResult
+from inference_service.taxonomy import HazardFinding
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
+SEVERITY_COLOURS: dict[str, tuple[int, int, int]] = {
+    "critical": (220, 20, 60),
+    "high": (255, 110, 0),
+    "medium": (235, 190, 0),
+    "low": (30, 144, 255),
+}
+DETECTION_COLOUR = (0, 170, 110)
+
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+
+
+@dataclass(frozen=True)
+class Annotation:
+    box: tuple[float, float, float, float]  # xyxy in original pixels
+    label_en: str
+    label_zh: str | None
+    colour: tuple[int, int, int]
+
+
+@lru_cache(maxsize=4)
+def find_cjk_font(configured: Path | None = DEFAULT_FONT) -> Path | None:
+    """The configured font if it exists, else fontconfig's match for WenQuanYi if it covers Chinese."""
+    if configured is not None and configured.is_file():
+        return configured
+    try:
+        found = subprocess.run(
+            ["fc-match", "-f", "%{file}\n%{lang}", "WenQuanYi Micro Hei:lang=zh-cn"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=False,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        found = ""
+    file, _, langs = found.partition("\n")
+    if file and any(lang.startswith("zh") for lang in langs.split("|")) and Path(file).is_file():
+        return Path(file)
+    logger.warning("no CJK font at %s or via fontconfig; evidence labels will be English only", configured)
+    return None
+
+
+@lru_cache(maxsize=16)
+def _font(path: Path | None, size: int) -> Font:
+    if path is not None:
+        try:
+            return ImageFont.truetype(str(path), size)
+        except OSError:
+            logger.warning("cannot open font %s; using Pillow's default", path)
+    return ImageFont.load_default(size)
+
+
+def annotations_for(
+    result: DetectResult,
+    findings: Sequence[HazardFinding],
+    class_names: Sequence[str],
+    class_zh: Mapping[str, str] | None = None,
+) -> list[Annotation]:
+    """Hazards (coloured by severity) first, then detections that raised no hazard."""
+    out: list[Annotation] = []
+    used: set[int] = set()
+    for f in findings:
+        used.update(f.detection_indices)
+        if f.box is not None:
+            colour = SEVERITY_COLOURS.get(f.severity, DETECTION_COLOUR)
+            conf = f"{f.confidence:.0%}"
+            out.append(Annotation(f.box, f"{f.name_en} {conf}", f"{f.name_zh} {f.name_en} {conf}", colour))
+    dets = result.detections
+    for i in range(len(dets)):
+        if i in used:
+            continue
+        name = class_names[int(dets.class_id[i])]
+        conf = f"{float(dets.score[i]):.0%}"
+        zh = (class_zh or {}).get(name)
+        x1, y1, x2, y2 = (float(v) for v in dets.xyxy[i])
+        label_zh = f"{zh} {name} {conf}" if zh else None
+        out.append(Annotation((x1, y1, x2, y2), f"{name} {conf}", label_zh, DETECTION_COLOUR))
+    return out
+
+
+def render_evidence(
+    image: DecodedImage,
+    annotations: Sequence[Annotation],
+    *,
+    max_side: int = 1600,
+    quality: int = 85,
+    font_path: Path | None = DEFAULT_FONT,
+) -> bytes:
+    """JPEG bytes of the photo (long side at most ``max_side``, never upscaled) with labelled boxes."""
+    canvas = Image.fromarray(image.rgb())
+    h, w = image.array.shape[:2]
+    shrink = min(1.0, max_side / max(w, h))
+    if shrink < 1.0:
+        canvas = canvas.resize((max(1, round(w * shrink)), max(1, round(h * shrink))), Image.Resampling.BILINEAR)
+    sx, sy = canvas.width / image.width, canvas.height / image.height
+    cjk = find_cjk_font(font_path)
+    long_side = max(canvas.size)
+    font = _font(cjk, max(12, long_side // 50))
+    line = max(2, long_side // 400)
+    draw = ImageDraw.Draw(canvas)
+    for a in annotations:
+        x1, y1, x2, y2 = a.box[0] * sx, a.box[1] * sy, a.box[2] * sx, a.box[3] * sy
+        draw.rectangle((x1, y1, x2, y2), outline=a.colour, width=line)
+        text = a.label_zh if (cjk is not None and a.label_zh) else a.label_en
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        tw, th = right - left, bottom - top
+        ty = y1 - th - 2 * line if y1 - th - 2 * line >= 0 else y1
+        tx = min(max(0.0, x1), max(0.0, canvas.width - tw - 2 * line))
+        draw.rectangle((tx, ty, tx + tw + 2 * line, ty + th + 2 * line), fill=a.colour)
+        draw.text((tx + line - left, ty + line - top), text, fill=(255, 255, 255), font=font)
+    buf = io.BytesIO()
+    canvas.save(buf, format="JPEG", quality=quality)
+    return buf.getvalue()

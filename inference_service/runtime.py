@@ -1,0 +1,175 @@
+"""The detector: one ONNX Runtime session on the CPU, shared by every request thread.
+
+``InferenceSession.run`` is thread-safe, so a single :class:`Detector` serves all requests; nothing is
+created per request except the input tensor.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from inference_service.detections import Detections
+from inference_service.imaging import DEFAULT_MAX_PIXELS, DecodedImage, decode_image, letterbox, to_tensor
+from inference_service.model_card import LoadedModel, ModelCard, load_model
+from inference_service.postprocess import ImageGeometry, postprocess
+
+logger = logging.getLogger(__name__)
+
+ImageInput = bytes | DecodedImage
+
+
+class UnknownClassError(ValueError):
+    """A class filter names a class the model does not have."""
+
+    code = "unknown_class"
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True, eq=False)
+class DetectResult:
+    detections: Detections  # boxes in upright original pixels
+    width: int
+    height: int
+    timings_ms: dict[str, float]
+    image: DecodedImage = field(repr=False)  # what was decoded; evidence is drawn on it
+
+
+def session_options(threads: int | None = None, *, spinning: bool = False) -> ort.SessionOptions:
+    """Deliberate CPU settings for a request-serving process.
+
+    All cores inside one op (``intra_op``), ops one after another (sequential, ``inter_op`` 1), every
+    graph optimisation, and no spin-waiting: idle ORT threads sleep instead of burning the cores that
+    decoding, HTTP and other requests need (spinning only pays off for back-to-back runs).
+    """
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.inter_op_num_threads = 1
+    opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return opts
+
+
+def _ms(start: float) -> float:
+    return round((time.perf_counter() - start) * 1000.0, 3)
+
+
+class Detector:
+    """Photo in, :class:`Detections` in original pixels out. Thread-safe."""
+
+    def __init__(self, model: LoadedModel, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = 16) -> None:
+        self.model = model
+        self.card: ModelCard = model.card
+        self.max_pixels = max_pixels
+        self.max_batch = max(1, max_batch)
+
+    @classmethod
+    def load(
+        cls,
+        path: Path | str,
+        *,
+        threads: int | None = None,
+        spinning: bool = False,
+        max_pixels: int = DEFAULT_MAX_PIXELS,
+        max_batch: int = 16,
+    ) -> Detector:
+        """Open a model folder or ``.onnx`` file; raises ``ModelLoadError`` with the reason."""
+        options = session_options(threads, spinning=spinning)
+        detector = cls(load_model(path, options), max_pixels=max_pixels, max_batch=max_batch)
+        detector.warmup()
+        return detector
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        return self.card.input_size
+
+    @property
+    def dynamic_batch(self) -> bool:
+        return self.model.fixed_batch is None
+
+    def warmup(self) -> None:
+        """One run on a blank input, so the first request does not pay for lazy allocations."""
+        h, w = self.input_size
+        batch = self.model.fixed_batch or 1
+        self._run(np.zeros((batch, 3, h, w), np.float32))
+
+    def decode(self, data: bytes) -> DecodedImage:
+        return decode_image(data, target=max(self.input_size), max_pixels=self.max_pixels)
+
+    def class_ids(self, classes: Sequence[str] | None) -> list[int] | None:
+        if classes is None:
+            return None
+        try:
+            return self.card.class_index(list(classes))
+        except KeyError as exc:
+            raise UnknownClassError(str(exc.args[0])) from exc
+
+    def detect(
+        self, image: ImageInput, conf: float | None = None, classes: Sequence[str] | None = None
+    ) -> DetectResult:
+        return self.detect_batch([image], conf, classes)[0]
+
+    def detect_batch(
+        self, images: Sequence[ImageInput], conf: float | None = None, classes: Sequence[str] | None = None
+    ) -> list[DetectResult]:
+        """Detect on several photos; one session call per chunk when the model has a dynamic batch axis.
+
+        ``conf`` replaces the card's per-class thresholds for this call; ``classes`` keeps only those
+        class names. Undecodable bytes raise; decode them first with :meth:`decode` to isolate errors.
+        """
+        class_ids = self.class_ids(classes)
+        thresholds = self.card.thresholds(conf)
+        chunk = self.model.fixed_batch or self.max_batch
+        results: list[DetectResult] = []
+        for start in range(0, len(images), chunk):
+            results.extend(self._detect_chunk(images[start : start + chunk], thresholds, class_ids))
+        return results
+
+    def _detect_chunk(
+        self, images: Sequence[ImageInput], thresholds: np.ndarray, class_ids: list[int] | None
+    ) -> list[DetectResult]:
+        h, w = self.input_size
+        batch = self.model.fixed_batch or len(images)
+        tensor = np.zeros((batch, 3, h, w), np.float32)
+        decoded: list[DecodedImage] = []
+        geometries: list[ImageGeometry] = []
+        timings: list[dict[str, float]] = []
+        for i, item in enumerate(images):
+            t0 = time.perf_counter()
+            img = self.decode(item) if isinstance(item, bytes) else item
+            t_decode = _ms(t0) if isinstance(item, bytes) else 0.0
+            t1 = time.perf_counter()
+            padded, gain, pad = letterbox(img.array, (h, w))
+            to_tensor(padded, bgr=img.channels == "BGR", out=tensor[i])
+            decoded.append(img)
+            geometries.append(ImageGeometry(gain, pad, (img.scale_x, img.scale_y), (img.width, img.height)))
+            timings.append({"decode": t_decode, "preprocess": _ms(t1)})
+        t2 = time.perf_counter()
+        output = self._run(tensor)[: len(images)]
+        t_infer = _ms(t2) / len(images)
+        results: list[DetectResult] = []
+        for img, geometry, timing in zip(decoded, geometries, timings, strict=True):
+            t3 = time.perf_counter()
+            (dets,) = postprocess(
+                output[len(results)][None], [geometry], thresholds, self.card.nms_iou, classes=class_ids
+            )
+            timing.update(infer=round(t_infer, 3), postprocess=_ms(t3))
+            results.append(DetectResult(dets, img.width, img.height, timing, img))
+        return results
+
+    def _run(self, tensor: np.ndarray) -> np.ndarray:
+        if self.model.input_dtype != np.float32:
+            tensor = tensor.astype(self.model.input_dtype)
+        (output,) = self.model.session.run([self.model.output_name], {self.model.input_name: tensor})
+        return np.asarray(output, np.float32)

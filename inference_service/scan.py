@@ -1,0 +1,115 @@
+"""One scan = detect + hazard rules (+ evidence photo). Shared by the HTTP API and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from inference_service.evidence import DEFAULT_FONT, annotations_for, render_evidence
+from inference_service.imaging import DecodedImage, ImageError, decode_for_display
+from inference_service.runtime import Detector, DetectResult, ImageInput
+from inference_service.taxonomy import HazardFinding, Taxonomy
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    min_confidence: float | None = None  # replaces the card's per-class thresholds when set
+    classes: tuple[str, ...] | None = None  # detector class names to keep; all when None
+    evidence: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class ScanResult:
+    detect: DetectResult
+    findings: list[HazardFinding]
+    evidence_jpeg: bytes | None
+    timings_ms: dict[str, float]
+
+
+@dataclass(frozen=True)
+class EvidenceStyle:
+    font_path: Path | None = DEFAULT_FONT
+    max_side: int = 1600
+    quality: int = 85
+
+
+class Scanner:
+    """A detector and a taxonomy that agree on class names. Thread-safe."""
+
+    def __init__(self, detector: Detector, taxonomy: Taxonomy, style: EvidenceStyle | None = None) -> None:
+        self.detector = detector
+        self.taxonomy = taxonomy
+        self.style = style or EvidenceStyle()
+        self.class_zh = {c.name: c.zh for c in taxonomy.detector_classes}
+        card = detector.card
+        if card.taxonomy_version and card.taxonomy_version != taxonomy.version:
+            logger.warning(
+                "model %s was built for taxonomy %s but taxonomy %s is loaded",
+                card.model_id,
+                card.taxonomy_version,
+                taxonomy.version,
+            )
+        unknown = [c for c in card.classes if c not in self.class_zh]
+        if unknown:
+            logger.warning("model classes %s are not in the taxonomy; they raise no hazards", unknown)
+
+    def scan(self, image: ImageInput, options: ScanOptions | None = None) -> ScanResult:
+        return self.scan_batch([image], options)[0]
+
+    def scan_batch(self, images: Sequence[ImageInput], options: ScanOptions | None = None) -> list[ScanResult]:
+        opts = options or ScanOptions()
+        detected = self.detector.detect_batch(images, conf=opts.min_confidence, classes=opts.classes)
+        sources = [image if isinstance(image, bytes) else None for image in images]
+        return [self._finish(r, opts.evidence, src) for r, src in zip(detected, sources, strict=True)]
+
+    def scan_each(self, photos: Sequence[bytes], options: ScanOptions | None = None) -> list[ScanResult | ImageError]:
+        """Scan photos in one batch; a photo that cannot be decoded yields its error, the rest still scan."""
+        out: list[ScanResult | ImageError | None] = [None] * len(photos)
+        decoded: list[tuple[int, DecodedImage, float]] = []
+        for i, data in enumerate(photos):
+            t0 = time.perf_counter()
+            try:
+                image = self.detector.decode(data)
+            except ImageError as exc:
+                out[i] = exc
+                continue
+            decoded.append((i, image, round((time.perf_counter() - t0) * 1000, 3)))
+        opts = options or ScanOptions()
+        detected = self.detector.detect_batch(
+            [image for _, image, _ in decoded], conf=opts.min_confidence, classes=opts.classes
+        )
+        scans = [self._finish(r, opts.evidence, photos[i]) for (i, _, _), r in zip(decoded, detected, strict=True)]
+        for (i, _, decode_ms), scan in zip(decoded, scans, strict=True):
+            scan.timings_ms["decode"] = decode_ms
+            out[i] = scan
+        return [r for r in out if r is not None]
+
+    def _finish(self, result: DetectResult, evidence: bool, source: bytes | None) -> ScanResult:
+        t0 = time.perf_counter()
+        classes = self.detector.card.classes
+        findings = self.taxonomy.evaluate(result.detections, classes)
+        timings = {**result.timings_ms, "hazards": round((time.perf_counter() - t0) * 1000, 3)}
+        jpeg = None
+        if evidence:
+            t1 = time.perf_counter()
+            jpeg = render_evidence(
+                self._display_image(result, source),
+                annotations_for(result, findings, classes, self.class_zh),
+                max_side=self.style.max_side,
+                quality=self.style.quality,
+                font_path=self.style.font_path,
+            )
+            timings["evidence"] = round((time.perf_counter() - t1) * 1000, 3)
+        return ScanResult(result, findings, jpeg, timings)
+
+    def _display_image(self, result: DetectResult, source: bytes | None) -> DecodedImage:
+        """The detector's decode when big enough for the evidence photo, else a larger decode."""
+        wanted = min(self.style.max_side, max(result.width, result.height))
+        if source is None or max(result.image.array.shape[:2]) >= wanted:
+            return result.image
+        return decode_for_display(source, self.style.max_side, max_pixels=self.detector.max_pixels)

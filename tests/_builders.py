@@ -1,0 +1,139 @@
+"""Tiny models and synthetic photos for the tests (no torch, no network).
+
+The tiny detector keeps the exact Ultralytics YOLO detection contract: input ``images`` float32
+``[B, 3, S, S]`` (dynamic batch), output ``output0`` ``[B, 4 + 3, G*G]``. It average-pools the image into a
+``G×G`` grid; each cell emits a box exactly covering the cell and three class scores from the cell's mean
+colour: ``sigmoid(10 * (own channel - mean of the other two) - 3)``. Class 0 is red, 1 green, 2 blue, so a
+pure red square covering a cell yields class 0 at that cell with score ~0.999; grey gives ~0.047.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+from PIL import Image
+
+CLASSES = ["fire", "smoke", "no_helmet"]  # red, green, blue
+SIZE = 64
+GRID = 4
+CELL = SIZE // GRID
+GAIN, BIAS = 10.0, -3.0
+
+
+def tiny_card(**overrides: Any) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "model_id": "tiny-rgb",
+        "version": "test-1",
+        "classes": CLASSES,
+        "input_size": [SIZE, SIZE],
+        "conf_threshold": 0.25,
+        "class_thresholds": {"no_helmet": 0.5},
+        "nms_iou": 0.5,
+        "taxonomy_version": None,
+        "metrics": {"mAP50": 0.5},
+        "data": {"train": "synthetic"},
+    }
+    card.update(overrides)
+    return card
+
+
+def build_tiny_yolo(path: Path, *, batch: int | str = "batch", metadata: dict[str, str] | None = None) -> Path:
+    """Write the tiny YOLO-contract ONNX model to ``path`` and return it."""
+    nc = len(CLASSES)
+    anchors = GRID * GRID
+    weight = np.full((nc, nc), -GAIN / 2, np.float32)
+    np.fill_diagonal(weight, GAIN)
+    ys, xs = np.divmod(np.arange(anchors), GRID)
+    boxes = np.stack(
+        [xs * CELL + CELL / 2, ys * CELL + CELL / 2, np.full(anchors, CELL), np.full(anchors, CELL)]
+    ).astype(np.float32)
+    inits = [
+        numpy_helper.from_array(weight, "w"),
+        numpy_helper.from_array(np.full(nc, BIAS, np.float32), "b"),
+        numpy_helper.from_array(np.array([0, nc, -1], np.int64), "shape"),
+        numpy_helper.from_array(np.zeros((4, nc), np.float32), "zero"),
+        numpy_helper.from_array(boxes, "boxes"),
+    ]
+    nodes = [
+        helper.make_node("AveragePool", ["images"], ["pooled"], kernel_shape=[CELL, CELL], strides=[CELL, CELL]),
+        helper.make_node("Reshape", ["pooled", "shape"], ["cells"]),
+        helper.make_node("Transpose", ["cells"], ["cells_t"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["cells_t", "w"], ["logits"]),
+        helper.make_node("Add", ["logits", "b"], ["logits_b"]),
+        helper.make_node("Sigmoid", ["logits_b"], ["probs"]),
+        helper.make_node("Transpose", ["probs"], ["scores"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["zero", "scores"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "boxes"], ["xywh"]),
+        helper.make_node("Concat", ["xywh", "scores"], ["output0"], axis=1),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_yolo",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, SIZE, SIZE])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 4 + nc, anchors])],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    for key, value in (metadata or {}).items():
+        model.metadata_props.add(key=key, value=value)
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, path)
+    return path
+
+
+def build_model_dir(folder: Path, **card_overrides: Any) -> Path:
+    build_tiny_yolo(folder / "model.onnx")
+    (folder / "card.json").write_text(json.dumps(tiny_card(**card_overrides)), encoding="utf-8")
+    return folder
+
+
+def scene(width: int, height: int, squares: list[tuple[int, int, int, int, tuple[int, int, int]]]) -> Image.Image:
+    """Grey photo with filled rectangles ``(x1, y1, x2, y2, rgb)``."""
+    arr = np.full((height, width, 3), 114, np.uint8)
+    for x1, y1, x2, y2, rgb in squares:
+        arr[y1:y2, x1:x2] = rgb
+    return Image.fromarray(arr)
+
+
+def encode(img: Image.Image, fmt: str, **params: Any) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def jpeg_with_orientation(upright: Image.Image, orientation: int) -> bytes:
+    """JPEG whose stored pixels need EXIF ``orientation`` (6 or 8) applied to look like ``upright``."""
+    undo = {6: Image.Transpose.ROTATE_90, 8: Image.Transpose.ROTATE_270}[orientation]
+    stored = upright.transpose(undo)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return encode(stored, "JPEG", quality=95, exif=exif.tobytes())
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A few-hundred-byte PNG whose header declares ``width × height`` (a decompression bomb)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    idat = zlib.compress(b"\0" * 64)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def noisy_photo(width: int, height: int, seed: int = 0) -> Image.Image:
+    """Smooth gradients plus noise: compresses roughly like a real photo."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 256, (max(height // 64, 2), max(width // 64, 2), 3), dtype=np.uint8)
+    base = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), np.int16)
+    noise = rng.integers(-24, 25, (height, width, 3), dtype=np.int16)
+    return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))

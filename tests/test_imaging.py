@@ -1,0 +1,177 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from _builders import encode, jpeg_with_orientation, noisy_photo, png_declaring, scene
+from PIL import Image
+
+from inference_service.imaging import (
+    DecodedImage,
+    ImageTooLargeError,
+    InvalidImageError,
+    UnsupportedImageError,
+    decode_for_display,
+    decode_image,
+    letterbox,
+    to_tensor,
+)
+
+RED = (255, 0, 0)
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "HEIF"])
+def test_decodes_supported_formats(fmt: str):
+    img = scene(96, 64, [(0, 0, 32, 32, RED)])
+    decoded = decode_image(encode(img, fmt, quality=95))
+    assert (decoded.width, decoded.height) == (96, 64)
+    assert decoded.array.shape == (64, 96, 3) and decoded.array.dtype == np.uint8
+    assert decoded.array[8, 8, 0] > 200 and decoded.array[8, 8, 1] < 60  # red stays red: RGB order
+    assert decoded.scale_x == decoded.scale_y == 1.0
+
+
+@pytest.mark.parametrize(
+    ("size", "target", "decoded"),
+    [
+        ((1024, 768), 64, (128, 96)),  # 1/8: still covers the 64×48 letterboxed image
+        ((1024, 768), 300, (512, 384)),  # 1/2: 1/4 (256×192) would be smaller than 300×225
+        ((1024, 768), 600, (1024, 768)),  # 1/2 (512×384) would be smaller than 600×450: no reduction
+        ((4000, 3000), 640, (1000, 750)),  # phone photo for a 640 model: 1/4
+        ((1920, 1080), 640, (960, 540)),  # 1080p for a 640 model: 1/2 still covers 640×360
+        ((1000, 750), 64, (125, 94)),  # odd sizes round up
+        ((600, 40), 64, (75, 5)),  # long thin strip: 1/8 still covers 64×5
+        ((100, 80), 640, (100, 80)),  # smaller than the model input: full size (the letterbox upscales)
+        ((1024, 768), None, (1024, 768)),  # no target: full size
+    ],
+)
+def test_jpeg_decodes_at_reduced_scale_but_never_below_the_letterboxed_size(size, target, decoded):
+    data = encode(noisy_photo(*size), "JPEG", quality=90)
+    out = decode_image(data, target)
+    if target:  # the letterbox never has to upsample a DCT-reduced decode
+        r = target / max(size)
+        assert min(out.array.shape[1], size[0]) >= min(round(size[0] * r), size[0])
+        assert min(out.array.shape[0], size[1]) >= min(round(size[1] * r), size[1])
+    assert (out.array.shape[1], out.array.shape[0]) == decoded
+    assert (out.width, out.height) == size
+    assert out.scale_x == pytest.approx(size[0] / decoded[0]) and out.scale_y == pytest.approx(size[1] / decoded[1])
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_exif_rotation_gives_upright_pixels_and_size(orientation: int):
+    upright = scene(128, 256, [(0, 0, 64, 64, RED)])  # red block top-left of a portrait photo
+    out = decode_image(jpeg_with_orientation(upright, orientation), target=64)
+    assert (out.width, out.height) == (128, 256)
+    assert out.array.shape == (64, 32, 3)  # DCT-reduced by 4, upright
+    assert out.array[5, 5, 0] > 200 and out.array[50, 25, 0] < 150
+
+
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
+@pytest.mark.parametrize(
+    "exif",
+    [
+        b"Exif\x00\x00II*\x00\x08\x00\x00\x00\xff\xff",  # IFD claims 65535 entries in 2 bytes
+        b"Exif\x00\x00MM\x00*\xff\xff\xff\xff",  # IFD offset far past the end
+        b"garbage that is not exif at all",
+    ],
+)
+def test_broken_exif_is_ignored(exif: bytes):
+    out = decode_image(encode(scene(40, 20, []), "JPEG", exif=exif))
+    assert (out.width, out.height) == (40, 20)
+
+
+def test_failing_exif_transpose_falls_back_to_stored_orientation(monkeypatch: pytest.MonkeyPatch):
+    def boom(image: Image.Image) -> Image.Image:
+        raise SyntaxError("broken IFD")
+
+    monkeypatch.setattr("inference_service.imaging.ImageOps.exif_transpose", boom)
+    out = decode_image(jpeg_with_orientation(scene(128, 256, []), 6))
+    assert (out.width, out.height) == (256, 128) and out.array.shape == (128, 256, 3)
+
+
+def test_absurd_orientation_is_ignored():
+    exif = Image.Exif()
+    exif[0x0112] = 99
+    out = decode_image(encode(scene(40, 20, []), "JPEG", exif=exif.tobytes()))
+    assert (out.width, out.height) == (40, 20) and out.array.shape == (20, 40, 3)
+
+
+@pytest.mark.parametrize(
+    ("data", "error", "match"),
+    [
+        (b"", InvalidImageError, "empty"),
+        (b"hello, this is a text file\n", UnsupportedImageError, "text"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", UnsupportedImageError, "PDF"),
+        (encode(scene(8, 8, []), "GIF"), UnsupportedImageError, "GIF"),
+        (encode(scene(8, 8, []), "BMP"), UnsupportedImageError, "BMP"),
+        (b"\x00\x01\x02\x03\xff\xfe" * 50, UnsupportedImageError, "not a recognised image"),
+        (encode(scene(8, 8, []), "JPEG")[:12], InvalidImageError, "JPEG but its header is corrupt"),
+        (encode(noisy_photo(256, 256), "JPEG")[:3000], InvalidImageError, "truncated"),
+        (encode(noisy_photo(256, 256), "PNG")[:3000], InvalidImageError, "truncated"),
+        (png_declaring(20000, 20000), ImageTooLargeError, "too many pixels"),
+        (png_declaring(8000, 8000), ImageTooLargeError, r"64\.0 megapixels"),
+    ],
+)
+def test_bad_input_raises_typed_error_with_message(data: bytes, error: type[Exception], match: str):
+    with pytest.raises(error, match=match) as info:
+        decode_image(data, target=64)
+    assert info.value.message  # type: ignore[attr-defined]
+
+
+def test_pixel_limit_is_configurable():
+    data = encode(scene(100, 100, []), "PNG")
+    with pytest.raises(ImageTooLargeError, match=r"limit is 0\.005 megapixels"):
+        decode_image(data, max_pixels=5_000)
+
+
+@pytest.mark.parametrize(
+    ("shape", "new", "unpadded", "pad"),
+    [
+        ((480, 640), (640, 640), (640, 480), (0, 80)),  # landscape: pad top/bottom
+        ((640, 480), (640, 640), (480, 640), (80, 0)),  # portrait: pad left/right
+        ((100, 100), (640, 640), (640, 640), (0, 0)),  # upscales (scaleup=True)
+        ((3000, 4000), (640, 640), (640, 480), (0, 80)),
+        ((1, 3000), (64, 64), (64, 1), (0, 31)),  # thin images keep one pixel; odd pad: 31 top, 32 bottom
+        ((1080, 1920), (384, 640), (640, 360), (0, 12)),  # non-square input
+    ],
+)
+def test_letterbox_geometry(shape, new, unpadded, pad):
+    img = np.full((*shape, 3), 7, np.uint8)
+    out, gain, (left, top) = letterbox(img, new)
+    assert out.shape == (*new, 3)
+    assert (left, top) == pad
+    assert gain == pytest.approx((unpadded[0] / shape[1], unpadded[1] / shape[0]))
+    assert out[top, left, 0] == 7 and out[0, 0, 0] == (114 if pad != (0, 0) else 7)
+
+
+def test_to_tensor_layout_and_channel_order():
+    img = np.zeros((2, 3, 3), np.uint8)
+    img[..., 0] = 255  # red in RGB, blue in BGR
+    rgb = to_tensor(img)
+    assert rgb.shape == (1, 3, 2, 3) and rgb.dtype == np.float32 and rgb.flags.c_contiguous
+    assert rgb[0, 0].min() == 1.0 and rgb[0, 2].max() == 0.0
+    bgr = to_tensor(img, bgr=True)
+    assert bgr[0, 2].min() == 1.0 and bgr[0, 0].max() == 0.0
+    batch = np.zeros((2, 3, 2, 3), np.float32)
+    to_tensor(img, out=batch[1])
+    assert batch[1, 0].min() == 1.0 and batch[0].max() == 0.0
+
+
+def test_decoded_image_from_array_and_rgb():
+    arr = np.zeros((4, 6, 3), np.uint8)
+    arr[..., 2] = 9
+    d = DecodedImage.from_array(arr, "BGR")
+    assert (d.width, d.height) == (6, 4) and d.rgb()[0, 0, 0] == 9
+    with pytest.raises(ValueError, match="uint8"):
+        DecodedImage.from_array(np.zeros((4, 6), np.float32))
+
+
+@pytest.mark.parametrize(
+    ("size", "max_side", "shape"),
+    [
+        ((2400, 1800), 1600, (1200, 1600, 3)),  # DCT 1/1 then shrunk to the cap
+        ((4000, 3000), 1000, (750, 1000, 3)),  # DCT 1/4 lands exactly on the cap
+        ((300, 200), 1600, (200, 300, 3)),  # never upscaled
+    ],
+)
+def test_decode_for_display_caps_the_long_side(size, max_side, shape):
+    out = decode_for_display(encode(noisy_photo(*size), "JPEG", quality=80), max_side)
+    assert out.array.shape == shape and (out.width, out.height) == size

@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from _builders import build_tiny_yolo, encode, jpeg_with_orientation, noisy_photo, scene, tiny_card
+from PIL import Image
+
+from inference_service.imaging import DecodedImage, InvalidImageError
+from inference_service.runtime import Detector, UnknownClassError
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+# 256×256 photo → 64×64 input without padding: each grid cell is a 64-pixel square of the photo.
+SQUARES = [(128, 64, 192, 128, RED), (0, 0, 64, 64, BLUE), (192, 192, 256, 256, GREEN)]
+EXPECTED = {  # class id → box in photo pixels
+    0: [128, 64, 192, 128],
+    1: [192, 192, 256, 256],
+    2: [0, 0, 64, 64],
+}
+
+
+def _as_dict(dets) -> dict[int, list[float]]:
+    return {int(c): b.tolist() for b, c in zip(dets.xyxy, dets.class_id, strict=True)}
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "HEIF"])
+def test_detects_coloured_squares_where_they_are(detector: Detector, fmt: str):
+    result = detector.detect(encode(scene(256, 256, SQUARES), fmt, quality=95))
+    assert _as_dict(result.detections) == EXPECTED
+    assert result.detections.score.min() > 0.99
+    assert (result.width, result.height) == (256, 256)
+    assert set(result.timings_ms) == {"decode", "preprocess", "infer", "postprocess"}
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_boxes_come_back_in_the_upright_frame(detector: Detector, orientation: int):
+    # Portrait 128×256 upright photo: letterboxed with 16 px side bars, so cell columns 1 and 2 cover it.
+    upright = scene(128, 256, [(0, 0, 64, 64, RED), (64, 192, 128, 256, GREEN)])
+    result = detector.detect(jpeg_with_orientation(upright, orientation))
+    assert (result.width, result.height) == (128, 256)
+    assert _as_dict(result.detections) == {0: [0, 0, 64, 64], 1: [64, 192, 128, 256]}
+
+
+def test_large_jpeg_is_decoded_reduced_but_boxes_are_in_original_pixels(detector: Detector):
+    photo = np.asarray(noisy_photo(1024, 1024), np.uint8) // 4 + 96  # low-saturation texture
+    photo[512:768, 256:512] = RED
+    result = detector.detect(encode(Image.fromarray(photo), "JPEG", quality=92))
+    assert result.image.array.shape == (128, 128, 3)  # 1/8 DCT scale, both sides still >= 64
+    assert _as_dict(result.detections) == {0: [256, 512, 512, 768]}
+
+
+def test_threshold_override_and_class_filter_by_name(detector: Detector):
+    data = encode(scene(256, 256, SQUARES), "PNG")
+    assert _as_dict(detector.detect(data, classes=["fire"]).detections) == {0: EXPECTED[0]}
+    assert len(detector.detect(data, classes=[]).detections) == 0  # an empty list keeps no class
+    assert len(detector.detect(data, conf=0.9999).detections) == 0
+    loose = detector.detect(data, conf=0.04)  # grey cells score ~0.047 for every class
+    assert len(loose.detections) == 16
+    with pytest.raises(UnknownClassError, match="helmet_typo"):
+        detector.detect(data, classes=["helmet_typo"])
+
+
+def test_batch_matches_single_and_bgr_arrays_work(detector: Detector):
+    photos = [encode(scene(256, 256, SQUARES[:k]), "PNG") for k in range(4)]
+    batch = detector.detect_batch(photos)
+    single = [detector.detect(p) for p in photos]
+    for b, s in zip(batch, single, strict=True):
+        assert b.detections.equals(s.detections)
+    rgb = np.asarray(scene(256, 256, SQUARES))
+    bgr = DecodedImage.from_array(np.ascontiguousarray(rgb[..., ::-1]), "BGR")
+    assert _as_dict(detector.detect(bgr).detections) == EXPECTED
+
+
+def test_fixed_batch_model_runs_image_by_image(tmp_path: Path):
+    build_tiny_yolo(tmp_path / "m" / "model.onnx", batch=1)
+    (tmp_path / "m" / "card.json").write_text(json.dumps(tiny_card()), encoding="utf-8")
+    fixed = Detector.load(tmp_path / "m", threads=1)
+    assert not fixed.dynamic_batch
+    results = fixed.detect_batch([encode(scene(256, 256, SQUARES), "PNG")] * 3)
+    assert [_as_dict(r.detections) for r in results] == [EXPECTED] * 3
+
+
+def test_one_session_shared_by_threads(detector: Detector):
+    photos = [encode(scene(256, 256, SQUARES[: k % 4]), "PNG") for k in range(12)]
+    expected = [_as_dict(detector.detect(p).detections) for p in photos]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda p: _as_dict(detector.detect(p).detections), photos))
+    assert got == expected
+
+
+def test_session_options_are_deliberate(detector: Detector):
+    opts = detector.model.session.get_session_options()
+    assert opts.intra_op_num_threads == 1 and opts.inter_op_num_threads == 1
+    assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+
+
+def test_undecodable_bytes_raise(detector: Detector):
+    with pytest.raises(InvalidImageError):
+        detector.detect(b"")
