@@ -112,3 +112,22 @@ def run(args: argparse.Namespace) -> int:
         report["pseudo_data_yaml"] = str(write_pseudo_dataset(args.data, pseudo, args.write))
     print(json.dumps(report, ensure_ascii=False, indent=1))  # noqa: T201
     return 0
+
+
+def subset_dataset(root: Path, sources: set[str], out: Path) -> Path:
+    """The same dataset (same split, same class list) restricted to some sources: the 'without the other
+    sets' arm of the partial-label ablation."""
+    data = yaml.safe_load((root / "data.yaml").read_text())
+    for sample, split in load_manifest(root):
+        if sample.source not in sources:
+            continue
+        stem = f"{sample.source}__{sample.image.stem}"
+        for kind in ("images", "labels"):
+            (out / kind / split).mkdir(parents=True, exist_ok=True)
+        link = out / "images" / split / f"{stem}{sample.image.suffix.lower()}"
+        if not link.exists():
+            os.symlink(sample.image, link)
+        (out / "labels" / split / f"{stem}.txt").write_text(yolo_lines(sample))
+    data["path"] = str(out.resolve())
+    (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    return out / "data.yaml"

@@ -35,6 +35,7 @@ class TrainConfig:
     datasets_root: str = "../shared/datasets"
     val_fraction: float = 0.2
     seed: int = 0
+    threads: int | None = None  # torch CPU threads; default all cores (Ultralytics alone uses cores - 1)
     train: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] = field(default_factory=dict)
 
@@ -101,6 +102,9 @@ def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None 
     if device is None:
         device = "0" if torch.cuda.is_available() else "cpu"
     model = YOLO(start_weights(cfg))
+    threads = cfg.threads or os.cpu_count() or 1
+    # Ultralytics pins torch to cores - 1 threads when it selects the CPU (1 of 2 here); take them all back.
+    model.add_callback("on_pretrain_routine_end", lambda _trainer: torch.set_num_threads(threads))
     args = {
         "data": str(data_yaml),
         "project": str(run_root),
@@ -130,7 +134,7 @@ def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None 
             "card": json.loads(dataset_card.read_text()) if dataset_card.exists() else None,
         },
         "seed": cfg.seed,
-        "hardware": hardware(),
+        "hardware": {**hardware(), "torch_threads": torch.get_num_threads()},
         "epochs_run": int(getattr(trainer, "epoch", -1)) + 1,
         "wall_time_s": round(elapsed, 1),
         "metrics": metrics,
