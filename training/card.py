@@ -129,6 +129,12 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"({'GPU ' + hw['gpu'] if hw.get('gpu') else 'no GPU'}), torch {hw.get('torch')}, seed {t.get('seed')}.",
         "",
     ]
+    for st in t.get("stages", []):
+        lines.append(
+            f"- stage `{st['name']}`: from `{st['start_weights']}`, {st['epochs']} epochs at {st['image_size']} px, "
+            f"{(st['wall_time_s'] or 0) / 60:.0f} min, {st['torch_threads']} torch thread(s)"
+        )
+    lines.append("")
     for key, title in (("parity", "Export parity"), ("int8", "int8 variant"), ("operating_points", "Thresholds")):
         if key in m:
             lines += [f"## {title}", "", "```json", _json(m[key]), "```", ""]

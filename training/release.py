@@ -28,6 +28,29 @@ def _split_images(data_yaml: Path, split: str, limit: int) -> list[Path]:
     return photos[::step][:limit] if limit else photos
 
 
+def _stages(run: dict[str, Any]) -> list[dict[str, Any]]:
+    """This run and every run it continued from (its start weights lie in another run's weights/)."""
+    stages: list[dict[str, Any]] = []
+    while True:
+        stages.insert(
+            0,
+            {
+                "name": run["config"]["name"],
+                "start_weights": run["config"]["weights"],
+                "epochs": run.get("epochs_run"),
+                "wall_time_s": run.get("wall_time_s"),
+                "image_size": run.get("train_args", {}).get("imgsz"),
+                "torch_threads": (run.get("hardware") or {}).get("torch_threads", 1),
+                "metrics": run.get("metrics"),
+            },
+        )
+        start = Path(run["config"]["weights"])
+        previous = (start if start.is_absolute() else Path(__file__).resolve().parent.parent / start).parent.parent
+        if not (previous / "run.json").exists():
+            return stages
+        run = json.loads((previous / "run.json").read_text())
+
+
 def write_card(out_dir: Path, card: dict[str, Any]) -> None:
     """card.json, README.md, and the card embedded again in every ONNX file of the folder."""
     import onnx
@@ -48,9 +71,10 @@ def release(
     data_yaml = Path(run["dataset"]["data_yaml"])
     classes = list(yaml.safe_load(data_yaml.read_text())["names"].values())
     imgsz = int(run["train_args"]["imgsz"])
-    arch = Path(run["config"]["weights"]).name.split("_")[0]
+    stages = _stages(run)
+    arch = Path(stages[0]["start_weights"]).name.split("_")[0]
     card = base_card(
-        model_id=run["config"]["name"],
+        model_id=stages[0]["name"],
         version=version,
         architecture=arch,
         classes=classes,
@@ -58,6 +82,12 @@ def release(
         taxonomy=load_taxonomy(),
         dataset_card=run["dataset"].get("card"),
         run=run,
+    )
+    card["training"].update(
+        stages=stages,
+        start_weights=stages[0]["start_weights"],
+        epochs=sum(st["epochs"] or 0 for st in stages),
+        wall_time_s=round(sum(st["wall_time_s"] or 0 for st in stages), 1),
     )
     pt = run_dir / "weights" / "best.pt"
     paths = export_model(pt, out_dir, card, _split_images(data_yaml, "train", calib_photos))
