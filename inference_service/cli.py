@@ -158,6 +158,12 @@ COMMANDS: list[Command] = [
         "training.labelstudio_cli:run",
     ),
     Command(
+        "eval",
+        "score a model with the served pipeline: mAP, thresholds, reports, A/B release gate",
+        "evaluation.cli:add_arguments",
+        "evaluation.cli:run",
+    ),
+    Command(
         "partial-labels",
         "audit unlabelled classes across photo sets and write pseudo-labels",
         "training.partial_labels:add_arguments",

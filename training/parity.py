@@ -98,6 +98,7 @@ def ultralytics_map(weights: Path, data_yaml: Path, imgsz: int, workdir: Path) -
         imgsz=imgsz,
         batch=1 if weights.suffix == ".onnx" else 16,
         conf=0.001,
+        rect=False,  # square letterbox for every backend, as the service feeds them
         iou=0.7,
         plots=False,
         verbose=False,

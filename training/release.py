@@ -116,14 +116,49 @@ def release(
     return card
 
 
+def attach_eval(model_dir: Path, report_json: Path) -> dict[str, Any]:
+    """Copy the served-pipeline evaluation (``hazardscan eval``'s report.json) into the card."""
+    card = json.loads((model_dir / "card.json").read_text())
+    report = json.loads(report_json.read_text())
+    overall = report["overall"]
+    card["metrics"]["val"] = {
+        "source": f"served ONNX pipeline, pycocotools, {report['data']['name']} ({overall['photos']} photos), "
+        "federated scoring (a photo's unlabelled classes are not scored)",
+        "mAP50": overall["map50"],
+        "mAP50-95": overall["map50_95"],
+        "mAP50_all_predictions": overall["map50_all_predictions"],
+        "mAP50-95_all_predictions": overall["map50_95_all_predictions"],
+        "precision": overall["precision"],
+        "recall": overall["recall"],
+        "f1": overall["f1"],
+        "per_class": {
+            c["class"]: {k: c[k] for k in ("gt", "ap50", "ap50_95", "precision", "recall", "f1")}
+            for c in report["per_class"]
+        },
+        "crosscheck": {k: report["crosscheck"].get(k) for k in ("ours_map50", "ultralytics_map50", "difference")},
+        "speed": report.get("speed"),
+    }
+    write_card(model_dir, card)
+    return card
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--run", type=Path, required=True, help="training run folder (holds run.json, weights/best.pt)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/hazardscan-v1")
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--skip-map", action="store_true", help="skip the Ultralytics mAP parity (faster)")
+    p.add_argument(
+        "--attach-eval",
+        type=Path,
+        metavar="REPORT_JSON",
+        help="only copy a `hazardscan eval` report.json into the model card of --out",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.attach_eval:
+        attach_eval(args.out, args.attach_eval)
+        return 0
     card = release(args.run, args.out, args.version, skip_map=args.skip_map)
     print(json.dumps(card["metrics"], ensure_ascii=False, indent=1))  # noqa: T201
     return 0

@@ -1,0 +1,49 @@
+"""Cross-check against Ultralytics' validator on the tiny model: the ladder from our score to theirs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from _builders import build_model_dir, encode, scene
+from PIL import Image
+from test_eval_e2e import PHOTOS
+
+from evaluation.cli import main
+
+pytest.importorskip("ultralytics")
+pytest.importorskip("pycocotools")
+
+
+def test_crosscheck_traces_the_difference_to_its_causes(tmp_path: Path):
+    model = build_model_dir(tmp_path / "tiny")
+    photos, root = tmp_path / "photos", tmp_path / "set"
+    photos.mkdir()
+    root.mkdir()
+    lines = []
+    for stem, (blocks, labels) in PHOTOS.items():
+        path = photos / f"{stem}.png"
+        path.write_bytes(encode(scene(128, 128, [(*b, rgb) for b, rgb in blocks]), "PNG"))
+        boxes = [[*map(float, b), c] for b, c in labels]
+        lines.append({"image": str(path), "source": "s", "split": "val", "width": 128, "height": 128, "boxes": boxes})
+    (root / "manifest.jsonl").write_text("".join(json.dumps(m) + "\n" for m in lines))
+    (root / "data.yaml").write_text("names: {0: fire, 1: smoke, 2: no_helmet}\n")
+    open_before = Image.open
+
+    assert main(["--model", str(model), "--data", str(root), "--out", str(tmp_path / "out"), "--crosscheck",
+                 "--no-int8"]) == 0  # fmt: skip
+
+    assert Image.open is open_before  # ultralytics' patch of PIL is undone
+    x = json.loads((tmp_path / "out" / "report.json").read_text())["crosscheck"]
+    steps = {s["step"]: s["map50"] for s in x["steps"]}
+    ours, theirs = steps["ours: served pipeline, pycocotools"], steps["Ultralytics val (its own pipeline)"]
+    assert ours == x["ours_map50"] and theirs == x["ultralytics_map50"]
+    assert x["difference"] == pytest.approx(ours - theirs, abs=1e-4)
+    assert abs(x["metric_difference"]) < 0.01 and abs(x["unexplained"]) < 1e-3
+    # on PNGs, our emulation of its NMS and its metric reproduce Ultralytics' own number
+    assert steps["+ full-size decode"] == pytest.approx(theirs, abs=1e-3)
+    # grey cells score every class alike, so multi-label NMS is what separates the two here
+    assert steps["+ multi-label NMS"] - steps["our predictions, Ultralytics' metric"] > 0.02
+    assert len(x["explanation"]) == 4 and "multi-label" in x["explanation"][1]
+    assert "## Cross-check with Ultralytics" in (tmp_path / "out" / "report.md").read_text()
