@@ -1,0 +1,155 @@
+"""HTTP API for CCTV events: an ``APIRouter`` the main app includes.
+
+* ``GET /v1/events?camera=&hazard=&status=&since=&until=&limit=&offset=`` newest first; ``since``/``until``
+  are ISO 8601 times (UTC when no offset is given) bounding the event start;
+* ``GET /v1/events/{id}``;
+* ``GET /v1/events/{id}/evidence.jpg`` the best evidence frame with the hazard box drawn.
+
+The database comes from ``HAZARDSCAN_EVENTS_DB`` (a SQLite path or ``postgresql://`` URL), the same
+value ``hazardscan scan --db`` writes to; tests override :func:`get_event_store`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import lru_cache
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from inference_service.cctv.store import DEFAULT_DB, EventStore, StoredEvent
+
+
+class CctvSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HAZARDSCAN_", env_file=".env", extra="ignore")
+
+    events_db: str = Field(default=DEFAULT_DB, description="SQLite file or postgresql:// URL holding CCTV events")
+
+
+@lru_cache
+def get_cctv_settings() -> CctvSettings:
+    return CctvSettings()
+
+
+@lru_cache(maxsize=4)
+def _open_store(url: str) -> EventStore:
+    return EventStore(url)
+
+
+def get_event_store() -> EventStore:
+    return _open_store(get_cctv_settings().events_db)
+
+
+StoreDep = Annotated[EventStore, Depends(get_event_store)]
+
+
+def _utc(ts: float | None) -> dt.datetime | None:
+    return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC)
+
+
+def _epoch(value: dt.datetime | None) -> float | None:
+    if value is None:
+        return None
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+
+
+class EventOut(BaseModel):
+    id: str
+    camera_id: str
+    hazard_id: str
+    hazard_name_en: str
+    hazard_name_zh: str
+    severity: str
+    zone: str | None
+    status: Literal["open", "closed"]
+    started_at: dt.datetime = Field(description="first sighting")
+    opened_at: dt.datetime = Field(description="when the hazard had persisted long enough to open the event")
+    last_seen: dt.datetime
+    ended_at: dt.datetime | None = Field(description="last sighting, once closed")
+    peak_confidence: float
+    frames: int
+    evidence_at: dt.datetime
+    evidence_box: tuple[float, float, float, float] = Field(description="xyxy in frame pixels")
+    evidence_url: str
+    model_id: str
+
+    @classmethod
+    def from_stored(cls, e: StoredEvent) -> EventOut:
+        x1, y1, x2, y2 = e.evidence_box
+        return cls(
+            id=e.id,
+            camera_id=e.camera_id,
+            hazard_id=e.hazard_id,
+            hazard_name_en=e.hazard_name_en,
+            hazard_name_zh=e.hazard_name_zh,
+            severity=e.severity,
+            zone=e.zone,
+            status=e.status,
+            started_at=dt.datetime.fromtimestamp(e.started_at, dt.UTC),
+            opened_at=dt.datetime.fromtimestamp(e.opened_at, dt.UTC),
+            last_seen=dt.datetime.fromtimestamp(e.last_seen, dt.UTC),
+            ended_at=_utc(e.ended_at),
+            peak_confidence=round(e.peak_confidence, 4),
+            frames=e.frames,
+            evidence_at=dt.datetime.fromtimestamp(e.evidence_ts, dt.UTC),
+            evidence_box=(round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)),
+            evidence_url=f"/v1/events/{e.id}/evidence.jpg",
+            model_id=e.model_id,
+        )
+
+
+class EventList(BaseModel):
+    events: list[EventOut]
+    count: int
+    limit: int
+    offset: int
+
+
+router = APIRouter(prefix="/v1", tags=["cctv events"])
+
+
+@router.get("/events", response_model=EventList, summary="CCTV hazard events, newest first")
+def list_events(
+    store: StoreDep,
+    camera: str | None = None,
+    hazard: Annotated[str | None, Query(description="taxonomy hazard id, e.g. FIRE-001")] = None,
+    status: Literal["open", "closed"] | None = None,
+    since: Annotated[dt.datetime | None, Query(description="events that started at or after this time")] = None,
+    until: Annotated[dt.datetime | None, Query(description="events that started before this time")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> EventList:
+    rows = store.list_events(
+        camera=camera,
+        hazard=hazard,
+        status=status,
+        since=_epoch(since),
+        until=_epoch(until),
+        limit=limit,
+        offset=offset,
+    )
+    return EventList(events=[EventOut.from_stored(r) for r in rows], count=len(rows), limit=limit, offset=offset)
+
+
+@router.get("/events/{event_id}", response_model=EventOut, summary="One CCTV event")
+def get_event(event_id: str, store: StoreDep) -> EventOut:
+    event = store.get_event(event_id)
+    if event is None:
+        raise HTTPException(status_code=404, detail=f"no event {event_id}")
+    return EventOut.from_stored(event)
+
+
+@router.get(
+    "/events/{event_id}/evidence.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+    summary="The event's best evidence frame, box drawn",
+)
+def get_evidence(event_id: str, store: StoreDep) -> Response:
+    jpeg = store.evidence(event_id)
+    if jpeg is None:
+        raise HTTPException(status_code=404, detail=f"no evidence for event {event_id}")
+    return Response(content=jpeg, media_type="image/jpeg", headers={"Cache-Control": "no-cache"})

@@ -1,0 +1,317 @@
+"""The scan loop: camera readers → batcher → detector → taxonomy → events → sink (store, webhook).
+
+Runs in the calling thread until every source has ended (files, folders) or ``stop`` is set (live
+streams run forever otherwise). Reader threads decode while this thread runs the model, and a camera
+that drops only affects itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from inference_service.cctv.batcher import Batcher, BatchStats
+from inference_service.cctv.config import CameraFile
+from inference_service.cctv.events import CameraEvents, EventAction, EventRecord, Observation
+from inference_service.cctv.sources import CameraReader, Frame
+from inference_service.cctv.store import EventStore, StoredEvent
+from inference_service.cctv.webhook import WebhookWorker
+from inference_service.evidence import DEFAULT_FONT, DETECTION_COLOUR, SEVERITY_COLOURS, Annotation, render_evidence
+from inference_service.imaging import DecodedImage
+from inference_service.runtime import Detector, DetectResult
+from inference_service.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    max_batch: int = 16
+    conf: float | None = None  # replaces the model card's thresholds when set
+    evidence_max_side: int = 1280
+    evidence_quality: int = 85
+    font_path: Path | None = DEFAULT_FONT
+    status_every_s: float = 60.0  # log each camera's health this often
+
+
+class EventSink(Protocol):
+    def emit(self, kind: str, event: StoredEvent) -> None: ...
+
+    def flush(self) -> bool:
+        """Retry what could not be written yet; True when nothing is pending."""
+        ...
+
+
+class StoreSink:
+    """Writes events (and, with a webhook, their outbox messages) to the store.
+
+    When the database is unavailable (locked, restarting, network), events wait in memory, oldest
+    first, and are written on the next :meth:`emit` or :meth:`flush`; at most ``max_pending`` wait.
+    """
+
+    def __init__(self, store: EventStore, webhook: WebhookWorker | None = None, *, max_pending: int = 10_000):
+        self.store = store
+        self.webhook = webhook
+        self.max_pending = max_pending
+        self._pending: deque[tuple[str, StoredEvent]] = deque()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def emit(self, kind: str, event: StoredEvent) -> None:
+        if len(self._pending) >= self.max_pending:
+            dropped_kind, dropped = self._pending.popleft()
+            logger.error("event store unavailable too long: dropping %s of event %s", dropped_kind, dropped.id)
+        self._pending.append((kind, event))
+        self.flush()
+
+    def flush(self) -> bool:
+        wrote = False
+        while self._pending:
+            kind, event = self._pending[0]
+            try:
+                self.store.record(event, kind, notify=self.webhook is not None)
+            except Exception as exc:
+                logger.error(
+                    "cannot store event %s (%s: %s); %d waiting", event.id, type(exc).__name__, exc, len(self._pending)
+                )
+                self.store.reset()
+                break
+            self._pending.popleft()
+            wrote = True
+        if wrote and self.webhook is not None:
+            self.webhook.poke()
+        return not self._pending
+
+
+class ListSink:
+    """Collects events in memory (tests, Ray workers)."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[str, StoredEvent]] = []
+        self._lock = threading.Lock()
+
+    def emit(self, kind: str, event: StoredEvent) -> None:
+        with self._lock:
+            self.items.append((kind, event))
+
+    def flush(self) -> bool:
+        return True
+
+    def drain(self) -> list[tuple[str, StoredEvent]]:
+        with self._lock:
+            items, self.items = self.items, []
+        return items
+
+
+@dataclass
+class ScanReport:
+    elapsed_s: float = 0.0
+    frames: int = 0
+    opened: int = 0
+    closed: int = 0
+    batches: BatchStats = field(default_factory=BatchStats)
+    cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "elapsed_s": round(self.elapsed_s, 3),
+            "frames": self.frames,
+            "fps": round(self.fps, 2),
+            "events_opened": self.opened,
+            "events_closed": self.closed,
+            "batches": {
+                "count": self.batches.batches,
+                "largest": self.batches.largest,
+                "multi_camera": self.batches.multi_camera,
+            },
+            "cameras": self.cameras,
+        }
+
+
+class StreamScanner:
+    def __init__(
+        self,
+        config: CameraFile,
+        detector: Detector,
+        taxonomy: Taxonomy,
+        sink: EventSink,
+        *,
+        options: ScanOptions | None = None,
+        stop: threading.Event | None = None,
+        id_factory: Callable[[], str] | None = None,
+        observer: Callable[[Frame, DetectResult], None] | None = None,
+    ) -> None:
+        """``observer`` sees every frame with its detections (benchmarks, debugging); keep it cheap."""
+        self.config = config
+        self.detector = detector
+        self.taxonomy = taxonomy
+        self.sink = sink
+        self.options = options or ScanOptions()
+        self.stop = stop or threading.Event()
+        self.observer = observer
+        self.classes = detector.card.classes
+        config.check_hazards({h.id for h in taxonomy.hazards})
+        detectable = {h.id for h in taxonomy.detectable_hazards(self.classes)}
+        if not detectable:
+            logger.warning("model %s raises none of the taxonomy's hazards: no events", detector.card.model_id)
+        for cam in config.cameras:
+            missing = sorted(set(cam.hazards or ()) - detectable)
+            if missing:
+                logger.warning("camera %s: model %s cannot raise %s", cam.id, detector.card.model_id, missing)
+        extra = {"id_factory": id_factory} if id_factory else {}
+        self.events = {
+            cam.id: CameraEvents(
+                cam.id, config.policy(cam), zones=cam.zones, schedule=cam.schedule, hazards=cam.hazards, **extra
+            )
+            for cam in config.cameras
+        }
+        self.readers: list[CameraReader] = []
+        self.report = ScanReport()
+        self._last_status = self._last_flush = time.time()
+
+    def run(self, duration_s: float | None = None) -> ScanReport:
+        start_wall, start = time.time(), time.perf_counter()
+        arrived = threading.Event()
+        self.readers = [CameraReader(cam, self.stop, arrived, base_time=start_wall) for cam in self.config.cameras]
+        for reader in self.readers:
+            reader.start()
+        batcher = Batcher(self.readers, arrived, self.stop, self.options.max_batch)
+        finished: set[str] = set()
+        try:
+            while True:
+                if duration_s is not None and time.perf_counter() - start >= duration_s:
+                    self.stop.set()
+                batch = batcher.next_batch(timeout=0.25)
+                if batch is None:
+                    break
+                if batch:
+                    self._process(batch)
+                self._housekeeping(finished)
+        finally:
+            self.stop.set()
+            for reader in self.readers:
+                reader.join(timeout=10)
+            for cam_id, engine in self.events.items():
+                if cam_id not in finished:
+                    self._emit(engine.finish())
+            if not self.sink.flush():
+                logger.error("events could not be stored; see the errors above")
+        self.report.elapsed_s = time.perf_counter() - start
+        self.report.batches = batcher.stats
+        self.report.cameras = self.camera_status()
+        return self.report
+
+    def camera_status(self) -> dict[str, dict[str, Any]]:
+        return {
+            r.camera.id: {**r.health.snapshot(), "events": vars(self.events[r.camera.id].stats).copy()}
+            for r in self.readers
+        }
+
+    def _process(self, batch: list[Frame]) -> None:
+        results = self.detector.detect_batch([f.image for f in batch], conf=self.options.conf)
+        for frame, result in zip(batch, results, strict=True):
+            if self.observer is not None:
+                self.observer(frame, result)
+            findings = self.taxonomy.evaluate(result.detections, self.classes)
+            observations = [Observation(f.hazard_id, f.box, f.confidence) for f in findings if f.box is not None]
+            engine = self.events[frame.camera_id]
+            self._emit(engine.update(frame.ts, observations, frame.image, result.width, result.height))
+        self.report.frames += len(batch)
+
+    def _housekeeping(self, finished: set[str]) -> None:
+        """Close events of cameras whose source ended, and of live cameras that stopped delivering."""
+        now = time.time()
+        if now - self._last_flush >= 1.0:
+            self._last_flush = now
+            self.sink.flush()
+        if now - self._last_status >= self.options.status_every_s:
+            self._last_status = now
+            for r in self.readers:
+                h = r.health
+                logger.info(
+                    "camera %s: %s, %d frames read, %d sampled, %d dropped, %d reconnects%s",
+                    r.camera.id,
+                    h.state,
+                    h.frames_read,
+                    h.frames_sampled,
+                    h.frames_dropped,
+                    h.reconnects,
+                    f", last error: {h.last_error}" if h.last_error and h.state != "streaming" else "",
+                )
+        for reader in self.readers:
+            cam_id = reader.camera.id
+            if cam_id in finished:
+                continue
+            if reader.finished.is_set() and len(reader.slot) == 0:
+                finished.add(cam_id)
+                self._emit(self.events[cam_id].finish())
+            elif reader.live and reader.health.state != "streaming":
+                self._emit(self.events[cam_id].tick(now))
+
+    def _emit(self, actions: Iterable[EventAction]) -> None:
+        for action in actions:
+            self.sink.emit(action.kind, self._stored(action.event))
+            if action.kind == "opened":
+                self.report.opened += 1
+            else:
+                self.report.closed += 1
+            logger.info(
+                "event %s %s: camera %s hazard %s zone %s peak %.2f",
+                action.event.id,
+                action.kind,
+                action.event.camera_id,
+                action.event.hazard_id,
+                action.event.zone,
+                action.event.peak_confidence,
+            )
+
+    def _stored(self, event: EventRecord) -> StoredEvent:
+        hazard = self.taxonomy.hazard(event.hazard_id)
+        best = event.best
+        conf = f"{best.confidence:.0%}"
+        annotation = Annotation(
+            best.box,
+            f"{hazard.name_en} {conf}",
+            f"{hazard.name_zh} {hazard.name_en} {conf}",
+            SEVERITY_COLOURS.get(hazard.severity, DETECTION_COLOUR),
+        )
+        image: DecodedImage = best.frame
+        jpeg = render_evidence(
+            image,
+            [annotation],
+            max_side=self.options.evidence_max_side,
+            quality=self.options.evidence_quality,
+            font_path=self.options.font_path,
+        )
+        return StoredEvent(
+            id=event.id,
+            camera_id=event.camera_id,
+            hazard_id=event.hazard_id,
+            hazard_name_en=hazard.name_en,
+            hazard_name_zh=hazard.name_zh,
+            severity=hazard.severity,
+            zone=event.zone,
+            status=event.status,
+            started_at=event.started_at,
+            opened_at=event.opened_at,
+            last_seen=event.last_seen,
+            ended_at=event.ended_at,
+            peak_confidence=event.peak_confidence,
+            frames=event.frames,
+            evidence_ts=best.ts,
+            evidence_box=best.box,
+            model_id=self.detector.card.model_id,
+            evidence_jpeg=jpeg,
+        )

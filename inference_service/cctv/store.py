@@ -1,0 +1,360 @@
+"""Event storage: SQLite by default (a file, no server), PostgreSQL by URL (``postgresql://...``).
+
+Plain DB-API on both (``sqlite3``, ``psycopg`` 3). Two tables:
+
+* ``cctv_events``: one row per event, upserted when it opens and again when it closes, with its best
+  evidence JPEG;
+* ``cctv_outbox``: webhook messages written in the same transaction as the event row (transactional
+  outbox), so a message exists exactly when its event state does, and stays until a 2xx marks it
+  delivered.
+
+Times are epoch seconds (float). Connections are per thread; every write is one short transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_DB = "hazardscan-events.db"
+
+_DDL = {
+    "sqlite": {"blob": "BLOB", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
+    "postgresql": {"blob": "BYTEA", "serial": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"},
+}
+_SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS cctv_events (
+        id TEXT PRIMARY KEY,
+        camera_id TEXT NOT NULL,
+        hazard_id TEXT NOT NULL,
+        hazard_name_en TEXT NOT NULL,
+        hazard_name_zh TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        zone TEXT,
+        status TEXT NOT NULL,
+        started_at DOUBLE PRECISION NOT NULL,
+        opened_at DOUBLE PRECISION NOT NULL,
+        last_seen DOUBLE PRECISION NOT NULL,
+        ended_at DOUBLE PRECISION,
+        peak_confidence DOUBLE PRECISION NOT NULL,
+        frames INTEGER NOT NULL,
+        evidence_ts DOUBLE PRECISION NOT NULL,
+        evidence_box TEXT NOT NULL,
+        evidence_jpeg {blob},
+        model_id TEXT NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS cctv_events_camera ON cctv_events (camera_id, started_at)",
+    "CREATE INDEX IF NOT EXISTS cctv_events_hazard ON cctv_events (hazard_id, started_at)",
+    "CREATE INDEX IF NOT EXISTS cctv_events_started ON cctv_events (started_at)",
+    """CREATE TABLE IF NOT EXISTS cctv_outbox (
+        id {serial},
+        event_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at DOUBLE PRECISION NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at DOUBLE PRECISION NOT NULL,
+        delivered_at DOUBLE PRECISION,
+        last_error TEXT)""",
+    "CREATE INDEX IF NOT EXISTS cctv_outbox_due ON cctv_outbox (delivered_at, next_attempt_at)",
+)
+_COLUMNS = (
+    "id",
+    "camera_id",
+    "hazard_id",
+    "hazard_name_en",
+    "hazard_name_zh",
+    "severity",
+    "zone",
+    "status",
+    "started_at",
+    "opened_at",
+    "last_seen",
+    "ended_at",
+    "peak_confidence",
+    "frames",
+    "evidence_ts",
+    "evidence_box",
+    "evidence_jpeg",
+    "model_id",
+    "updated_at",
+)
+_LIST_COLUMNS = tuple(c for c in _COLUMNS if c != "evidence_jpeg")
+
+
+class StoreError(RuntimeError):
+    """The event database cannot be opened or used; the message says which and why."""
+
+
+@dataclass(frozen=True, eq=False)
+class StoredEvent:
+    id: str
+    camera_id: str
+    hazard_id: str
+    hazard_name_en: str
+    hazard_name_zh: str
+    severity: str
+    zone: str | None
+    status: Literal["open", "closed"]
+    started_at: float
+    opened_at: float
+    last_seen: float
+    ended_at: float | None
+    peak_confidence: float
+    frames: int
+    evidence_ts: float
+    evidence_box: tuple[float, float, float, float]
+    model_id: str
+    evidence_jpeg: bytes | None = None
+
+    def public_dict(self) -> dict[str, Any]:
+        """Everything but the JPEG, for webhooks and logs."""
+        data = asdict(replace(self, evidence_jpeg=None))
+        data.pop("evidence_jpeg")
+        data["evidence_box"] = [round(v, 2) for v in self.evidence_box]
+        data["evidence_url"] = f"/v1/events/{self.id}/evidence.jpg"
+        return data
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    id: int
+    event_id: str
+    kind: str
+    payload: str
+    attempts: int
+
+
+def _dialect(url: str) -> tuple[str, str]:
+    """``(dialect, target)``: a SQLite path or a PostgreSQL conninfo URL."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql", "postgresql://" + url[len(prefix) :]
+    if url.startswith("sqlite:///"):
+        return "sqlite", url[len("sqlite:///") :] or ":memory:"
+    if "://" in url:
+        raise StoreError(f"unsupported database URL {url!r}; use a file path, sqlite:///path or postgresql://...")
+    return "sqlite", url
+
+
+class EventStore:
+    """Thread-safe: each thread gets its own connection."""
+
+    def __init__(self, url: str | Path = DEFAULT_DB, *, busy_timeout_s: float = 30.0) -> None:
+        self.url = str(url)
+        self.busy_timeout_s = busy_timeout_s
+        self.dialect, self._target = _dialect(self.url)
+        self._local = threading.local()
+        self._all: list[Any] = []
+        self._lock = threading.Lock()
+        if self.dialect == "sqlite" and self._target != ":memory:":
+            Path(self._target).parent.mkdir(parents=True, exist_ok=True)
+        self.create_schema()
+
+    def _connect(self) -> Any:
+        if self.dialect == "sqlite":
+            conn = sqlite3.connect(
+                self._target, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
+            )
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            return conn
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise StoreError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from exc
+        try:
+            return psycopg.connect(self._target, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    def _conn(self) -> Any:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = self._connect()
+            self._local.conn = conn
+            with self._lock:
+                self._all.append(conn)
+        return conn
+
+    def reset(self) -> None:
+        """Drop this thread's connection (after an error); the next call reconnects."""
+        conn = getattr(self._local, "conn", None)
+        self._local.conn = None
+        if conn is not None:
+            with self._lock:
+                if conn in self._all:
+                    self._all.remove(conn)
+            try:
+                conn.close()
+            except Exception:
+                logger.debug("closing a broken connection failed", exc_info=True)
+
+    def _sql(self, sql: str) -> str:
+        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
+
+    @contextmanager
+    def _tx(self) -> Iterator[Any]:
+        conn = self._conn()
+        if self.dialect == "sqlite":
+            cur = conn.cursor()
+            cur.execute("BEGIN IMMEDIATE")
+            try:
+                yield cur
+            except BaseException:
+                cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+        else:
+            with conn.transaction(), conn.cursor() as cur:
+                yield cur
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn().cursor()
+        try:
+            cur.execute(self._sql(sql), tuple(params))
+            return list(cur.fetchall())
+        finally:
+            cur.close()
+
+    def create_schema(self) -> None:
+        with self._tx() as cur:
+            for stmt in _SCHEMA:
+                cur.execute(stmt.format(**_DDL[self.dialect]))
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in self._all:
+                try:
+                    conn.close()
+                except Exception:
+                    logger.debug("closing a connection failed", exc_info=True)
+            self._all.clear()
+        self._local = threading.local()
+
+    # ---- events ---------------------------------------------------------------------------------
+
+    def record(self, event: StoredEvent, kind: str, *, notify: bool) -> None:
+        """Upsert the event; with ``notify`` also queue webhook message ``event.<kind>`` atomically."""
+        now = time.time()
+        values = {**asdict(event), "evidence_box": json.dumps(list(event.evidence_box)), "updated_at": now}
+        row = [values[c] for c in _COLUMNS]
+        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("id", "evidence_jpeg"))
+        sql = (
+            f"INSERT INTO cctv_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+            f"ON CONFLICT (id) DO UPDATE SET {updates}, "
+            "evidence_jpeg = COALESCE(excluded.evidence_jpeg, cctv_events.evidence_jpeg)"
+        )
+        with self._tx() as cur:
+            cur.execute(self._sql(sql), row)
+            if notify:
+                payload = json.dumps({"type": f"event.{kind}", "event": event.public_dict()}, ensure_ascii=False)
+                cur.execute(
+                    self._sql(
+                        "INSERT INTO cctv_outbox (event_id, kind, payload, created_at, next_attempt_at) "
+                        "VALUES (?, ?, ?, ?, ?)"
+                    ),
+                    (event.id, f"event.{kind}", payload, now, now),
+                )
+
+    @staticmethod
+    def _event(row: Sequence[Any], columns: Sequence[str]) -> StoredEvent:
+        data = dict(zip(columns, row, strict=True))
+        data.pop("updated_at", None)
+        box = json.loads(data["evidence_box"])
+        data["evidence_box"] = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
+        if data.get("evidence_jpeg") is not None:
+            data["evidence_jpeg"] = bytes(data["evidence_jpeg"])
+        return StoredEvent(**data)
+
+    def list_events(
+        self,
+        *,
+        camera: str | None = None,
+        hazard: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        status: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+    ) -> list[StoredEvent]:
+        """Events newest first (by start); ``since``/``until`` bound the start time, inclusive/exclusive."""
+        where, params = [], []
+        for clause, value in (
+            ("camera_id = ?", camera),
+            ("hazard_id = ?", hazard),
+            ("started_at >= ?", since),
+            ("started_at < ?", until),
+            ("status = ?", status),
+        ):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        sql = f"SELECT {', '.join(_LIST_COLUMNS)} FROM cctv_events"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY started_at DESC, id LIMIT ? OFFSET ?"
+        rows = self._query(sql, [*params, int(limit), int(offset)])
+        return [self._event(r, _LIST_COLUMNS) for r in rows]
+
+    def get_event(self, event_id: str, *, with_evidence: bool = False) -> StoredEvent | None:
+        columns = _COLUMNS if with_evidence else _LIST_COLUMNS
+        rows = self._query(f"SELECT {', '.join(columns)} FROM cctv_events WHERE id = ?", [event_id])
+        return self._event(rows[0], columns) if rows else None
+
+    def evidence(self, event_id: str) -> bytes | None:
+        rows = self._query("SELECT evidence_jpeg FROM cctv_events WHERE id = ?", [event_id])
+        return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def count_events(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM cctv_events")[0][0])
+
+    # ---- outbox ---------------------------------------------------------------------------------
+
+    def due_messages(self, now: float, limit: int = 50) -> list[OutboxItem]:
+        """Undelivered messages, oldest first; stops at the first not yet due (keeps order)."""
+        rows = self._query(
+            "SELECT id, event_id, kind, payload, attempts, next_attempt_at FROM cctv_outbox "
+            "WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
+            [int(limit)],
+        )
+        due = []
+        for r in rows:
+            if float(r[5]) > now:
+                break
+            due.append(OutboxItem(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])))
+        return due
+
+    def next_due_at(self) -> float | None:
+        """When the oldest undelivered message is due (messages go out in order, so it gates the rest)."""
+        rows = self._query("SELECT next_attempt_at FROM cctv_outbox WHERE delivered_at IS NULL ORDER BY id LIMIT 1")
+        return float(rows[0][0]) if rows else None
+
+    def mark_delivered(self, message_id: int, now: float) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql("UPDATE cctv_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?"),
+                (now, message_id),
+            )
+
+    def mark_failed(self, message_id: int, next_attempt_at: float, error: str) -> None:
+        with self._tx() as cur:
+            cur.execute(
+                self._sql(
+                    "UPDATE cctv_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?"
+                ),
+                (next_attempt_at, error[:500], message_id),
+            )
+
+    def pending_messages(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM cctv_outbox WHERE delivered_at IS NULL")[0][0])

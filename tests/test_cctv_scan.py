@@ -1,0 +1,224 @@
+"""End to end with the tiny colour model: known hazard occurrences in, the same number of events out."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from _builders import build_tiny_yolo, encode, scene, tiny_card
+from _cctv import BLUE_CELL, GREEN_CELL, RED_CELL, WebhookReceiver, write_video
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from inference_service.cctv import cli
+from inference_service.cctv.api import get_event_store, router
+from inference_service.cctv.config import parse_cameras
+from inference_service.cctv.scanner import ListSink, StoreSink, StreamScanner
+from inference_service.cctv.store import EventStore
+from inference_service.runtime import Detector
+from inference_service.taxonomy import Taxonomy
+
+REPO = Path(__file__).resolve().parents[1]
+T0 = dt.datetime(2026, 11, 30, tzinfo=dt.UTC)
+FIRES = [(1.0, 2.5), (4.0, 5.5), (7.0, 8.0)]  # three occurrences of a red square (FIRE-001)
+POLICY = {"persistence_s": 0.5, "close_after_s": 1.0, "cooldown_s": 0}
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("media")
+    shows = [(a, b, RED_CELL) for a, b in FIRES]
+    shows += [(0.0, 9.0, BLUE_CELL), (2.0, 4.0, GREEN_CELL)]  # no helmet (in an excluded zone), smoke (unwanted)
+    video = write_video(root / "yard.avi", seconds=9.0, fps=10, shows=shows)
+    folder = root / "snaps"
+    folder.mkdir()
+    x1, y1, x2, y2, _ = RED_CELL
+    for i in range(6):  # one photo a second; fire in photos 2, 3 and 4
+        squares = [(x1, y1, x2, y2, (255, 0, 0))] if 2 <= i <= 4 else []
+        (folder / f"snap{i:02d}.png").write_bytes(encode(scene(320, 240, squares), "PNG"))
+    return {"video": video, "folder": folder}
+
+
+def camera_doc(media: dict[str, Path]) -> dict:
+    return {
+        "defaults": {"events": POLICY},
+        "cameras": [
+            {
+                "id": "yard",
+                "url": str(media["video"]),
+                "start_time": T0.isoformat(),
+                "hazards": ["FIRE-001", "CONST-001"],
+                "zones": [
+                    {"name": "bench", "mode": "exclude", "polygon": [[0, 150], [100, 150], [100, 240], [0, 240]]}
+                ],
+            },
+            {"id": "snaps", "url": str(media["folder"]), "sample_fps": 1, "start_time": T0.isoformat()},
+        ],
+    }
+
+
+def at(seconds: float) -> float:
+    return T0.timestamp() + seconds
+
+
+def test_known_occurrences_become_as_many_events(media, detector: Detector, taxonomy: Taxonomy, tmp_path: Path):
+    store = EventStore(tmp_path / "events.db")
+    scanner = StreamScanner(parse_cameras(camera_doc(media)), detector, taxonomy, StoreSink(store))
+    report = scanner.run()
+
+    events = sorted(store.list_events(), key=lambda e: (e.camera_id, e.started_at))
+    yard = [e for e in events if e.camera_id == "yard"]
+    assert [(e.hazard_id, e.status) for e in yard] == [("FIRE-001", "closed")] * len(FIRES)
+    assert [(e.started_at, e.ended_at) for e in yard] == [
+        (pytest.approx(at(a), abs=1e-3), pytest.approx(at(b - 0.1), abs=1e-3)) for a, b in FIRES
+    ]
+    assert [e.opened_at for e in yard] == [pytest.approx(at(a + 0.5), abs=1e-3) for a, _ in FIRES]
+    (snap,) = [e for e in events if e.camera_id == "snaps"]
+    assert (snap.hazard_id, snap.started_at, snap.opened_at, snap.ended_at) == ("FIRE-001", at(2), at(3), at(4))
+    assert all(e.peak_confidence > 0.99 and e.severity == "critical" and e.model_id == "tiny-rgb" for e in events)
+
+    assert report.frames == 96 and report.opened == report.closed == 4
+    assert report.cameras["yard"]["events"]["outside_zones"] == 90  # the helmetless worker on the bench
+    assert report.cameras["yard"]["frames_dropped"] == 0 and report.cameras["yard"]["state"] == "ended"
+    assert report.batches.multi_camera > 0 and report.batches.largest > 1  # both cameras in one session call
+
+
+def test_evidence_is_a_jpeg_of_the_frame_with_the_box_and_label(media, detector, taxonomy, tmp_path: Path):
+    store = EventStore(tmp_path / "events.db")
+    StreamScanner(parse_cameras(camera_doc(media)), detector, taxonomy, StoreSink(store)).run()
+    event = store.list_events(camera="yard", limit=1)[0]
+    image = np.asarray(Image.open(io.BytesIO(store.evidence(event.id) or b"")).convert("RGB"))
+    assert image.shape == (240, 320, 3)
+    assert event.evidence_box == pytest.approx((80, 40, 160, 120), abs=1)
+    assert tuple(image[80, 120]) == pytest.approx((255, 0, 0), abs=30)  # the fire itself
+    banner = image[26:38, 82:150].reshape(-1, 3).astype(int)  # label above the box: grey in the raw frame
+    grey = (np.abs(banner - 114) < 20).all(axis=1)
+    reddish = (banner[:, 0] > 150) & (banner[:, 1] < 110)  # the severity colour (critical: crimson)
+    assert grey.mean() < 0.05 and reddish.mean() > 0.5
+    assert tuple(image[200, 300]) == pytest.approx((114, 114, 114), abs=12)  # untouched background
+
+
+def test_a_fixed_batch_1_model_gives_the_same_events(media, taxonomy, tmp_path: Path):
+    model = tmp_path / "batch1"
+    build_tiny_yolo(model / "model.onnx", batch=1)
+    (model / "card.json").write_text(json.dumps(tiny_card()), encoding="utf-8")
+    detector = Detector.load(model, threads=1)
+    assert not detector.dynamic_batch
+    sink = ListSink()
+    report = StreamScanner(parse_cameras(camera_doc(media)), detector, taxonomy, sink).run()
+    assert [k for k, _ in sink.items].count("opened") == 4 and report.frames == 96
+
+
+def test_events_api_lists_filters_and_serves_evidence(media, detector, taxonomy, tmp_path: Path):
+    store = EventStore(tmp_path / "events.db")
+    StreamScanner(parse_cameras(camera_doc(media)), detector, taxonomy, StoreSink(store)).run()
+    app = FastAPI()
+    app.include_router(router)
+    app.dependency_overrides[get_event_store] = lambda: store
+    with TestClient(app) as client:
+        everything = client.get("/v1/events").json()
+        assert everything["count"] == 4
+        assert [e["camera_id"] for e in everything["events"]] == ["yard", "yard", "snaps", "yard"]  # newest first
+
+        yard = client.get("/v1/events", params={"camera": "yard", "hazard": "FIRE-001"}).json()["events"]
+        assert [e["started_at"] for e in yard] == [
+            "2026-11-30T00:00:07Z",
+            "2026-11-30T00:00:04Z",
+            "2026-11-30T00:00:01Z",
+        ]
+        window = {"since": "2026-11-30T08:00:02+08:00", "until": "2026-11-30T00:00:05"}  # naive = UTC
+        assert [e["started_at"] for e in client.get("/v1/events", params=window).json()["events"]] == [
+            "2026-11-30T00:00:04Z",
+            "2026-11-30T00:00:02Z",
+        ]
+        first = yard[-1]
+        assert first["status"] == "closed" and first["ended_at"] == "2026-11-30T00:00:02.400000Z"
+        assert first["hazard_name_zh"] == "现场明火" and first["evidence_box"] == [80.0, 40.0, 160.0, 120.0]
+
+        one = client.get(f"/v1/events/{first['id']}")
+        assert one.status_code == 200 and one.json() == first
+        jpeg = client.get(first["evidence_url"])
+        assert jpeg.status_code == 200 and jpeg.headers["content-type"] == "image/jpeg"
+        assert jpeg.content[:3] == b"\xff\xd8\xff"
+
+        assert client.get("/v1/events/nope").status_code == 404
+        assert client.get("/v1/events/nope/evidence.jpg").status_code == 404
+        assert client.get("/v1/events", params={"limit": 0}).status_code == 422
+        assert client.get("/v1/events", params={"since": "yesterday"}).status_code == 422
+
+
+def test_cli_scan_stores_events_and_delivers_webhooks_through_failures(
+    media, tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    cams = tmp_path / "cams.yaml"
+    cams.write_text(yaml.safe_dump(camera_doc(media)), encoding="utf-8")
+    db = tmp_path / "events.db"
+    with WebhookReceiver("k3y", fail_first=1) as receiver:  # the first POST fails, its retry (1 s later) works
+        code = cli.main(
+            [
+                "--cameras",
+                str(cams),
+                "--model",
+                str(tiny_model_dir),
+                "--db",
+                str(db),
+                "--threads",
+                "1",
+                "--webhook",
+                receiver.url,
+                "--webhook-secret",
+                "k3y",
+            ]
+        )
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["engine"] == "local" and summary["events_stored"] == 4 and summary["webhook_pending"] == 0
+    ids = [e.id for e in EventStore(db).list_events()]
+    assert sorted(receiver.deliveries()) == sorted(
+        [(i, "event.opened") for i in ids] + [(i, "event.closed") for i in ids]
+    )
+    assert receiver.bad_signatures == 0
+
+
+def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    cams = tmp_path / "cams.yaml"
+    cams.write_text(yaml.safe_dump({"cameras": [{"id": "a", "url": "x", "hazards": ["NOPE-1"]}]}), encoding="utf-8")
+    assert cli.main(["--cameras", str(cams), "--db", str(tmp_path / "e.db")]) == 2
+    assert "camera a: unknown hazards ['NOPE-1']" in capsys.readouterr().err
+
+
+def test_cctv_serving_modules_import_no_torch_ultralytics_or_ray():
+    script = (
+        "import sys, inference_service.cctv.cli, inference_service.cctv.api, inference_service.cctv.ray_engine\n"
+        "print(sorted(m for m in ('torch', 'ultralytics', 'ray', 'onnx') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_slow_model_on_a_live_stream_drops_frames_instead_of_lagging(media, detector, taxonomy):
+    lags: list[float] = []
+
+    def slow_model(frame, result) -> None:  # inference that takes 30 ms a frame, slower than decoding
+        lags.append(time.time() - frame.ts)
+        time.sleep(0.03)
+
+    config = parse_cameras({"cameras": [{"id": "live", "url": str(media["video"]), "live": True}]})  # replayed live
+    scanner = StreamScanner(config, detector, taxonomy, ListSink(), observer=slow_model)
+    report = scanner.run(duration_s=1.5)
+    live = report.cameras["live"]
+    assert live["frames_dropped"] > report.frames  # most frames skipped ...
+    assert live["frames_sampled"] >= live["frames_dropped"] + report.frames - 1
+    assert max(lags) < 0.2  # ... so every processed frame is fresh: no backlog
+    assert report.frames <= 1.5 / 0.03 + 1

@@ -1,0 +1,140 @@
+"""The event store on SQLite (a file) and on a real PostgreSQL server started for these tests."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from _cctv import event, postgres_bindir, postgres_server
+
+from inference_service.cctv.scanner import StoreSink
+from inference_service.cctv.store import EventStore, StoreError, _dialect
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    if postgres_bindir() is None:
+        pytest.skip("PostgreSQL binaries not found; apt-get install postgresql")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    if request.param == "sqlite":
+        s = EventStore(tmp_path / "events.db")
+    else:
+        s = EventStore(request.getfixturevalue("postgres_url"))
+        with s._tx() as cur:  # one server for the module: start each test empty
+            cur.execute("TRUNCATE cctv_events, cctv_outbox")
+    yield s
+    s.close()
+
+
+def test_record_then_close_upserts_one_row(store: EventStore):
+    store.record(event(1), "opened", notify=False)
+    store.record(
+        event(1, status="closed", ended_at=1015.0, frames=9, peak_confidence=0.97, evidence_jpeg=b"\xff\xd8better"),
+        "closed",
+        notify=False,
+    )
+    assert store.count_events() == 1
+    got = store.get_event("ev1", with_evidence=True)
+    assert got is not None
+    assert (got.status, got.ended_at, got.frames, got.peak_confidence) == ("closed", 1015.0, 9, pytest.approx(0.97))
+    assert got.evidence_box == (1.5, 2.25, 30.0, 40.125) and got.hazard_name_zh == "现场明火"
+    assert store.evidence("ev1") == b"\xff\xd8better"
+
+
+def test_a_closing_without_new_evidence_keeps_the_old_jpeg(store: EventStore):
+    store.record(event(1), "opened", notify=False)
+    store.record(event(1, status="closed", evidence_jpeg=None), "closed", notify=False)
+    assert store.evidence("ev1") == b"\xff\xd8jpeg1"
+    assert store.evidence("missing") is None and store.get_event("missing") is None
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, ["ev6", "ev5", "ev4", "ev3", "ev2", "ev1"]),  # newest first
+        ({"camera": "cam-1"}, ["ev5", "ev3", "ev1"]),
+        ({"hazard": "CONST-001"}, ["ev6", "ev3"]),
+        ({"since": 1030.0}, ["ev6", "ev5", "ev4", "ev3"]),  # inclusive
+        ({"until": 1030.0}, ["ev2", "ev1"]),  # exclusive
+        ({"since": 1020.0, "until": 1050.0, "camera": "cam-0"}, ["ev4", "ev2"]),
+        ({"status": "closed"}, ["ev4"]),
+        ({"limit": 2}, ["ev6", "ev5"]),
+        ({"limit": 2, "offset": 4}, ["ev2", "ev1"]),
+    ],
+)
+def test_list_filters(store: EventStore, filters: dict, expected: list[str]):
+    for i in range(1, 7):
+        store.record(event(i, status="closed" if i == 4 else "open"), "opened", notify=False)
+    got = store.list_events(**filters)
+    assert [e.id for e in got] == expected
+    assert all(e.evidence_jpeg is None for e in got)  # lists never carry the JPEGs
+
+
+def test_outbox_rows_are_written_with_the_event_and_delivered_in_order(store: EventStore):
+    store.record(event(1), "opened", notify=True)
+    store.record(event(2), "opened", notify=False)  # no webhook configured for this one
+    store.record(event(1, status="closed", ended_at=1020.0), "closed", notify=True)
+    due = store.due_messages(now=2e9)
+    assert [(m.event_id, m.kind, m.attempts) for m in due] == [("ev1", "event.opened", 0), ("ev1", "event.closed", 0)]
+    assert '"status": "closed"' in due[1].payload and '"evidence_url": "/v1/events/ev1/evidence.jpg"' in due[1].payload
+
+    store.mark_failed(due[0].id, next_attempt_at=5e9, error="HTTP 500")
+    assert store.due_messages(now=2e9) == []  # the head is not due yet, so nothing behind it goes either
+    assert store.next_due_at() == 5e9
+    retry = store.due_messages(now=5e9)
+    assert [(m.kind, m.attempts) for m in retry] == [("event.opened", 1), ("event.closed", 0)]
+    store.mark_delivered(retry[0].id, now=5e9)
+    assert store.pending_messages() == 1
+    assert [m.kind for m in store.due_messages(now=5e9)] == ["event.closed"]
+
+
+def test_sqlite_data_survives_reopening(tmp_path: Path):
+    path = tmp_path / "sub" / "events.db"
+    first = EventStore(f"sqlite:///{path}")
+    first.record(event(1), "opened", notify=True)
+    first.close()
+    again = EventStore(path)
+    assert again.count_events() == 1 and again.pending_messages() == 1
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("events.db", ("sqlite", "events.db")),
+        ("sqlite:///var/lib/events.db", ("sqlite", "var/lib/events.db")),
+        ("sqlite:////var/lib/events.db", ("sqlite", "/var/lib/events.db")),
+        ("postgresql://u@h:5432/db", ("postgresql", "postgresql://u@h:5432/db")),
+        ("postgres://u@h/db", ("postgresql", "postgresql://u@h/db")),
+        ("postgresql+psycopg://u@h/db", ("postgresql", "postgresql://u@h/db")),
+    ],
+)
+def test_database_urls(url: str, expected: tuple[str, str]):
+    assert _dialect(url) == expected
+
+
+def test_unsupported_url_says_what_is_supported():
+    with pytest.raises(StoreError, match="use a file path, sqlite:///path or postgresql://"):
+        EventStore("mysql://u@h/db")
+
+
+def test_store_sink_keeps_events_while_the_database_is_locked(tmp_path: Path):
+    db = tmp_path / "events.db"
+    sink = StoreSink(EventStore(db, busy_timeout_s=0.05))
+    blocker = sqlite3.connect(db, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")  # another writer holds the database
+    sink.emit("opened", event(1))
+    sink.emit("opened", event(2))
+    assert sink.pending == 2 and sink.flush() is False
+    blocker.execute("ROLLBACK")
+    blocker.close()
+    sink.emit("closed", event(1, status="closed", ended_at=1050.0))
+    assert sink.pending == 0
+    assert [(e.id, e.status) for e in sink.store.list_events()] == [("ev2", "open"), ("ev1", "closed")]
