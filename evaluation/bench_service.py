@@ -213,9 +213,10 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="ONNX Runtime intra-op threads (default: all cores)")
     parser.add_argument("--no-ultralytics", action="store_true")
     args = parser.parse_args()
+    args.model = args.model.resolve()  # the Ultralytics worker runs in a temporary folder
 
-    card = load_model(args.model).card
-    onnx_path = load_model(args.model).onnx_path
+    loaded = load_model(args.model)
+    card, onnx_path = loaded.card, loaded.onnx_path
     with tempfile.TemporaryDirectory(prefix="hazardscan-bench-") as tmp_name:
         tmp = Path(tmp_name)
         photos = make_photos(tmp)
