@@ -156,7 +156,7 @@ def _crosscheck(detector: Detector, eval_set: EvalSet, flat: Scored) -> dict[str
         from evaluation.crosscheck import crosscheck
 
         with tempfile.TemporaryDirectory(prefix="hazardscan-crosscheck-") as tmp:
-            return crosscheck(detector, eval_set, flat.preds, flat.overall.map50, flat.overall.map, Path(tmp))
+            return crosscheck(detector, eval_set, flat.preds, flat.overall, Path(tmp))
     except ImportError as exc:
         return {"error": f"ultralytics is not installed ({exc}); pip install 'hazardscan[train]'"}
 
@@ -251,13 +251,22 @@ def _operating_points(
         "federated": scored.federated,
         "date": created,
     }
+    chosen_thr = card.thresholds().copy()
+    for i, p in enumerate(chosen):
+        if p.threshold is not None:
+            chosen_thr[i] = p.threshold
+    unscored_boxes, unscored_photos = scored.unscored_at(chosen_thr)
     section: dict[str, Any] = {
         "goal": str(args.thresholds),
         "chosen_on": chosen_on,
         "per_class": {
-            p.class_name: {k: v for k, v in asdict(p).items() if k != "class_name"}
-            for p in chosen
-            if card.classes.index(p.class_name) in eval_set.labelled
+            p.class_name: {
+                **{k: v for k, v in asdict(p).items() if k != "class_name"},
+                "unscored_boxes": int(unscored_boxes[i]),
+                "unscored_photos": int(unscored_photos[i]),
+            }
+            for i, p in enumerate(chosen)
+            if i in eval_set.labelled
         },
     }
     if args.write_card:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ import numpy as np
 from PIL import Image
 
 from evaluation.data import EvalSet
+from evaluation.metrics import CocoScores
 from inference_service.detections import Detections, box_iou, xywh_to_xyxy, xyxy_to_xywh
 from inference_service.imaging import ImageError, decode_image, letterbox, to_tensor
 from inference_service.postprocess import MAX_DET, MAX_NMS, MAX_WH, ImageGeometry, nms, to_original
@@ -172,18 +174,31 @@ def explain(steps: Sequence[dict[str, Any]]) -> list[str]:
         "the rest: OpenCV's JPEG decoder and Ultralytics' resize-then-letterbox (long side rounded up, two "
         "resampling steps) vs one letterbox resize",
     ]
-    return [
-        f"{100 * (b['map50'] - a['map50']):+.2f} points, {reason}"
-        for a, b, reason in zip(steps[:-1], steps[1:], why, strict=False)
-    ]
+    lines = []
+    for a, b, reason in zip(steps[:-1], steps[1:], why, strict=False):
+        line = f"{100 * (b['map50'] - a['map50']):+.2f} points, {reason}"
+        shares = _class_shares(a.get("ap50"), b.get("ap50"))
+        if shares:
+            line += f"; largest class moves (mAP50 points): {shares}"
+        lines.append(line)
+    return lines
+
+
+def _class_shares(before: dict[str, float] | None, after: dict[str, float] | None, top: int = 2) -> str:
+    """The classes that moved the mean most between two rungs (their AP50 change over the class count)."""
+    if not before or not after or set(before) != set(after):
+        return ""
+    n = len(before)
+    moves = sorted(((after[c] - before[c]) / n, c) for c in before)
+    biggest = sorted(moves, key=lambda m: -abs(m[0]))[:top]
+    return ", ".join(f"{c} {100 * m:+.2f}" for m, c in biggest if abs(m) >= 0.0005)
 
 
 def crosscheck(
     detector: Detector,
     eval_set: EvalSet,
     preds: Sequence[Detections],
-    ours_map50: float,
-    ours_map50_95: float,
+    ours: CocoScores,
     workdir: Path,
 ) -> dict[str, Any]:
     """``preds``: our floor predictions restricted to labelled classes, scored non-federated (like Ultralytics)."""
@@ -197,20 +212,32 @@ def crosscheck(
         import ultralytics
 
         data_yaml = write_yolo_view(eval_set, workdir / "yolo")
-        steps: list[dict[str, Any]] = [{"step": "ours: served pipeline, pycocotools", "map50": ours_map50,
-                                        "map50_95": ours_map50_95}]  # fmt: skip
+        assert ours.map50 is not None and ours.map is not None
+        ours_map50 = ours.map50
+        first = {"step": "ours: served pipeline, pycocotools", "map50": ours.map50, "map50_95": ours.map}
+        steps: list[dict[str, Any]] = [{**first, "ap50": {eval_set.classes[c]: v for c, v in ours.ap50.items()}}]
         for label, dets in (
             ("our predictions, Ultralytics' metric", preds),
             ("+ multi-label NMS", multilabel_predictions(detector, eval_set, full_size=False)),
             ("+ full-size decode", multilabel_predictions(detector, eval_set, full_size=True)),
         ):
-            m50, m5095, _ = ultralytics_metric(gts, dets, workdir / "metric")
-            steps.append({"step": label, "map50": m50, "map50_95": m5095})
+            m50, m5095, per_class = ultralytics_metric(gts, dets, workdir / "metric")
+            ap50 = {eval_set.classes[c]: v for c, v in per_class.items()}
+            steps.append({"step": label, "map50": m50, "map50_95": m5095, "ap50": ap50})
         theirs = ultralytics_val(detector.model.onnx_path, data_yaml, max(card.input_size), card.nms_iou, workdir)
-        steps.append({"step": "Ultralytics val (its own pipeline)", "map50": theirs["map50"],
-                      "map50_95": theirs["map50_95"]})  # fmt: skip
+        steps.append(
+            {
+                "step": "Ultralytics val (its own pipeline)",
+                "map50": theirs["map50"],
+                "map50_95": theirs["map50_95"],
+                "ap50": {eval_set.classes[c]: v for c, v in theirs["ap50"].items()},
+            }
+        )
     finally:
-        Image.open = pil_open  # importing ultralytics patches PIL's open for the whole process; undo it
+        # importing ultralytics patches PIL's open for the whole process (to pip-install a HEIF plugin on an
+        # unidentified file); put back the open it found, even if it was imported before this call
+        patches = sys.modules.get("ultralytics.utils.patches")
+        Image.open = getattr(patches, "_image_open", pil_open)
     diff = ours_map50 - theirs["map50"]
     return {
         "ultralytics_version": ultralytics.__version__,
@@ -225,6 +252,14 @@ def crosscheck(
         "metric_difference": round(steps[0]["map50"] - steps[1]["map50"], 4),
         # Ultralytics' pipeline choices emulated on our side vs Ultralytics itself: what stays unexplained
         "unexplained": round(steps[-2]["map50"] - steps[-1]["map50"], 4),
-        "steps": [{**st, "map50": round(st["map50"], 4), "map50_95": round(st["map50_95"], 4)} for st in steps],
         "explanation": explain(steps),
+        "steps": [
+            {
+                **st,
+                "map50": round(st["map50"], 4),
+                "map50_95": round(st["map50_95"], 4),
+                **({"ap50": {k: round(v, 4) for k, v in st["ap50"].items()}} if "ap50" in st else {}),
+            }
+            for st in steps
+        ],
     }

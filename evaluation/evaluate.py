@@ -33,6 +33,19 @@ class Scored:
     coco: CocoEvaluator
     overall: CocoScores
     federated: bool
+    unscored: list[Detections]  # floor predictions of classes the photo's source does not label
+
+    def unscored_at(self, thresholds: npt.NDArray[np.float32]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Per class: unscored boxes that reach the threshold, and photos holding them. In deployment these
+        are false alarms or unlabelled true objects; federated scoring cannot tell which."""
+        n = len(thresholds)
+        boxes = np.zeros(n, np.int64)
+        photos = np.zeros(n, np.int64)
+        for d in self.unscored:
+            kept = at_thresholds(d, thresholds).class_id
+            boxes += np.bincount(kept, minlength=n)[:n]
+            photos += np.bincount(np.unique(kept), minlength=n)[:n]
+        return boxes, photos
 
     def deployed(self, thresholds: npt.NDArray[np.float32]) -> list[Detections]:
         return [at_thresholds(p, thresholds) for p in self.preds]
@@ -49,10 +62,11 @@ def score(eval_set: EvalSet, predictions: Sequence[Detections | Prediction], fed
     federated = federated and eval_set.source_classes is not None
     scored = scored_classes(eval_set, federated)
     preds = [keep_classes(d, s) for d, s in zip(dets, scored, strict=True)]
+    unscored = [d[~np.isin(d.class_id, s)] if len(d) else d for d, s in zip(dets, scored, strict=True)]
     gts = [s.gt for s in eval_set.samples]
     n = len(eval_set.classes)
     coco = CocoEvaluator(gts, preds, [(s.width, s.height) for s in eval_set.samples], n)
-    return Scored(gts, preds, build_table(gts, preds, n), coco, coco.scores(), federated)
+    return Scored(gts, preds, build_table(gts, preds, n), coco, coco.scores(), federated, unscored)
 
 
 def _num(x: Any) -> float | None:
@@ -67,6 +81,7 @@ def summary(
     prf = prf_at(scored.table, thresholds)
     pc = prf["per_class"]
     gt_counts = scored.table.n_gt.sum(axis=0)
+    unscored_boxes, unscored_photos = scored.unscored_at(thresholds)
     per_class: list[dict[str, Any]] = []
     for c, name in enumerate(classes):
         if c not in eval_set.labelled:
@@ -85,6 +100,8 @@ def summary(
                 "tp": int(pc["tp"][c]),
                 "fp": int(pc["fp"][c]),
                 "fn": int(pc["fn"][c]),
+                "unscored_boxes": int(unscored_boxes[c]),
+                "unscored_photos": int(unscored_photos[c]),
             }
         )
     per_source = {}

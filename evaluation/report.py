@@ -85,14 +85,23 @@ def _per_class(doc: dict[str, Any]) -> list[str]:
                 c["f1"],
                 c["fp"],
                 c["fn"],
+                f"{c.get('unscored_boxes', 0)} ({c.get('unscored_photos', 0)})",
                 _f(chosen) if chosen is not None else (op.get("note") or "–"),
             ]
         )
     lines = ["## Per class", ""]
     lines += _table(
-        ["class", "gt boxes", "AP50", "AP50-95", "threshold", "P", "R", "F1", "FP", "missed", "chosen threshold"],
+        ["class", "gt boxes", "AP50", "AP50-95", "threshold", "P", "R", "F1", "FP", "missed",
+         "unscored boxes (photos)", "chosen threshold"],
         rows,
-    )
+    )  # fmt: skip
+    if any(c.get("unscored_boxes") for c in doc["per_class"]):
+        lines += [
+            "*Unscored boxes*: detections at the threshold on photos whose source never labels that class. "
+            "Federated scoring leaves them out; in service each is a false alarm or an object nobody labelled "
+            "(see the partial-label audit).",
+            "",
+        ]
     if figs.get("pr_overview"):
         lines += [_img(figs["pr_overview"], "PR curves"), ""]
     pr = figs.get("pr", {})
@@ -118,11 +127,12 @@ def _operating(doc: dict[str, Any]) -> list[str]:
         "optimistic." + (f" Written into `{ops['written_to']}`." if ops.get("written_to") else " Not written."),
         "",
     ]
-    rows = [
-        [k, v["threshold"], v["precision"], v["recall"], v["f1"], v["note"] or ("met" if v["met"] else "not met")]
-        for k, v in ops["per_class"].items()
-    ]
-    return lines + _table(["class", "threshold", "P", "R", "F1", "note"], rows)
+    rows = []
+    for k, v in ops["per_class"].items():
+        unscored = f"{v.get('unscored_boxes', 0)} ({v.get('unscored_photos', 0)})"
+        note = v["note"] or ("met" if v["met"] else "not met")
+        rows.append([k, v["threshold"], v["precision"], v["recall"], v["f1"], unscored, note])
+    return lines + _table(["class", "threshold", "P", "R", "F1", "unscored boxes (photos)", "note"], rows)
 
 
 def _sources(doc: dict[str, Any]) -> list[str]:

@@ -164,3 +164,24 @@ def test_labelstudio_urls(src: Path, url: str, expected: str):
 def test_yolo_label_path():
     assert yolo_label_path(Path("/d/images/val/x.jpg")) == Path("/d/labels/val/x.txt")
     assert yolo_label_path(Path("/images/d/images/x.png")) == Path("/images/d/labels/x.txt")
+
+
+def test_federated_scoring_leaves_out_and_counts_unscored_predictions(tmp_path: Path):
+    from evaluation.data import EvalSample, EvalSet
+    from evaluation.evaluate import score
+    from inference_service.detections import Detections
+
+    box = (10.0, 10.0, 50.0, 40.0)
+    samples = [
+        EvalSample(tmp_path / "a.png", "fire-set", Detections.from_rows([(*box, 0, 1.0)]), W, H),
+        EvalSample(tmp_path / "b.png", "helmet-set", Detections.empty(), W, H),
+    ]
+    eval_set = EvalSet("x", MODEL_CLASSES, samples, [0, 2], {"fire-set": [0], "helmet-set": [2]})
+    # a fire found on the fire photo; a confident 'fire' on the helmet photo, whose source never labels fire
+    preds = [Detections.from_rows([(*box, 0, 0.9)]), Detections.from_rows([(*box, 0, 0.95), (60, 60, 90, 90, 0, 0.1)])]
+    federated = score(eval_set, preds)
+    assert federated.overall.ap50 == {0: pytest.approx(1.0)}
+    boxes, photos = federated.unscored_at(np.array([0.5, 0.5, 0.5], np.float32))
+    assert boxes.tolist() == [1, 0, 0] and photos.tolist() == [1, 0, 0]
+    everything = score(eval_set, preds, federated=False)
+    assert everything.overall.ap50[0] == pytest.approx(0.5)  # scored, the 0.95 'fire' ranks above the true one
