@@ -140,13 +140,28 @@ def test_dataset_is_deterministic_and_keeps_duplicates_together(sets: Path, tmp_
     val = sorted(p.name for p in (root / "images" / "val").iterdir())
     assert len(train) + len(val) == 8 and val
     # exact duplicates never straddle the split
-    side = {n: "train" for n in train} | {n: "val" for n in val}
-    assert side["yoloset__p0.jpg"] == side["vocset__dup.jpg"]
+    side = {n.rsplit("__", 1)[0]: "train" for n in train} | {n.rsplit("__", 1)[0]: "val" for n in val}
+    assert side["yoloset__p0"] == side["vocset__dup"]
     # labels are normalised YOLO lines Ultralytics reads
-    line = (root / "labels" / side["yoloset__p0.jpg"] / "yoloset__p0.txt").read_text().split()
-    assert line == ["1", "0.500000", "0.500000", "0.200000", "0.200000"]
+    (label,) = (root / "labels" / side["yoloset__p0"]).glob("yoloset__p0__*.txt")
+    assert label.read_text().split() == ["1", "0.500000", "0.500000", "0.200000", "0.200000"]
     # links point at the originals, nothing is copied
-    assert (root / "images" / side["yoloset__p0.jpg"] / "yoloset__p0.jpg").is_symlink()
+    (link,) = (root / "images" / side["yoloset__p0"]).glob("yoloset__p0__*.jpg")
+    assert link.is_symlink()
+
+
+def test_same_name_in_two_folders_keeps_both_photos(tmp_path: Path):
+    root = tmp_path / "sets" / "rf"
+    for i, split in enumerate(("train", "valid")):
+        photo(root / split / "images" / "x.jpg", 64, 48, seed=i)
+        (root / split / "labels").mkdir(parents=True)
+        (root / split / "labels" / "x.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    spec = SourceSpec.from_dict(
+        {"name": "rf", "root": "rf", "images": ["*/images/*.jpg"], "names": ["Fire"], "class_map": {"Fire": "fire"}}
+    )
+    built = build_dataset(import_all([spec], tmp_path / "sets", TAX), tmp_path / "out", val_fraction=0.5)
+    assert len(list((built.root / "images").glob("*/*.jpg"))) == 2
+    assert len(list((built.root / "labels").glob("*/*.txt"))) == 2
 
 
 def test_near_duplicates_group(tmp_path: Path):

@@ -30,6 +30,12 @@ class BuiltDataset:
     classes: list[str]
 
 
+def link_stem(sample: Sample) -> str:
+    """File stem of a photo inside the dataset: source, original stem and a content prefix, so two photos
+    with one name in different folders of a source (train/ and valid/ of a Roboflow export) both land."""
+    return f"{sample.source}__{sample.image.stem}__{sample.sha1[:8]}"
+
+
 def yolo_lines(sample: Sample) -> str:
     """Normalised ``cls cx cy w h`` lines of one sample."""
     if len(sample.labels) == 0:
@@ -61,7 +67,7 @@ def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.
         (root / "labels" / side).mkdir(parents=True, exist_ok=True)
     manifest = []
     for s, side, g in zip(samples, sides, groups, strict=True):
-        stem = f"{s.source}__{s.image.stem}"
+        stem = link_stem(s)
         link = root / "images" / side / f"{stem}{s.image.suffix.lower()}"
         if link.is_symlink() or link.exists():
             link.unlink()

@@ -22,7 +22,7 @@ import yaml
 
 from inference_service.detections import Detections
 from inference_service.runtime import Detector
-from training.dataset import yolo_lines
+from training.dataset import link_stem, yolo_lines
 from training.importer import Sample
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def write_pseudo_dataset(root: Path, pseudo: dict[str, Detections], out: Path) -
     """
     data = yaml.safe_load((root / "data.yaml").read_text())
     for sample, split in load_manifest(root):
-        stem = f"{sample.source}__{sample.image.stem}"
+        stem = link_stem(sample)
         for kind in ("images", "labels"):
             (out / kind / split).mkdir(parents=True, exist_ok=True)
         link = out / "images" / split / f"{stem}{sample.image.suffix.lower()}"
@@ -121,7 +121,7 @@ def subset_dataset(root: Path, sources: set[str], out: Path) -> Path:
     for sample, split in load_manifest(root):
         if sample.source not in sources:
             continue
-        stem = f"{sample.source}__{sample.image.stem}"
+        stem = link_stem(sample)
         for kind in ("images", "labels"):
             (out / kind / split).mkdir(parents=True, exist_ok=True)
         link = out / "images" / split / f"{stem}{sample.image.suffix.lower()}"
