@@ -226,7 +226,11 @@ def main() -> int:
         ultra = None
         if not args.no_ultralytics:
             try:
-                ultra = Ultralytics(onnx_path, max(card.input_size), card.conf_threshold, card.nms_iou, tmp)
+                # Ultralytics letterboxes a dynamic-batch ONNX to a rectangle that our fixed-size export
+                # refuses; give it the batch-1 export of the same weights when the folder has one.
+                static = onnx_path.with_name("model.b1.onnx")
+                ultra_path = static if static.exists() else onnx_path
+                ultra = Ultralytics(ultra_path, max(card.input_size), card.conf_threshold, card.nms_iou, tmp)
             except (OSError, RuntimeError) as exc:
                 print(f"(ultralytics skipped: {exc})")
         samples: dict[str, dict[str, list[Any]]] = {
