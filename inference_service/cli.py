@@ -138,6 +138,12 @@ def _run_detect(args: argparse.Namespace) -> int:
 COMMANDS: list[Command] = [
     Command("serve", "run the HTTP API", _add_serve, _run_serve),
     Command("detect", "scan photos and print hazards", _add_detect, _run_detect),
+    Command(
+        "scan",
+        "watch CCTV streams, video files and photo folders; store de-duplicated hazard events",
+        "inference_service.cctv.cli:add_arguments",
+        "inference_service.cctv.cli:run",
+    ),
     # retraining loop: these import torch/ultralytics only when chosen
     Command(
         "train",

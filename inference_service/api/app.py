@@ -19,6 +19,7 @@ from inference_service.api.middleware import BodyLimitMiddleware, MetricsMiddlew
 from inference_service.api.routes import router
 from inference_service.api.settings import Settings, get_settings
 from inference_service.api.state import ServiceState
+from inference_service.cctv.api import router as events_router
 
 FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and option fields on top of the photo itself
 
@@ -44,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.service = state
     install_error_handlers(app)
     app.include_router(router)
+    app.include_router(events_router)  # CCTV events written by `hazardscan scan` (HAZARDSCAN_EVENTS_DB)
 
     def body_limit(path: str) -> int:
         if path == "/v1/detect":

@@ -57,7 +57,7 @@ class ScanWorker:
         self._dir = tempfile.TemporaryDirectory(prefix="hazardscan-model-")
         for name, data in files.items():
             (Path(self._dir.name) / name).write_bytes(data)
-        self.detector = Detector.load(self._dir.name, threads=threads)
+        self.detector = Detector.load(self._dir.name, threads=threads, max_batch=options.max_batch)
         self.taxonomy = taxonomy
         self.options = options
         self.sink = ListSink()
