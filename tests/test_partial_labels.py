@@ -11,7 +11,7 @@ from inference_service.taxonomy import load_taxonomy
 from tests._builders import scene
 from training.dataset import build_dataset
 from training.importer import SourceSpec, import_all
-from training.partial_labels import audit, write_pseudo_dataset
+from training.partial_labels import audit, subset_dataset, write_pseudo_dataset
 
 
 def test_audit_finds_and_pseudo_labels_unlabelled_classes(detector: Detector, tmp_path: Path):
@@ -72,3 +72,37 @@ def _two_class_model(tmp_path: Path) -> Path:
     from tests._builders import build_model_dir
 
     return build_model_dir(tmp_path / "model2", classes=["fire", "smoke", "no_helmet"])
+
+
+def test_subset_keeps_split_and_classes(tmp_path: Path):
+    root = tmp_path / "sets"
+    specs = []
+    for name, colour in (("a", (255, 0, 0)), ("b", (0, 255, 0))):
+        (root / name / "labels").mkdir(parents=True)
+        (root / name / "images").mkdir()
+        for i in range(4):
+            arr = np.array(scene(64, 64, [(0, 0, 16, 16, colour)]))
+            arr[48:64] = np.random.default_rng(i + 10 * len(specs)).integers(60, 170, (16, 64, 3), dtype=np.uint8)
+            Image.fromarray(arr).save(root / name / "images" / f"{i}.png")
+            (root / name / "labels" / f"{i}.txt").write_text("0 0.125 0.125 0.25 0.25\n")
+        specs.append(
+            SourceSpec.from_dict(
+                {
+                    "name": name,
+                    "root": name,
+                    "images": ["images/*.png"],
+                    "names": ["x"],
+                    "class_map": {"x": "fire" if name == "a" else "smoke"},
+                }
+            )
+        )
+    built = build_dataset(import_all(specs, root, load_taxonomy()), tmp_path / "ds", val_fraction=0.25)
+    data_yaml = subset_dataset(built.root, {"a"}, tmp_path / "only_a")
+    out = Path(yaml.safe_load(data_yaml.read_text())["path"])
+    assert yaml.safe_load(data_yaml.read_text())["names"] == {0: "fire", 1: "smoke"}
+    names = sorted(p.name for p in (out / "images").glob("*/*.png"))
+    assert len(names) == 4 and all(n.startswith("a__") for n in names)
+    for split in ("train", "val"):
+        assert {p.name for p in (out / "images" / split).iterdir()} == {
+            p.name for p in (built.root / "images" / split).iterdir() if p.name.startswith("a__")
+        }

@@ -76,26 +76,35 @@ def audit(detector: Detector, root: Path, min_conf: float = 0.5) -> tuple[dict[s
     return report, pseudo
 
 
-def write_pseudo_dataset(root: Path, pseudo: dict[str, Detections], out: Path) -> Path:
-    """A copy of the dataset (links, labels) where training photos get the pseudo-labels added.
-
-    Validation labels stay as the humans drew them, so scores stay comparable between rounds.
-    """
+def _derived_dataset(root: Path, out: Path, samples: list[tuple[Sample, str]]) -> Path:
+    """Write ``(sample, split)`` pairs as a dataset (links + labels) with the class list of ``root``."""
     data = yaml.safe_load((root / "data.yaml").read_text())
-    for sample, split in load_manifest(root):
+    for sample, split in samples:
         stem = link_stem(sample)
         for kind in ("images", "labels"):
             (out / kind / split).mkdir(parents=True, exist_ok=True)
         link = out / "images" / split / f"{stem}{sample.image.suffix.lower()}"
         if not link.exists():
             os.symlink(sample.image, link)
-        extra = pseudo.get(str(sample.image)) if split == "train" else None
-        labels = Detections.concat([sample.labels, extra]) if extra is not None else sample.labels
-        merged = Sample(sample.image, sample.source, sample.width, sample.height, labels, sample.sha1)
-        (out / "labels" / split / f"{stem}.txt").write_text(yolo_lines(merged))
+        (out / "labels" / split / f"{stem}.txt").write_text(yolo_lines(sample))
     data["path"] = str(out.resolve())
     (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
     return out / "data.yaml"
+
+
+def write_pseudo_dataset(root: Path, pseudo: dict[str, Detections], out: Path) -> Path:
+    """A copy of the dataset (links, labels) where training photos get the pseudo-labels added.
+
+    Validation labels stay as the humans drew them, so scores stay comparable between rounds.
+    """
+    samples = []
+    for sample, split in load_manifest(root):
+        extra = pseudo.get(str(sample.image)) if split == "train" else None
+        if extra is not None:
+            labels = Detections.concat([sample.labels, extra])
+            sample = Sample(sample.image, sample.source, sample.width, sample.height, labels, sample.sha1)
+        samples.append((sample, split))
+    return _derived_dataset(root, out, samples)
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -117,17 +126,4 @@ def run(args: argparse.Namespace) -> int:
 def subset_dataset(root: Path, sources: set[str], out: Path) -> Path:
     """The same dataset (same split, same class list) restricted to some sources: the 'without the other
     sets' arm of the partial-label ablation."""
-    data = yaml.safe_load((root / "data.yaml").read_text())
-    for sample, split in load_manifest(root):
-        if sample.source not in sources:
-            continue
-        stem = link_stem(sample)
-        for kind in ("images", "labels"):
-            (out / kind / split).mkdir(parents=True, exist_ok=True)
-        link = out / "images" / split / f"{stem}{sample.image.suffix.lower()}"
-        if not link.exists():
-            os.symlink(sample.image, link)
-        (out / "labels" / split / f"{stem}.txt").write_text(yolo_lines(sample))
-    data["path"] = str(out.resolve())
-    (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
-    return out / "data.yaml"
+    return _derived_dataset(root, out, [(s, split) for s, split in load_manifest(root) if s.source in sources])
