@@ -57,11 +57,11 @@ import sys, time
 from ultralytics import YOLO
 model_path, imgsz, conf, iou = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
 model = YOLO(model_path, task="detect")
-print("@@ready", flush=True)
+sys.stdout.write("@@ready\\n"); sys.stdout.flush()
 for line in sys.stdin:
     t0 = time.perf_counter()
     model.predict(line.strip(), imgsz=imgsz, conf=conf, iou=iou, verbose=False)
-    print("@@", (time.perf_counter() - t0) * 1000, flush=True)
+    sys.stdout.write(f"@@ {(time.perf_counter() - t0) * 1000}\\n"); sys.stdout.flush()
 """
 
 
@@ -232,7 +232,7 @@ def main() -> int:
                 ultra_path = static if static.exists() else onnx_path
                 ultra = Ultralytics(ultra_path, max(card.input_size), card.conf_threshold, card.nms_iou, tmp)
             except (OSError, RuntimeError) as exc:
-                print(f"(ultralytics skipped: {exc})")
+                print(f"(ultralytics skipped: {exc})", file=sys.stderr)
         samples: dict[str, dict[str, list[Any]]] = {
             p.name: {"bare": [], "svc": [], "ul": [], "stages": []} for p in photos
         }
