@@ -36,6 +36,7 @@ class TrainConfig:
     val_fraction: float = 0.2
     seed: int = 0
     threads: int | None = None  # torch CPU threads; default all cores (Ultralytics alone uses cores - 1)
+    federated_loss: bool = False  # mask the class loss to the classes each photo's source labels
     train: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] = field(default_factory=dict)
 
@@ -117,6 +118,10 @@ def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None 
         "verbose": True,
         **cfg.train,
     }
+    if cfg.federated_loss:
+        from training.federated import attach
+
+        attach(model, data_yaml, args)
     started = time.time()
     results = model.train(**args)
     elapsed = time.time() - started
