@@ -1,7 +1,7 @@
 """``hazardscan eval``: score the served pipeline on a labelled set, choose thresholds, compare, gate.
 
     hazardscan eval --model models/hazardscan-v1 --data work/datasets/hazardscan-<ver> [--split val]
-        [--out DIR] [--baseline models/current] [--thresholds max_f1|precision:0.9] [--write-card]
+        [--out DIR] [--baseline models/current] [--thresholds max_f1|max_f1:0.5|precision:0.9] [--write-card]
         [--crosscheck]
 
 Writes ``report.md``, ``report.json`` and PNG figures into ``--out``. Exit status: 0 done; 1 the
@@ -54,7 +54,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, help="report folder (default: work/eval/<model>_<data>)")
     p.add_argument("--baseline", type=Path, help="the current model: A/B with bootstrap intervals, exit 1 if worse")
     p.add_argument(
-        "--thresholds", type=Goal.parse, metavar="GOAL", help="choose per-class thresholds: max_f1 | precision:P"
+        "--thresholds",
+        type=Goal.parse,
+        metavar="GOAL",
+        help="per-class thresholds: max_f1 | max_f1:P (precision floor) | precision:P",
     )
     p.add_argument(
         "--min-boxes",

@@ -1,9 +1,11 @@
 """Operating points: a per-class score threshold chosen for a stated goal, and writing it into the card.
 
-Goals: ``max_f1`` (the threshold of highest F1) or ``precision:P`` (the lowest threshold whose
-precision is at least P, i.e. the most recall that keeps the precision floor). A class whose goal cannot
-be met, or that has no ground truth, keeps the threshold it has. Thresholds are chosen on the
-validation split; figures at them on that same split are optimistic by construction.
+Goals: ``max_f1`` (the threshold of highest F1), ``max_f1:P`` (highest F1 among thresholds whose
+precision is at least P: a weak class is not given an alarm-spraying low threshold) or ``precision:P``
+(the lowest threshold whose precision is at least P, i.e. the most recall that keeps the precision
+floor). A class whose goal cannot be met, or that has no ground truth, keeps the threshold it has.
+Thresholds are chosen on the validation split; figures at them on that same split are optimistic by
+construction.
 """
 
 from __future__ import annotations
@@ -35,12 +37,12 @@ class Goal:
             return cls("max_f1")
         kind, _, value = text.partition(":")
         try:
-            p = float(value) if kind == "precision" else float("nan")
+            p = float(value) if kind in ("precision", "max_f1") else float("nan")
         except ValueError:
             p = float("nan")
         if 0.0 < p <= 1.0:
-            return cls("precision", p)
-        raise ValueError(f"threshold goal must be 'max_f1' or 'precision:P' with 0 < P <= 1, got {text!r}")
+            return cls("precision" if kind == "precision" else "max_f1", p)
+        raise ValueError(f"threshold goal must be 'max_f1', 'max_f1:P' or 'precision:P' with 0 < P <= 1, got {text!r}")
 
     def __str__(self) -> str:
         return self.kind if self.value is None else f"{self.kind}:{self.value:g}"
@@ -87,7 +89,10 @@ def choose(
     recall = t / n_gt
     f1 = 2 * t / np.maximum(2 * t + f + (n_gt - t), 1e-12)
     if goal.kind == "max_f1":
-        k = int(np.argmax(f1))
+        allowed = np.ones(len(cuts), bool) if goal.value is None else precision >= goal.value - 1e-12
+        if not allowed.any():
+            return None, None, None, None, False
+        k = int(np.argmax(np.where(allowed, f1, -1.0)))
         met = bool(f1[k] > 0)
     else:
         assert goal.value is not None

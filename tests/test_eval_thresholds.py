@@ -36,6 +36,8 @@ FLAGS, SCORES, N_GT = [True, False, True, True, False], [0.9, 0.8, 0.7, 0.6, 0.5
         ("precision:0.9", 0.9, 1.0, 0.25),
         ("precision:0.6", 0.5, 0.6, 0.75),  # all five: P .6 still meets the floor
         ("precision:1", 0.9, 1.0, 0.25),
+        ("max_f1:0.7", 0.6, 0.75, 0.75),  # the best F1 already meets the floor
+        ("max_f1:0.8", 0.9, 1.0, 0.25),  # best F1 among cuts with P >= .8: only >= 0.9 qualifies
     ],
 )
 def test_choose_on_a_tiny_pr_table(goal, threshold, precision, recall):
@@ -66,6 +68,7 @@ def test_ties_cannot_be_split():
     ("flags", "scores", "n_gt", "goal"),
     [
         ([False, False], [0.9, 0.4], 2, "precision:0.5"),  # only false positives: floor unreachable
+        ([False, True], [0.9, 0.4], 2, "max_f1:0.6"),  # precision never reaches .6
         ([], [], 2, "max_f1"),  # no predictions
         ([True], [0.9], 0, "max_f1"),  # no ground truth
     ],
@@ -75,7 +78,9 @@ def test_goal_not_met_keeps_the_card_threshold(flags, scores, n_gt, goal):
     assert t is None and not met
 
 
-@pytest.mark.parametrize("text", ["", "f1", "precision", "precision:0", "precision:1.5", "precision:x"])
+@pytest.mark.parametrize(
+    "text", ["", "f1", "precision", "precision:0", "precision:1.5", "precision:x", "max_f1:0", "max_f1:y"]
+)
 def test_bad_goal(text):
     with pytest.raises(ValueError, match="threshold goal"):
         Goal.parse(text)
