@@ -49,8 +49,10 @@ def session_options(threads: int | None = None, *, spinning: bool = False) -> or
     """Deliberate CPU settings for a request-serving process.
 
     All cores inside one op (``intra_op``), ops one after another (sequential, ``inter_op`` 1), every
-    graph optimisation, and no spin-waiting: idle ORT threads sleep instead of burning the cores that
-    decoding, HTTP and other requests need (spinning only pays off for back-to-back runs).
+    graph optimisation. ``spinning``: worker threads spin-wait between the ~100 parallel sections of a
+    run instead of sleeping and being woken for each; measured on 2 cores for the 416 px YOLOv8n, one run
+    takes 14.4 ms spinning vs 19.9 ms sleeping. The cost is CPU burnt while waiting, which only matters
+    when other busy work shares the cores; the service and the CCTV scanner spin, library callers opt in.
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
