@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from inference_service.cctv.config import parse_cameras
-from inference_service.cctv.scanner import StoreSink, StreamScanner
+from inference_service.cctv.scanner import ScanOptions, StoreSink, StreamScanner
 from inference_service.cctv.sources import Frame
 from inference_service.cctv.store import EventStore
 from inference_service.detections import box_iou
@@ -217,8 +217,10 @@ def tiny_model(folder: Path) -> Path:
     return folder
 
 
-def run_ours(model: Path, video: Path, cores: int, max_batch: int, workdir: Path) -> dict[str, Any]:
-    detector = Detector.load(model, threads=cores, max_batch=max_batch)
+def run_ours(
+    model: Path, video: Path, cores: int, max_batch: int, workdir: Path, spinning: bool = True, inflight: int = 1
+) -> dict[str, Any]:
+    detector = Detector.load(model, threads=max(1, cores // inflight), spinning=spinning, max_batch=max_batch)
     width = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_HEIGHT))
     left_half = [[0, 0], [width / 2, 0], [width / 2, height], [0, height]]
@@ -247,7 +249,8 @@ def run_ours(model: Path, video: Path, cores: int, max_batch: int, workdir: Path
         per_frame[frame.index] = np.column_stack([d.xyxy, d.class_id, d.score]).tolist()
         stages.append(result.timings_ms)
 
-    scanner = StreamScanner(config, detector, load_taxonomy(), StoreSink(store), observer=observe)
+    options = ScanOptions(max_batch=max_batch, inflight=inflight)
+    scanner = StreamScanner(config, detector, load_taxonomy(), StoreSink(store), options=options, observer=observe)
     report = scanner.run()
     t0 = config.cameras[0].start_time.timestamp() if config.cameras[0].start_time else 0.0
     events = store.list_events(limit=1000)
@@ -343,6 +346,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-tiny", action="store_true", help="skip the tiny colour model")
     parser.add_argument("--repeats", type=int, default=2, help="interleaved runs per contender; the best counts")
     parser.add_argument("--max-batch", type=int, nargs="+", default=[1, 4], help="our session batch sizes to try")
+    parser.add_argument(
+        "--inflight", type=int, nargs="+", default=[2], help="batches in the session at once to try (CLI default 2)"
+    )
+    parser.add_argument(
+        "--spinning",
+        nargs="+",
+        choices=["on", "off"],
+        default=["on"],
+        help="our ONNX Runtime spin-wait settings to try (the scan CLI's default is on)",
+    )
     parser.add_argument("--out", type=Path, default=WORK / "result.json")
     args = parser.parse_args(argv)
 
@@ -386,12 +399,14 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, model in models:
         workdir = Path(tempfile.mkdtemp(prefix="bench-video-"))
-        ours: dict[str, list[dict[str, Any]]] = {f"max_batch_{b}": [] for b in args.max_batch}
+        variants = [(b, spin, n) for b in args.max_batch for spin in args.spinning for n in args.inflight]
+        ours: dict[str, list[dict[str, Any]]] = {f"batch{b}_spin_{s}_inflight{n}": [] for b, s, n in variants}
         theirs: dict[str, list[dict[str, Any]]] = {"default": [], str(args.cores): []}
         for _ in range(args.repeats):  # interleaved, best of N: background load hits everyone alike
-            for b in args.max_batch:
+            for b, spin, n in variants:
                 time.sleep(1.0)
-                ours[f"max_batch_{b}"].append(run_ours(model, video, args.cores, b, workdir))
+                run = run_ours(model, video, args.cores, b, workdir, spinning=spin == "on", inflight=n)
+                ours[f"batch{b}_spin_{spin}_inflight{n}"].append(run)
             for threads in theirs:
                 time.sleep(1.0)
                 theirs[threads].append(run_ultralytics(model, video, args.cores, threads, workdir))

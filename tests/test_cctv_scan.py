@@ -22,7 +22,7 @@ from PIL import Image
 from inference_service.cctv import cli
 from inference_service.cctv.api import get_event_store, router
 from inference_service.cctv.config import parse_cameras
-from inference_service.cctv.scanner import ListSink, StoreSink, StreamScanner
+from inference_service.cctv.scanner import ListSink, ScanOptions, StoreSink, StreamScanner
 from inference_service.cctv.store import EventStore
 from inference_service.runtime import Detector
 from inference_service.taxonomy import Taxonomy
@@ -70,9 +70,13 @@ def at(seconds: float) -> float:
     return T0.timestamp() + seconds
 
 
-def test_known_occurrences_become_as_many_events(media, detector: Detector, taxonomy: Taxonomy, tmp_path: Path):
+@pytest.mark.parametrize("inflight", [1, 3])  # 3 batches in the session at once: events still in frame order
+def test_known_occurrences_become_as_many_events(
+    media, detector: Detector, taxonomy: Taxonomy, tmp_path: Path, inflight: int
+):
     store = EventStore(tmp_path / "events.db")
-    scanner = StreamScanner(parse_cameras(camera_doc(media)), detector, taxonomy, StoreSink(store))
+    options = ScanOptions(inflight=inflight)
+    scanner = StreamScanner(parse_cameras(camera_doc(media)), detector, taxonomy, StoreSink(store), options=options)
     report = scanner.run()
 
     events = sorted(store.list_events(), key=lambda e: (e.camera_id, e.started_at))

@@ -53,11 +53,18 @@ def model_files(path: Path | str) -> dict[str, bytes]:
 class ScanWorker:
     """A Ray actor (wrapped with ``ray.remote`` at run time): one detector, several cameras."""
 
-    def __init__(self, files: dict[str, bytes], taxonomy: Taxonomy, options: ScanOptions, threads: int | None):
+    def __init__(
+        self,
+        files: dict[str, bytes],
+        taxonomy: Taxonomy,
+        options: ScanOptions,
+        threads: int | None,
+        spinning: bool = True,
+    ):
         self._dir = tempfile.TemporaryDirectory(prefix="hazardscan-model-")
         for name, data in files.items():
             (Path(self._dir.name) / name).write_bytes(data)
-        self.detector = Detector.load(self._dir.name, threads=threads, max_batch=options.max_batch)
+        self.detector = Detector.load(self._dir.name, threads=threads, spinning=spinning, max_batch=options.max_batch)
         self.taxonomy = taxonomy
         self.options = options
         self.sink = ListSink()
@@ -116,6 +123,7 @@ def run_on_ray(
     workers: int | None = None,
     cpus_per_worker: float = 1.0,
     threads_per_worker: int | None = None,
+    spinning: bool = True,
     options: ScanOptions | None = None,
     stop: threading.Event | None = None,
     duration_s: float | None = None,
@@ -146,7 +154,8 @@ def run_on_ray(
         threads = threads_per_worker or max(1, int(cpus_per_worker))
         actor_cls: Any = ray.remote(num_cpus=cpus_per_worker)(ScanWorker)
         files = ray.put(model_files(model_path))
-        actors: list[Any] = [actor_cls.remote(files, taxonomy, options or ScanOptions(), threads) for _ in parts]
+        opts = options or ScanOptions()
+        actors: list[Any] = [actor_cls.remote(files, taxonomy, opts, threads, spinning) for _ in parts]
         ray.get(
             [
                 a.start.remote(config.model_copy(update={"cameras": tuple(p)}), duration_s)
