@@ -152,6 +152,12 @@ COMMANDS: list[Command] = [
         "training.train:run",
     ),
     Command(
+        "soup",
+        "average two checkpoints of one lineage into a new run (model soup)",
+        "training.soup:add_arguments",
+        "training.soup:run",
+    ),
+    Command(
         "release",
         "export a training run to ONNX (fp32, int8) with parity checks and a model card",
         "training.release:add_arguments",

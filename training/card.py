@@ -130,6 +130,13 @@ def render_markdown(card: dict[str, Any]) -> str:
         "",
     ]
     for st in t.get("stages", []):
+        if st.get("soup"):
+            s = st["soup"]
+            lines.append(
+                f"- stage `{st['name']}`: weight average, {1 - s['weight']:g} × `{s['base']}` + "
+                f"{s['weight']:g} × `{s['with']}` (no training; the weight was chosen on the validation split)"
+            )
+            continue
         lines.append(
             f"- stage `{st['name']}`: from `{st['start_weights']}`, {st['epochs']} epochs at {st['image_size']} px, "
             f"{(st['wall_time_s'] or 0) / 60:.0f} min, {st['torch_threads']} torch thread(s)"

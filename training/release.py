@@ -42,6 +42,7 @@ def _stages(run: dict[str, Any]) -> list[dict[str, Any]]:
                 "image_size": run.get("train_args", {}).get("imgsz"),
                 "torch_threads": (run.get("hardware") or {}).get("torch_threads", 1),
                 "metrics": run.get("metrics"),
+                **({"soup": run["soup"]} if "soup" in run else {}),
             },
         )
         start = Path(run["config"]["weights"])
@@ -74,7 +75,7 @@ def release(
     stages = _stages(run)
     arch = Path(stages[0]["start_weights"]).name.split("_")[0]
     card = base_card(
-        model_id=stages[0]["name"],
+        model_id=out_dir.name,
         version=version,
         architecture=arch,
         classes=classes,

@@ -1,0 +1,58 @@
+"""Model soup: two checkpoints of one lineage averaged into a recorded run that release can follow."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from training.soup import soup
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("ultralytics")
+
+
+def _checkpoint(run_dir: Path, seed: int, weights_from: str) -> Path:
+    from ultralytics.nn.tasks import DetectionModel
+
+    torch.manual_seed(seed)
+    model = DetectionModel("yolov8n.yaml", nc=2, verbose=False)
+    for p in model.parameters():
+        p.data.normal_()
+    path = run_dir / "weights" / "last.pt"
+    path.parent.mkdir(parents=True)
+    torch.save({"model": None, "ema": model.half(), "optimizer": {"state": 1}, "epoch": 3}, path)
+    run = {"config": {"name": run_dir.name, "weights": weights_from}, "train_args": {"imgsz": 64}, "epochs_run": 4}
+    (run_dir / "run.json").write_text(json.dumps(run))
+    return path
+
+
+def test_soup_is_the_weighted_average_and_records_its_parents(tmp_path: Path):
+    base = _checkpoint(tmp_path / "runs" / "a", 0, "yolov8n.pt")
+    other = _checkpoint(tmp_path / "runs" / "b", 1, str(base))
+    run_dir = soup(base, other, 0.25, "mix", tmp_path / "runs")
+
+    def params(path: Path) -> dict[str, torch.Tensor]:
+        return {k: v.float() for k, v in torch.load(path, weights_only=False)["ema"].state_dict().items()}
+
+    a, b, mixed = params(base), params(other), params(run_dir / "weights" / "best.pt")
+    key = "model.0.conv.weight"
+    # fp16 storage: compare within its precision
+    assert torch.allclose(mixed[key], 0.75 * a[key] + 0.25 * b[key], atol=2e-2, rtol=1e-2)
+    assert not torch.allclose(mixed[key], b[key], atol=1e-1)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["config"] == {"name": "mix", "weights": str(other)}  # release follows --with's lineage
+    assert record["soup"]["weight"] == 0.25 and record["epochs_run"] == 0
+    assert record["train_args"] == {"imgsz": 64}
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0, 1.5])
+def test_soup_refuses_a_weight_outside_zero_one(tmp_path: Path, weight: float):
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        soup(tmp_path / "a.pt", tmp_path / "b.pt", weight, "x", tmp_path)
+
+
+def test_soup_refuses_a_checkpoint_outside_a_run(tmp_path: Path):
+    loose = tmp_path / "loose.pt"
+    loose.write_bytes(b"")
+    with pytest.raises(FileNotFoundError, match="run folder"):
+        soup(loose, loose, 0.5, "x", tmp_path / "runs")
