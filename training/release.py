@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -144,7 +145,7 @@ def attach_eval(model_dir: Path, report_json: Path) -> dict[str, Any]:
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--run", type=Path, required=True, help="training run folder (holds run.json, weights/best.pt)")
+    p.add_argument("--run", type=Path, help="training run folder (holds run.json, weights/best.pt)")
     p.add_argument("--out", type=Path, required=True, help="model folder to write, e.g. models/hazardscan-v1")
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--skip-map", action="store_true", help="skip the Ultralytics mAP parity (faster)")
@@ -160,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
     if args.attach_eval:
         attach_eval(args.out, args.attach_eval)
         return 0
+    if args.run is None:
+        print("hazardscan release: --run is required (unless --attach-eval)", file=sys.stderr)  # noqa: T201
+        return 2
     card = release(args.run, args.out, args.version, skip_map=args.skip_map)
     print(json.dumps(card["metrics"], ensure_ascii=False, indent=1))  # noqa: T201
     return 0

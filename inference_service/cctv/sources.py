@@ -145,11 +145,21 @@ class _CaptureOptions:
 
 
 _CAPTURE_OPTIONS = _CaptureOptions()
+# One decoding thread per camera: the model keeps every core busy, and FFmpeg's frame threads then only
+# add synchronisation (1080p H.264 here: 3.4 ms of CPU per frame on one thread, 4.3 ms on its default).
+DECODE_THREADS = 1
 
 
 def open_capture(camera: Camera) -> cv2.VideoCapture:
     options = {**(RTSP_DEFAULTS if camera.scheme in ("rtsp", "rtsps") else {}), **camera.ffmpeg_options}
-    params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, OPEN_TIMEOUT_MS, cv2.CAP_PROP_READ_TIMEOUT_MSEC, READ_TIMEOUT_MS]
+    params = [
+        cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+        OPEN_TIMEOUT_MS,
+        cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+        READ_TIMEOUT_MS,
+        cv2.CAP_PROP_N_THREADS,
+        DECODE_THREADS,
+    ]
     with _CAPTURE_OPTIONS.use(options):
         return cv2.VideoCapture(camera.url, cv2.CAP_FFMPEG, params)
 
