@@ -134,7 +134,7 @@ def render_markdown(card: dict[str, Any]) -> str:
             s = st["soup"]
             lines.append(
                 f"- stage `{st['name']}`: weight average, {1 - s['weight']:g} × `{s['base']}` + "
-                f"{s['weight']:g} × `{s['with']}` (no training; the weight was chosen on the validation split)"
+                f"{s['weight']:g} × `{s['with']}` (no training; chosen among candidates on the validation split)"
             )
             continue
         lines.append(

@@ -139,7 +139,8 @@ def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None 
             "card": json.loads(dataset_card.read_text()) if dataset_card.exists() else None,
         },
         "seed": cfg.seed,
-        "hardware": {**hardware(), "torch_threads": torch.get_num_threads()},
+        # the count training ran with (Ultralytics' final validation resets torch to cores - 1 threads)
+        "hardware": {**hardware(), "torch_threads": threads},
         "epochs_run": int(getattr(trainer, "epoch", -1)) + 1,
         "wall_time_s": round(elapsed, 1),
         "metrics": metrics,
