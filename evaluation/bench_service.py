@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import socket
@@ -44,6 +45,7 @@ from inference_service.model_card import load_model
 from inference_service.runtime import session_options
 
 REPO = Path(__file__).resolve().parents[1]
+logger = logging.getLogger(__name__)
 GAP_S = 0.05  # idle gap before each timed call, so one contender's leftover threads never slow the next
 
 SERVER_BOOT = """
@@ -254,7 +256,7 @@ def main() -> int:
                 ultra_path = static if static.exists() else onnx_path
                 ultra = Ultralytics(ultra_path, max(card.input_size), card.conf_threshold, card.nms_iou, tmp)
             except (OSError, RuntimeError) as exc:
-                print(f"(ultralytics skipped: {exc})", file=sys.stderr)
+                logger.warning("Ultralytics skipped: %s", exc)
         samples: dict[str, dict[str, list[Any]]] = {
             p.name: {"bare": [], "svc": [], "ul": [], "stages": [], "floor": []} for p in photos
         }
