@@ -42,7 +42,7 @@ import cv2
 import numpy as np
 
 from inference_service.cctv.config import parse_cameras
-from inference_service.cctv.scanner import ScanOptions, StoreSink, StreamScanner
+from inference_service.cctv.scanner import ScanOptions, StoreSink, StreamScanner, threads_per_call
 from inference_service.cctv.sources import Frame
 from inference_service.cctv.store import EventStore
 from inference_service.detections import box_iou
@@ -220,7 +220,7 @@ def tiny_model(folder: Path) -> Path:
 def run_ours(
     model: Path, video: Path, cores: int, max_batch: int, workdir: Path, spinning: bool = True, inflight: int = 1
 ) -> dict[str, Any]:
-    detector = Detector.load(model, threads=max(1, cores // inflight), spinning=spinning, max_batch=max_batch)
+    detector = Detector.load(model, threads=threads_per_call(inflight, cores), spinning=spinning, max_batch=max_batch)
     width = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_HEIGHT))
     left_half = [[0, 0], [width / 2, 0], [width / 2, height], [0, height]]

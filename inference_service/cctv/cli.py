@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from inference_service.cctv.config import CameraConfigError, load_cameras
-from inference_service.cctv.scanner import ScanOptions, StoreSink, StreamScanner
+from inference_service.cctv.scanner import ScanOptions, StoreSink, StreamScanner, threads_per_call
 from inference_service.cctv.store import DEFAULT_DB, EventStore, StoreError
 from inference_service.cctv.webhook import WebhookConfig, WebhookWorker
 from inference_service.model_card import ModelLoadError
@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> int:
 
             detector = Detector.load(
                 _model_path(args),
-                threads=args.threads or max(1, (os.cpu_count() or 1) // options.inflight),
+                threads=args.threads or threads_per_call(options.inflight),
                 spinning=args.spinning,
                 max_batch=args.max_batch,
             )

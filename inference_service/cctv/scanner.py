@@ -11,6 +11,7 @@ two single-threaded runs at once beat one two-threaded run (no synchronisation i
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections import Counter, deque
@@ -43,6 +44,11 @@ class ScanOptions:
     font_path: Path | None = DEFAULT_FONT
     status_every_s: float = 60.0  # log each camera's health this often
     inflight: int = 1  # batches in the session at once (give the detector cores // inflight threads)
+
+
+def threads_per_call(inflight: int, cores: int | None = None) -> int:
+    """ONNX Runtime threads for each of ``inflight`` concurrent session calls: the cores shared out."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, inflight))
 
 
 class EventSink(Protocol):
