@@ -40,9 +40,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from inference_service.imaging import decode_image, letterbox, to_tensor
+from inference_service.imaging import to_tensor
 from inference_service.model_card import load_model
-from inference_service.runtime import session_options
+from inference_service.runtime import Detector, session_options
 
 REPO = Path(__file__).resolve().parents[1]
 logger = logging.getLogger(__name__)
@@ -62,11 +62,12 @@ ULTRALYTICS_WORKER = """
 import sys, time
 from ultralytics import YOLO
 model_path, imgsz, conf, iou = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4])
+rect = sys.argv[5] == "1"
 model = YOLO(model_path, task="detect")
 sys.stdout.write("@@ready\\n"); sys.stdout.flush()
 for line in sys.stdin:
     t0 = time.perf_counter()
-    model.predict(line.strip(), imgsz=imgsz, conf=conf, iou=iou, verbose=False)
+    model.predict(line.strip(), imgsz=imgsz, conf=conf, iou=iou, rect=rect, verbose=False)
     sys.stdout.write(f"@@ {(time.perf_counter() - t0) * 1000}\\n"); sys.stdout.flush()
 """
 
@@ -113,25 +114,31 @@ def decode_floor(data: bytes) -> float:
 
 
 class Bare:
-    """The floor: ``session.run`` on an already prepared tensor, same session options as the service."""
+    """The floor: ``session.run`` on the tensor the service prepares for each photo, same session options."""
 
-    def __init__(self, model: Path, photo: Path, threads: int | None, spinning: bool) -> None:
+    def __init__(self, model: Path, photos: list[Path], threads: int | None, spinning: bool, rect: bool | None) -> None:
         loaded = load_model(model, session_options(threads, spinning=spinning))
-        h, w = loaded.card.input_size
-        img = decode_image(photo.read_bytes(), max(h, w))
-        tensor = to_tensor(letterbox(img.array, (h, w))[0]).astype(loaded.input_dtype)
-        self.session, self.output, self.feed = loaded.session, loaded.output_name, {loaded.input_name: tensor}
+        detector = Detector(loaded, rect=rect)
+        self.feeds: dict[str, dict[str, np.ndarray]] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        for photo in photos:
+            img = detector.decode(photo.read_bytes())
+            tensor = to_tensor(detector.prepare(img)[0]).astype(loaded.input_dtype)
+            self.feeds[photo.name] = {loaded.input_name: tensor}
+            self.shapes[photo.name] = tuple(tensor.shape[2:])
+        self.session, self.output = loaded.session, loaded.output_name
 
-    def run(self) -> float:
+    def run(self, name: str) -> float:
+        feed = self.feeds[name]
         t0 = time.perf_counter()
-        self.session.run([self.output], self.feed)
+        self.session.run([self.output], feed)
         return (time.perf_counter() - t0) * 1000
 
 
 class Service:
     """``hazardscan serve`` in a subprocess; SIGUSR1 makes it write its heavy ``sys.modules`` entries."""
 
-    def __init__(self, model: Path, tmp: Path, threads: int | None, spinning: bool) -> None:
+    def __init__(self, model: Path, tmp: Path, threads: int | None, spinning: bool, rect: bool | None) -> None:
         import httpx
 
         port = free_port()
@@ -144,6 +151,8 @@ class Service:
         }
         if threads:
             env["HAZARDSCAN_THREADS"] = str(threads)
+        if rect is not None:
+            env["HAZARDSCAN_RECT"] = "1" if rect else "0"
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
             [sys.executable, "-c", SERVER_BOOT, str(self.modules_file), str(port), str(model)], cwd=REPO, env=env
@@ -185,14 +194,14 @@ class Service:
 class Ultralytics:
     """``YOLO(model.onnx).predict(path)`` in its own process, timed inside it."""
 
-    def __init__(self, onnx_path: Path, imgsz: int, conf: float, iou: float, tmp: Path) -> None:
+    def __init__(self, onnx_path: Path, imgsz: int, conf: float, iou: float, rect: bool, tmp: Path) -> None:
         config = tmp / "yolo"
         font = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
         (config / "Ultralytics").mkdir(parents=True, exist_ok=True)
         if font.exists():
             (config / "Ultralytics" / "Arial.ttf").write_bytes(font.read_bytes())
         env = {**os.environ, "YOLO_OFFLINE": "1", "YOLO_CONFIG_DIR": str(config)}
-        args = [str(onnx_path), str(imgsz), str(conf), str(iou)]
+        args = [str(onnx_path), str(imgsz), str(conf), str(iou), "1" if rect else "0"]
         self.proc = subprocess.Popen(
             [sys.executable, "-c", ULTRALYTICS_WORKER, *args],
             stdin=subprocess.PIPE,
@@ -235,6 +244,13 @@ def main() -> int:
         default=True,
         help="ONNX Runtime spin-waiting for the service and the bare session alike (the service's default: on)",
     )
+    parser.add_argument(
+        "--rect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="minimum-rectangle inputs for the service and the bare session (default: as the card says); "
+        "Ultralytics then gets the dynamic-size model and rect=True",
+    )
     parser.add_argument("--no-ultralytics", action="store_true")
     args = parser.parse_args()
     args.model = args.model.resolve()  # the Ultralytics worker runs in a temporary folder
@@ -245,16 +261,17 @@ def main() -> int:
         tmp = Path(tmp_name)
         photos = make_photos(tmp)
         payloads = {p.name: p.read_bytes() for p in photos}
-        service = Service(args.model, tmp, args.threads, args.spinning)
-        bare = Bare(args.model, photos[0], args.threads, args.spinning)
+        service = Service(args.model, tmp, args.threads, args.spinning, args.rect)
+        bare = Bare(args.model, photos, args.threads, args.spinning, args.rect)
+        rect = Detector(loaded, rect=args.rect).rect
         ultra = None
         if not args.no_ultralytics:
             try:
-                # Ultralytics letterboxes a dynamic-batch ONNX to a rectangle that our fixed-size export
-                # refuses; give it the batch-1 export of the same weights when the folder has one.
+                # Square inputs: give Ultralytics the batch-1 export of the same weights (its static shapes
+                # suit it best); rect inputs: the dynamic-size model itself, with rect=True.
                 static = onnx_path.with_name("model.b1.onnx")
-                ultra_path = static if static.exists() else onnx_path
-                ultra = Ultralytics(ultra_path, max(card.input_size), card.conf_threshold, card.nms_iou, tmp)
+                ultra_path = static if static.exists() and not rect else onnx_path
+                ultra = Ultralytics(ultra_path, max(card.input_size), card.conf_threshold, card.nms_iou, rect, tmp)
             except (OSError, RuntimeError) as exc:
                 logger.warning("Ultralytics skipped: %s", exc)
         samples: dict[str, dict[str, list[Any]]] = {
@@ -265,7 +282,7 @@ def main() -> int:
                 for photo in photos:
                     got = samples[photo.name]
                     time.sleep(GAP_S)
-                    b = bare.run()
+                    b = bare.run(photo.name)
                     time.sleep(GAP_S)
                     svc, stages = service.post(photo.name, payloads[photo.name])
                     time.sleep(GAP_S)
@@ -290,6 +307,7 @@ def main() -> int:
     med = statistics.median
     print(
         f"\nmodel {card.model_id} {card.version}  input {list(card.input_size)}  {len(card.classes)} classes  "
+        f"rect {'on' if rect else 'off'} (tensors: {', '.join(f'{k} {v[1]}×{v[0]}' for k, v in bare.shapes.items())})  "
         f"ORT threads {args.threads or os.cpu_count()} spinning {'on' if args.spinning else 'off'}  "
         f"{args.runs} interleaved runs; "
         "medians in ms, ratios are medians of pairs\n"

@@ -60,7 +60,7 @@ import json, sys, time
 from pathlib import Path
 import numpy as np
 from training.offline import prepare_offline
-model_path, video, imgsz, conf, iou, config_dir, cores, threads, out = sys.argv[1:10]
+model_path, video, imgsz, conf, iou, config_dir, cores, threads, out, rect = sys.argv[1:11]
 prepare_offline(Path(config_dir))
 if threads != "default":  # Ultralytics passes no SessionOptions: inject the thread count
     import onnxruntime as ort
@@ -75,8 +75,8 @@ from ultralytics import YOLO
 torch.set_num_threads(int(cores))
 h, w = json.loads(imgsz)
 model = YOLO(model_path, task="detect")
-# rect=False: a dynamic-batch export has a fixed H×W, which Ultralytics' rectangular letterbox would miss
-kw = dict(imgsz=[h, w], conf=float(conf), iou=float(iou), rect=False, verbose=False, device="cpu")
+# rect=True only makes sense for a dynamic-size export (Ultralytics then pads to the stride, like ours)
+kw = dict(imgsz=[h, w], conf=float(conf), iou=float(iou), rect=rect == "1", verbose=False, device="cpu")
 model.predict(np.zeros((1080, 1920, 3), np.uint8), **kw)  # load and warm up outside the clock
 t0 = time.perf_counter()
 rows, speeds = [], []
@@ -218,9 +218,18 @@ def tiny_model(folder: Path) -> Path:
 
 
 def run_ours(
-    model: Path, video: Path, cores: int, max_batch: int, workdir: Path, spinning: bool = True, inflight: int = 1
+    model: Path,
+    video: Path,
+    cores: int,
+    max_batch: int,
+    workdir: Path,
+    spinning: bool = True,
+    inflight: int = 1,
+    rect: bool | None = None,
 ) -> dict[str, Any]:
-    detector = Detector.load(model, threads=threads_per_call(inflight, cores), spinning=spinning, max_batch=max_batch)
+    detector = Detector.load(
+        model, threads=threads_per_call(inflight, cores), spinning=spinning, max_batch=max_batch, rect=rect
+    )
     width = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_WIDTH))
     height = int(cv2.VideoCapture(str(video)).get(cv2.CAP_PROP_FRAME_HEIGHT))
     left_half = [[0, 0], [width / 2, 0], [width / 2, height], [0, height]]
@@ -256,6 +265,7 @@ def run_ours(
     events = store.list_events(limit=1000)
     store.close()
     return {
+        "rect": detector.rect,
         "elapsed_s": report.elapsed_s,
         "frames": report.frames,
         "fps": report.fps,
@@ -276,11 +286,14 @@ def run_ours(
     }
 
 
-def run_ultralytics(model: Path, video: Path, cores: int, threads: str, workdir: Path) -> dict[str, Any]:
-    """Ultralytics in a subprocess; ``threads``: ``default`` (its own ONNX Runtime settings) or a count."""
+def run_ultralytics(
+    model: Path, video: Path, cores: int, threads: str, workdir: Path, rect: bool = False
+) -> dict[str, Any]:
+    """Ultralytics in a subprocess; ``threads``: ``default`` (its own ONNX Runtime settings) or a count;
+    ``rect``: its ``rect=True`` (minimum-rectangle letterbox for a dynamic-size model)."""
     onnx_path, _ = resolve_model_path(model)
     card = Detector.load(model, threads=1).card
-    out = workdir / f"ultralytics-{threads}.json"
+    out = workdir / f"ultralytics-{threads}-{rect}.json"
     cmd = [
         sys.executable,
         "-c",
@@ -294,6 +307,7 @@ def run_ultralytics(model: Path, video: Path, cores: int, threads: str, workdir:
         str(cores),
         threads,
         str(out),
+        "1" if rect else "0",
     ]
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": str(cores)}
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=3600, check=False)
@@ -303,6 +317,7 @@ def run_ultralytics(model: Path, video: Path, cores: int, threads: str, workdir:
     thresholds = card.thresholds()
     result["detections"] = [[r for r in rows if r[5] >= thresholds[int(r[4])]] for rows in result["detections"]]
     result["fps"] = result["frames"] / result["elapsed_s"]
+    result["rect"] = rect
     return result
 
 
@@ -356,6 +371,14 @@ def main(argv: list[str] | None = None) -> int:
         default=["on"],
         help="our ONNX Runtime spin-wait settings to try (the scan CLI's default is on)",
     )
+    parser.add_argument(
+        "--rect",
+        nargs="+",
+        choices=["card", "on", "off"],
+        default=["card"],
+        help="our input padding to try: as the card says, minimum rectangle, square; Ultralytics runs with the same "
+        "rect settings so each ratio compares like with like",
+    )
     parser.add_argument("--out", type=Path, default=WORK / "result.json")
     args = parser.parse_args(argv)
 
@@ -399,25 +422,43 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, model in models:
         workdir = Path(tempfile.mkdtemp(prefix="bench-video-"))
-        variants = [(b, spin, n) for b in args.max_batch for spin in args.spinning for n in args.inflight]
-        ours: dict[str, list[dict[str, Any]]] = {f"batch{b}_spin_{s}_inflight{n}": [] for b, s, n in variants}
-        theirs: dict[str, list[dict[str, Any]]] = {"default": [], str(args.cores): []}
+        rect_modes = {"card": None, "on": True, "off": False}
+        variants = [
+            (b, spin, n, r) for b in args.max_batch for spin in args.spinning for n in args.inflight for r in args.rect
+        ]
+        ours: dict[str, list[dict[str, Any]]] = {
+            f"batch{b}_spin_{s}_inflight{n}_rect_{r}": [] for b, s, n, r in variants
+        }
+        rects = {Detector.load(model, threads=1, rect=rect_modes[r]).rect for r in args.rect}
+        theirs: dict[str, list[dict[str, Any]]] = {
+            f"ort_threads_{t}{'_rect' if r else ''}": [] for t in ("default", str(args.cores)) for r in sorted(rects)
+        }
         for _ in range(args.repeats):  # interleaved, best of N: background load hits everyone alike
-            for b, spin, n in variants:
+            for b, spin, n, r in variants:
                 time.sleep(1.0)
-                run = run_ours(model, video, args.cores, b, workdir, spinning=spin == "on", inflight=n)
-                ours[f"batch{b}_spin_{spin}_inflight{n}"].append(run)
-            for threads in theirs:
+                run = run_ours(
+                    model, video, args.cores, b, workdir, spinning=spin == "on", inflight=n, rect=rect_modes[r]
+                )
+                ours[f"batch{b}_spin_{spin}_inflight{n}_rect_{r}"].append(run)
+            for contender in theirs:
                 time.sleep(1.0)
-                theirs[threads].append(run_ultralytics(model, video, args.cores, threads, workdir))
+                threads = contender.removeprefix("ort_threads_").removesuffix("_rect")
+                theirs[contender].append(
+                    run_ultralytics(model, video, args.cores, threads, workdir, rect=contender.endswith("_rect"))
+                )
         best_ours = max((r for runs in ours.values() for r in runs), key=lambda r: r["fps"])
-        best = max((r for runs in theirs.values() for r in runs), key=lambda r: r["fps"])
-        default = max(theirs["default"], key=lambda r: r["fps"])
+        # like with like: their best run with the same padding as our best run
+        same = [r for runs in theirs.values() for r in runs if r["rect"] == best_ours["rect"]]
+        best = max(same, key=lambda r: r["fps"])
+        best_any = max((r for runs in theirs.values() for r in runs), key=lambda r: r["fps"])
+        default = max(theirs[f"ort_threads_default{'_rect' if best_ours['rect'] else ''}"], key=lambda r: r["fps"])
         entry = {
             "ours_fps": {k: [round(r["fps"], 2) for r in v] for k, v in ours.items()},
-            "ultralytics_fps": {f"ort_threads_{k}": [round(r["fps"], 2) for r in v] for k, v in theirs.items()},
+            "ultralytics_fps": {k: [round(r["fps"], 2) for r in v] for k, v in theirs.items()},
+            "best_ours_rect": best_ours["rect"],
             "ratio_vs_best_ultralytics": round(best_ours["fps"] / best["fps"], 3),
             "ratio_vs_default_ultralytics": round(best_ours["fps"] / default["fps"], 3),
+            "ratio_vs_best_ultralytics_any_padding": round(best_ours["fps"] / best_any["fps"], 3),
             "frames": [best_ours["frames"], best["frames"]],
             "stages_ms": {"ours": best_ours["stages_ms"], "ultralytics": best["stages_ms"]},
             "batch_sizes": best_ours["batches"],

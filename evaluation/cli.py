@@ -79,6 +79,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--contact", type=int, default=12, help="boxes per contact sheet")
     p.add_argument("--limit", type=int, help="evaluate only N photos, spread evenly over the set (quick look)")
     p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
+    p.add_argument(
+        "--rect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="score the candidate with minimum-rectangle inputs, or not (default: as its card says; the baseline "
+        "always follows its own card)",
+    )
 
 
 def _slug(text: str) -> str:
@@ -139,7 +146,7 @@ def _speed(
     }
     int8 = None if args.no_int8 else speed.int8_beside(detector.model.onnx_path)
     if int8 is not None:
-        q = Detector.load(int8, threads=args.threads)
+        q = Detector.load(int8, threads=args.threads, rect=args.rect)
         q_preds = _run_model(q, eval_set, args, "int8")
         q_scored = score(eval_set, q_preds, scored.federated)
         variants["int8"] = {
@@ -213,7 +220,12 @@ def _figures(
 
 
 def _describe(
-    args: argparse.Namespace, card: ModelCard, eval_set: EvalSet, preds: list[Prediction], scored: Scored
+    args: argparse.Namespace,
+    card: ModelCard,
+    eval_set: EvalSet,
+    preds: list[Prediction],
+    scored: Scored,
+    rect: bool = False,
 ) -> dict[str, Any]:
     """What was evaluated, on what, how."""
     deployed = card.thresholds()
@@ -225,6 +237,7 @@ def _describe(
             "classes": card.classes,
             "input_size": list(card.input_size),
             "nms_iou": card.nms_iou,
+            "rect": rect,
             "thresholds": {c: float(t) for c, t in zip(card.classes, deployed.tolist(), strict=True)},
         },
         "data": {
@@ -312,7 +325,7 @@ def run(args: argparse.Namespace) -> int:
         print("error: --write-card needs --thresholds max_f1 | precision:P", file=sys.stderr)
         return EXIT_INPUT
     try:
-        detector = Detector.load(args.model, threads=args.threads)
+        detector = Detector.load(args.model, threads=args.threads, rect=args.rect)
         card = detector.card
         eval_set = _load_set(args, list(card.classes))
         baseline = Detector.load(args.baseline, threads=args.threads) if args.baseline else None
@@ -326,7 +339,7 @@ def run(args: argparse.Namespace) -> int:
     preds = _run_model(detector, eval_set, args, "model")
     scored = score(eval_set, preds, federated=not args.all_predictions)
     deployed = card.thresholds()
-    doc: dict[str, Any] = {"created": created, **_describe(args, card, eval_set, preds, scored)}
+    doc: dict[str, Any] = {"created": created, **_describe(args, card, eval_set, preds, scored, detector.rect)}
     doc.update(summary(eval_set, scored, deployed, load_taxonomy()))
     flat = score(eval_set, preds, federated=False) if scored.federated else scored
     doc["overall"]["map50_all_predictions"] = _round(flat.overall.map50)

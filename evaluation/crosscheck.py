@@ -33,8 +33,8 @@ from PIL import Image
 from evaluation.data import EvalSet
 from evaluation.metrics import CocoScores
 from inference_service.detections import Detections, box_iou, xywh_to_xyxy, xyxy_to_xywh
-from inference_service.imaging import ImageError, decode_image, letterbox, to_tensor
-from inference_service.postprocess import MAX_DET, MAX_NMS, MAX_WH, ImageGeometry, nms, to_original
+from inference_service.imaging import ImageError, decode_image, to_tensor
+from inference_service.postprocess import MAX_DET, MAX_NMS, MAX_WH, nms, to_original
 from inference_service.runtime import Detector
 
 logger = logging.getLogger(__name__)
@@ -150,11 +150,10 @@ def multilabel_predictions(
         except (OSError, ImageError):
             out.append(Detections.empty())
             continue
-        padded, gain, pad = letterbox(img.array, size)
+        padded, geometry = detector.prepare(img)
         tensor = to_tensor(padded, bgr=img.channels == "BGR")
         (raw,) = model.session.run([model.output_name], {model.input_name: tensor.astype(model.input_dtype)})
         dets = multilabel_decode(np.asarray(raw, np.float32)[0], conf, detector.card.nms_iou)
-        geometry = ImageGeometry(gain, pad, (img.scale_x, img.scale_y), (img.width, img.height))
         dets = to_original(dets, geometry)
         if (img.width, img.height) != (sample.width, sample.height):
             dets = dets.scaled(sample.width / img.width, sample.height / img.height)

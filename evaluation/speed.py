@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from evaluation.predict import Prediction
-from inference_service.imaging import decode_image, letterbox, to_tensor
+from inference_service.imaging import to_tensor
 from inference_service.runtime import Detector
 
 STAGES = ("decode", "preprocess", "infer", "postprocess", "total")
@@ -41,9 +41,8 @@ def served_latency(predictions: Sequence[Prediction]) -> dict[str, dict[str, flo
 
 
 def prepared_tensor(detector: Detector, image: Path) -> np.ndarray:
-    img = decode_image(image.read_bytes(), max(detector.input_size))
-    padded, _, _ = letterbox(img.array, detector.input_size)
-    return to_tensor(padded, bgr=img.channels == "BGR")
+    img = detector.decode(image.read_bytes())
+    return to_tensor(detector.prepare(img)[0], bgr=img.channels == "BGR")
 
 
 def bare_session(detector: Detector, tensor: np.ndarray, runs: int = 30, warmup: int = 3) -> dict[str, float | int]:

@@ -100,7 +100,9 @@ def _run_detect(args: argparse.Namespace) -> int:
 
     settings = Settings(model_path=args.model) if args.model else Settings()
     try:
-        detector = Detector.load(settings.model_path, threads=settings.threads, max_pixels=settings.max_pixels)
+        detector = Detector.load(
+            settings.model_path, threads=settings.threads, max_pixels=settings.max_pixels, rect=settings.rect
+        )
         taxonomy = load_taxonomy(settings.taxonomy_path)
     except (ModelLoadError, TaxonomyError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -203,10 +203,13 @@ def decode_for_display(data: bytes, max_side: int, *, max_pixels: int = DEFAULT_
 
 
 def letterbox(
-    img: UInt8Image, new_shape: tuple[int, int] = (640, 640)
+    img: UInt8Image, new_shape: tuple[int, int] = (640, 640), stride: int | None = None
 ) -> tuple[UInt8Image, tuple[float, float], tuple[int, int]]:
     """Resize keeping aspect ratio and pad with 114 to ``new_shape`` (h, w), like Ultralytics 8.4.
 
+    With ``stride`` (a model that accepts any input size that is a multiple of its stride), pad only up
+    to the next multiple of ``stride`` instead (Ultralytics' ``LetterBox(auto=True)``, "minimum
+    rectangle"): a 16:9 frame becomes 416×256 instead of 416×416.
     Returns the padded image, the per-axis gains ``(gx, gy)`` from input to resized pixels (those of
     Ultralytics ``scale_boxes``) and the ``(left, top)`` padding in pixels.
     """
@@ -214,11 +217,13 @@ def letterbox(
     new_h, new_w = new_shape
     r = min(new_h / h, new_w / w)
     unpad_w, unpad_h = max(round(w * r), 1), max(round(h * r), 1)
-    dw, dh = (new_w - unpad_w) / 2, (new_h - unpad_h) / 2
+    dw, dh = new_w - unpad_w, new_h - unpad_h
+    if stride:
+        dw, dh = dw % stride, dh % stride
     if (w, h) != (unpad_w, unpad_h):
         img = np.asarray(cv2.resize(img, (unpad_w, unpad_h), interpolation=cv2.INTER_LINEAR), np.uint8)
-    top, bottom = round(dh - 0.1), round(dh + 0.1)
-    left, right = round(dw - 0.1), round(dw + 0.1)
+    top, bottom = round(dh / 2 - 0.1), round(dh / 2 + 0.1)
+    left, right = round(dw / 2 - 0.1), round(dw / 2 + 0.1)
     border = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
     padded = np.asarray(border, np.uint8)
     return padded, (unpad_w / w, unpad_h / h), (left, top)

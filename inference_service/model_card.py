@@ -50,6 +50,12 @@ class ModelCard(BaseModel):
     conf_threshold: float = Field(0.25, ge=0.0, le=1.0, description="threshold for classes without their own")
     class_thresholds: dict[str, float] = Field(default_factory=dict, description="per-class operating thresholds")
     nms_iou: float = Field(0.5, gt=0.0, le=1.0)
+    stride: int = Field(32, ge=1, description="largest feature stride; a dynamic-size input must be a multiple")
+    rect: bool = Field(
+        False,
+        description="serve with minimum-rectangle inputs (pad only to the next stride multiple) when the ONNX "
+        "input has a dynamic height/width; set by whoever measured the model's accuracy that way",
+    )
     taxonomy_version: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict, description="everything else in the card, kept whole")
 
@@ -169,12 +175,14 @@ def card_from_metadata(metadata: Mapping[str, str], onnx_path: Path) -> ModelCar
     if not isinstance(imgsz, list | tuple) or len(imgsz) != 2:
         raise ModelLoadError(onnx_path, f"Ultralytics 'imgsz' must be [h, w], got {metadata.get('imgsz')!r}")
     stem = onnx_path.parent.name if onnx_path.name == MODEL_FILE else onnx_path.stem
-    ultralytics = {k: v for k, v in metadata.items() if k not in ("names", "imgsz")}
+    ultralytics = {k: v for k, v in metadata.items() if k not in ("names", "imgsz", "stride")}
+    stride = metadata.get("stride", "32")
     card = {
         "model_id": stem,
         "version": metadata.get("date") or metadata.get("version") or "unversioned",
         "classes": [str(names[i]) for i in range(len(names))],
         "input_size": list(imgsz),
+        "stride": int(stride) if stride.isdigit() else 32,
         "extra": {"card_source": "ultralytics-metadata", "ultralytics": ultralytics},
     }
     logger.warning("model %s has no card; using Ultralytics metadata with default thresholds", onnx_path)
@@ -197,8 +205,14 @@ class LoadedModel:
         if len(shape) != 4 or (isinstance(shape[1], int) and shape[1] != 3):
             raise ModelLoadError(onnx_path, f"input {inp.name} must be [B, 3, H, W], got {shape}")
         hw = shape[2:]
-        if all(isinstance(d, int) for d in hw) and tuple(hw) != card.input_size:
+        # A symbolic height/width: the model takes any stride multiple up to input_size ("rect" inputs).
+        self.dynamic_hw = not all(isinstance(d, int) for d in hw)
+        if not self.dynamic_hw and tuple(hw) != card.input_size:
             raise ModelLoadError(onnx_path, f"card input_size {list(card.input_size)} != model input {hw}")
+        if self.dynamic_hw and any(d % card.stride for d in card.input_size):
+            raise ModelLoadError(
+                onnx_path, f"card input_size {list(card.input_size)} is not a multiple of its stride {card.stride}"
+            )
         batch = shape[0]
         self.fixed_batch: int | None = batch if isinstance(batch, int) and batch > 0 else None
         out_shape = list(out.shape)

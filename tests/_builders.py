@@ -1,7 +1,9 @@
 """Tiny models and synthetic photos for the tests (no torch, no network).
 
 The tiny detector keeps the exact Ultralytics YOLO detection contract: input ``images`` float32
-``[B, 3, S, S]`` (dynamic batch), output ``output0`` ``[B, 4 + 3, G*G]``. It average-pools the image into a
+``[B, 3, S, S]`` (dynamic batch), output ``output0`` ``[B, 4 + 3, G*G]``; with ``rect=True`` the input is
+``[B, 3, H, W]`` for any multiple of the cell size (like an Ultralytics ``dynamic=True`` export) and the grid
+follows it. It average-pools the image into a
 ``G×G`` grid; each cell emits a box exactly covering the cell and three class scores from the cell's mean
 colour: ``sigmoid(10 * (own channel - mean of the other two) - 3)``. Class 0 is red, 1 green, 2 blue, so a
 pure red square covering a cell yields class 0 at that cell with score ~0.999; grey gives ~0.047.
@@ -45,8 +47,58 @@ def tiny_card(**overrides: Any) -> dict[str, Any]:
     return card
 
 
-def build_tiny_yolo(path: Path, *, batch: int | str = "batch", metadata: dict[str, str] | None = None) -> Path:
-    """Write the tiny YOLO-contract ONNX model to ``path`` and return it."""
+def _rect_graph(batch: int | str) -> onnx.GraphProto:
+    """The same detector for a symbolic height and width: cell centres come from running sums over the grid."""
+    nc = len(CLASSES)
+    weight = np.full((nc, nc, 1, 1), -GAIN / 2, np.float32)
+    for c in range(nc):
+        weight[c, c] = GAIN
+    inits = [
+        numpy_helper.from_array(weight, "w"),
+        numpy_helper.from_array(np.full(nc, BIAS, np.float32), "b"),
+        numpy_helper.from_array(np.array([0, nc, -1], np.int64), "score_shape"),
+        numpy_helper.from_array(np.array([0, 4, -1], np.int64), "box_shape"),
+        numpy_helper.from_array(np.array([0], np.int64), "c0"),
+        numpy_helper.from_array(np.array([1], np.int64), "c1"),
+        numpy_helper.from_array(np.array(2, np.int64), "axis_y"),
+        numpy_helper.from_array(np.array(3, np.int64), "axis_x"),
+        numpy_helper.from_array(np.array(0.0, np.float32), "f0"),
+        numpy_helper.from_array(np.array(1.0, np.float32), "f1"),
+        numpy_helper.from_array(np.array(0.5, np.float32), "half"),
+        numpy_helper.from_array(np.array(float(CELL), np.float32), "cell"),
+    ]
+    nodes = [
+        helper.make_node("AveragePool", ["images"], ["pooled"], kernel_shape=[CELL, CELL], strides=[CELL, CELL]),
+        helper.make_node("Conv", ["pooled", "w", "b"], ["logits"]),
+        helper.make_node("Sigmoid", ["logits"], ["probs"]),
+        helper.make_node("Reshape", ["probs", "score_shape"], ["scores"]),
+        helper.make_node("Slice", ["pooled", "c0", "c1", "c1"], ["chan0"]),
+        helper.make_node("Mul", ["chan0", "f0"], ["zeros"]),
+        helper.make_node("Add", ["zeros", "f1"], ["ones"]),
+        helper.make_node("CumSum", ["ones", "axis_x"], ["col"]),
+        helper.make_node("CumSum", ["ones", "axis_y"], ["row"]),
+        helper.make_node("Sub", ["col", "half"], ["col_c"]),
+        helper.make_node("Sub", ["row", "half"], ["row_c"]),
+        helper.make_node("Mul", ["col_c", "cell"], ["cx"]),
+        helper.make_node("Mul", ["row_c", "cell"], ["cy"]),
+        helper.make_node("Mul", ["ones", "cell"], ["side"]),
+        helper.make_node("Concat", ["cx", "cy", "side", "side"], ["xywh_grid"], axis=1),
+        helper.make_node("Reshape", ["xywh_grid", "box_shape"], ["xywh"]),
+        helper.make_node("Concat", ["xywh", "scores"], ["output0"], axis=1),
+    ]
+    return helper.make_graph(
+        nodes,
+        "tiny_yolo_rect",
+        [helper.make_tensor_value_info("images", TensorProto.FLOAT, [batch, 3, "height", "width"])],
+        [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 4 + nc, "anchors"])],
+        inits,
+    )
+
+
+def build_tiny_yolo(
+    path: Path, *, batch: int | str = "batch", metadata: dict[str, str] | None = None, rect: bool = False
+) -> Path:
+    """Write the tiny YOLO-contract ONNX model to ``path`` and return it (``rect``: symbolic height/width)."""
     nc = len(CLASSES)
     anchors = GRID * GRID
     weight = np.full((nc, nc), -GAIN / 2, np.float32)
@@ -81,6 +133,8 @@ def build_tiny_yolo(path: Path, *, batch: int | str = "batch", metadata: dict[st
         [helper.make_tensor_value_info("output0", TensorProto.FLOAT, [batch, 4 + nc, anchors])],
         inits,
     )
+    if rect:
+        graph = _rect_graph(batch)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     for key, value in (metadata or {}).items():
         model.metadata_props.add(key=key, value=value)
@@ -90,8 +144,8 @@ def build_tiny_yolo(path: Path, *, batch: int | str = "batch", metadata: dict[st
     return path
 
 
-def build_model_dir(folder: Path, **card_overrides: Any) -> Path:
-    build_tiny_yolo(folder / "model.onnx")
+def build_model_dir(folder: Path, *, dynamic_size: bool = False, **card_overrides: Any) -> Path:
+    build_tiny_yolo(folder / "model.onnx", rect=dynamic_size)
     (folder / "card.json").write_text(json.dumps(tiny_card(**card_overrides)), encoding="utf-8")
     return folder
 

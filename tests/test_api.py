@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from _builders import encode, jpeg_with_orientation, noisy_photo, png_declaring, scene
+from _builders import build_model_dir, encode, jpeg_with_orientation, noisy_photo, png_declaring, scene
 from PIL import Image
 
 from inference_service.api.app import create_app
@@ -220,6 +220,17 @@ def test_info_health_and_metrics(client: httpx.Client):
 def test_still_serves_after_all_the_bad_requests(client: httpx.Client):
     r = client.post("/v1/detect", files={"photo": ("site.jpg", FIRE_PHOTO)})
     assert r.status_code == 200 and r.json()["hazards"][0]["id"] == "FIRE-001"
+
+
+def test_rect_setting_serves_a_dynamic_size_model_and_refuses_a_fixed_one(tmp_path: Path, tiny_model_dir: Path):
+    dynamic = build_model_dir(tmp_path / "dyn", dynamic_size=True, stride=16)
+    wide = encode(scene(256, 128, [(0, 0, 64, 64, (255, 0, 0))]), "PNG")
+    with LiveServer(Settings(model_path=dynamic, threads=1, rect=True)) as c:
+        body = c.post("/v1/detect", files={"photo": ("wide.png", wide)}).json()
+        assert [d["box"] for d in body["detections"]] == [[0, 0, 64, 64]]
+    with LiveServer(Settings(model_path=tiny_model_dir, threads=1, rect=True)) as c:
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and "input is fixed at [64, 64]" in ready.json()["reason"]
 
 
 @pytest.mark.parametrize("kind", ["missing", "corrupt"])

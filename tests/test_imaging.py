@@ -123,20 +123,33 @@ def test_pixel_limit_is_configurable():
 
 
 @pytest.mark.parametrize(
-    ("shape", "new", "unpadded", "pad"),
+    ("shape", "new", "unpadded", "pad", "stride", "out_shape"),
     [
-        ((480, 640), (640, 640), (640, 480), (0, 80)),  # landscape: pad top/bottom
-        ((640, 480), (640, 640), (480, 640), (80, 0)),  # portrait: pad left/right
-        ((100, 100), (640, 640), (640, 640), (0, 0)),  # upscales (scaleup=True)
-        ((3000, 4000), (640, 640), (640, 480), (0, 80)),
-        ((1, 3000), (64, 64), (64, 1), (0, 31)),  # thin images keep one pixel; odd pad: 31 top, 32 bottom
-        ((1080, 1920), (384, 640), (640, 360), (0, 12)),  # non-square input
+        ((480, 640), (640, 640), (640, 480), (0, 80), None, (640, 640)),  # landscape: pad top/bottom
+        ((640, 480), (640, 640), (480, 640), (80, 0), None, (640, 640)),  # portrait: pad left/right
+        ((100, 100), (640, 640), (640, 640), (0, 0), None, (640, 640)),  # upscales (scaleup=True)
+        ((3000, 4000), (640, 640), (640, 480), (0, 80), None, (640, 640)),
+        (
+            (1, 3000),
+            (64, 64),
+            (64, 1),
+            (0, 31),
+            None,
+            (64, 64),
+        ),  # thin images keep one pixel; odd pad: 31 top, 32 bottom
+        ((1080, 1920), (384, 640), (640, 360), (0, 12), None, (384, 640)),  # non-square input
+        # minimum rectangle (a dynamic-shape model): pad only to the next multiple of the stride
+        ((1080, 1920), (416, 416), (416, 234), (0, 11), 32, (256, 416)),  # 16:9 frame: 182 rows of padding become 22
+        ((3000, 4000), (416, 416), (416, 312), (0, 4), 32, (320, 416)),  # 4:3 phone photo
+        ((4000, 3000), (416, 416), (312, 416), (4, 0), 32, (416, 320)),  # portrait phone photo
+        ((640, 640), (416, 416), (416, 416), (0, 0), 32, (416, 416)),  # square: nothing changes
+        ((1, 3000), (64, 64), (64, 1), (0, 7), 16, (16, 64)),
     ],
 )
-def test_letterbox_geometry(shape, new, unpadded, pad):
+def test_letterbox_geometry(shape, new, unpadded, pad, stride, out_shape):
     img = np.full((*shape, 3), 7, np.uint8)
-    out, gain, (left, top) = letterbox(img, new)
-    assert out.shape == (*new, 3)
+    out, gain, (left, top) = letterbox(img, new, stride)
+    assert out.shape == (*out_shape, 3)
     assert (left, top) == pad
     assert gain == pytest.approx((unpadded[0] / shape[1], unpadded[1] / shape[0]))
     assert out[top, left, 0] == 7 and out[0, 0, 0] == (114 if pad != (0, 0) else 7)

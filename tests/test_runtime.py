@@ -6,10 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _builders import build_tiny_yolo, encode, jpeg_with_orientation, noisy_photo, scene, tiny_card
+from _builders import build_model_dir, build_tiny_yolo, encode, jpeg_with_orientation, noisy_photo, scene, tiny_card
 from PIL import Image
 
 from inference_service.imaging import DecodedImage, InvalidImageError
+from inference_service.model_card import ModelLoadError
 from inference_service.runtime import Detector, UnknownClassError
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
@@ -100,3 +101,49 @@ def test_session_options_are_deliberate(detector: Detector):
 def test_undecodable_bytes_raise(detector: Detector):
     with pytest.raises(InvalidImageError):
         detector.detect(b"")
+
+
+@pytest.fixture(scope="module")
+def rect_detector(tmp_path_factory: pytest.TempPathFactory) -> Detector:
+    folder = build_model_dir(tmp_path_factory.mktemp("rect") / "m", dynamic_size=True, stride=16)
+    return Detector.load(folder, threads=1, rect=True)
+
+
+def test_rect_model_pads_to_the_stride_not_the_square(rect_detector: Detector, detector: Detector):
+    # 256×128 photo → 64×32 input: a 2×4 grid, no padding rows at all; the square model pads it to 64×64.
+    wide = scene(256, 128, [(192, 64, 256, 128, RED), (0, 0, 64, 64, BLUE)])
+    padded, geometry = rect_detector.prepare(DecodedImage.from_array(np.asarray(wide)))
+    assert padded.shape == (32, 64, 3) and geometry.pad == (0, 0)
+    assert detector.prepare(DecodedImage.from_array(np.asarray(wide)))[0].shape == (64, 64, 3)
+    expected = {0: [192, 64, 256, 128], 2: [0, 0, 64, 64]}
+    assert _as_dict(rect_detector.detect(encode(wide, "PNG")).detections) == expected
+    assert _as_dict(detector.detect(encode(wide, "PNG")).detections) == expected
+
+
+def test_rect_batch_of_mixed_shapes_matches_single_calls(rect_detector: Detector):
+    photos = [
+        encode(scene(256, 128, [(0, 0, 64, 64, RED)]), "PNG"),  # 64×32 input
+        encode(scene(128, 256, [(64, 192, 128, 256, GREEN)]), "PNG"),  # 32×64
+        encode(scene(256, 256, SQUARES), "PNG"),  # 64×64
+        encode(scene(256, 128, [(128, 64, 192, 128, BLUE)]), "PNG"),  # 64×32 again: same call as the first
+    ]
+    batch = rect_detector.detect_batch(photos)
+    single = [rect_detector.detect(p) for p in photos]
+    for b, s in zip(batch, single, strict=True):
+        assert b.detections.equals(s.detections)
+    assert _as_dict(batch[1].detections) == {1: [64, 192, 128, 256]}
+    assert _as_dict(batch[2].detections) == EXPECTED
+    assert _as_dict(batch[3].detections) == {2: [128, 64, 192, 128]}
+
+
+def test_rect_follows_the_card_unless_asked_and_needs_a_dynamic_size_model(tmp_path: Path):
+    dynamic = build_model_dir(tmp_path / "dyn", dynamic_size=True, stride=16)
+    assert not Detector.load(dynamic, threads=1).rect  # the card's default: square inputs
+    assert Detector.load(build_model_dir(tmp_path / "on", dynamic_size=True, stride=16, rect=True)).rect
+    assert not Detector.load(
+        build_model_dir(tmp_path / "off", dynamic_size=True, stride=16, rect=True), rect=False
+    ).rect
+    with pytest.raises(ModelLoadError, match="input is fixed at"):
+        Detector.load(build_model_dir(tmp_path / "fixed"), threads=1, rect=True)
+    with pytest.raises(ModelLoadError, match="not a multiple of its stride 48"):
+        Detector.load(build_model_dir(tmp_path / "bad", dynamic_size=True, stride=48), threads=1)

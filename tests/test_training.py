@@ -85,5 +85,8 @@ def test_train_export_serve_offline(tmp_path: Path):
     meta = {p.key: p.value for p in onnx.load(str(model_dir / "model.onnx")).metadata_props}
     assert json.loads(meta["hazardscan_card"])["classes"] == ["fire", "smoke"]
     dims = onnx.load(str(model_dir / "model.onnx")).graph.input[0].type.tensor_type.shape.dim
-    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 64, 64]  # dynamic batch, fixed size
+    assert dims[1].dim_value == 3 and all(dims[i].dim_param for i in (0, 2, 3))  # dynamic batch and size
+    assert card["stride"] == 32
+    b1 = onnx.load(str(model_dir / "model.b1.onnx")).graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_value for d in b1] == [1, 3, 64, 64]
     assert out["size"] == [128, 96]

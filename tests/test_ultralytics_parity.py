@@ -32,9 +32,13 @@ Image.open = _image_open
 SHAPES = [(480, 640), (640, 480), (3000, 4000), (1080, 1920), (37, 501), (640, 640), (100, 60), (1, 300)]
 
 
-def _ultralytics_tensor(bgr: np.ndarray, new_shape: tuple[int, int]) -> np.ndarray:
-    """What Ultralytics' predictor feeds an ONNX model (``BasePredictor.preprocess``)."""
-    im = LetterBox(new_shape, auto=False, scale_fill=False, scaleup=True, center=True)(image=bgr)
+def _ultralytics_tensor(bgr: np.ndarray, new_shape: tuple[int, int], stride: int | None = None) -> np.ndarray:
+    """What Ultralytics' predictor feeds an ONNX model (``BasePredictor.preprocess``); with ``stride``, what it
+    feeds a dynamic-shape model with ``rect=True`` (minimum rectangle)."""
+    letterbox_ = LetterBox(
+        new_shape, auto=stride is not None, scale_fill=False, scaleup=True, center=True, stride=stride or 32
+    )
+    im = letterbox_(image=bgr)
     im = np.stack([im])[..., ::-1].transpose((0, 3, 1, 2))
     t = torch.from_numpy(np.ascontiguousarray(im)).float()
     t /= 255
@@ -42,14 +46,17 @@ def _ultralytics_tensor(bgr: np.ndarray, new_shape: tuple[int, int]) -> np.ndarr
 
 
 @pytest.mark.parametrize("shape", SHAPES)
-@pytest.mark.parametrize("new_shape", [(640, 640), (384, 640), (64, 64)])
-def test_letterbox_and_tensor_are_bit_identical(shape: tuple[int, int], new_shape: tuple[int, int]):
+@pytest.mark.parametrize(
+    ("new_shape", "stride"),
+    [((640, 640), None), ((384, 640), None), ((64, 64), None), ((416, 416), 32), ((64, 64), 16)],
+)
+def test_letterbox_and_tensor_are_bit_identical(shape: tuple[int, int], new_shape: tuple[int, int], stride: int | None):
     rng = np.random.default_rng(sum(shape) + new_shape[0])
     bgr = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
-    expected = _ultralytics_tensor(bgr, new_shape)
+    expected = _ultralytics_tensor(bgr, new_shape, stride)
     rgb = np.ascontiguousarray(bgr[..., ::-1])
-    np.testing.assert_array_equal(to_tensor(letterbox(rgb, new_shape)[0]), expected)
-    np.testing.assert_array_equal(to_tensor(letterbox(bgr, new_shape)[0], bgr=True), expected)
+    np.testing.assert_array_equal(to_tensor(letterbox(rgb, new_shape, stride)[0]), expected)
+    np.testing.assert_array_equal(to_tensor(letterbox(bgr, new_shape, stride)[0], bgr=True), expected)
 
 
 @pytest.mark.parametrize("seed", range(6))

@@ -1,7 +1,8 @@
 """Export a trained checkpoint to the ONNX files the service runs, with the model card inside.
 
 Writes into a model folder:
-  model.onnx        fp32, dynamic batch axis, fixed input size (from the training image size)
+  model.onnx        fp32, dynamic batch, height and width: the service pads each photo only to the next
+                    multiple of the stride (a 16:9 frame runs at 416×256), up to the training image size
   model.b1.onnx     fp32, batch fixed at 1 (for runtimes that want static shapes)
   model.int8.onnx   static int8 (QDQ), calibrated on training photos; the detection head stays fp32
   card.json         the model card (also embedded in every ONNX file as metadata ``hazardscan_card``)
@@ -40,18 +41,11 @@ def _ultralytics_export(pt: Path, workdir: Path, imgsz: int, dynamic: bool, opse
     return Path(out)
 
 
-def fix_spatial_dims(model: onnx.ModelProto, height: int, width: int) -> onnx.ModelProto:
-    """Keep the batch axis symbolic but pin height/width, then fold the shape arithmetic away."""
-    import onnxslim
-
-    dims = model.graph.input[0].type.tensor_type.shape.dim
-    dims[2].ClearField("dim_param")
-    dims[2].dim_value = height
-    dims[3].ClearField("dim_param")
-    dims[3].dim_value = width
-    model.graph.ClearField("value_info")
-    slimmed = onnxslim.slim(model)
-    return slimmed if isinstance(slimmed, onnx.ModelProto) else model
+def stride_of(model: onnx.ModelProto) -> int:
+    """The model's largest stride from Ultralytics' export metadata (32 for YOLOv8/11 detectors)."""
+    meta = {p.key: p.value for p in model.metadata_props}
+    value = meta.get("stride", "32")
+    return int(value) if value.isdigit() else 32
 
 
 def embed_card(model: onnx.ModelProto, card: dict[str, Any]) -> onnx.ModelProto:
@@ -64,22 +58,25 @@ def embed_card(model: onnx.ModelProto, card: dict[str, Any]) -> onnx.ModelProto:
     return model
 
 
-def _prepared(path: Path, size: tuple[int, int]) -> np.ndarray:
+def _prepared(path: Path, size: tuple[int, int], stride: int | None) -> np.ndarray:
     img = decode_image(path.read_bytes(), max(size))
-    return to_tensor(letterbox(img.array, size)[0], bgr=img.channels == "BGR")
+    return to_tensor(letterbox(img.array, size, stride)[0], bgr=img.channels == "BGR")
 
 
 class _Calibration:
     """onnxruntime CalibrationDataReader over photos prepared exactly as the service prepares them."""
 
-    def __init__(self, images: Sequence[Path], input_name: str, size: tuple[int, int]) -> None:
-        self._iter: Iterator[dict[str, np.ndarray]] = ({input_name: _prepared(p, size)} for p in images)
+    def __init__(self, images: Sequence[Path], input_name: str, size: tuple[int, int], stride: int | None) -> None:
+        self._iter: Iterator[dict[str, np.ndarray]] = ({input_name: _prepared(p, size, stride)} for p in images)
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         return next(self._iter, None)
 
 
-def quantize_int8(fp32: Path, out: Path, calibration: Sequence[Path], size: tuple[int, int]) -> Path:
+def quantize_int8(
+    fp32: Path, out: Path, calibration: Sequence[Path], size: tuple[int, int], stride: int | None = None
+) -> Path:
+    """Static int8 of ``fp32``; ``stride``: calibrate on minimum-rectangle inputs (a dynamic-size model)."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -92,7 +89,7 @@ def quantize_int8(fp32: Path, out: Path, calibration: Sequence[Path], size: tupl
         quantize_static(
             str(pre),
             str(out),
-            _Calibration(calibration, model.graph.input[0].name, size),
+            _Calibration(calibration, model.graph.input[0].name, size, stride),
             quant_format=QuantFormat.QDQ,
             activation_type=QuantType.QUInt8,
             weight_type=QuantType.QInt8,
@@ -110,14 +107,15 @@ def export_model(
     calibration: Sequence[Path],
     opset: int = 17,
 ) -> dict[str, Path]:
-    """Export fp32 (dynamic batch and batch-1) and int8 models with the card embedded."""
+    """Export fp32 (dynamic batch and size, and batch-1 at the full size) and int8 models with the card embedded.
+
+    Sets ``card["stride"]`` from the export."""
     out_dir.mkdir(parents=True, exist_ok=True)
     height, width = card["input_size"]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        dyn = fix_spatial_dims(
-            onnx.load(str(_ultralytics_export(pt, work, max(height, width), True, opset))), height, width
-        )
+        dyn = onnx.load(str(_ultralytics_export(pt, work, max(height, width), True, opset)))
+        card["stride"] = stride_of(dyn)
         b1 = onnx.load(str(_ultralytics_export(pt, work, max(height, width), False, opset)))
         paths = {
             "fp32": out_dir / "model.onnx",
@@ -126,7 +124,7 @@ def export_model(
         }
         onnx.save(embed_card(dyn, card), str(paths["fp32"]))
         onnx.save(embed_card(b1, card), str(paths["fp32_b1"]))
-    quantize_int8(paths["fp32"], paths["int8"], calibration, (height, width))
+    quantize_int8(paths["fp32"], paths["int8"], calibration, (height, width), card["stride"])
     onnx.save(embed_card(onnx.load(str(paths["int8"])), {**card, "variant": "int8"}), str(paths["int8"]))
     (out_dir / "card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1) + "\n")
     log.info("exported %s -> %s", pt, {k: str(v) for k, v in paths.items()})

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from inference_service.detections import Detections, box_iou
-from inference_service.imaging import decode_image, letterbox, to_tensor
+from inference_service.imaging import to_tensor
 from inference_service.model_card import load_model
-from inference_service.postprocess import ImageGeometry, postprocess
-from inference_service.runtime import session_options
+from inference_service.postprocess import postprocess
+from inference_service.runtime import Detector, session_options
 from training.offline import prepare_offline
 
 log = logging.getLogger(__name__)
@@ -56,16 +56,15 @@ def tensor_parity(pt: Path, onnx_path: Path, images: Sequence[Path], conf: float
     torch_model = YOLO(str(pt)).model.float().eval()  # type: ignore[union-attr]
     loaded = load_model(onnx_path, session_options())
     card = loaded.card
-    size = card.input_size
+    detector = Detector(loaded)
     thresholds = card.thresholds(conf)
     ious: list[float] = []
     only_torch = only_onnx = 0
     max_abs = 0.0
     for path in images:
-        img = decode_image(path.read_bytes(), max(size))
-        padded, gain, pad = letterbox(img.array, size)
+        img = detector.decode(path.read_bytes())
+        padded, geometry = detector.prepare(img)
         tensor = to_tensor(padded, bgr=img.channels == "BGR")
-        geometry = ImageGeometry(gain, pad, (img.scale_x, img.scale_y), (img.width, img.height))
         with torch.no_grad():
             raw = torch_model(torch.from_numpy(tensor))
         ref = (raw[0] if isinstance(raw, list | tuple) else raw).numpy()

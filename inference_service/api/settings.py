@@ -32,6 +32,13 @@ class Settings(BaseSettings):
             "spinning, 19.9 ms sleeping); turn off when other busy processes share the cores"
         ),
     ] = True
+    rect: Annotated[
+        bool | None,
+        Field(
+            description="pad photos only to the next stride multiple (needs a dynamic-size model; a 4:3 photo runs "
+            "at 416×320); unset: as the model card says"
+        ),
+    ] = None
     font_path: Annotated[Path, Field(description="CJK font for evidence labels")] = DEFAULT_FONT
     evidence_max_side: Annotated[int, Field(gt=0)] = 1600
     evidence_quality: Annotated[int, Field(ge=1, le=95)] = 85

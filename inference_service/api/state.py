@@ -76,6 +76,7 @@ class ServiceState:
                 spinning=s.ort_spinning,
                 max_pixels=s.max_pixels,
                 max_batch=s.max_batch_images,
+                rect=s.rect,
             )
             taxonomy = load_taxonomy(s.taxonomy_path)
         except (ModelLoadError, TaxonomyError) as exc:

@@ -60,11 +60,14 @@ class ScanWorker:
         options: ScanOptions,
         threads: int | None,
         spinning: bool = True,
+        rect: bool | None = None,
     ):
         self._dir = tempfile.TemporaryDirectory(prefix="hazardscan-model-")
         for name, data in files.items():
             (Path(self._dir.name) / name).write_bytes(data)
-        self.detector = Detector.load(self._dir.name, threads=threads, spinning=spinning, max_batch=options.max_batch)
+        self.detector = Detector.load(
+            self._dir.name, threads=threads, spinning=spinning, max_batch=options.max_batch, rect=rect
+        )
         self.taxonomy = taxonomy
         self.options = options
         self.sink = ListSink()
@@ -124,6 +127,7 @@ def run_on_ray(
     cpus_per_worker: float = 1.0,
     threads_per_worker: int | None = None,
     spinning: bool = True,
+    rect: bool | None = None,
     options: ScanOptions | None = None,
     stop: threading.Event | None = None,
     duration_s: float | None = None,
@@ -155,7 +159,7 @@ def run_on_ray(
         actor_cls: Any = ray.remote(num_cpus=cpus_per_worker)(ScanWorker)
         files = ray.put(model_files(model_path))
         opts = options or ScanOptions()
-        actors: list[Any] = [actor_cls.remote(files, taxonomy, opts, threads, spinning) for _ in parts]
+        actors: list[Any] = [actor_cls.remote(files, taxonomy, opts, threads, spinning, rect) for _ in parts]
         ray.get(
             [
                 a.start.remote(config.model_copy(update={"cameras": tuple(p)}), duration_s)
