@@ -103,6 +103,16 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"Overall on the validation split: mAP50 {_pct(val.get('mAP50'))}, mAP50-95 {_pct(val.get('mAP50-95'))} "
         f"({val.get('source', 'served ONNX pipeline')}).",
         "",
+    ]
+    rect = m.get("val_rect")
+    if rect:
+        lines += [
+            "Served with minimum-rectangle inputs (`HAZARDSCAN_RECT=1`, `hazardscan scan --rect`; a 16:9 frame runs "
+            f"at 416×256): mAP50 {_pct(rect.get('mAP50'))}, mAP50-95 {_pct(rect.get('mAP50-95'))}; "
+            f"{rect.get('ab_vs_square') or ''}",
+            "",
+        ]
+    lines += [
         "## What it cannot detect",
         "",
         "Taxonomy classes no shipped model has learned (teach them with labelled photos via Label Studio): "

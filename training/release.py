@@ -123,6 +123,18 @@ def attach_eval(model_dir: Path, report_json: Path) -> dict[str, Any]:
     card = json.loads((model_dir / "card.json").read_text())
     report = json.loads(report_json.read_text())
     overall = report["overall"]
+    if report["model"].get("rect") and not card.get("rect"):
+        # the same model scored with minimum-rectangle inputs (`eval --rect`): kept beside the main figures
+        card["metrics"]["val_rect"] = {
+            "mAP50": overall["map50"],
+            "mAP50-95": overall["map50_95"],
+            "mAP50_all_predictions": overall["map50_all_predictions"],
+            "per_class_ap50": {c["class"]: c["ap50"] for c in report["per_class"]},
+            "ab_vs_square": report.get("ab", {}).get("line"),
+            "speed": report.get("speed"),
+        }
+        write_card(model_dir, card)
+        return card
     card["metrics"]["val"] = {
         "source": f"served ONNX pipeline, pycocotools, {report['data']['name']} ({overall['photos']} photos), "
         "federated scoring (a photo's unlabelled classes are not scored)",

@@ -1,0 +1,48 @@
+"""``hazardscan release --attach-eval``: served-pipeline figures go into the card and its README."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from _builders import CLASSES
+
+from inference_service.taxonomy import load_taxonomy
+from training.card import base_card
+from training.release import attach_eval
+
+
+def _report(rect: bool, map50: float) -> dict:
+    per_class = [
+        {"class": "fire", "gt": 5, "ap50": map50, "ap50_95": map50 / 2, "precision": 0.5, "recall": 0.5, "f1": 0.5}
+    ]
+    overall = {"photos": 9, "map50": map50, "map50_95": map50 / 2, "map50_all_predictions": map50 - 0.01}
+    overall |= {"map50_95_all_predictions": map50 / 2, "precision": 0.5, "recall": 0.5, "f1": 0.5}
+    report = {"model": {"rect": rect}, "data": {"name": "synthetic"}, "overall": overall, "per_class": per_class}
+    report["crosscheck"] = {}
+    if rect:
+        report["ab"] = {"line": "VERDICT: no clear difference (-0.4 points)"}
+    return report
+
+
+def test_square_and_rect_reports_land_in_their_own_places(tmp_path: Path):
+    card = base_card(
+        model_id="m",
+        version="1",
+        architecture="yolov8n",
+        classes=CLASSES,
+        input_size=(64, 64),
+        taxonomy=load_taxonomy(),
+        dataset_card=None,
+        run={},
+    )
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    for rect, value in ((False, 0.7), (True, 0.69)):
+        (tmp_path / f"r{rect}.json").write_text(json.dumps(_report(rect, value)))
+        out = attach_eval(tmp_path, tmp_path / f"r{rect}.json")
+    assert out["metrics"]["val"]["mAP50"] == 0.7  # the rect report did not overwrite the card's own figures
+    assert out["metrics"]["val_rect"]["mAP50"] == 0.69
+    assert out["metrics"]["val_rect"]["per_class_ap50"] == {"fire": 0.69}
+    readme = (tmp_path / "README.md").read_text()
+    assert "mAP50 70.0" in readme and "minimum-rectangle inputs" in readme and "mAP50 69.0" in readme
+    assert "no clear difference (-0.4 points)" in readme
