@@ -423,13 +423,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, model in models:
         workdir = Path(tempfile.mkdtemp(prefix="bench-video-"))
         rect_modes = {"card": None, "on": True, "off": False}
+        dynamic = Detector.load(model, threads=1).model.dynamic_hw
+        paddings = [r for r in args.rect if r != "on" or dynamic] or ["card"]  # a fixed-size model is square only
         variants = [
-            (b, spin, n, r) for b in args.max_batch for spin in args.spinning for n in args.inflight for r in args.rect
+            (b, spin, n, r) for b in args.max_batch for spin in args.spinning for n in args.inflight for r in paddings
         ]
         ours: dict[str, list[dict[str, Any]]] = {
             f"batch{b}_spin_{s}_inflight{n}_rect_{r}": [] for b, s, n, r in variants
         }
-        rects = {Detector.load(model, threads=1, rect=rect_modes[r]).rect for r in args.rect}
+        rects = {Detector.load(model, threads=1, rect=rect_modes[r]).rect for r in paddings}
         theirs: dict[str, list[dict[str, Any]]] = {
             f"ort_threads_{t}{'_rect' if r else ''}": [] for t in ("default", str(args.cores)) for r in sorted(rects)
         }
