@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from _builders import build_tiny_yolo, encode, scene, tiny_card
+from _builders import build_model_dir, build_tiny_yolo, encode, scene, tiny_card
 from _cctv import BLUE_CELL, GREEN_CELL, RED_CELL, WebhookReceiver, write_video
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -226,3 +226,24 @@ def test_a_slow_model_on_a_live_stream_drops_frames_instead_of_lagging(media, de
     assert live["frames_sampled"] >= live["frames_dropped"] + report.frames - 1
     assert max(lags) < 0.2  # ... so every processed frame is fresh: no backlog
     assert report.frames <= 1.5 / 0.03 + 1
+
+
+def test_rect_inputs_give_the_same_events_from_a_wide_camera(taxonomy: Taxonomy, tmp_path: Path):
+    # 256×128 frames: square inputs pad them to 64×64 (16 px top and bottom), rect inputs run them at 64×32.
+    # The red square covers one grid cell either way, so both must raise the same events at the same times.
+    red = (64, 0, 128, 64, (0, 0, 255))
+    video = write_video(tmp_path / "wide.avi", seconds=6.0, size=(256, 128), shows=[(1.0, 2.5, red), (4.0, 5.0, red)])
+    model = build_model_dir(tmp_path / "dyn", dynamic_size=True, stride=16, class_thresholds={})
+    doc = {"defaults": {"events": POLICY}, "cameras": [{"id": "wide", "url": str(video), "start_time": T0.isoformat()}]}
+    spans = {}
+    for rect in (False, True):
+        detector = Detector.load(model, threads=1, rect=rect)
+        assert detector.rect is rect
+        sink = ListSink()
+        StreamScanner(parse_cameras(doc), detector, taxonomy, sink).run()
+        spans[rect] = [
+            (e.hazard_id, e.started_at, e.ended_at, e.evidence_box) for kind, e in sink.items if kind == "closed"
+        ]
+    assert spans[True] == spans[False] and len(spans[True]) == 2
+    assert spans[True][0][3] == pytest.approx((64, 0, 128, 64), abs=1)
+    assert [s[1] for s in spans[True]] == [pytest.approx(at(1.0), abs=1e-3), pytest.approx(at(4.0), abs=1e-3)]
