@@ -72,7 +72,7 @@ class Detector:
 
     ``rect``: a model whose ONNX input has a symbolic height/width takes any multiple of its stride up to
     ``input_size``; photos are then padded only to the next multiple (Ultralytics' minimum rectangle), so a
-    16:9 frame runs at 416×256 instead of 416×416 (0.55× the inference time for the 416 px YOLOv8n).
+    16:9 frame runs at 416×256 instead of 416×416 (0.55–0.67× the inference time for the 416 px YOLOv8n).
     """
 
     def __init__(

@@ -82,7 +82,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--rect",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="pad frames only to the next stride multiple (a dynamic-size model; 1080p runs at 416×256, 0.55× the "
+        help="pad frames only to the next stride multiple (a dynamic-size model; 1080p runs at 416×256, 0.55-0.67× the "
         "inference time); default: as the model card says",
     )
     parser.add_argument(
