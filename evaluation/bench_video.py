@@ -46,7 +46,7 @@ from inference_service.cctv.scanner import ScanOptions, StoreSink, StreamScanner
 from inference_service.cctv.sources import Frame
 from inference_service.cctv.store import EventStore
 from inference_service.detections import box_iou
-from inference_service.model_card import resolve_model_path
+from inference_service.model_card import load_model, resolve_model_path
 from inference_service.runtime import Detector, DetectResult
 from inference_service.taxonomy import load_taxonomy
 
@@ -423,15 +423,15 @@ def main(argv: list[str] | None = None) -> int:
     for name, model in models:
         workdir = Path(tempfile.mkdtemp(prefix="bench-video-"))
         rect_modes = {"card": None, "on": True, "off": False}
-        dynamic = Detector.load(model, threads=1).model.dynamic_hw
-        paddings = [r for r in args.rect if r != "on" or dynamic] or ["card"]  # a fixed-size model is square only
+        loaded = load_model(model)
+        paddings = [r for r in args.rect if r != "on" or loaded.dynamic_hw] or ["card"]  # fixed size: square only
         variants = [
             (b, spin, n, r) for b in args.max_batch for spin in args.spinning for n in args.inflight for r in paddings
         ]
         ours: dict[str, list[dict[str, Any]]] = {
             f"batch{b}_spin_{s}_inflight{n}_rect_{r}": [] for b, s, n, r in variants
         }
-        rects = {Detector.load(model, threads=1, rect=rect_modes[r]).rect for r in paddings}
+        rects = {Detector(loaded, rect=rect_modes[r]).rect for r in paddings}
         theirs: dict[str, list[dict[str, Any]]] = {
             f"ort_threads_{t}{'_rect' if r else ''}": [] for t in ("default", str(args.cores)) for r in sorted(rects)
         }
