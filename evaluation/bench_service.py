@@ -233,6 +233,35 @@ class Ultralytics:
         self.proc.wait(10)
 
 
+def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float]) -> list[str]:
+    """The printed table: medians per photo, paired ratios, the decoding floor and the service's stages."""
+    med = statistics.median
+    lines = [
+        f"{'photo':<17}{'MB':>5}{'bare':>8}{'service':>9}{'ultralytics':>13}{'svc/bare':>10}{'ultra/bare':>12}"
+        f"{'floor/bare':>12}"
+    ]
+    for name, got in samples.items():
+        svc_ratio = med(v / b for v, b in zip(got["svc"], got["bare"], strict=True))
+        ul_col, ul_ratio = f"{'-':>13}", f"{'-':>12}"
+        if got["ul"]:
+            ul_col = f"{med(got['ul']):>13.1f}"
+            ul_ratio = f"{med(v / b for v, b in zip(got['ul'], got['bare'], strict=True)):>11.2f}x"
+        floor_ratio = med((b + f) / b for b, f in zip(got["bare"], got["floor"], strict=True))
+        lines.append(
+            f"{name:<17}{sizes[name]:>5.1f}{med(got['bare']):>8.1f}{med(got['svc']):>9.1f}{ul_col}"
+            f"{svc_ratio:>9.2f}x{ul_ratio}{floor_ratio:>11.2f}x"
+        )
+    floors = "  ".join(f"{name} {med(got['floor']):.1f}" for name, got in samples.items())
+    lines += ["", f"decoding floor (ms, cheapest libjpeg-turbo decode; floor/bare = (bare + floor) / bare): {floors}"]
+    lines += ["", "service stages (median ms, from timings_ms; the rest of 'service' is HTTP, multipart and JSON):"]
+    for name, got in samples.items():
+        stage_rows: list[dict[str, float]] = got["stages"]
+        lines.append(
+            f"  {name:<16} " + "  ".join(f"{k} {med(row[k] for row in stage_rows):.1f}" for k in stage_rows[-1])
+        )
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=REPO / "models" / "default")
@@ -304,41 +333,18 @@ def main() -> int:
                 ultra.close()
         sizes = {p.name: p.stat().st_size / 1e6 for p in photos}
 
-    med = statistics.median
-    print(
-        f"\nmodel {card.model_id} {card.version}  input {list(card.input_size)}  {len(card.classes)} classes  "
+    header = (
+        f"model {card.model_id} {card.version}  input {list(card.input_size)}  {len(card.classes)} classes  "
         f"rect {'on' if rect else 'off'} (tensors: {', '.join(f'{k} {v[1]}×{v[0]}' for k, v in bare.shapes.items())})  "
         f"ORT threads {args.threads or os.cpu_count()} spinning {'on' if args.spinning else 'off'}  "
         f"{args.runs} interleaved runs; "
-        "medians in ms, ratios are medians of pairs\n"
+        "medians in ms, ratios are medians of pairs"
     )
-    print(
-        f"{'photo':<17}{'MB':>5}{'bare':>8}{'service':>9}{'ultralytics':>13}{'svc/bare':>10}{'ultra/bare':>12}"
-        f"{'floor/bare':>12}"
-    )
-    for photo in photos:
-        got = samples[photo.name]
-        svc_ratio = med(v / b for v, b in zip(got["svc"], got["bare"], strict=True))
-        ul_col, ul_ratio = f"{'-':>13}", f"{'-':>12}"
-        if got["ul"]:
-            ul_col = f"{med(got['ul']):>13.1f}"
-            ul_ratio = f"{med(v / b for v, b in zip(got['ul'], got['bare'], strict=True)):>11.2f}x"
-        floor_ratio = med((b + f) / b for b, f in zip(got["bare"], got["floor"], strict=True))
-        print(
-            f"{photo.name:<17}{sizes[photo.name]:>5.1f}{med(got['bare']):>8.1f}{med(got['svc']):>9.1f}{ul_col}"
-            f"{svc_ratio:>9.2f}x{ul_ratio}{floor_ratio:>11.2f}x"
-        )
-    floors = "  ".join(f"{p.name} {med(samples[p.name]['floor']):.1f}" for p in photos)
-    print(f"\ndecoding floor (ms, cheapest libjpeg-turbo decode; floor/bare = (bare + floor) / bare): {floors}")
-    print("\nservice stages (median ms, from timings_ms; the rest of 'service' is HTTP, multipart and JSON):")
-    for photo in photos:
-        stage_rows: list[dict[str, float]] = samples[photo.name]["stages"]
-        line = "  ".join(f"{k} {med(row[k] for row in stage_rows):.1f}" for k in stage_rows[-1])
-        print(f"  {photo.name:<16} {line}")
-    print(
-        f"\nservice process: ready in {service.ready_s:.2f} s; RSS {service.rss_ready:.0f} MB after load, "
+    footer = (
+        f"service process: ready in {service.ready_s:.2f} s; RSS {service.rss_ready:.0f} MB after load, "
         f"{rss_after:.0f} MB after the runs; torch/ultralytics in sys.modules: {heavy}"
     )
+    sys.stdout.write("\n".join(["", header, "", *report(samples, sizes), "", footer]) + "\n")
     return 0
 
 

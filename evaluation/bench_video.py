@@ -349,6 +349,25 @@ def agreement(ours: list[list[list[float]]], theirs: list[list[list[float]]]) ->
     }
 
 
+def emit(line: str) -> None:
+    """One line of the benchmark's output, at once (runs take minutes)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def summary_line(name: str, entry: dict[str, Any], best_ours: dict[str, Any], known: int) -> str:
+    """The one-line result for a model: frames, fps of every run, ratios, agreement, events."""
+    events = f"events {len(best_ours['events'])}"
+    if "events_expected" in entry:
+        events += f" (known {known}: {'match' if entry['events_match'] else 'MISMATCH'})"
+    return (
+        f"{name:<16} {best_ours['frames']} frames  ours {entry['ours_fps']}  "
+        f"ultralytics {entry['ultralytics_fps']}  ratio {entry['ratio_vs_best_ultralytics']:.2f}× "
+        f"(vs its default {entry['ratio_vs_default_ultralytics']:.2f}×)  "
+        f"agreement {entry['agreement']:.1%} ({entry['matched']} matched)  {events}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", type=Path, action="append", default=[], help="model folder or .onnx (repeatable)")
@@ -404,7 +423,7 @@ def main(argv: list[str] | None = None) -> int:
             grid=GRID,
         )
         tmp.rename(video)
-        print(f"video {video.name}: {codec}, made in {time.perf_counter() - t0:.0f} s")
+        emit(f"video {video.name}: {codec}, made in {time.perf_counter() - t0:.0f} s")
     known = occurrences(args.seconds)
     models = [] if args.no_tiny else [("tiny-rgb", tiny_model(Path(tempfile.mkdtemp()) / "tiny"))]
     models += [(m.name, m) for m in args.model]
@@ -473,21 +492,10 @@ def main(argv: list[str] | None = None) -> int:
             entry["events_expected"] = len(known)
             entry["events_match"] = counts == {len(known)} and len(fires) == len(known)
         results["models"][name] = entry
-        print(
-            f"{name:<16} {best_ours['frames']} frames  ours {entry['ours_fps']}  "
-            f"ultralytics {entry['ultralytics_fps']}  ratio {entry['ratio_vs_best_ultralytics']:.2f}× "
-            f"(vs its default {entry['ratio_vs_default_ultralytics']:.2f}×)  "
-            f"agreement {entry['agreement']:.1%} ({entry['matched']} matched)  events {len(best_ours['events'])}"
-            + (
-                f" (known {len(known)}: {'match' if entry['events_match'] else 'MISMATCH'})"
-                if "events_expected" in entry
-                else ""
-            ),
-            flush=True,
-        )
+        emit(summary_line(name, entry, best_ours, len(known)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
-    print(f"results: {args.out}")
+    emit(f"results: {args.out}")
     return 0
 
 

@@ -13,6 +13,7 @@ import argparse
 import json
 import logging
 import os
+import sys
 from collections import defaultdict
 from pathlib import Path
 from typing import Any
@@ -119,7 +120,7 @@ def run(args: argparse.Namespace) -> int:
     report, pseudo = audit(detector, args.data, args.min_conf)
     if args.write:
         report["pseudo_data_yaml"] = str(write_pseudo_dataset(args.data, pseudo, args.write))
-    print(json.dumps(report, ensure_ascii=False, indent=1))  # noqa: T201
+    sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
     return 0
 
 

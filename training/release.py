@@ -174,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
         attach_eval(args.out, args.attach_eval)
         return 0
     if args.run is None:
-        print("hazardscan release: --run is required (unless --attach-eval)", file=sys.stderr)  # noqa: T201
+        sys.stderr.write("hazardscan release: --run is required (unless --attach-eval)\n")
         return 2
     card = release(args.run, args.out, args.version, skip_map=args.skip_map)
-    print(json.dumps(card["metrics"], ensure_ascii=False, indent=1))  # noqa: T201
+    sys.stdout.write(json.dumps(card["metrics"], ensure_ascii=False, indent=1) + "\n")
     return 0

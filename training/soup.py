@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -86,5 +87,5 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     run_dir = soup(args.base, args.other, args.weight, args.name, args.out)
-    print(run_dir)  # noqa: T201 - the CLI's output is the run folder
+    sys.stdout.write(f"{run_dir}\n")  # the CLI's output is the run folder
     return 0

@@ -14,6 +14,7 @@ import logging
 import math
 import os
 import platform
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -162,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = TrainConfig.load(args.config)
     data_yaml = args.data or build_from_config(cfg, args.out / "datasets")
     run_dir = train(cfg, data_yaml, args.out / "runs", args.device)
-    print(run_dir)  # noqa: T201 - the CLI's output is the run folder
+    sys.stdout.write(f"{run_dir}\n")  # the CLI's output is the run folder
     return 0
 
 
