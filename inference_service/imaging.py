@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import math
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -90,6 +91,20 @@ class DecodedImage:
         return self.array if self.channels == "RGB" else np.ascontiguousarray(self.array[..., ::-1])
 
 
+def _pil_open(fp: io.BytesIO, formats: tuple[str, ...] | None = None) -> Image.Image:
+    """Pillow's own ``Image.open``, also when a library has monkey-patched it in this process.
+
+    Importing Ultralytics (training, export, the evaluation cross-check, or unpickling a checkpoint) replaces
+    ``PIL.Image.open`` with a wrapper that, on an unidentified file, tries to pip-install a HEIF plugin: a network
+    call and a confusing error where the caller should get "unsupported format". Its original stays in
+    ``ultralytics.utils.patches._image_open``.
+    """
+    opener = Image.open
+    if getattr(opener, "__module__", Image.__name__) != Image.__name__:
+        opener = getattr(sys.modules.get("ultralytics.utils.patches"), "_image_open", opener)
+    return opener(fp, formats=formats)
+
+
 def _magic_format(data: bytes) -> str | None:
     """Which supported format the first bytes claim to be (to tell 'corrupt' from 'not an image')."""
     if data[:3] == b"\xff\xd8\xff":
@@ -108,7 +123,7 @@ def _describe_unsupported(data: bytes) -> str:
         kind = "a PDF document"
     else:
         try:
-            with Image.open(io.BytesIO(data)) as other:
+            with _pil_open(io.BytesIO(data)) as other:
                 name = other.format or "unknown"
                 kind = f"{'an' if name[0] in 'AEIOU' else 'a'} {name} image"
         except Exception:
@@ -149,7 +164,7 @@ def decode_image(data: bytes, target: int | None = None, *, max_pixels: int = DE
     if not data:
         raise InvalidImageError("empty file: no image data was received")
     try:
-        img = Image.open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
+        img = _pil_open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     except Image.DecompressionBombError as exc:
         raise ImageTooLargeError(f"image declares too many pixels ({exc}); limit is {max_pixels:,}") from exc
     except Exception as exc:  # UnidentifiedImageError, or a header parser's OSError/SyntaxError/...

@@ -188,3 +188,25 @@ def test_decoded_image_from_array_and_rgb():
 def test_decode_for_display_caps_the_long_side(size, max_side, shape):
     out = decode_for_display(encode(noisy_photo(*size), "JPEG", quality=80), max_side)
     assert out.array.shape == shape and (out.width, out.height) == size
+
+
+def test_decoding_ignores_a_monkey_patched_image_open(monkeypatch: pytest.MonkeyPatch):
+    # Importing Ultralytics swaps PIL.Image.open for a wrapper that pip-installs a plugin on unknown files;
+    # decoding in the same process (evaluation, export) must still use Pillow's own opener.
+    import sys
+    import types
+
+    from PIL import Image as PILImage
+
+    patches = types.ModuleType("ultralytics.utils.patches")
+    patches._image_open = PILImage.open  # type: ignore[attr-defined]
+
+    def patched(*args, **kwargs):
+        raise ModuleNotFoundError("No module named 'pi_heif'")
+
+    patched.__module__ = patches.__name__
+    monkeypatch.setitem(sys.modules, patches.__name__, patches)
+    monkeypatch.setattr(PILImage, "open", patched)
+    with pytest.raises(UnsupportedImageError, match="text, not an image"):
+        decode_image(b"hello, this is not a photo")
+    assert decode_image(encode(scene(40, 30, []), "PNG")).array.shape == (30, 40, 3)
