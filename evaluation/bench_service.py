@@ -40,7 +40,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from inference_service.imaging import to_tensor
+from evaluation.speed import prepared_tensor
 from inference_service.model_card import load_model
 from inference_service.runtime import Detector, session_options
 
@@ -122,8 +122,7 @@ class Bare:
         self.feeds: dict[str, dict[str, np.ndarray]] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
         for photo in photos:
-            img = detector.decode(photo.read_bytes())
-            tensor = to_tensor(detector.prepare(img)[0]).astype(loaded.input_dtype)
+            tensor = prepared_tensor(detector, photo).astype(loaded.input_dtype)
             self.feeds[photo.name] = {loaded.input_name: tensor}
             self.shapes[photo.name] = tuple(tensor.shape[2:])
         self.session, self.output = loaded.session, loaded.output_name
