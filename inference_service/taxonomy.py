@@ -103,8 +103,11 @@ class Taxonomy:
         if len(dets) == 0:
             return []
         names = np.array([class_names[int(c)] for c in dets.class_id])
+        seen = set(names.tolist())
         findings: list[HazardFinding] = []
         for hazard in self.hazards:
+            if not seen.intersection(hazard.rule.when):  # cheap skip: a video frame shows few classes
+                continue
             findings.extend(self._apply(hazard, dets, names))
         findings.sort(key=lambda f: (SEVERITY_ORDER[f.severity], -f.confidence))
         return findings
