@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
+import cv2
+import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from inference_service.imaging import DecodedImage
@@ -112,11 +114,13 @@ def render_evidence(
     font_path: Path | None = DEFAULT_FONT,
 ) -> bytes:
     """JPEG bytes of the photo (long side at most ``max_side``, never upscaled) with labelled boxes."""
-    canvas = Image.fromarray(image.rgb())
     h, w = image.array.shape[:2]
     shrink = min(1.0, max_side / max(w, h))
-    if shrink < 1.0:
-        canvas = canvas.resize((max(1, round(w * shrink)), max(1, round(h * shrink))), Image.Resampling.BILINEAR)
+    array = image.array
+    if shrink < 1.0:  # shrink first (area average), then convert only the small image's channels
+        size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
+        array = np.asarray(cv2.resize(array, size, interpolation=cv2.INTER_AREA), np.uint8)
+    canvas = Image.fromarray(array if image.channels == "RGB" else np.ascontiguousarray(array[..., ::-1]))
     sx, sy = canvas.width / image.width, canvas.height / image.height
     cjk = find_cjk_font(font_path)
     long_side = max(canvas.size)
