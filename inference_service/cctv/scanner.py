@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from inference_service.cctv.batcher import Batcher, BatchStats
 from inference_service.cctv.config import CameraFile
-from inference_service.cctv.events import CameraEvents, EventAction, EventRecord, Observation
+from inference_service.cctv.events import CameraEvents, EventAction, EventRecord, Evidence, Observation
 from inference_service.cctv.sources import CameraReader, Frame
 from inference_service.cctv.store import EventStore, StoredEvent
 from inference_service.cctv.webhook import WebhookWorker
@@ -190,6 +190,7 @@ class StreamScanner:
         }
         self.readers: list[CameraReader] = []
         self.report = ScanReport()
+        self._evidence: dict[str, tuple[Evidence, bytes]] = {}  # open event id → its rendered best evidence
         self._last_status = self._last_flush = time.time()
 
     def run(self, duration_s: float | None = None) -> ScanReport:
@@ -203,24 +204,25 @@ class StreamScanner:
         inflight = max(1, self.options.inflight)
         pending: deque[tuple[list[Frame], Future[list[DetectResult]]]] = deque()
         pool = ThreadPoolExecutor(max_workers=inflight, thread_name_prefix="hazardscan-infer")
+        sources_open = True
         try:
-            while True:
+            while sources_open or pending:
                 if duration_s is not None and time.perf_counter() - start >= duration_s:
                     self.stop.set()
-                if len(pending) >= inflight:
-                    self._finish(*pending.popleft())
-                    self._housekeeping(finished, pending)
-                    continue
-                batch = batcher.next_batch(timeout=0.005 if pending else 0.25)
-                if batch is None:
-                    break
-                if batch:
-                    pending.append((batch, pool.submit(self._infer, batch)))
-                elif pending:
-                    self._finish(*pending.popleft())
+                if sources_open and len(pending) < inflight:
+                    submitted = self._submit_next(batcher, pool, pending, timeout=0.005 if pending else 0.25)
+                    sources_open = submitted is not None
+                    if submitted or not pending:
+                        self._housekeeping(finished, pending)
+                        continue
+                # The oldest batch's results, in order. Its slot in the session is refilled before its
+                # events are worked out: that is Python work on this thread, and the cores would idle.
+                batch, future = pending.popleft()
+                results = future.result()
+                if sources_open:
+                    sources_open = self._submit_next(batcher, pool, pending, timeout=0.0) is not None
+                self._events_from(batch, results)
                 self._housekeeping(finished, pending)
-            while pending:
-                self._finish(*pending.popleft())
         finally:
             self.stop.set()
             pool.shutdown(wait=True, cancel_futures=True)
@@ -245,8 +247,21 @@ class StreamScanner:
     def _infer(self, batch: list[Frame]) -> list[DetectResult]:
         return self.detector.detect_batch([f.image for f in batch], conf=self.options.conf)
 
-    def _finish(self, batch: list[Frame], future: Future[list[DetectResult]]) -> None:
-        self._events_from(batch, future.result())
+    def _submit_next(
+        self,
+        batcher: Batcher,
+        pool: ThreadPoolExecutor,
+        pending: deque[tuple[list[Frame], Future[list[DetectResult]]]],
+        timeout: float,
+    ) -> bool | None:
+        """Send the next batch to the session: True if one was sent, False if none was ready within
+        ``timeout``, None once every source has ended (or ``stop`` is set)."""
+        batch = batcher.next_batch(timeout=timeout)
+        if batch is None:
+            return None
+        if batch:
+            pending.append((batch, pool.submit(self._infer, batch)))
+        return bool(batch)
 
     def _events_from(self, batch: list[Frame], results: list[DetectResult]) -> None:
         for frame, result in zip(batch, results, strict=True):
@@ -319,14 +334,20 @@ class StreamScanner:
             f"{hazard.name_zh} {hazard.name_en} {conf}",
             SEVERITY_COLOURS.get(hazard.severity, DETECTION_COLOUR),
         )
-        image: DecodedImage = best.frame
-        jpeg = render_evidence(
-            image,
-            [annotation],
-            max_side=self.options.evidence_max_side,
-            quality=self.options.evidence_quality,
-            font_path=self.options.font_path,
-        )
+        cached = self._evidence.pop(event.id, None)
+        if cached is not None and cached[0] is best:  # closing with the evidence it opened with
+            jpeg = cached[1]
+        else:
+            image: DecodedImage = best.frame
+            jpeg = render_evidence(
+                image,
+                [annotation],
+                max_side=self.options.evidence_max_side,
+                quality=self.options.evidence_quality,
+                font_path=self.options.font_path,
+            )
+        if event.status == "open":
+            self._evidence[event.id] = (best, jpeg)
         return StoredEvent(
             id=event.id,
             camera_id=event.camera_id,
