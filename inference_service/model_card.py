@@ -53,8 +53,9 @@ class ModelCard(BaseModel):
     stride: int = Field(32, ge=1, description="largest feature stride; a dynamic-size input must be a multiple")
     rect: bool = Field(
         False,
-        description="serve with minimum-rectangle inputs (pad only to the next stride multiple) when the ONNX "
-        "input has a dynamic height/width; set by whoever measured the model's accuracy that way",
+        description="serve photos with minimum-rectangle inputs (pad only to the next stride multiple) when the "
+        "ONNX input has a dynamic height/width; set by whoever measured the model's accuracy that way (the CCTV "
+        "scanner uses them whenever the model allows, unless told not to)",
     )
     taxonomy_version: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict, description="everything else in the card, kept whole")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -34,6 +35,9 @@ class UnknownClassError(ValueError):
     def __init__(self, message: str) -> None:
         self.message = message
         super().__init__(message)
+
+
+RectMode = bool | Literal["auto"] | None
 
 
 @dataclass(frozen=True, eq=False)
@@ -73,6 +77,7 @@ class Detector:
     ``rect``: a model whose ONNX input has a symbolic height/width takes any multiple of its stride up to
     ``input_size``; photos are then padded only to the next multiple (Ultralytics' minimum rectangle), so a
     16:9 frame runs at 416×256 instead of 416×416 (0.55–0.67× the inference time for the 416 px YOLOv8n).
+    ``rect=None`` follows the card; ``"auto"`` uses it whenever the model allows (video: every frame has one shape).
     """
 
     def __init__(
@@ -81,12 +86,14 @@ class Detector:
         *,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_batch: int = 16,
-        rect: bool | None = None,
+        rect: RectMode = None,
     ) -> None:
         self.model = model
         self.card: ModelCard = model.card
         self.max_pixels = max_pixels
         self.max_batch = max(1, max_batch)
+        if rect == "auto":
+            rect = model.dynamic_hw
         if rect and not model.dynamic_hw:
             raise ModelLoadError(
                 model.onnx_path,
@@ -104,12 +111,12 @@ class Detector:
         spinning: bool = False,
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_batch: int = 16,
-        rect: bool | None = None,
+        rect: RectMode = None,
     ) -> Detector:
         """Open a model folder or ``.onnx`` file; raises ``ModelLoadError`` with the reason.
 
         ``rect``: pad photos only to the next stride multiple (needs a dynamic-size model); ``None`` follows
-        the card."""
+        the card; ``"auto"``: whenever the model allows."""
         options = session_options(threads, spinning=spinning)
         detector = cls(load_model(path, options), max_pixels=max_pixels, max_batch=max_batch, rect=rect)
         detector.warmup()

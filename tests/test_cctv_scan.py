@@ -187,6 +187,7 @@ def test_cli_scan_stores_events_and_delivers_webhooks_through_failures(
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["engine"] == "local" and summary["events_stored"] == 4 and summary["webhook_pending"] == 0
+    assert summary["rect"] is False  # the tiny model's input is fixed: "auto" falls back to square, no error
     ids = [e.id for e in EventStore(db).list_events()]
     assert sorted(receiver.deliveries()) == sorted(
         [(i, "event.opened") for i in ids] + [(i, "event.closed") for i in ids]
@@ -301,3 +302,20 @@ def test_an_event_renders_its_evidence_once_when_it_closes_with_the_frame_it_ope
         by_id.setdefault(e.id, {})[kind] = e.evidence_jpeg
     assert len(by_id) == len(FIRES) and all(v["opened"] == v["closed"] and v["opened"] for v in by_id.values())
     assert len(renders) == len(FIRES)  # the red square never gets more confident after opening: one render each
+
+
+def test_cli_scan_runs_a_dynamic_size_model_at_the_minimum_rectangle_unless_told_not_to(
+    taxonomy: Taxonomy, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
+    red = (64, 0, 128, 64, (0, 0, 255))
+    video = write_video(tmp_path / "wide.avi", seconds=3.0, size=(256, 128), shows=[(1.0, 2.5, red)])
+    model = build_model_dir(tmp_path / "dyn", dynamic_size=True, stride=16, class_thresholds={})
+    cams = tmp_path / "cams.yaml"
+    doc = {"defaults": {"events": POLICY}, "cameras": [{"id": "wide", "url": str(video), "start_time": T0.isoformat()}]}
+    cams.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    for flags, rect in (([], True), (["--no-rect"], False)):
+        db = tmp_path / f"events-{rect}.db"
+        args = ["--cameras", str(cams), "--model", str(model), "--db", str(db), "--threads", "1", *flags]
+        assert cli.main(args) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["rect"] is rect and summary["events_stored"] == 1

@@ -145,5 +145,8 @@ def test_rect_follows_the_card_unless_asked_and_needs_a_dynamic_size_model(tmp_p
     ).rect
     with pytest.raises(ModelLoadError, match="input is fixed at"):
         Detector.load(build_model_dir(tmp_path / "fixed"), threads=1, rect=True)
+    # "auto" (the CCTV scanner's default): rect whenever the model allows, whatever the card says
+    assert Detector.load(dynamic, threads=1, rect="auto").rect
+    assert not Detector.load(build_model_dir(tmp_path / "fixed2"), threads=1, rect="auto").rect
     with pytest.raises(ModelLoadError, match="not a multiple of its stride 48"):
         Detector.load(build_model_dir(tmp_path / "bad", dynamic_size=True, stride=48), threads=1)

@@ -81,9 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--rect",
         action=argparse.BooleanOptionalAction,
-        default=None,
-        help="pad frames only to the next stride multiple (a dynamic-size model; 1080p runs at 416×256, 0.55-0.67× the "
-        "inference time); default: as the model card says",
+        default="auto",
+        help="pad frames only to the next stride multiple (1080p runs at 416×256 instead of 416×416, 0.55-0.67× the "
+        "inference time; needs a dynamic-size model). Default: on whenever the model allows it (every frame of a "
+        "camera has one shape; Ultralytics predicts the same way)",
     )
     parser.add_argument(
         "--max-batch",
@@ -169,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
                 rect=args.rect,
             )
             scanner = StreamScanner(config, detector, taxonomy, sink, options=options, stop=stop)
-            report = {"engine": "local", **scanner.run(args.duration).as_dict()}
+            report = {"engine": "local", "rect": detector.rect, **scanner.run(args.duration).as_dict()}
     except (CameraConfigError, ModelLoadError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -27,7 +27,7 @@ from inference_service.cctv.config import CameraFile
 from inference_service.cctv.scanner import EventSink, ListSink, ScanOptions, ScanReport, StreamScanner
 from inference_service.cctv.store import StoredEvent
 from inference_service.model_card import CARD_FILE, MODEL_FILE, resolve_model_path
-from inference_service.runtime import Detector
+from inference_service.runtime import Detector, RectMode
 from inference_service.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ class ScanWorker:
         options: ScanOptions,
         threads: int | None,
         spinning: bool = True,
-        rect: bool | None = None,
+        rect: RectMode = None,
     ):
         self._dir = tempfile.TemporaryDirectory(prefix="hazardscan-model-")
         for name, data in files.items():
