@@ -47,7 +47,7 @@ from inference_service.cctv.sources import Frame
 from inference_service.cctv.store import EventStore
 from inference_service.detections import box_iou
 from inference_service.model_card import load_model, resolve_model_path
-from inference_service.runtime import Detector, DetectResult
+from inference_service.runtime import Detector, DetectResult, RectMode
 from inference_service.taxonomy import load_taxonomy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -225,7 +225,7 @@ def run_ours(
     workdir: Path,
     spinning: bool = True,
     inflight: int = 1,
-    rect: bool | None = None,
+    rect: RectMode = None,
 ) -> dict[str, Any]:
     detector = Detector.load(
         model, threads=threads_per_call(inflight, cores), spinning=spinning, max_batch=max_batch, rect=rect
@@ -393,10 +393,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rect",
         nargs="+",
-        choices=["card", "on", "off"],
-        default=["card"],
-        help="our input padding to try: as the card says, minimum rectangle, square; Ultralytics runs with the same "
-        "rect settings so each ratio compares like with like",
+        choices=["auto", "card", "on", "off"],
+        default=["auto"],
+        help="our input padding to try: minimum rectangle when the model allows (the scan CLI's default), as the card "
+        "says, minimum rectangle, square; Ultralytics runs with the same padding so each ratio compares like with like",
     )
     parser.add_argument("--out", type=Path, default=WORK / "result.json")
     args = parser.parse_args(argv)
@@ -441,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     for name, model in models:
         workdir = Path(tempfile.mkdtemp(prefix="bench-video-"))
-        rect_modes = {"card": None, "on": True, "off": False}
+        rect_modes: dict[str, RectMode] = {"auto": "auto", "card": None, "on": True, "off": False}
         loaded = load_model(model)
         paddings = [r for r in args.rect if r != "on" or loaded.dynamic_hw] or ["card"]  # fixed size: square only
         variants = [
