@@ -73,6 +73,26 @@ class _Calibration:
         return next(self._iter, None)
 
 
+STEM_BLOCKS_FP32 = 3  # Ultralytics blocks 0-2: the stem convs and the first C2f
+
+
+def fp32_nodes(nodes: Sequence[tuple[str, str]]) -> list[str]:
+    """Nodes (``(name, op_type)`` of an Ultralytics ONNX export) that int8 quantisation must leave in fp32.
+
+    - The head's decoding (every non-Conv node of the last ``/model.N/`` block): it puts boxes (pixels) and
+      scores (0..1) into one tensor, and one int8 scale for both zeroes the scores.
+    - The stem (blocks 0-2). Measured on v3 (served val mAP50, fp32 0.696): int8 everywhere 0.608; keeping
+      one block in fp32 at a time, block 2 gave 0.660, block 1 0.643, block 0 0.637, every later block at
+      most 0.635; blocks 0-2 together 0.676, at no measurable cost in speed (10.4 vs 10.3 ms, 416 px, 2 threads).
+    """
+    blocks = [int(name.split("/")[1].split(".")[1]) for name, _ in nodes if name.startswith("/model.")]
+    if not blocks:
+        return []
+    head = f"/model.{max(blocks)}/"
+    stem = tuple(f"/model.{i}/" for i in range(STEM_BLOCKS_FP32))
+    return [name for name, op in nodes if (name.startswith(head) and op != "Conv") or name.startswith(stem)]
+
+
 def quantize_int8(
     fp32: Path, out: Path, calibration: Sequence[Path], size: tuple[int, int], stride: int | None = None
 ) -> Path:
@@ -81,8 +101,7 @@ def quantize_int8(
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     model = onnx.load(str(fp32))
-    # The head decodes boxes (pixel range) and scores (0..1) into one tensor: keep it in fp32.
-    head = [n.name for n in model.graph.node if n.name.startswith("/model.22/") and n.op_type != "Conv"]
+    keep_fp32 = fp32_nodes([(n.name, n.op_type) for n in model.graph.node])
     with tempfile.TemporaryDirectory() as tmp:
         pre = Path(tmp) / "pre.onnx"
         quant_pre_process(str(fp32), str(pre), skip_symbolic_shape=True)
@@ -95,7 +114,7 @@ def quantize_int8(
             weight_type=QuantType.QInt8,
             per_channel=True,
             calibrate_method=CalibrationMethod.MinMax,
-            nodes_to_exclude=head,
+            nodes_to_exclude=keep_fp32,
         )
     return out
 
