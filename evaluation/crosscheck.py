@@ -33,7 +33,7 @@ from PIL import Image
 from evaluation.data import EvalSet
 from evaluation.metrics import CocoScores
 from inference_service.detections import Detections, box_iou, xywh_to_xyxy, xyxy_to_xywh
-from inference_service.imaging import ImageError, decode_image, to_tensor
+from inference_service.imaging import ImageError, decode_image
 from inference_service.postprocess import MAX_DET, MAX_NMS, MAX_WH, nms, to_original
 from inference_service.runtime import Detector
 
@@ -150,8 +150,7 @@ def multilabel_predictions(
         except (OSError, ImageError):
             out.append(Detections.empty())
             continue
-        padded, geometry = detector.prepare(img)
-        tensor = to_tensor(padded, bgr=img.channels == "BGR")
+        tensor, geometry = detector.input_tensor(img)
         (raw,) = model.session.run([model.output_name], {model.input_name: tensor.astype(model.input_dtype)})
         dets = multilabel_decode(np.asarray(raw, np.float32)[0], conf, detector.card.nms_iou)
         dets = to_original(dets, geometry)

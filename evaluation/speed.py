@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from evaluation.predict import Prediction
-from inference_service.imaging import to_tensor
 from inference_service.runtime import Detector
 
 STAGES = ("decode", "preprocess", "infer", "postprocess", "total")
@@ -41,8 +40,7 @@ def served_latency(predictions: Sequence[Prediction]) -> dict[str, dict[str, flo
 
 
 def prepared_tensor(detector: Detector, image: Path) -> np.ndarray:
-    img = detector.decode(image.read_bytes())
-    return to_tensor(detector.prepare(img)[0], bgr=img.channels == "BGR")
+    return detector.input_tensor(detector.decode(image.read_bytes()))[0]
 
 
 def bare_session(detector: Detector, tensor: np.ndarray, runs: int = 30, warmup: int = 3) -> dict[str, float | int]:

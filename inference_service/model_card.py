@@ -149,6 +149,11 @@ def read_card_json(path: Path) -> ModelCard:
     return parse_card(data, str(path))
 
 
+def parse_stride(value: str | None) -> int:
+    """Ultralytics' ``stride`` metadata value (a digit string) as an int; 32 (YOLOv8/11 detectors) when absent."""
+    return int(value) if value and value.isdigit() else 32
+
+
 def card_from_metadata(metadata: Mapping[str, str], onnx_path: Path) -> ModelCard:
     """Card from ONNX metadata: our embedded card, else Ultralytics' ``names``/``imgsz``."""
     if METADATA_KEY in metadata:
@@ -177,13 +182,12 @@ def card_from_metadata(metadata: Mapping[str, str], onnx_path: Path) -> ModelCar
         raise ModelLoadError(onnx_path, f"Ultralytics 'imgsz' must be [h, w], got {metadata.get('imgsz')!r}")
     stem = onnx_path.parent.name if onnx_path.name == MODEL_FILE else onnx_path.stem
     ultralytics = {k: v for k, v in metadata.items() if k not in ("names", "imgsz", "stride")}
-    stride = metadata.get("stride", "32")
     card = {
         "model_id": stem,
         "version": metadata.get("date") or metadata.get("version") or "unversioned",
         "classes": [str(names[i]) for i in range(len(names))],
         "input_size": list(imgsz),
-        "stride": int(stride) if stride.isdigit() else 32,
+        "stride": parse_stride(metadata.get("stride")),
         "extra": {"card_source": "ultralytics-metadata", "ultralytics": ultralytics},
     }
     logger.warning("model %s has no card; using Ultralytics metadata with default thresholds", onnx_path)

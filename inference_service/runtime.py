@@ -135,6 +135,12 @@ class Detector:
         padded, gain, pad = letterbox(img.array, self.input_size, self.card.stride if self.rect else None)
         return padded, ImageGeometry(gain, pad, (img.scale_x, img.scale_y), (img.width, img.height))
 
+    def input_tensor(self, img: DecodedImage) -> tuple[np.ndarray, ImageGeometry]:
+        """The ``1×3×H×W`` float32 tensor this model runs on for ``img`` (as :meth:`detect` feeds it), and the
+        geometry that maps its boxes back."""
+        padded, geometry = self.prepare(img)
+        return to_tensor(padded, bgr=img.channels == "BGR"), geometry
+
     def warmup(self) -> None:
         """One run on a blank input, so the first request does not pay for lazy allocations."""
         h, w = self.input_size

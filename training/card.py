@@ -107,7 +107,7 @@ def render_markdown(card: dict[str, Any]) -> str:
     rect = m.get("val_rect")
     if rect:
         lines += [
-            "Served with minimum-rectangle inputs (`HAZARDSCAN_RECT=1`, `hazardscan scan --rect`; a 16:9 frame runs "
+            "Served with minimum-rectangle inputs (`HAZARDSCAN_RECT=1`; the CCTV scanner's default; a 16:9 frame runs "
             f"at 416×256): mAP50 {_pct(rect.get('mAP50'))}, mAP50-95 {_pct(rect.get('mAP50-95'))}; "
             f"{rect.get('ab_vs_square') or ''}",
             "",

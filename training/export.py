@@ -4,7 +4,7 @@ Writes into a model folder:
   model.onnx        fp32, dynamic batch, height and width: the service pads each photo only to the next
                     multiple of the stride (a 16:9 frame runs at 416×256), up to the training image size
   model.b1.onnx     fp32, batch fixed at 1 (for runtimes that want static shapes)
-  model.int8.onnx   static int8 (QDQ), calibrated on training photos; the detection head stays fp32
+  model.int8.onnx   static int8 (QDQ), calibrated on training photos; the stem and the head's decoding stay fp32
   card.json         the model card (also embedded in every ONNX file as metadata ``hazardscan_card``)
 """
 
@@ -22,6 +22,7 @@ import numpy as np
 import onnx
 
 from inference_service.imaging import decode_image, letterbox, to_tensor
+from inference_service.model_card import parse_stride
 from training.offline import prepare_offline
 
 log = logging.getLogger(__name__)
@@ -42,10 +43,8 @@ def _ultralytics_export(pt: Path, workdir: Path, imgsz: int, dynamic: bool, opse
 
 
 def stride_of(model: onnx.ModelProto) -> int:
-    """The model's largest stride from Ultralytics' export metadata (32 for YOLOv8/11 detectors)."""
-    meta = {p.key: p.value for p in model.metadata_props}
-    value = meta.get("stride", "32")
-    return int(value) if value.isdigit() else 32
+    """The model's largest stride from Ultralytics' export metadata."""
+    return parse_stride({p.key: p.value for p in model.metadata_props}.get("stride"))
 
 
 def embed_card(model: onnx.ModelProto, card: dict[str, Any]) -> onnx.ModelProto:

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from inference_service.detections import Detections, box_iou
-from inference_service.imaging import to_tensor
 from inference_service.model_card import load_model
 from inference_service.postprocess import postprocess
 from inference_service.runtime import Detector, session_options
@@ -63,8 +62,7 @@ def tensor_parity(pt: Path, onnx_path: Path, images: Sequence[Path], conf: float
     max_abs = 0.0
     for path in images:
         img = detector.decode(path.read_bytes())
-        padded, geometry = detector.prepare(img)
-        tensor = to_tensor(padded, bgr=img.channels == "BGR")
+        tensor, geometry = detector.input_tensor(img)
         with torch.no_grad():
             raw = torch_model(torch.from_numpy(tensor))
         ref = (raw[0] if isinstance(raw, list | tuple) else raw).numpy()
