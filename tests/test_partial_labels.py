@@ -1,5 +1,6 @@
 """Partial labels: a source that labels only fire has an unlabelled green (smoke) square in its photos."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ from inference_service.taxonomy import load_taxonomy
 from tests._builders import scene
 from training.dataset import build_dataset
 from training.importer import SourceSpec, import_all
-from training.partial_labels import audit, subset_dataset, write_pseudo_dataset
+from training.partial_labels import audit, load_manifest, subset_dataset, write_pseudo_dataset
 
 
 def test_audit_finds_and_pseudo_labels_unlabelled_classes(detector: Detector, tmp_path: Path):
@@ -58,13 +59,25 @@ def test_audit_finds_and_pseudo_labels_unlabelled_classes(detector: Detector, tm
     report, pseudo = audit(det, built.root, min_conf=0.5)
     assert report["boxes"] == {"fireonly": {"smoke": 4}}  # the smoke-only photo's own class is not foreign
     assert report["photos_with_foreign_class"] == {"fireonly": {"smoke": 4}}
-    data_yaml = write_pseudo_dataset(built.root, pseudo, tmp_path / "pseudo")
+    data_yaml = write_pseudo_dataset(built.root, pseudo, tmp_path / "pseudo", "tiny 0.1", 0.5)
     out = Path(yaml.safe_load(data_yaml.read_text())["path"])
     train_labels = sorted((out / "labels" / "train").glob("fireonly__*.txt"))
     val_labels = sorted((out / "labels" / "val").glob("fireonly__*.txt"))
     assert train_labels and val_labels
     assert all(len(p.read_text().splitlines()) == 2 for p in train_labels)  # fire + pseudo smoke
     assert all(len(p.read_text().splitlines()) == 1 for p in val_labels)  # val stays as humans drew it
+    # the derived card: own version, parent named, pseudo boxes counted on train only, sources kept
+    parent = json.loads((built.root / "dataset_card.json").read_text())
+    card = json.loads((out / "dataset_card.json").read_text())
+    assert card["version"] != parent["version"] and card["derived_from"] == parent["version"]
+    assert card["derivation"].startswith(f"{len(train_labels)} pseudo-labels on {len(train_labels)} training photos")
+    assert card["boxes_per_class"]["train"]["smoke"] == parent["boxes_per_class"]["train"]["smoke"] + len(train_labels)
+    assert card["boxes_per_class"]["val"] == parent["boxes_per_class"]["val"]
+    assert card["sources"] == parent["sources"]
+    # the manifest is complete, so the derived set can be audited again for a next round
+    assert len(load_manifest(out)) == len(load_manifest(built.root))
+    again = write_pseudo_dataset(built.root, pseudo, tmp_path / "again", "tiny 0.1", 0.5).parent
+    assert (again / "dataset_card.json").read_text() == (out / "dataset_card.json").read_text()  # deterministic
 
 
 def _two_class_model(tmp_path: Path) -> Path:
@@ -102,6 +115,9 @@ def test_subset_keeps_split_and_classes(tmp_path: Path):
     assert yaml.safe_load(data_yaml.read_text())["names"] == {0: "fire", 1: "smoke"}
     names = sorted(p.name for p in (out / "images").glob("*/*.png"))
     assert len(names) == 4 and all(n.startswith("a__") for n in names)
+    card = json.loads((out / "dataset_card.json").read_text())
+    assert [src["name"] for src in card["sources"]] == ["a"] and card["derivation"] == "only the photos of a"
+    assert sum(card["photos"].values()) == 4 and card["boxes_per_class"]["train"]["smoke"] == 0
     for split in ("train", "val"):
         assert {p.name for p in (out / "images" / split).iterdir()} == {
             p.name for p in (built.root / "images" / split).iterdir() if p.name.startswith("a__")

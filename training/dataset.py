@@ -47,10 +47,27 @@ def yolo_lines(sample: Sample) -> str:
     )
 
 
-def content_hash(result: ImportResult, sides: list[str]) -> str:
+def manifest_row(s: Sample, side: str, group: int) -> dict[str, Any]:
+    """One line of ``manifest.jsonl``: the photo, its split side, duplicate group and boxes in pixels."""
+    return {
+        "image": str(s.image),
+        "source": s.source,
+        "split": side,
+        "width": s.width,
+        "height": s.height,
+        "sha1": s.sha1,
+        "group": group,
+        "boxes": [
+            [*map(float, b), int(c)] for b, c in zip(s.labels.xyxy.tolist(), s.labels.class_id.tolist(), strict=True)
+        ],
+    }
+
+
+def content_hash(classes: list[str], samples: list[Sample], sides: list[str]) -> str:
+    """The dataset version: a hash of the class list and every photo's bytes, split side and labels."""
     h = hashlib.sha256()
-    h.update(json.dumps(result.classes).encode())
-    for s, side in sorted(zip(result.samples, sides, strict=True), key=lambda t: t[0].key):
+    h.update(json.dumps(classes).encode())
+    for s, side in sorted(zip(samples, sides, strict=True), key=lambda t: t[0].key):
         h.update(f"{s.key}|{s.sha1}|{side}|{yolo_lines(s)}".encode())
     return h.hexdigest()[:12]
 
@@ -60,7 +77,7 @@ def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.
     hashes = [dhash(s.image) for s in samples]
     groups = duplicate_groups([s.sha1 for s in samples], hashes)
     sides = split_groups(samples, groups, len(result.classes), val_fraction)
-    version = content_hash(result, sides)
+    version = content_hash(result.classes, samples, sides)
     root = out_root / f"hazardscan-{version}"
     for side in ("train", "val"):
         (root / "images" / side).mkdir(parents=True, exist_ok=True)
@@ -73,21 +90,7 @@ def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.
             link.unlink()
         os.symlink(s.image, link)
         (root / "labels" / side / f"{stem}.txt").write_text(yolo_lines(s))
-        manifest.append(
-            {
-                "image": str(s.image),
-                "source": s.source,
-                "split": side,
-                "width": s.width,
-                "height": s.height,
-                "sha1": s.sha1,
-                "group": int(g),
-                "boxes": [
-                    [*map(float, b), int(c)]
-                    for b, c in zip(s.labels.xyxy.tolist(), s.labels.class_id.tolist(), strict=True)
-                ],
-            }
-        )
+        manifest.append(manifest_row(s, side, int(g)))
     (root / "manifest.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in manifest))
     data_yaml = root / "data.yaml"
     data_yaml.write_text(
@@ -111,21 +114,26 @@ def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.
     return BuiltDataset(root, data_yaml, version, list(result.classes))
 
 
-def dataset_card(result: ImportResult, sides: list[str], groups: list[int], version: str) -> dict[str, Any]:
-    n = len(result.classes)
-    by_side = {
-        side: [s for s, sd in zip(result.samples, sides, strict=True) if sd == side] for side in ("train", "val")
+def split_counts(samples: list[Sample], sides: list[str], classes: list[str]) -> dict[str, Any]:
+    """Photos, boxes per class, photos per source and negatives, for each split side."""
+    by_side = {side: [s for s, sd in zip(samples, sides, strict=True) if sd == side] for side in ("train", "val")}
+    return {
+        "photos": {side: len(v) for side, v in by_side.items()},
+        "boxes_per_class": {
+            side: dict(zip(classes, class_histogram(v, len(classes)).tolist(), strict=True))
+            for side, v in by_side.items()
+        },
+        "photos_per_source": {side: dict(Counter(s.source for s in v)) for side, v in by_side.items()},
+        "negatives": {side: sum(1 for s in v if len(s.labels) == 0) for side, v in by_side.items()},
     }
+
+
+def dataset_card(result: ImportResult, sides: list[str], groups: list[int], version: str) -> dict[str, Any]:
     near_dup_groups = sum(1 for c in Counter(groups).values() if c > 1)
     return {
         "version": version,
         "classes": result.classes,
-        "photos": {side: len(v) for side, v in by_side.items()},
-        "boxes_per_class": {
-            side: dict(zip(result.classes, class_histogram(v, n).tolist(), strict=True)) for side, v in by_side.items()
-        },
-        "photos_per_source": {side: dict(Counter(s.source for s in v)) for side, v in by_side.items()},
-        "negatives": {side: sum(1 for s in v if len(s.labels) == 0) for side, v in by_side.items()},
+        **split_counts(result.samples, sides, result.classes),
         "duplicate_groups": near_dup_groups,
         "sources": [
             {"name": s.name, "origin": s.origin, "licence": s.licence, "format": s.format, "class_map": s.class_map}
@@ -149,6 +157,8 @@ def render_card_markdown(card: dict[str, Any]) -> str:
     ]
     for c in card["classes"]:
         lines.append(f"| {c} | {card['boxes_per_class']['train'][c]} | {card['boxes_per_class']['val'][c]} |")
+    if "derived_from" in card:
+        lines += ["", f"Derived from hazardscan-{card['derived_from']}: {card['derivation']}."]
     lines += ["", "| source | licence | origin | issues |", "|---|---|---|---|"]
     for s in card["sources"]:
         issues = ", ".join(f"{k} {v}" for k, v in sorted(card["issues_per_source"].get(s["name"], {}).items()))

@@ -130,14 +130,15 @@ def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None 
     assert trainer is not None
     run_dir = Path(trainer.save_dir)
     metrics = _final_metrics(trainer)
-    dataset_card = data_yaml.parent / "dataset_card.json"
+    card_path = data_yaml.parent / "dataset_card.json"
+    dataset_card = json.loads(card_path.read_text()) if card_path.exists() else None
     record = {
         "config": asdict(cfg),
         "train_args": args,
         "dataset": {
             "data_yaml": str(data_yaml),
-            "version": data_yaml.parent.name.removeprefix("hazardscan-"),
-            "card": json.loads(dataset_card.read_text()) if dataset_card.exists() else None,
+            "version": (dataset_card or {}).get("version") or data_yaml.parent.name.removeprefix("hazardscan-"),
+            "card": dataset_card,
         },
         "seed": cfg.seed,
         # the count training ran with (Ultralytics' final validation resets torch to cores - 1 threads)
