@@ -183,6 +183,12 @@ COMMANDS: list[Command] = [
         "training.partial_labels:add_arguments",
         "training.partial_labels:run",
     ),
+    Command(
+        "resample",
+        "write a copy of a dataset with rare-class training photos repeated (repeat-factor sampling)",
+        "training.resample:add_arguments",
+        "training.resample:run",
+    ),
 ]
 
 

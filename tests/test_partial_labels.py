@@ -10,9 +10,9 @@ from PIL import Image
 from inference_service.runtime import Detector
 from inference_service.taxonomy import load_taxonomy
 from tests._builders import scene
-from training.dataset import build_dataset
+from training.dataset import build_dataset, load_manifest
 from training.importer import SourceSpec, import_all
-from training.partial_labels import audit, load_manifest, subset_dataset, write_pseudo_dataset
+from training.partial_labels import audit, subset_dataset, write_pseudo_dataset
 
 
 def test_audit_finds_and_pseudo_labels_unlabelled_classes(detector: Detector, tmp_path: Path):

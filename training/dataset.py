@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from inference_service.detections import xyxy_to_xywh
+from inference_service.detections import Detections, xyxy_to_xywh
 from training.importer import ImportResult, Sample, class_histogram
 from training.split import dhash, duplicate_groups, split_groups
 
@@ -164,3 +164,55 @@ def render_card_markdown(card: dict[str, Any]) -> str:
         issues = ", ".join(f"{k} {v}" for k, v in sorted(card["issues_per_source"].get(s["name"], {}).items()))
         lines.append(f"| {s['name']} | {s['licence']} | {s['origin']} | {issues or '-'} |")
     return "\n".join(lines) + "\n"
+
+
+def load_manifest(root: Path) -> list[tuple[Sample, str]]:
+    out = []
+    for line in (root / "manifest.jsonl").read_text().splitlines():
+        m = json.loads(line)
+        boxes = np.array(m["boxes"], np.float32).reshape(-1, 5)
+        dets = Detections(boxes[:, :4], boxes[:, 4].astype(np.int64), np.ones(len(boxes), np.float32))
+        out.append((Sample(Path(m["image"]), m["source"], m["width"], m["height"], dets, m["sha1"]), m["split"]))
+    return out
+
+
+def write_derived_dataset(root: Path, out: Path, samples: list[tuple[Sample, str]], derivation: str) -> Path:
+    """Write ``(sample, split)`` pairs as a dataset (links, labels, manifest, card) with the class list of
+    ``root``. Its card keeps the parent's sources and licences, names the parent and how it was derived, and
+    has its own content-hash version, so a model trained on it says what it learned from."""
+    data = yaml.safe_load((root / "data.yaml").read_text())
+    parent = json.loads((root / "dataset_card.json").read_text())
+    groups = {m["image"]: m["group"] for m in map(json.loads, (root / "manifest.jsonl").read_text().splitlines())}
+    manifest = []
+    seen: Counter[str] = Counter()
+    for sample, split in samples:
+        stem = link_stem(sample)
+        seen[stem] += 1
+        if seen[stem] > 1:  # a photo repeated (resampling) gets one link per copy
+            stem = f"{stem}__r{seen[stem] - 1}"
+        for kind in ("images", "labels"):
+            (out / kind / split).mkdir(parents=True, exist_ok=True)
+        link = out / "images" / split / f"{stem}{sample.image.suffix.lower()}"
+        if not link.exists():
+            os.symlink(sample.image, link)
+        (out / "labels" / split / f"{stem}.txt").write_text(yolo_lines(sample))
+        manifest.append(manifest_row(sample, split, groups[str(sample.image)]))
+    data["path"] = str(out.resolve())
+    (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
+    (out / "manifest.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in manifest))
+    photos, sides = [s for s, _ in samples], [split for _, split in samples]
+    kept = {s.source for s in photos}
+    card = {
+        **parent,
+        "version": content_hash(parent["classes"], photos, sides),
+        "derived_from": parent["version"],
+        "derivation": derivation,
+        **split_counts(photos, sides, parent["classes"]),
+        "duplicate_groups": sum(1 for c in Counter(m["group"] for m in manifest).values() if c > 1),
+        "sources": [s for s in parent["sources"] if s["name"] in kept],
+        "boxes_per_source_and_class": {k: v for k, v in parent["boxes_per_source_and_class"].items() if k in kept},
+        "issues_per_source": {k: v for k, v in parent["issues_per_source"].items() if k in kept},
+    }
+    (out / "dataset_card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1))
+    (out / "README.md").write_text(render_card_markdown(card))
+    return out / "data.yaml"
