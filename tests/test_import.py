@@ -164,6 +164,35 @@ def test_same_name_in_two_folders_keeps_both_photos(tmp_path: Path):
     assert len(list((built.root / "labels").glob("*/*.txt"))) == 2
 
 
+def test_rebuild_leaves_one_link_per_photo(tmp_path: Path):
+    """Byte-identical copies under one name both land; a rebuild over an older build (other link names, an
+    Ultralytics label cache) leaves exactly the photos of the manifest, so none is trained twice."""
+    root = tmp_path / "sets" / "rf"
+    for split in ("train", "valid"):
+        photo(root / split / "images" / "x.jpg", 64, 48, seed=0)  # same bytes twice
+        (root / split / "labels").mkdir(parents=True)
+        (root / split / "labels" / "x.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    photo(root / "train" / "images" / "y.jpg", 64, 48, seed=1)
+    (root / "train" / "labels" / "y.txt").write_text("0 0.5 0.5 0.2 0.2\n")
+    spec = SourceSpec.from_dict(
+        {"name": "rf", "root": "rf", "images": ["*/images/*.jpg"], "names": ["Fire"], "class_map": {"Fire": "fire"}}
+    )
+    built = build_dataset(import_all([spec], tmp_path / "sets", TAX), tmp_path / "out", val_fraction=0.5)
+    first = sorted(p.relative_to(built.root) for p in (built.root / "images").glob("*/*"))
+    assert len(first) == 3  # x twice (one numbered link), y once
+    for side in ("train", "val"):  # what an older build with another naming scheme left behind
+        (built.root / "images" / side / "rf__x.jpg").symlink_to(root / "train" / "images" / "x.jpg")
+        (built.root / "labels" / side / "rf__x.txt").write_text("0 0.5 0.5 0.5 0.5\n")
+    (built.root / "labels" / "train.cache").write_bytes(b"stale")
+    again = build_dataset(import_all([spec], tmp_path / "sets", TAX), tmp_path / "out", val_fraction=0.5)
+    assert again.root == built.root
+    assert sorted(p.relative_to(again.root) for p in (again.root / "images").glob("*/*")) == first
+    assert len(list((again.root / "labels").glob("*/*.txt"))) == 3
+    assert not (again.root / "labels" / "train.cache").exists()
+    manifest = (again.root / "manifest.jsonl").read_text().splitlines()
+    assert len(manifest) == 3
+
+
 def test_near_duplicates_group(tmp_path: Path):
     a = photo(tmp_path / "a.jpg", 320, 240, seed=1)
     Image.open(a).resize((160, 120)).save(tmp_path / "a_small.jpg", quality=60)  # rescaled, recompressed

@@ -47,6 +47,32 @@ def yolo_lines(sample: Sample) -> str:
     )
 
 
+def _fresh_split_folders(root: Path) -> None:
+    """Empty ``images/`` and ``labels/`` (links and generated label files only) before a (re)build, so links
+    left by an earlier build under other names cannot add photos twice; Ultralytics' label caches go too."""
+    for kind in ("images", "labels"):
+        for side in ("train", "val"):
+            folder = root / kind / side
+            if folder.exists():
+                for entry in folder.iterdir():
+                    if entry.is_symlink() or entry.is_file():
+                        entry.unlink()
+            folder.mkdir(parents=True, exist_ok=True)
+        for cache in (root / kind).glob("*.cache"):
+            cache.unlink()
+
+
+def _write_pair(root: Path, sample: Sample, side: str, seen: Counter[str]) -> None:
+    """Link the photo and write its label file; a second photo with the same stem (a byte-identical copy under
+    the same name, or a repeat when resampling) gets its own numbered link instead of replacing the first."""
+    stem = link_stem(sample)
+    seen[stem] += 1
+    if seen[stem] > 1:
+        stem = f"{stem}__r{seen[stem] - 1}"
+    os.symlink(sample.image, root / "images" / side / f"{stem}{sample.image.suffix.lower()}")
+    (root / "labels" / side / f"{stem}.txt").write_text(yolo_lines(sample))
+
+
 def manifest_row(s: Sample, side: str, group: int) -> dict[str, Any]:
     """One line of ``manifest.jsonl``: the photo, its split side, duplicate group and boxes in pixels."""
     return {
@@ -79,17 +105,11 @@ def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.
     sides = split_groups(samples, groups, len(result.classes), val_fraction)
     version = content_hash(result.classes, samples, sides)
     root = out_root / f"hazardscan-{version}"
-    for side in ("train", "val"):
-        (root / "images" / side).mkdir(parents=True, exist_ok=True)
-        (root / "labels" / side).mkdir(parents=True, exist_ok=True)
+    _fresh_split_folders(root)
     manifest = []
+    seen: Counter[str] = Counter()
     for s, side, g in zip(samples, sides, groups, strict=True):
-        stem = link_stem(s)
-        link = root / "images" / side / f"{stem}{s.image.suffix.lower()}"
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        os.symlink(s.image, link)
-        (root / "labels" / side / f"{stem}.txt").write_text(yolo_lines(s))
+        _write_pair(root, s, side, seen)
         manifest.append(manifest_row(s, side, int(g)))
     (root / "manifest.jsonl").write_text("".join(json.dumps(m, ensure_ascii=False) + "\n" for m in manifest))
     data_yaml = root / "data.yaml"
@@ -185,17 +205,9 @@ def write_derived_dataset(root: Path, out: Path, samples: list[tuple[Sample, str
     groups = {m["image"]: m["group"] for m in map(json.loads, (root / "manifest.jsonl").read_text().splitlines())}
     manifest = []
     seen: Counter[str] = Counter()
+    _fresh_split_folders(out)
     for sample, split in samples:
-        stem = link_stem(sample)
-        seen[stem] += 1
-        if seen[stem] > 1:  # a photo repeated (resampling) gets one link per copy
-            stem = f"{stem}__r{seen[stem] - 1}"
-        for kind in ("images", "labels"):
-            (out / kind / split).mkdir(parents=True, exist_ok=True)
-        link = out / "images" / split / f"{stem}{sample.image.suffix.lower()}"
-        if not link.exists():
-            os.symlink(sample.image, link)
-        (out / "labels" / split / f"{stem}.txt").write_text(yolo_lines(sample))
+        _write_pair(out, sample, split, seen)
         manifest.append(manifest_row(sample, split, groups[str(sample.image)]))
     data["path"] = str(out.resolve())
     (out / "data.yaml").write_text(yaml.safe_dump(data, allow_unicode=True))
