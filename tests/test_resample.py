@@ -52,7 +52,8 @@ def test_copies_round_stochastically_but_reproducibly():
 def test_resampled_repeats_rare_training_photos_only():
     samples = [(_sample(i, [0]), "train") for i in range(99)] + [(_sample(99, [1]), "train")]
     samples += [(_sample(100, [1]), "val"), (_sample(101, []), "train")]
-    out = resampled(samples, 3, 0.1)
+    factors = class_repeat_factors([s for s, split in samples if split == "train"], 3, 0.1)
+    out = resampled(samples, factors)
     count = Counter(s.sha1 for s, _ in out)
     assert count[f"{99:040x}"] in (3, 4)  # factor 3.16 (f = 1/101 of training photos: 3.18)
     assert count[f"{100:040x}"] == 1  # validation photo of the rare class: once

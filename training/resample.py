@@ -43,10 +43,8 @@ def copies(factor: float, key: str) -> int:
     return whole + (1 if coin < factor - whole else 0)
 
 
-def resampled(samples: list[tuple[Sample, str]], n_classes: int, threshold: float) -> list[tuple[Sample, str]]:
-    """Training photos repeated by their repeat factor; validation photos once, in the original order."""
-    train = [s for s, split in samples if split == "train"]
-    factors = class_repeat_factors(train, n_classes, threshold)
+def resampled(samples: list[tuple[Sample, str]], factors: np.ndarray) -> list[tuple[Sample, str]]:
+    """Training photos repeated by the largest class factor they show; validation photos once, in order."""
     out = []
     for s, split in samples:
         n = 1
@@ -62,7 +60,7 @@ def write_resampled_dataset(root: Path, out: Path, threshold: float) -> Path:
     samples = load_manifest(root)
     train = [s for s, split in samples if split == "train"]
     factors = class_repeat_factors(train, len(classes), threshold)
-    repeated = resampled(samples, len(classes), threshold)
+    repeated = resampled(samples, factors)
     extra = len(repeated) - len(samples)
     rare = ", ".join(f"{c} {f:.1f}" for c, f in zip(classes, factors.tolist(), strict=True) if f > 1)
     derivation = (
