@@ -11,7 +11,7 @@ from PIL import Image
 from inference_service.taxonomy import load_taxonomy
 from training.dataset import build_dataset
 from training.importer import SourceSpec, import_all, oriented_size
-from training.split import dhash, duplicate_groups
+from training.split import NEAR_DUPLICATE_HASHES, dhash, duplicate_groups, phash
 
 TAX = load_taxonomy()
 
@@ -200,6 +200,40 @@ def test_near_duplicates_group(tmp_path: Path):
     hashes = [dhash(p) for p in (a, tmp_path / "a_small.jpg", c)]
     groups = duplicate_groups(["1", "2", "3"], hashes)
     assert groups[0] == groups[1] != groups[2]
+
+
+def test_phash_groups_noisy_shifted_copies_that_dhash_misses(tmp_path: Path):
+    """An augmented copy (5 % speckle noise, brighter, shifted 4 px: a Roboflow copy or the next CCTV frame)
+    is beyond dHash's 4 bits but within pHash's 10; an unrelated photo stays far from both."""
+    rng = np.random.default_rng(1)
+    a = np.array(
+        Image.fromarray(rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)).resize((320, 240), Image.Resampling.BICUBIC)
+    )
+    b = a.astype(np.int16)
+    speckle = rng.random(a.shape[:2]) < 0.05
+    b[speckle] = rng.choice([0, 255], size=(int(speckle.sum()), 1))
+    b = np.roll(np.clip(b * 1.1 + 8, 0, 255).astype(np.uint8), 4, axis=1)
+    Image.fromarray(a).save(tmp_path / "a.jpg")
+    Image.fromarray(b).save(tmp_path / "b.jpg")
+    c = photo(tmp_path / "c.jpg", 320, 240, seed=2)
+    paths = (tmp_path / "a.jpg", tmp_path / "b.jpg", c)
+    dhash_groups = duplicate_groups(["1", "2", "3"], [dhash(p) for p in paths], NEAR_DUPLICATE_HASHES["dhash"][1])
+    phash_groups = duplicate_groups(["1", "2", "3"], [phash(p) for p in paths], NEAR_DUPLICATE_HASHES["phash"][1])
+    assert dhash_groups[0] != dhash_groups[1]
+    assert phash_groups[0] == phash_groups[1] != phash_groups[2]
+
+
+def test_config_chooses_the_near_duplicate_hash(tmp_path: Path):
+    from training.train import TrainConfig
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("name: x\nweights: yolov8n.yaml\nnear_duplicates: phash\n")
+    assert TrainConfig.load(cfg).near_duplicates == "phash"
+    cfg.write_text("name: x\nweights: yolov8n.yaml\n")
+    assert TrainConfig.load(cfg).near_duplicates == "dhash"  # what every dataset version so far was built with
+    cfg.write_text("name: x\nweights: yolov8n.yaml\nnear_duplicates: md5\n")
+    with pytest.raises(ValueError, match="near_duplicates must be one of"):
+        TrainConfig.load(cfg)
 
 
 def test_oriented_size_reads_exif(tmp_path: Path):

@@ -17,7 +17,7 @@ import yaml
 
 from inference_service.detections import Detections, xyxy_to_xywh
 from training.importer import ImportResult, Sample, class_histogram
-from training.split import dhash, duplicate_groups, split_groups
+from training.split import NEAR_DUPLICATE_HASHES, duplicate_groups, split_groups
 
 log = logging.getLogger(__name__)
 
@@ -98,10 +98,13 @@ def content_hash(classes: list[str], samples: list[Sample], sides: list[str]) ->
     return h.hexdigest()[:12]
 
 
-def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.2) -> BuiltDataset:
+def build_dataset(
+    result: ImportResult, out_root: Path, val_fraction: float = 0.2, near_duplicates: str = "dhash"
+) -> BuiltDataset:
+    """Split (duplicate groups by ``near_duplicates``, a key of ``NEAR_DUPLICATE_HASHES``) and write the dataset."""
     samples = result.samples
-    hashes = [dhash(s.image) for s in samples]
-    groups = duplicate_groups([s.sha1 for s in samples], hashes)
+    hash_fn, bits = NEAR_DUPLICATE_HASHES[near_duplicates]
+    groups = duplicate_groups([s.sha1 for s in samples], [hash_fn(s.image) for s in samples], bits)
     sides = split_groups(samples, groups, len(result.classes), val_fraction)
     version = content_hash(result.classes, samples, sides)
     root = out_root / f"hazardscan-{version}"
@@ -125,6 +128,7 @@ def build_dataset(result: ImportResult, out_root: Path, val_fraction: float = 0.
         )
     )
     card = dataset_card(result, sides, groups, version)
+    card["near_duplicates"] = f"{near_duplicates} within {bits} bits"
     (root / "dataset_card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1))
     (root / "import_report.jsonl").write_text(
         "".join(json.dumps(i.__dict__, ensure_ascii=False) + "\n" for i in result.issues)

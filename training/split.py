@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -22,13 +23,34 @@ from training.importer import Sample
 NEAR_DUPLICATE_BITS = 4
 
 
+def _grey(path: Path, size: tuple[int, int]) -> np.ndarray:
+    with Image.open(path) as im:
+        im.draft("L", (128, 128))
+        return np.asarray(im.convert("L").resize(size, Image.Resampling.BILINEAR), np.float32)
+
+
+def _bits(mask: np.ndarray) -> int:
+    return int("".join("1" if b else "0" for b in mask.flatten()), 2)
+
+
 def dhash(path: Path, size: int = 8) -> int:
     """64-bit difference hash of the grey image (robust to rescaling and recompression)."""
-    with Image.open(path) as im:
-        im.draft("L", (size * 16, size * 16))
-        grey = np.asarray(im.convert("L").resize((size + 1, size), Image.Resampling.BILINEAR), np.int16)
-    bits = (grey[:, 1:] > grey[:, :-1]).flatten()
-    return int("".join("1" if b else "0" for b in bits), 2)
+    grey = _grey(path, (size + 1, size))
+    return _bits(grey[:, 1:] > grey[:, :-1])
+
+
+def phash(path: Path) -> int:
+    """64-bit DCT hash of the grey image: the signs of its 8×8 lowest frequencies against their median. Speckle
+    noise, a brightness change or a small shift (augmented copies, frames a moment apart) move few bits."""
+    low = np.asarray(cv2.dct(_grey(path, (32, 32))), np.float32)[:8, :8].flatten()
+    return _bits(low > np.median(low[1:]))
+
+
+# hash name -> (function, Hamming distance within which two photos are near duplicates)
+NEAR_DUPLICATE_HASHES: dict[str, tuple[Callable[[Path], int], int]] = {
+    "dhash": (dhash, NEAR_DUPLICATE_BITS),
+    "phash": (phash, 10),
+}
 
 
 def _popcount(x: np.ndarray) -> np.ndarray:

@@ -38,6 +38,9 @@ class TrainConfig:
     seed: int = 0
     threads: int | None = None  # torch CPU threads; default all cores (Ultralytics alone uses cores - 1)
     federated_loss: bool = False  # mask the class loss to the classes each photo's source labels
+    # perceptual hash that groups near duplicates for the split: "dhash" (within 4 bits; every dataset so far)
+    # or "phash" (within 10 bits; also groups noise-augmented copies and frames of one clip)
+    near_duplicates: str = "dhash"
     train: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] = field(default_factory=dict)
 
@@ -47,6 +50,10 @@ class TrainConfig:
         unknown = set(data) - set(cls.__dataclass_fields__)
         if unknown:
             raise ValueError(f"{path}: unknown config keys {sorted(unknown)}")
+        from training.split import NEAR_DUPLICATE_HASHES
+
+        if data.get("near_duplicates", "dhash") not in NEAR_DUPLICATE_HASHES:
+            raise ValueError(f"{path}: near_duplicates must be one of {sorted(NEAR_DUPLICATE_HASHES)}")
         return cls(**data)
 
     def resolve(self, value: str) -> Path:
@@ -86,7 +93,7 @@ def build_from_config(cfg: TrainConfig, out_root: Path) -> Path:
 
     specs = load_source_specs(cfg.resolve(cfg.sources))
     result = import_all(specs, cfg.resolve(cfg.datasets_root), load_taxonomy())
-    return build_dataset(result, out_root, cfg.val_fraction).data_yaml
+    return build_dataset(result, out_root, cfg.val_fraction, cfg.near_duplicates).data_yaml
 
 
 def _final_metrics(trainer: Any) -> dict[str, float]:
