@@ -127,8 +127,7 @@ def build_dataset(
             allow_unicode=True,
         )
     )
-    card = dataset_card(result, sides, groups, version)
-    card["near_duplicates"] = f"{near_duplicates} within {bits} bits"
+    card = dataset_card(result, sides, groups, version, f"{near_duplicates} within {bits} bits")
     (root / "dataset_card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1))
     (root / "import_report.jsonl").write_text(
         "".join(json.dumps(i.__dict__, ensure_ascii=False) + "\n" for i in result.issues)
@@ -152,13 +151,16 @@ def split_counts(samples: list[Sample], sides: list[str], classes: list[str]) ->
     }
 
 
-def dataset_card(result: ImportResult, sides: list[str], groups: list[int], version: str) -> dict[str, Any]:
+def dataset_card(
+    result: ImportResult, sides: list[str], groups: list[int], version: str, near_duplicates: str
+) -> dict[str, Any]:
     near_dup_groups = sum(1 for c in Counter(groups).values() if c > 1)
     return {
         "version": version,
         "classes": result.classes,
         **split_counts(result.samples, sides, result.classes),
         "duplicate_groups": near_dup_groups,
+        "near_duplicates": near_duplicates,
         "sources": [
             {"name": s.name, "origin": s.origin, "licence": s.licence, "format": s.format, "class_map": s.class_map}
             for s in result.sources

@@ -1,9 +1,10 @@
 """Deterministic, duplicate-aware, stratified train/val split.
 
-Exact duplicates (same bytes) and near duplicates (perceptual difference hash within a few bits)
-form one group, and a group never straddles the split. Groups are stratified by source set and by
-the rarest class they contain, and within a stratum ordered by a hash of their content, so the split
-depends only on the data, not on file order or a random seed.
+Exact duplicates (same bytes) and near duplicates (a perceptual hash within a few bits: dHash by default,
+pHash to also catch noise-augmented copies and frames of one clip) form one group, and a group never
+straddles the split. Groups are stratified by source set and by the rarest class they contain, and within a
+stratum ordered by a hash of their content, so the split depends only on the data, not on file order or a
+random seed.
 """
 
 from __future__ import annotations
