@@ -1,17 +1,18 @@
-"""Model soup: two checkpoints of one lineage averaged into a recorded run that release can follow."""
+"""Model soup: checkpoints of one lineage averaged into a recorded run that release can follow."""
 
 import json
 from pathlib import Path
 
 import pytest
 
-from training.soup import soup
+from training.release import _stages
+from training.soup import soup, uniform_soup
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("ultralytics")
 
 
-def _checkpoint(run_dir: Path, seed: int, weights_from: str) -> Path:
+def _checkpoint(run_dir: Path, seed: int, weights_from: str, epochs: int = 4) -> Path:
     from ultralytics.nn.tasks import DetectionModel
 
     torch.manual_seed(seed)
@@ -21,9 +22,18 @@ def _checkpoint(run_dir: Path, seed: int, weights_from: str) -> Path:
     path = run_dir / "weights" / "last.pt"
     path.parent.mkdir(parents=True)
     torch.save({"model": None, "ema": model.half(), "optimizer": {"state": 1}, "epoch": 3}, path)
-    run = {"config": {"name": run_dir.name, "weights": weights_from}, "train_args": {"imgsz": 64}, "epochs_run": 4}
+    run = {
+        "config": {"name": run_dir.name, "weights": weights_from},
+        "train_args": {"imgsz": 64},
+        "epochs_run": epochs,
+        "wall_time_s": 60.0 * epochs,
+    }
     (run_dir / "run.json").write_text(json.dumps(run))
     return path
+
+
+def _params(path: Path) -> dict[str, torch.Tensor]:
+    return {k: v.float() for k, v in torch.load(path, weights_only=False)["ema"].state_dict().items()}
 
 
 def test_soup_is_the_weighted_average_and_records_its_parents(tmp_path: Path):
@@ -31,10 +41,7 @@ def test_soup_is_the_weighted_average_and_records_its_parents(tmp_path: Path):
     other = _checkpoint(tmp_path / "runs" / "b", 1, str(base))
     run_dir = soup(base, other, 0.25, "mix", tmp_path / "runs")
 
-    def params(path: Path) -> dict[str, torch.Tensor]:
-        return {k: v.float() for k, v in torch.load(path, weights_only=False)["ema"].state_dict().items()}
-
-    a, b, mixed = params(base), params(other), params(run_dir / "weights" / "best.pt")
+    a, b, mixed = _params(base), _params(other), _params(run_dir / "weights" / "best.pt")
     key = "model.0.conv.weight"
     # fp16 storage: compare within its precision
     assert torch.allclose(mixed[key], 0.75 * a[key] + 0.25 * b[key], atol=2e-2, rtol=1e-2)
@@ -56,3 +63,32 @@ def test_soup_refuses_a_checkpoint_outside_a_run(tmp_path: Path):
     loose.write_bytes(b"")
     with pytest.raises(FileNotFoundError, match="run folder"):
         soup(loose, loose, 0.5, "x", tmp_path / "runs")
+
+
+def test_uniform_soup_is_the_mean_of_siblings_and_release_counts_every_run(tmp_path: Path):
+    runs = tmp_path / "runs"
+    parent = _checkpoint(runs / "parent", 0, "coco.pt", epochs=20)
+    seeds = [_checkpoint(runs / f"seed{i}", 10 + i, str(parent), epochs=7) for i in range(3)]
+    run_dir = uniform_soup(seeds, "soup", runs)
+
+    mixed, parts = _params(run_dir / "weights" / "best.pt"), [_params(p) for p in seeds]
+    key = "model.0.conv.weight"
+    assert torch.allclose(mixed[key], sum(p[key] for p in parts) / 3, atol=2e-2, rtol=1e-2)
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["soup"]["ingredients"] == [str(p) for p in seeds]
+    assert record["soup"]["weights"] == pytest.approx([1 / 3] * 3)
+
+    stages = _stages(record)
+    assert [st["name"] for st in stages] == ["parent", "seed0", "seed1", "seed2", "soup"]
+    assert sum(st["epochs"] for st in stages) == 20 + 3 * 7
+
+
+def test_uniform_soup_refuses_ingredients_from_different_starts(tmp_path: Path):
+    runs = tmp_path / "runs"
+    a = _checkpoint(runs / "a", 0, "coco.pt")
+    b = _checkpoint(runs / "b", 1, str(a))
+    with pytest.raises(ValueError, match="share their start weights"):
+        uniform_soup([a, b], "x", runs)
+    with pytest.raises(ValueError, match="listed twice"):
+        uniform_soup([a, a], "x", runs)
+    assert not (runs / "x").exists()

@@ -142,10 +142,14 @@ def render_markdown(card: dict[str, Any]) -> str:
     for st in t.get("stages", []):
         if st.get("soup"):
             s = st["soup"]
-            lines.append(
-                f"- stage `{st['name']}`: weight average, {1 - s['weight']:g} × `{s['base']}` + "
-                f"{s['weight']:g} × `{s['with']}` (no training; chosen among candidates on the validation split)"
-            )
+            if "ingredients" in s:
+                n, mix = len(s["ingredients"]), " + ".join(f"`{p}`" for p in s["ingredients"])
+                lines.append(f"- stage `{st['name']}`: uniform weight average (1/{n} each) of {mix}")
+            else:
+                lines.append(
+                    f"- stage `{st['name']}`: weight average, {1 - s['weight']:g} × `{s['base']}` + "
+                    f"{s['weight']:g} × `{s['with']}` (no training; chosen among candidates on the validation split)"
+                )
             continue
         lines.append(
             f"- stage `{st['name']}`: from `{st['start_weights']}`, {st['epochs']} epochs at {st['image_size']} px, "

@@ -29,25 +29,37 @@ def _split_images(data_yaml: Path, split: str, limit: int) -> list[Path]:
     return photos[::step][:limit] if limit else photos
 
 
+def _stage(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": run["config"]["name"],
+        "start_weights": run["config"]["weights"],
+        "epochs": run.get("epochs_run"),
+        "wall_time_s": run.get("wall_time_s"),
+        "image_size": run.get("train_args", {}).get("imgsz"),
+        "torch_threads": (run.get("hardware") or {}).get("torch_threads", 1),
+        "metrics": run.get("metrics"),
+        **({"soup": run["soup"]} if "soup" in run else {}),
+    }
+
+
+def _run_folder(weights: str) -> Path:
+    start = Path(weights)
+    return (start if start.is_absolute() else Path(__file__).resolve().parent.parent / start).parent.parent
+
+
 def _stages(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """This run and every run it continued from (its start weights lie in another run's weights/)."""
+    """This run and every run it continued from (its start weights lie in another run's weights/).
+
+    A uniform soup continues its first ingredient; its other ingredients (siblings trained from the same
+    start) are stages too, listed before the soup, so epochs and time count every run that went into it.
+    """
     stages: list[dict[str, Any]] = []
     while True:
-        stages.insert(
-            0,
-            {
-                "name": run["config"]["name"],
-                "start_weights": run["config"]["weights"],
-                "epochs": run.get("epochs_run"),
-                "wall_time_s": run.get("wall_time_s"),
-                "image_size": run.get("train_args", {}).get("imgsz"),
-                "torch_threads": (run.get("hardware") or {}).get("torch_threads", 1),
-                "metrics": run.get("metrics"),
-                **({"soup": run["soup"]} if "soup" in run else {}),
-            },
-        )
-        start = Path(run["config"]["weights"])
-        previous = (start if start.is_absolute() else Path(__file__).resolve().parent.parent / start).parent.parent
+        stages.insert(0, _stage(run))
+        siblings = (run.get("soup") or {}).get("ingredients", [])[1:]
+        for weights in reversed(siblings):
+            stages.insert(0, _stage(json.loads((_run_folder(weights) / "run.json").read_text())))
+        previous = _run_folder(run["config"]["weights"])
         if not (previous / "run.json").exists():
             return stages
         run = json.loads((previous / "run.json").read_text())
@@ -65,7 +77,12 @@ def write_card(out_dir: Path, card: dict[str, Any]) -> None:
 
 
 def release(
-    run_dir: Path, out_dir: Path, version: str, parity_photos: int = 40, calib_photos: int = 120, skip_map: bool = False
+    run_dir: Path,
+    out_dir: Path,
+    version: str,
+    parity_photos: int = 40,
+    calib_photos: int = 120,
+    skip_map: bool = False,
 ) -> dict[str, Any]:
     from training.parity import tensor_parity, ultralytics_map
 

@@ -1,13 +1,21 @@
-"""Weight averaging ("model soup") of two checkpoints of one architecture, recorded as a run.
+"""Weight averaging ("model soup") of checkpoints of one architecture, recorded as a run.
 
+Two kinds, both averaging the EMA weights Ultralytics saves:
+
+    # a fine-tune and the checkpoint it started from, mixed by --weight
     hazardscan soup --base work/runs/A/weights/best.pt --with work/runs/B/weights/last.pt \
         --weight 0.5 --name hazardscan-v2 [--out work/runs]
 
-``--with`` must descend from ``--base`` (fine-tuned from it), so both sit in one loss basin and their
-average is a model of its own, often better than either. The result is a run folder like training's:
-``weights/best.pt`` plus ``run.json`` whose config continues the ``--with`` run, so ``hazardscan release``
-records every stage. Choosing ``--weight`` by validation mAP tunes on the validation split; say so
-wherever its figures are quoted.
+    # a uniform soup of sibling fine-tunes: runs of one recipe from one start, differing in seed
+    hazardscan soup --ingredients work/runs/S0/weights/best.pt work/runs/S1/weights/best.pt ... \
+        --name hazardscan-v4
+
+Both kinds keep the checkpoints in one loss basin (``--with`` descends from ``--base``; the ingredients
+share their start weights), so the average is a model of its own, often better than any one of them.
+The result is a run folder like training's: ``weights/best.pt`` plus ``run.json`` whose config continues
+the ``--with`` run (or the first ingredient), so ``hazardscan release`` records every stage, each sibling
+ingredient included. Choosing ``--weight`` by validation mAP tunes on the validation split; say so
+wherever its figures are quoted. A uniform soup has no weight to tune.
 """
 
 from __future__ import annotations
@@ -30,45 +38,40 @@ def _run_of(weights: Path) -> dict[str, Any]:
     return run
 
 
-def average_checkpoints(base: Path, other: Path, weight: float, out: Path) -> int:
-    """Write ``(1 - weight) * base + weight * other`` (EMA weights, as Ultralytics saves them) to ``out``.
+def average_checkpoints(paths: list[Path], weights: list[float], out: Path) -> int:
+    """Write ``sum(w_i * checkpoint_i)`` to ``out`` and return the number of averaged tensors.
 
-    Returns the number of averaged tensors. Integer buffers (e.g. BatchNorm's batch counter) come from
-    ``other``. Raises ``ValueError`` when the two are not the same architecture.
+    Integer buffers (e.g. BatchNorm's batch counter) and everything else in the file come from the
+    last checkpoint. Raises ``ValueError`` when the checkpoints are not one architecture.
     """
     import torch
 
-    a = torch.load(base, map_location="cpu", weights_only=False)
-    b = torch.load(other, map_location="cpu", weights_only=False)
-    model_a = (a.get("ema") or a["model"]).float()
-    model_b = (b.get("ema") or b["model"]).float()
-    sa, sb = model_a.state_dict(), model_b.state_dict()
-    if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):
-        raise ValueError(f"{base} and {other} are not the same architecture")
-    mixed = {k: sa[k] * (1 - weight) + sb[k] * weight if sa[k].is_floating_point() else sb[k] for k in sa}
-    model_b.load_state_dict(mixed)
-    b["ema"], b["model"] = model_b.half(), None
-    b["optimizer"] = None
+    if len(paths) != len(weights) or len(paths) < 2:
+        raise ValueError("a soup needs at least two checkpoints, one weight each")
+    files = [torch.load(p, map_location="cpu", weights_only=False) for p in paths]
+    states = [(f.get("ema") or f["model"]).float().state_dict() for f in files]
+    first = states[0]
+    for path, sd in zip(paths[1:], states[1:], strict=True):
+        if sd.keys() != first.keys() or any(sd[k].shape != first[k].shape for k in first):
+            raise ValueError(f"{paths[0]} and {path} are not the same architecture")
+    pairs = list(zip(weights, states, strict=True))
+    mixed = {k: sum(w * sd[k] for w, sd in pairs) if first[k].is_floating_point() else states[-1][k] for k in first}
+    last = files[-1]
+    model = (last.get("ema") or last["model"]).float()
+    model.load_state_dict(mixed)
+    last["ema"], last["model"] = model.half(), None
+    last["optimizer"] = None
     out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(b, out)
-    return sum(1 for k in sa if sa[k].is_floating_point())
+    torch.save(last, out)
+    return sum(1 for k in first if first[k].is_floating_point())
 
 
-def soup(base: Path, other: Path, weight: float, name: str, out_root: Path) -> Path:
-    if not 0.0 < weight < 1.0:
-        raise ValueError(f"--weight must lie strictly between 0 and 1, got {weight}")
-    prepare_offline(out_root / ".ultralytics")
-    run_other = _run_of(other)
-    _run_of(base)  # both must be recorded runs
-    run_dir = out_root / name
-    if run_dir.exists():
-        raise FileExistsError(f"{run_dir} exists; choose another --name")
-    started = time.time()
-    tensors = average_checkpoints(base, other, weight, run_dir / "weights" / "best.pt")
+def _record(run_dir: Path, followed: Path, soup_facts: dict[str, Any], started: float) -> Path:
+    run_followed = _run_of(followed)
     record = {
-        **run_other,
-        "config": {**run_other["config"], "name": name, "weights": str(other)},
-        "soup": {"base": str(base), "with": str(other), "weight": weight, "tensors_averaged": tensors},
+        **run_followed,
+        "config": {**run_followed["config"], "name": run_dir.name, "weights": str(followed)},
+        "soup": soup_facts,
         "epochs_run": 0,
         "wall_time_s": round(time.time() - started, 1),
         "metrics": {},
@@ -77,15 +80,65 @@ def soup(base: Path, other: Path, weight: float, name: str, out_root: Path) -> P
     return run_dir
 
 
+def _fresh_run_dir(name: str, out_root: Path) -> Path:
+    prepare_offline(out_root / ".ultralytics")
+    run_dir = out_root / name
+    if run_dir.exists():
+        raise FileExistsError(f"{run_dir} exists; choose another --name")
+    return run_dir
+
+
+def soup(base: Path, other: Path, weight: float, name: str, out_root: Path) -> Path:
+    """``(1 - weight) * base + weight * other``, where ``other`` was fine-tuned from ``base``."""
+    if not 0.0 < weight < 1.0:
+        raise ValueError(f"--weight must lie strictly between 0 and 1, got {weight}")
+    _run_of(other), _run_of(base)  # both must be recorded runs
+    run_dir = _fresh_run_dir(name, out_root)
+    started = time.time()
+    tensors = average_checkpoints([base, other], [1 - weight, weight], run_dir / "weights" / "best.pt")
+    facts = {"base": str(base), "with": str(other), "weight": weight, "tensors_averaged": tensors}
+    return _record(run_dir, other, facts, started)
+
+
+def uniform_soup(ingredients: list[Path], name: str, out_root: Path) -> Path:
+    """The plain mean of sibling fine-tunes, which must all have started from the same weights."""
+    if len(ingredients) < 2:
+        raise ValueError("a uniform soup needs at least two --ingredients")
+    if len({p.resolve() for p in ingredients}) != len(ingredients):
+        raise ValueError("an ingredient is listed twice")
+    starts = {str(p): _run_of(p)["config"]["weights"] for p in ingredients}
+    if len(set(starts.values())) != 1:
+        raise ValueError(f"ingredients must share their start weights to be averaged uniformly, got {starts}")
+    run_dir = _fresh_run_dir(name, out_root)
+    started = time.time()
+    share = 1.0 / len(ingredients)
+    tensors = average_checkpoints(ingredients, [share] * len(ingredients), run_dir / "weights" / "best.pt")
+    facts = {"ingredients": [str(p) for p in ingredients], "weights": [share] * len(ingredients)}
+    facts["tensors_averaged"] = tensors
+    return _record(run_dir, ingredients[0], facts, started)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--base", type=Path, required=True, help="the earlier checkpoint (a run's weights/*.pt)")
-    p.add_argument("--with", dest="other", type=Path, required=True, help="a checkpoint fine-tuned from --base")
+    kind = p.add_mutually_exclusive_group(required=True)
+    kind.add_argument("--base", type=Path, help="the earlier checkpoint (a run's weights/*.pt); needs --with")
+    kind.add_argument(
+        "--ingredients",
+        type=Path,
+        nargs="+",
+        help="sibling checkpoints (one recipe, one start, other seeds), averaged 1/n each",
+    )
+    p.add_argument("--with", dest="other", type=Path, help="a checkpoint fine-tuned from --base")
     p.add_argument("--weight", type=float, default=0.5, help="share of --with in the average (default 0.5)")
     p.add_argument("--name", required=True, help="run folder name for the result")
     p.add_argument("--out", type=Path, default=Path("work/runs"), help="where run folders live")
 
 
 def run(args: argparse.Namespace) -> int:
-    run_dir = soup(args.base, args.other, args.weight, args.name, args.out)
+    if args.ingredients:
+        run_dir = uniform_soup(args.ingredients, args.name, args.out)
+    elif args.other is None:
+        raise ValueError("--base needs --with (the checkpoint fine-tuned from it)")
+    else:
+        run_dir = soup(args.base, args.other, args.weight, args.name, args.out)
     sys.stdout.write(f"{run_dir}\n")  # the CLI's output is the run folder
     return 0
