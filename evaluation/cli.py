@@ -80,6 +80,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=int, help="evaluate only N photos, spread evenly over the set (quick look)")
     p.add_argument("--threads", type=int, help="ONNX Runtime threads (default: all cores)")
     p.add_argument(
+        "--nms-iou",
+        type=float,
+        help="score the candidate at this NMS IoU instead of its card's (to choose one: sweep it on --split train; "
+        "set it with `hazardscan release --nms-iou`)",
+    )
+    p.add_argument(
         "--rect",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -324,8 +330,17 @@ def run(args: argparse.Namespace) -> int:
     if args.write_card and not args.thresholds:
         print("error: --write-card needs --thresholds max_f1 | precision:P", file=sys.stderr)
         return EXIT_INPUT
+    if args.nms_iou is not None and (args.write_card or not 0.0 < args.nms_iou <= 1.0):
+        print(
+            "error: --nms-iou must lie in (0, 1] and cannot go with --write-card (thresholds are chosen at the "
+            "card's NMS IoU; release the model with --nms-iou to change it)",
+            file=sys.stderr,
+        )
+        return EXIT_INPUT
     try:
         detector = Detector.load(args.model, threads=args.threads, rect=args.rect)
+        if args.nms_iou is not None:
+            detector.card = detector.card.model_copy(update={"nms_iou": args.nms_iou})
         card = detector.card
         eval_set = _load_set(args, list(card.classes))
         baseline = Detector.load(args.baseline, threads=args.threads) if args.baseline else None

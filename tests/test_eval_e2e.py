@@ -158,3 +158,14 @@ def test_bad_input_exits_2(model: Path, dataset: Path, tmp_path: Path):
     assert main(["--model", str(model), "--data", str(tmp_path / "missing.json")]) == 2
     assert main(["--model", str(model), "--data", str(tmp_path), "--write-card"]) == 2
     assert main(["--model", str(model), "--data", str(dataset), "--baseline", str(tmp_path / "nope")]) == 2
+
+
+def test_nms_iou_override_is_scored_and_reported_but_never_written(model: Path, dataset: Path, tmp_path: Path):
+    card_before = (model / "card.json").read_text()
+    out = tmp_path / "nms"
+    args = ["--model", str(model), "--data", str(dataset), "--out", str(out), "--no-int8"]
+    assert main([*args, "--nms-iou", "0.3"]) == 0
+    assert json.loads((out / "report.json").read_text())["model"]["nms_iou"] == 0.3
+    assert (model / "card.json").read_text() == card_before
+    for bad in (["--nms-iou", "0"], ["--nms-iou", "0.4", "--thresholds", "max_f1", "--write-card"]):
+        assert main([*args, *bad]) == 2

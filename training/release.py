@@ -83,6 +83,7 @@ def release(
     parity_photos: int = 40,
     calib_photos: int = 120,
     skip_map: bool = False,
+    nms_iou: float = 0.6,
 ) -> dict[str, Any]:
     from training.parity import tensor_parity, ultralytics_map
 
@@ -101,6 +102,7 @@ def release(
         taxonomy=load_taxonomy(),
         dataset_card=run["dataset"].get("card"),
         run=run,
+        nms_iou=nms_iou,
     )
     card["training"].update(
         stages=stages,
@@ -179,6 +181,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", default="1.0.0")
     p.add_argument("--skip-map", action="store_true", help="skip the Ultralytics mAP parity (faster)")
     p.add_argument(
+        "--nms-iou",
+        type=float,
+        default=0.6,
+        help="the card's NMS IoU (default 0.6); choose it with `hazardscan eval --split train --nms-iou X`",
+    )
+    p.add_argument(
         "--attach-eval",
         type=Path,
         metavar="REPORT_JSON",
@@ -193,6 +201,9 @@ def run(args: argparse.Namespace) -> int:
     if args.run is None:
         sys.stderr.write("hazardscan release: --run is required (unless --attach-eval)\n")
         return 2
-    card = release(args.run, args.out, args.version, skip_map=args.skip_map)
+    if not 0.0 < args.nms_iou <= 1.0:
+        sys.stderr.write(f"hazardscan release: --nms-iou must lie in (0, 1], got {args.nms_iou}\n")
+        return 2
+    card = release(args.run, args.out, args.version, skip_map=args.skip_map, nms_iou=args.nms_iou)
     sys.stdout.write(json.dumps(card["metrics"], ensure_ascii=False, indent=1) + "\n")
     return 0
