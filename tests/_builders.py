@@ -191,3 +191,49 @@ def noisy_photo(width: int, height: int, seed: int = 0) -> Image.Image:
     base = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BICUBIC), np.int16)
     noise = rng.integers(-24, 25, (height, width, 3), dtype=np.int16)
     return Image.fromarray(np.clip(base + noise, 0, 255).astype(np.uint8))
+
+
+def fire_only_dataset(tmp_path: Path) -> Any:
+    """A built dataset (``training.dataset.BuiltDataset``) of two sources: ``fireonly`` (4 photos, each with a
+    labelled red fire square and an unlabelled green smoke square) and ``smokeonly`` (1 photo)."""
+    from inference_service.taxonomy import load_taxonomy
+    from training.dataset import build_dataset
+    from training.importer import SourceSpec, import_all
+
+    root = tmp_path / "sets" / "fireonly"
+    (root / "labels").mkdir(parents=True)
+    (root / "images").mkdir()
+    for i in range(4):
+        # red square = fire (labelled), green square = smoke (this source never labels smoke)
+        img = scene(64, 64, [(0, 0, 16, 16, (255, 0, 0)), (32, 32, 48, 48, (0, 255, 0))])
+        noise = np.random.default_rng(i).integers(60, 170, (16, 64, 3), dtype=np.uint8)  # distinct photos
+        arr = np.array(img)
+        arr[48:64] = noise
+        Image.fromarray(arr).save(root / "images" / f"{i}.png")
+        (root / "labels" / f"{i}.txt").write_text("0 0.125 0.125 0.25 0.25\n")
+    other = tmp_path / "sets" / "smokeonly"
+    (other / "labels").mkdir(parents=True)
+    (other / "images").mkdir()
+    scene(64, 64, [(32, 32, 48, 48, (0, 255, 0))]).save(other / "images" / "s.png")
+    (other / "labels" / "s.txt").write_text("0 0.625 0.625 0.25 0.25\n")
+    specs = [
+        SourceSpec.from_dict(
+            {
+                "name": "fireonly",
+                "root": "fireonly",
+                "images": ["images/*.png"],
+                "names": ["f"],
+                "class_map": {"f": "fire"},
+            }
+        ),
+        SourceSpec.from_dict(
+            {
+                "name": "smokeonly",
+                "root": "smokeonly",
+                "images": ["images/*.png"],
+                "names": ["s"],
+                "class_map": {"s": "smoke"},
+            }
+        ),
+    ]
+    return build_dataset(import_all(specs, tmp_path / "sets", load_taxonomy()), tmp_path / "ds", val_fraction=0.25)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -15,7 +16,7 @@ import httpx
 import numpy as np
 import pytest
 import yaml
-from _builders import scene
+from _builders import fire_only_dataset, scene
 from label_studio_sdk import LabelStudio
 from label_studio_sdk.core.api_error import ApiError
 from labelstudio_fixture import LabelStudioServer, label_studio  # noqa: F401  (session fixture)
@@ -24,7 +25,7 @@ from inference_service.detections import Detections
 from inference_service.runtime import Detector
 from inference_service.taxonomy import Taxonomy
 from training import labelstudio as ls
-from training import labelstudio_cli
+from training import labelstudio_cli, partial_labels
 from training.importer import SourceSpec, import_source, oriented_size
 
 # label-studio-sdk 2.1.2 still calls pydantic's parse_obj when it refreshes the access token
@@ -244,3 +245,47 @@ def test_cli_pushes_with_the_model_and_pulls_a_source(
     assert f"3 photos, {accepted} boxes, 0 issues" in capsys.readouterr().out
     spec = SourceSpec.from_dict(yaml.safe_load((tmp_path / "out" / "source.yaml").read_text(encoding="utf-8")))
     assert spec.name == f"labelstudio-p{project}" and len(import_source(spec, tmp_path, CLASSES).samples) == 3
+
+
+def test_pseudo_labels_are_reviewed_in_label_studio_and_come_back_as_a_dataset(
+    label_studio: LabelStudioServer,  # noqa: F811
+    client: LabelStudio,
+    token: str,
+    tiny_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    built = fire_only_dataset(tmp_path)  # fire labelled; an unlabelled smoke square in every fireonly photo
+    parser = argparse.ArgumentParser()
+    partial_labels.add_arguments(parser)
+    server = ["--url", label_studio.url, "--token", token]
+    push = ["--model", str(tiny_model_dir), "--data", str(built.root), "--push-review", "review r1", *server]
+    assert partial_labels.run(parser.parse_args(push)) == 0
+    found = re.search(r"project (\d+): (\d+) photos to review", capsys.readouterr().out)
+    assert found is not None
+    project, photos = int(found.group(1)), int(found.group(2))
+    assert photos == 3 and ls.project_labels(client, project) == ["fire", "smoke"]  # the fireonly training photos
+
+    # the reviewer: the first photo's smoke box is a false alarm (deleted), the rest are accepted as they are
+    kept = 0
+    for i, prediction in enumerate(sorted(client.predictions.list(project=project), key=lambda p: p.task or 0)):
+        assert prediction.task is not None and prediction.id is not None
+        labels = [r["value"]["rectanglelabels"][0] for r in prediction.result]
+        assert labels == ["fire", "smoke"]  # own label, then the pseudo-label
+        result = prediction.result[:1] if i == 0 else prediction.result
+        client.annotations.create(id=prediction.task, result=result, parent_prediction=prediction.id)
+        kept += len(result)
+
+    pull = ["pull", str(project), "--out", str(tmp_path / "r1"), *server]
+    ls_parser = argparse.ArgumentParser()
+    labelstudio_cli.add_arguments(ls_parser)
+    assert labelstudio_cli.run(ls_parser.parse_args(pull)) == 0
+    reviewed = tmp_path / "r1" / "source.yaml"
+    apply = ["--data", str(built.root), "--reviewed", str(reviewed), "--write", str(tmp_path / "d")]
+    assert partial_labels.run(parser.parse_args(apply)) == 0
+    card = json.loads((tmp_path / "d" / "dataset_card.json").read_text())
+    assert card["derivation"].startswith("labels of 3 training photos replaced by their review (Label Studio ")
+    assert f"3 boxes before, {kept} after" in card["derivation"] and kept == 5
+    parent = json.loads((built.root / "dataset_card.json").read_text())
+    assert card["boxes_per_class"]["train"]["smoke"] == parent["boxes_per_class"]["train"]["smoke"] + 2
+    assert card["boxes_per_class"]["val"] == parent["boxes_per_class"]["val"]

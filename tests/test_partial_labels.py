@@ -4,55 +4,20 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 import yaml
 from PIL import Image
 
 from inference_service.runtime import Detector
 from inference_service.taxonomy import load_taxonomy
-from tests._builders import scene
+from tests._builders import fire_only_dataset, scene
 from training.dataset import build_dataset, load_manifest
-from training.importer import SourceSpec, import_all
-from training.partial_labels import audit, subset_dataset, write_pseudo_dataset
+from training.importer import Sample, SourceSpec, import_all
+from training.partial_labels import apply_review, audit, review_tasks, subset_dataset, write_pseudo_dataset
 
 
 def test_audit_finds_and_pseudo_labels_unlabelled_classes(detector: Detector, tmp_path: Path):
-    root = tmp_path / "sets" / "fireonly"
-    (root / "labels").mkdir(parents=True)
-    (root / "images").mkdir()
-    for i in range(4):
-        # red square = fire (labelled), green square = smoke (this source never labels smoke)
-        img = scene(64, 64, [(0, 0, 16, 16, (255, 0, 0)), (32, 32, 48, 48, (0, 255, 0))])
-        noise = np.random.default_rng(i).integers(60, 170, (16, 64, 3), dtype=np.uint8)  # distinct photos
-        arr = np.array(img)
-        arr[48:64] = noise
-        Image.fromarray(arr).save(root / "images" / f"{i}.png")
-        (root / "labels" / f"{i}.txt").write_text("0 0.125 0.125 0.25 0.25\n")
-    other = tmp_path / "sets" / "smokeonly"
-    (other / "labels").mkdir(parents=True)
-    (other / "images").mkdir()
-    scene(64, 64, [(32, 32, 48, 48, (0, 255, 0))]).save(other / "images" / "s.png")
-    (other / "labels" / "s.txt").write_text("0 0.625 0.625 0.25 0.25\n")
-    specs = [
-        SourceSpec.from_dict(
-            {
-                "name": "fireonly",
-                "root": "fireonly",
-                "images": ["images/*.png"],
-                "names": ["f"],
-                "class_map": {"f": "fire"},
-            }
-        ),
-        SourceSpec.from_dict(
-            {
-                "name": "smokeonly",
-                "root": "smokeonly",
-                "images": ["images/*.png"],
-                "names": ["s"],
-                "class_map": {"s": "smoke"},
-            }
-        ),
-    ]
-    built = build_dataset(import_all(specs, tmp_path / "sets", load_taxonomy()), tmp_path / "ds", val_fraction=0.25)
+    built = fire_only_dataset(tmp_path)
     # the tiny model knows fire, smoke, no_helmet; the dataset only fire and smoke
     assert built.classes == ["fire", "smoke"]
     det = Detector.load(_two_class_model(tmp_path))
@@ -122,3 +87,34 @@ def test_subset_keeps_split_and_classes(tmp_path: Path):
         assert {p.name for p in (out / "images" / split).iterdir()} == {
             p.name for p in (built.root / "images" / split).iterdir() if p.name.startswith("a__")
         }
+
+
+def test_review_starts_from_own_labels_plus_scored_pseudo_labels_and_replaces_them(tmp_path: Path):
+    built = fire_only_dataset(tmp_path)
+    _, pseudo = audit(Detector.load(_two_class_model(tmp_path)), built.root, min_conf=0.5)
+    tasks = review_tasks(built.root, pseudo)
+    train = {s.image: s for s, split in load_manifest(built.root) if split == "train"}
+    assert tasks and {image for image, _ in tasks} <= set(train)  # validation photos are never sent
+    for _, start in tasks:
+        assert start.class_id.tolist() == [0, 1]  # own fire label first, then the pseudo smoke
+        assert start.score[0] == 1.0 and 0.5 <= start.score[1] < 1.0
+
+    # the reviewer keeps the smoke box on the first photo and deletes it on the second
+    (first, first_start), (second, second_start) = tasks[:2]
+    reviewed = [
+        Sample(first, "review", 64, 64, first_start, train[first].sha1),
+        Sample(second, "review", 64, 64, second_start[[0]], train[second].sha1),
+    ]
+    out = Path(yaml.safe_load(apply_review(built.root, reviewed, tmp_path / "rev", "LS p1").read_text())["path"])
+    labels = {s.image: s.labels for s, _ in load_manifest(out)}
+    assert labels[first].class_id.tolist() == [0, 1] and labels[second].class_id.tolist() == [0]
+    untouched = [s for s in train.values() if s.image not in (first, second)]
+    assert all(labels[s.image].class_id.tolist() == s.labels.class_id.tolist() for s in untouched)
+    card = json.loads((out / "dataset_card.json").read_text())
+    parent = json.loads((built.root / "dataset_card.json").read_text())
+    assert card["boxes_per_class"]["train"]["smoke"] == parent["boxes_per_class"]["train"]["smoke"] + 1
+    assert card["derivation"].startswith("labels of 2 training photos replaced by their review (LS p1): 2 boxes before")
+
+    stranger = Sample(first, "review", 64, 64, first_start, "0" * 40)
+    with pytest.raises(ValueError, match="1 reviewed photos are not training photos"):
+        apply_review(built.root, [stranger], tmp_path / "bad", "LS p1")

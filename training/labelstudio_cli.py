@@ -19,13 +19,34 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inference_service.detections import Detections
 from inference_service.taxonomy import load_taxonomy
 
+if TYPE_CHECKING:
+    from label_studio_sdk import LabelStudio
+
 log = logging.getLogger(__name__)
 
 PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".bmp"}  # what Label Studio displays in a browser
+
+
+def add_server_arguments(q: argparse.ArgumentParser) -> None:
+    """Where the Label Studio server is and how to sign in (flags, or LABEL_STUDIO_* variables)."""
+    q.add_argument("--url", default=os.environ.get("LABEL_STUDIO_URL", "http://127.0.0.1:8080"))
+    q.add_argument("--token", default=os.environ.get("LABEL_STUDIO_API_KEY"), help="Personal Access Token")
+    q.add_argument("--email", default=os.environ.get("LABEL_STUDIO_EMAIL"))
+    q.add_argument("--password", default=os.environ.get("LABEL_STUDIO_PASSWORD"))
+
+
+def client_from_args(args: argparse.Namespace) -> LabelStudio:
+    """A connected client; a wrong token or URL fails here, before any other work."""
+    from training.labelstudio import connect
+
+    client = connect(args.url, _token(args))
+    client.users.whoami()
+    return client
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -33,14 +54,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     config = sub.add_parser("config", help="print the labelling config generated from the taxonomy")
     config.add_argument("--classes", help="comma-separated detector classes (default: all in the taxonomy)")
 
-    def server(q: argparse.ArgumentParser) -> None:
-        q.add_argument("--url", default=os.environ.get("LABEL_STUDIO_URL", "http://127.0.0.1:8080"))
-        q.add_argument("--token", default=os.environ.get("LABEL_STUDIO_API_KEY"), help="Personal Access Token")
-        q.add_argument("--email", default=os.environ.get("LABEL_STUDIO_EMAIL"))
-        q.add_argument("--password", default=os.environ.get("LABEL_STUDIO_PASSWORD"))
-
     push = sub.add_parser("push", help="upload photos as tasks, pre-annotated by a model")
-    server(push)
+    add_server_arguments(push)
     push.add_argument("photos", type=Path, help="a photo or a folder of photos (searched recursively)")
     target = push.add_mutually_exclusive_group(required=True)
     target.add_argument("--project", type=int, help="add to this project id")
@@ -51,7 +66,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     push.add_argument("--model-version", help="tag for the predictions (default: <model_id>:<version> of the card)")
 
     pull = sub.add_parser("pull", help="download finished annotations as an importable source")
-    server(pull)
+    add_server_arguments(pull)
     pull.add_argument("project", type=int)
     pull.add_argument("--out", type=Path, required=True, help="folder for images/, labels/, source.yaml")
     pull.add_argument("--name", help="source name (default: labelstudio-p<project>)")
@@ -87,8 +102,7 @@ def _push(args: argparse.Namespace) -> int:
     if not photos:
         print(f"error: no photos in {args.photos}", file=sys.stderr)  # noqa: T201
         return 2
-    client = ls.connect(args.url, _token(args))
-    client.users.whoami()  # a wrong token or URL fails here, before any time is spent on detection
+    client = client_from_args(args)  # before any time is spent on detection
     predictions: list[Detections] | None = None
     class_names: list[str] = []
     version = args.model_version or ""
@@ -112,7 +126,7 @@ def _push(args: argparse.Namespace) -> int:
 def _pull(args: argparse.Namespace) -> int:
     from training import labelstudio as ls
 
-    client = ls.connect(args.url, _token(args))
+    client = client_from_args(args)
     classes = ls.project_labels(client, args.project)
     pulled = ls.pull_annotations(client, args.project, classes)
     name = args.name or f"labelstudio-p{args.project}"

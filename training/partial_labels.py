@@ -5,6 +5,17 @@ A helmet in a harness photo is unlabelled, so training teaches it as background.
 source never labels (each is a missing label or a false alarm; a person settles which in Label
 Studio) — and (2) handles it by writing a pseudo-labelled copy of the dataset in which those
 detections become labels, for the next training round.
+
+The reviewed round, with a person in the loop:
+
+    hazardscan partial-labels --model M --data D --push-review "pseudo-labels r1"   # LS project, pre-annotated
+    # ... a reviewer corrects the boxes in Label Studio and submits ...
+    hazardscan labelstudio pull <project> --out work/review-r1                        # an importable source
+    hazardscan partial-labels --data D --reviewed work/review-r1/source.yaml --write work/datasets/reviewed-r1
+
+The review starts from the photo's own labels plus its pseudo-labels (scored by confidence, so Label
+Studio's "prediction score" ordering shows the most doubtful first); what the reviewer submits replaces
+the photo's labels. Photos are matched back by their bytes (SHA-1), never by name.
 """
 
 from __future__ import annotations
@@ -18,11 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 from inference_service.detections import Detections
 from inference_service.runtime import Detector
+from inference_service.taxonomy import load_taxonomy
 from training.dataset import load_manifest, write_derived_dataset
-from training.importer import Sample
+from training.importer import Sample, SourceSpec, import_source
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +63,7 @@ def audit(detector: Detector, root: Path, min_conf: float = 0.5) -> tuple[dict[s
         ids = to_dataset[dets.class_id]
         keep = np.isin(ids, foreign)
         if keep.any():
-            pseudo[str(sample.image)] = Detections(dets.xyxy[keep], ids[keep], np.ones(int(keep.sum()), np.float32))
+            pseudo[str(sample.image)] = Detections(dets.xyxy[keep], ids[keep], dets.score[keep])
             for c in set(ids[keep].tolist()):
                 photos_with[sample.source][classes[c]] += 1
             for c in ids[keep].tolist():
@@ -86,21 +99,100 @@ def write_pseudo_dataset(root: Path, pseudo: dict[str, Detections], out: Path, t
     return write_derived_dataset(root, out, samples, derivation)
 
 
+def review_tasks(root: Path, pseudo: dict[str, Detections]) -> list[tuple[Path, Detections]]:
+    """The training photos that got pseudo-labels, each with what its reviewer starts from: the source's
+    own labels (score 1) followed by the pseudo-labels (scored by the teacher's confidence)."""
+    return [
+        (sample.image, Detections.concat([sample.labels, pseudo[str(sample.image)]]))
+        for sample, split in load_manifest(root)
+        if split == "train" and str(sample.image) in pseudo
+    ]
+
+
+def apply_review(root: Path, reviewed: list[Sample], out: Path, origin: str) -> Path:
+    """A copy of the dataset in which every reviewed training photo (matched by SHA-1) has the reviewer's
+    labels (class ids into the dataset's class list) instead of its own; no other label changes.
+
+    Raises ``ValueError`` naming the reviewed photos that are not training photos of ``root``.
+    """
+    by_sha = {s.sha1: s for s in reviewed}
+    samples, used = [], set()
+    before = after = 0
+    for sample, split in load_manifest(root):
+        review = by_sha.get(sample.sha1) if split == "train" else None
+        if review is not None:
+            used.add(sample.sha1)
+            labels = review.labels
+            if (review.width, review.height) != (sample.width, sample.height):
+                labels = labels.scaled(sample.width / review.width, sample.height / review.height)
+            before, after = before + len(sample.labels), after + len(labels)
+            sample = Sample(sample.image, sample.source, sample.width, sample.height, labels, sample.sha1)
+        samples.append((sample, split))
+    if stray := sorted(str(by_sha[h].image.name) for h in set(by_sha) - used):
+        raise ValueError(f"{len(stray)} reviewed photos are not training photos of {root}: {stray[:5]}")
+    derivation = (
+        f"labels of {len(used)} training photos replaced by their review ({origin}): {before} boxes before, "
+        f"{after} after; validation labels unchanged"
+    )
+    return write_derived_dataset(root, out, samples, derivation)
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", type=Path, required=True)
+    from training.labelstudio_cli import add_server_arguments
+
+    p.add_argument("--model", type=Path, help="the teacher (not needed with --reviewed)")
     p.add_argument("--data", type=Path, required=True, help="a built dataset folder (holds manifest.jsonl)")
     p.add_argument("--min-conf", type=float, default=0.5)
-    p.add_argument("--write", type=Path, help="also write a pseudo-labelled copy of the dataset here")
+    p.add_argument("--write", type=Path, help="write a pseudo-labelled (or, with --reviewed, reviewed) copy here")
+    p.add_argument("--push-review", metavar="TITLE", help="send pseudo-labelled photos to a new Label Studio project")
+    p.add_argument("--reviewed", type=Path, metavar="SOURCE_YAML", help="`labelstudio pull`'s source.yaml to apply")
+    p.add_argument("--datasets-root", type=Path, default=Path("../shared/datasets"), help="for a relative root")
+    add_server_arguments(p)
+
+
+def _apply(args: argparse.Namespace) -> int:
+    if not args.write:
+        sys.stderr.write("error: --reviewed needs --write (the folder for the reviewed dataset)\n")
+        return 2
+    spec = SourceSpec.from_dict(yaml.safe_load(args.reviewed.read_text(encoding="utf-8")))
+    classes = json.loads((args.data / "dataset_card.json").read_text())["classes"]
+    imported = import_source(spec, args.datasets_root, classes)
+    out = apply_review(args.data, imported.samples, args.write, spec.origin or spec.name)
+    sys.stdout.write(json.dumps({"reviewed_photos": len(imported.samples), "data_yaml": str(out)}) + "\n")
+    return 0
+
+
+def _push_review(args: argparse.Namespace, root: Path, pseudo: dict[str, Detections], teacher: str) -> int:
+    from training import labelstudio as ls
+    from training.labelstudio_cli import client_from_args
+
+    tasks = review_tasks(root, pseudo)
+    if not tasks:
+        sys.stderr.write("nothing to review: no pseudo-labels at this --min-conf\n")
+        return 0
+    classes = json.loads((root / "dataset_card.json").read_text())["classes"]
+    client = client_from_args(args)
+    project = ls.create_project(client, args.push_review, load_taxonomy(), classes)
+    images, labels = [t[0] for t in tasks], [t[1] for t in tasks]
+    ls.push_tasks(client, project, images, labels, classes, f"pseudo:{teacher.replace(' ', ':')}")
+    url = f"{args.url.rstrip('/')}/projects/{project}"
+    sys.stdout.write(f"project {project}: {len(images)} photos to review -> {url}\n")
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.reviewed:
+        return _apply(args)
+    if args.model is None:
+        sys.stderr.write("error: give --model (the teacher), or --reviewed with --write\n")
+        return 2
     detector = Detector.load(args.model)
     report, pseudo = audit(detector, args.data, args.min_conf)
+    teacher = f"{detector.card.model_id} {detector.card.version}"
     if args.write:
-        teacher = f"{detector.card.model_id} {detector.card.version}"
         report["pseudo_data_yaml"] = str(write_pseudo_dataset(args.data, pseudo, args.write, teacher, args.min_conf))
     sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
-    return 0
+    return _push_review(args, args.data, pseudo, teacher) if args.push_review else 0
 
 
 def subset_dataset(root: Path, sources: set[str], out: Path) -> Path:
