@@ -92,3 +92,16 @@ def test_uniform_soup_refuses_ingredients_from_different_starts(tmp_path: Path):
     with pytest.raises(ValueError, match="listed twice"):
         uniform_soup([a, a], "x", runs)
     assert not (runs / "x").exists()
+
+
+def test_cli_reports_bad_input_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from inference_service.cli import main
+
+    runs = tmp_path / "runs"
+    a = _checkpoint(runs / "a", 0, "coco.pt")
+    assert main(["soup", "--base", str(a), "--name", "x", "--out", str(runs)]) == 2
+    assert "--base needs --with" in capsys.readouterr().err
+    assert main(["soup", "--ingredients", str(a), str(tmp_path / "nope.pt"), "--name", "x", "--out", str(runs)]) == 2
+    assert "not inside a training run folder" in capsys.readouterr().err
+    assert main(["soup", "--ingredients", str(a), str(a), "--name", "a", "--out", str(runs)]) == 2
+    assert "listed twice" in capsys.readouterr().err

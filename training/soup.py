@@ -134,11 +134,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.ingredients:
-        run_dir = uniform_soup(args.ingredients, args.name, args.out)
-    elif args.other is None:
-        raise ValueError("--base needs --with (the checkpoint fine-tuned from it)")
-    else:
-        run_dir = soup(args.base, args.other, args.weight, args.name, args.out)
+    try:
+        if args.ingredients:
+            run_dir = uniform_soup(args.ingredients, args.name, args.out)
+        elif args.other is None:
+            raise ValueError("--base needs --with (the checkpoint fine-tuned from it)")
+        else:
+            run_dir = soup(args.base, args.other, args.weight, args.name, args.out)
+    except (ValueError, FileNotFoundError, FileExistsError) as exc:
+        sys.stderr.write(f"hazardscan soup: {exc}\n")
+        return 2
     sys.stdout.write(f"{run_dir}\n")  # the CLI's output is the run folder
     return 0
