@@ -118,3 +118,24 @@ def test_review_starts_from_own_labels_plus_scored_pseudo_labels_and_replaces_th
     stranger = Sample(first, "review", 64, 64, first_start, "0" * 40)
     with pytest.raises(ValueError, match="1 reviewed photos are not training photos"):
         apply_review(built.root, [stranger], tmp_path / "bad", "LS p1")
+
+
+def test_cli_errors_are_one_line_with_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    import argparse
+
+    from training import partial_labels
+
+    built = fire_only_dataset(tmp_path)
+    parser = argparse.ArgumentParser()
+    partial_labels.add_arguments(parser)
+    cases = [
+        (["--data", str(built.root)], "give --model"),
+        (["--data", str(built.root), "--reviewed", str(tmp_path / "r.yaml")], "needs --write"),
+        (["--data", str(built.root), "--reviewed", str(tmp_path / "r.yaml"), "--write", str(tmp_path / "o")], "r.yaml"),
+    ]
+    for argv, message in cases:
+        assert partial_labels.run(parser.parse_args(argv)) == 2
+        assert message in capsys.readouterr().err
+    down = ["--model", str(_two_class_model(tmp_path)), "--data", str(built.root), "--push-review", "r1"]
+    assert partial_labels.run(parser.parse_args([*down, "--url", "http://127.0.0.1:9", "--token", "x"])) == 2
+    assert "Label Studio at http://127.0.0.1:9" in capsys.readouterr().err

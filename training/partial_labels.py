@@ -170,17 +170,32 @@ def _push_review(args: argparse.Namespace, root: Path, pseudo: dict[str, Detecti
     if not tasks:
         sys.stderr.write("nothing to review: no pseudo-labels at this --min-conf\n")
         return 0
+    import httpx
+    from label_studio_sdk.core.api_error import ApiError
+
     classes = json.loads((root / "dataset_card.json").read_text())["classes"]
-    client = client_from_args(args)
-    project = ls.create_project(client, args.push_review, load_taxonomy(), classes)
     images, labels = [t[0] for t in tasks], [t[1] for t in tasks]
-    ls.push_tasks(client, project, images, labels, classes, f"pseudo:{teacher.replace(' ', ':')}")
+    try:
+        client = client_from_args(args)
+        project = ls.create_project(client, args.push_review, load_taxonomy(), classes)
+        ls.push_tasks(client, project, images, labels, classes, f"pseudo:{teacher.replace(' ', ':')}")
+    except (ls.LabelStudioError, ApiError, httpx.HTTPError) as exc:
+        sys.stderr.write(f"error: Label Studio at {args.url}: {exc}\n")
+        return 2
     url = f"{args.url.rstrip('/')}/projects/{project}"
     sys.stdout.write(f"project {project}: {len(images)} photos to review -> {url}\n")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except (ValueError, FileNotFoundError) as exc:  # a stray review, a missing folder, an unreadable spec
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
     if args.reviewed:
         return _apply(args)
     if args.model is None:
