@@ -7,6 +7,8 @@ from typing import Any
 
 from inference_service.taxonomy import Taxonomy
 
+DEFAULT_NMS_IOU = 0.6  # a release's NMS IoU unless `release --nms-iou` chooses one (measured: README)
+
 
 def base_card(
     *,
@@ -19,7 +21,7 @@ def base_card(
     dataset_card: dict[str, Any] | None,
     run: dict[str, Any],
     conf_threshold: float = 0.25,
-    nms_iou: float = 0.6,
+    nms_iou: float = DEFAULT_NMS_IOU,
 ) -> dict[str, Any]:
     zh = {c.name: c.zh for c in taxonomy.detector_classes}
     untrained = [c.name for c in taxonomy.detector_classes if c.name not in classes]

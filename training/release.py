@@ -15,7 +15,7 @@ from typing import Any
 import yaml
 
 from inference_service.taxonomy import load_taxonomy
-from training.card import base_card, render_markdown
+from training.card import DEFAULT_NMS_IOU, base_card, render_markdown
 from training.export import embed_card, export_model
 
 log = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ def release(
     parity_photos: int = 40,
     calib_photos: int = 120,
     skip_map: bool = False,
-    nms_iou: float = 0.6,
+    nms_iou: float = DEFAULT_NMS_IOU,
 ) -> dict[str, Any]:
     from training.parity import tensor_parity, ultralytics_map
 
@@ -183,8 +183,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--nms-iou",
         type=float,
-        default=0.6,
-        help="the card's NMS IoU (default 0.6); choose it with `hazardscan eval --split train --nms-iou X`",
+        default=DEFAULT_NMS_IOU,
+        help=f"the card's NMS IoU (default {DEFAULT_NMS_IOU}); choose it with `eval --split train --nms-iou X`",
     )
     p.add_argument(
         "--attach-eval",
