@@ -184,6 +184,12 @@ COMMANDS: list[Command] = [
         "training.partial_labels:run",
     ),
     Command(
+        "heldout",
+        "write the photos every given dataset version holds out (for A/B across splits)",
+        "training.heldout:add_arguments",
+        "training.heldout:run",
+    ),
+    Command(
         "resample",
         "write a copy of a dataset with rare-class training photos repeated (repeat-factor sampling)",
         "training.resample:add_arguments",

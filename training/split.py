@@ -54,7 +54,7 @@ NEAR_DUPLICATE_HASHES: dict[str, tuple[Callable[[Path], int], int]] = {
 }
 
 
-def _popcount(x: np.ndarray) -> np.ndarray:
+def popcount(x: np.ndarray) -> np.ndarray:
     x = x.astype(np.uint64)
     count = np.zeros(x.shape, np.uint64)
     for shift in range(0, 64, 8):
@@ -83,7 +83,7 @@ def duplicate_groups(sha1s: Sequence[str], hashes: Sequence[int], bits: int = NE
         union(i, first.setdefault(s, i))
     h = np.array(hashes, dtype=np.uint64)
     for i in range(n - 1):
-        close = np.flatnonzero(_popcount(h[i + 1 :] ^ h[i]) <= bits) + i + 1
+        close = np.flatnonzero(popcount(h[i + 1 :] ^ h[i]) <= bits) + i + 1
         for j in close.tolist():
             union(i, j)
     return [find(i) for i in range(n)]
