@@ -63,23 +63,26 @@ def held_out(versions: Sequence[Sequence[tuple[Sample, str]]], hash_of: Callable
     return HeldOut(kept, len(first_val) - len(candidates), len(candidates) - len(kept))
 
 
-def write_held_out(roots: Sequence[Path], out: Path, hash_name: str = "dhash", bits: int = DEFAULT_BITS) -> Path:
-    """Write :func:`held_out` of the dataset folders ``roots`` as a derived dataset of the first one."""
-    classes = [json.loads((root / "dataset_card.json").read_text())["classes"] for root in roots]
-    if any(c != classes[0] for c in classes):
+def write_held_out(
+    roots: Sequence[Path], out: Path, hash_name: str = "dhash", bits: int = DEFAULT_BITS
+) -> tuple[Path, HeldOut]:
+    """Write :func:`held_out` of the dataset folders ``roots`` as a derived dataset of the first one; returns
+    its data.yaml and what was held out."""
+    cards = [json.loads((root / "dataset_card.json").read_text()) for root in roots]
+    if any(card["classes"] != cards[0]["classes"] for card in cards):
         raise ValueError("the datasets have different class lists; a shared held-out set needs one")
     versions = [load_manifest(root) for root in roots]
     hash_path = NEAR_DUPLICATE_HASHES[hash_name][0]
     result = held_out(versions, lambda s: hash_path(s.image), bits)
     if not result.samples:
         raise ValueError("no photo is held out by every dataset")
-    names = ", ".join(json.loads((root / "dataset_card.json").read_text())["version"] for root in roots)
+    names = ", ".join(card["version"] for card in cards)
     derivation = (
         f"held out by every one of {names}: validation photos in each, none with a training photo of its source "
         f"within {bits} bits of {hash_name} in any ({result.not_val_everywhere} trained on by one, "
         f"{result.near_training} near a training photo, dropped)"
     )
-    return write_derived_dataset(roots[0], out, [(s, "val") for s in result.samples], derivation)
+    return write_derived_dataset(roots[0], out, [(s, "val") for s in result.samples], derivation), result
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -110,16 +113,12 @@ def run(args: argparse.Namespace) -> int:
         sys.stderr.write(f"hazardscan heldout: --bits must lie within [0, 64], got {args.bits}\n")
         return 2
     try:
-        data_yaml = write_held_out(args.data, args.out, args.hash, args.bits)
+        data_yaml, result = write_held_out(args.data, args.out, args.hash, args.bits)
     except ValueError as exc:
         sys.stderr.write(f"hazardscan heldout: {exc}\n")
         return 2
-    card = json.loads((data_yaml.parent / "dataset_card.json").read_text())
-    per_source = Counter(
-        json.loads(line)["source"] for line in (data_yaml.parent / "manifest.jsonl").read_text().splitlines()
-    )
-    sys.stderr.write(
-        f"{card['photos']['val']} photos held out ({', '.join(f'{k} {v}' for k, v in sorted(per_source.items()))})\n"
-    )
+    per_source = Counter(s.source for s in result.samples)
+    sources = ", ".join(f"{k} {v}" for k, v in sorted(per_source.items()))
+    sys.stderr.write(f"{len(result.samples)} photos held out ({sources})\n")
     sys.stdout.write(f"{data_yaml}\n")
     return 0
