@@ -87,6 +87,8 @@ def _print_table(photo: Path, response: Any) -> None:
         )
     for d in response.detections:
         print(f"  det    {d.class_name:<19} {d.confidence:5.2f}  {list(d.box)}")
+    for w in response.warnings:
+        print(f"  WARNING {w.code}: {w.message_zh} / {w.message}")
 
 
 def _run_detect(args: argparse.Namespace) -> int:

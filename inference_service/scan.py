@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from inference_service.evidence import DEFAULT_FONT, annotations_for, render_evidence
-from inference_service.imaging import DecodedImage, ImageError, decode_for_display
+from inference_service.imaging import DecodedImage, ImageError, PhotoWarning, decode_for_display, photo_warnings
 from inference_service.runtime import Detector, DetectResult, ImageInput
 from inference_service.taxonomy import HazardFinding, Taxonomy
 
@@ -29,6 +29,7 @@ class ScanResult:
     findings: list[HazardFinding]
     evidence_jpeg: bytes | None
     timings_ms: dict[str, float]
+    warnings: list[PhotoWarning]  # about the photo itself (nearly uniform bright, dark or grey)
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class Scanner:
         t0 = time.perf_counter()
         classes = self.detector.card.classes
         findings = self.taxonomy.evaluate(result.detections, classes)
+        warnings = photo_warnings(result.image.array)
         timings = {**result.timings_ms, "hazards": round((time.perf_counter() - t0) * 1000, 3)}
         jpeg = None
         if evidence:
@@ -105,7 +107,7 @@ class Scanner:
                 font_path=self.style.font_path,
             )
             timings["evidence"] = round((time.perf_counter() - t1) * 1000, 3)
-        return ScanResult(result, findings, jpeg, timings)
+        return ScanResult(result, findings, jpeg, timings, warnings)
 
     def _display_image(self, result: DetectResult, source: bytes | None) -> DecodedImage:
         """The detector's decode when big enough for the evidence photo, else a larger decode."""

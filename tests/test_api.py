@@ -64,6 +64,16 @@ def _error(response: httpx.Response, status: int, code: str) -> str:
     return str(body["error"]["message"])
 
 
+def test_a_washed_out_photo_gets_a_warning_and_a_normal_one_none(client: httpx.Client):
+    white = encode(Image.new("RGB", (320, 240), (250, 250, 250)), "JPEG")
+    r = client.post("/v1/detect", files={"photo": ("fog.jpg", white, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    assert [w["code"] for w in r.json()["warnings"]] == ["washed_out"]
+    assert "烟雾" in r.json()["warnings"][0]["message_zh"]
+    r = client.post("/v1/detect", files={"photo": ("site.jpg", FIRE_PHOTO, "image/jpeg")})
+    assert r.status_code == 200 and r.json()["warnings"] == []
+
+
 def test_detect_happy_path(client: httpx.Client):
     r = client.post("/v1/detect", files={"photo": ("site.jpg", FIRE_PHOTO, "image/jpeg")})
     assert r.status_code == 200, r.text

@@ -13,6 +13,7 @@ from inference_service.imaging import (
     decode_for_display,
     decode_image,
     letterbox,
+    photo_warnings,
     to_tensor,
 )
 
@@ -210,3 +211,28 @@ def test_decoding_ignores_a_monkey_patched_image_open(monkeypatch: pytest.Monkey
     with pytest.raises(UnsupportedImageError, match="text, not an image"):
         decode_image(b"hello, this is not a photo")
     assert decode_image(encode(scene(40, 30, []), "PNG")).array.shape == (30, 40, 3)
+
+
+def _veiled(share: float) -> np.ndarray:
+    """A photo-like image under a white veil (fog, steam, a flared lens)."""
+    photo = np.asarray(noisy_photo(320, 240), np.float32)
+    return np.round(photo * (1 - share) + 255 * share).astype(np.uint8)
+
+
+@pytest.mark.parametrize(
+    ("image", "codes"),
+    [
+        (np.asarray(noisy_photo(320, 240)), []),
+        (np.asarray(scene(320, 240, [(100, 80, 200, 160, RED)])), []),  # plain wall, one red object: contrast
+        (np.full((240, 320, 3), 255, np.uint8), ["washed_out"]),
+        (_veiled(0.9), ["washed_out"]),
+        (_veiled(0.6), []),  # hazy, but the scene still shows
+        (np.full((240, 320, 3), 8, np.uint8), ["too_dark"]),
+        (np.full((240, 320, 3), 128, np.uint8), ["featureless"]),
+    ],
+    ids=["photo", "object-on-white", "white", "veil-90", "veil-60", "black", "grey"],
+)
+def test_photo_warnings(image: np.ndarray, codes: list[str]):
+    warnings = photo_warnings(image)
+    assert [w.code for w in warnings] == codes
+    assert all(w.message and w.message_zh for w in warnings)

@@ -37,6 +37,12 @@ class Detection(BaseModel):
     box: Box = Field(description="xyxy in original (upright) pixels")
 
 
+class WarningInfo(BaseModel):
+    code: str = Field(description="washed_out | too_dark | featureless")
+    message: str
+    message_zh: str
+
+
 class ImageInfo(BaseModel):
     width: int
     height: int
@@ -57,6 +63,9 @@ class DetectResponse(BaseModel):
     image: ImageInfo
     model: ModelInfo
     timings_ms: dict[str, float]
+    warnings: list[WarningInfo] = Field(
+        default_factory=list, description="about the photo itself: its result is doubtful, retake it if possible"
+    )
     evidence_jpeg_base64: str | None = None
 
     @classmethod
@@ -84,6 +93,7 @@ class DetectResponse(BaseModel):
             image=ImageInfo(width=scan.detect.width, height=scan.detect.height),
             model=ModelInfo.of(card),
             timings_ms=scan.timings_ms,
+            warnings=[WarningInfo(code=w.code, message=w.message, message_zh=w.message_zh) for w in scan.warnings],
             evidence_jpeg_base64=(
                 base64.b64encode(scan.evidence_jpeg).decode("ascii") if scan.evidence_jpeg is not None else None
             ),
