@@ -46,3 +46,39 @@ def test_square_and_rect_reports_land_in_their_own_places(tmp_path: Path):
     readme = (tmp_path / "README.md").read_text()
     assert "mAP50 70.0" in readme and "minimum-rectangle inputs" in readme and "mAP50 69.0" in readme
     assert "no clear difference (-0.4 points)" in readme
+
+
+def test_a_robustness_report_lands_beside_the_val_figures(tmp_path: Path):
+    card = base_card(
+        model_id="m",
+        version="1",
+        architecture="yolov8n",
+        classes=CLASSES,
+        input_size=(64, 64),
+        taxonomy=load_taxonomy(),
+        dataset_card=None,
+        run={},
+    )
+    (tmp_path / "card.json").write_text(json.dumps(card))
+    (tmp_path / "val.json").write_text(json.dumps(_report(False, 0.7)))
+    attach_eval(tmp_path, tmp_path / "val.json")
+
+    def counts(kept: list[int], new: list[int]) -> dict[str, list[int]]:
+        return {"shown": [4, 2, 0], "kept": kept, "not_shown": [5, 7, 9], "false_alarms": [0, 0, 0], "new_alarms": new}
+
+    robustness = {
+        "model": "m",
+        "version": "1",
+        "data": "heldout:val",
+        "photos": 9,
+        "unreadable": [],
+        "classes": CLASSES,
+        "degradations": {"as taken": counts([4, 2, 0], [0, 0, 0]), "white veil 90%": counts([1, 2, 0], [0, 6, 0])},
+    }
+    (tmp_path / "robust.json").write_text(json.dumps(robustness))
+    out = attach_eval(tmp_path, tmp_path / "robust.json")
+    assert out["metrics"]["val"]["mAP50"] == 0.7  # untouched
+    assert out["metrics"]["robustness"]["degradations"]["white veil 90%"]["new_alarms"] == [0, 6, 0]
+    readme = (tmp_path / "README.md").read_text()
+    assert "## Under degraded photos" in readme and "9 photos of heldout:val" in readme
+    assert "| fire | 4/4 | 1/4 · +0 |" in readme and "| smoke | 2/2 | 2/2 · +6 |" in readme

@@ -114,6 +114,7 @@ def render_markdown(card: dict[str, Any]) -> str:
             f"{rect.get('ab_vs_square') or ''}",
             "",
         ]
+    lines += _robustness_lines(m.get("robustness"))
     lines += [
         "## What it cannot detect",
         "",
@@ -169,3 +170,29 @@ def _json(v: Any) -> str:
     import json
 
     return json.dumps(v, ensure_ascii=False, indent=1)
+
+
+def _robustness_lines(rob: dict[str, Any] | None) -> list[str]:
+    """The card's section on degraded photos (``evaluation.robustness``): per class, photos showing it that
+    still raise it, and alarms the degradation adds to photos not labelled with it."""
+    if not rob:
+        return []
+    names = [n for n in rob["degradations"] if n != "as taken"]
+    lines = [
+        "## Under degraded photos",
+        "",
+        f"{rob['photos']} photos of {rob['data']}, each as taken and degraded (`python -m evaluation.robustness`). "
+        "Cells: photos showing the class that raise it (kept / shown), then alarms of the class the degradation "
+        "adds to photos not labelled with it (+N).",
+        "",
+        "| class | as taken | " + " | ".join(names) + " |",
+        "|---|---|" + "---|" * len(names),
+    ]
+    base = rob["degradations"]["as taken"]
+    for c, cls in enumerate(rob["classes"]):
+        cells = [f"{base['kept'][c]}/{base['shown'][c]}"]
+        for n in names:
+            t = rob["degradations"][n]
+            cells.append(f"{t['kept'][c]}/{t['shown'][c]} · +{t['new_alarms'][c]}")
+        lines.append(f"| {cls} | " + " | ".join(cells) + " |")
+    return [*lines, ""]

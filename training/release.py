@@ -138,9 +138,15 @@ def release(
 
 
 def attach_eval(model_dir: Path, report_json: Path) -> dict[str, Any]:
-    """Copy the served-pipeline evaluation (``hazardscan eval``'s report.json) into the card."""
+    """Copy the served-pipeline evaluation (``hazardscan eval``'s report.json, or ``evaluation.robustness``'s
+    JSON) into the card."""
     card = json.loads((model_dir / "card.json").read_text())
     report = json.loads(report_json.read_text())
+    if "degradations" in report:
+        # alarms per class under degraded photos (`python -m evaluation.robustness --out`)
+        card["metrics"]["robustness"] = {k: report[k] for k in ("data", "photos", "classes", "degradations")}
+        write_card(model_dir, card)
+        return card
     overall = report["overall"]
     if report["model"].get("rect") and not card.get("rect"):
         # the same model scored with minimum-rectangle inputs (`eval --rect`): kept beside the main figures
@@ -190,7 +196,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--attach-eval",
         type=Path,
         metavar="REPORT_JSON",
-        help="only copy a `hazardscan eval` report.json into the model card of --out",
+        help="only copy a `hazardscan eval` report.json (or `python -m evaluation.robustness --out` JSON) into the "
+        "model card of --out",
     )
 
 
