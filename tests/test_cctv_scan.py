@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from _builders import build_model_dir, build_tiny_yolo, encode, scene, tiny_card
+from _builders import build_model_dir, build_tiny_yolo, encode, noisy_photo, scene, tiny_card
 from _cctv import BLUE_CELL, GREEN_CELL, RED_CELL, WebhookReceiver, write_video
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
@@ -23,7 +23,7 @@ from PIL import Image
 from inference_service.cctv import cli
 from inference_service.cctv.api import get_event_store, router
 from inference_service.cctv.config import parse_cameras
-from inference_service.cctv.scanner import ListSink, ScanOptions, StoreSink, StreamScanner
+from inference_service.cctv.scanner import VIEW_CHECK_EVERY, ListSink, ScanOptions, StoreSink, StreamScanner
 from inference_service.cctv.store import EventStore
 from inference_service.runtime import Detector
 from inference_service.taxonomy import Taxonomy
@@ -319,3 +319,20 @@ def test_cli_scan_runs_a_dynamic_size_model_at_the_minimum_rectangle_unless_told
         assert cli.main(args) == 0
         summary = json.loads(capsys.readouterr().out)
         assert summary["rect"] is rect and summary["events_stored"] == 1
+
+
+def test_a_washed_out_camera_view_is_counted_and_named_until_it_recovers(detector, taxonomy, tmp_path: Path):
+    # one photo a second, 20 of them: 10 washed out (a flared or fogged lens) and 10 ordinary, in either order
+    white, ordinary = Image.new("RGB", (320, 240), (250, 250, 250)), noisy_photo(320, 240)
+    for name, first, then in (("recovers", white, ordinary), ("blinded", ordinary, white)):
+        (tmp_path / name).mkdir()
+        for i in range(20):
+            (tmp_path / name / f"f{i:02d}.png").write_bytes(encode(first if i < 10 else then, "PNG"))
+    cameras = [{"id": name, "url": str(tmp_path / name), "sample_fps": 1} for name in ("recovers", "blinded")]
+    scanner = StreamScanner(parse_cameras({"cameras": cameras}), detector, taxonomy, ListSink())
+    report = scanner.run()
+    checked = len(range(0, 20, VIEW_CHECK_EVERY))
+    for name, last in (("recovers", None), ("blinded", "washed_out")):
+        stats = report.cameras[name]["events"]
+        assert (stats["frames_view_checked"], stats["frames_view_warning"]) == (checked, checked // 2), name
+        assert stats["view_warning"] == last, name

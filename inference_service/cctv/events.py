@@ -75,6 +75,9 @@ class CameraStats:
     frames_unarmed: int = 0
     outside_zones: int = 0  # observations dropped by zones
     suppressed_tracks: int = 0  # persistent tracks held back by the cooldown (counted once each)
+    frames_view_checked: int = 0  # frames whose view was checked (every VIEW_CHECK_EVERY-th sampled frame)
+    frames_view_warning: int = 0  # of those, nearly uniform: washed out, too dark or featureless
+    view_warning: str | None = None  # the last checked frame's warning code: a blinded or covered camera
 
 
 def point_in_polygon(x: float, y: float, polygon: Sequence[tuple[float, float]]) -> bool:
