@@ -28,6 +28,7 @@ import numpy.typing as npt
 
 from evaluation.data import EvalSet, load_eval_set
 from inference_service.runtime import Detector
+from training.card import ROBUSTNESS_CELLS, robustness_table
 
 logger = logging.getLogger(__name__)
 
@@ -111,24 +112,8 @@ def measure(detector: Detector, data: EvalSet, degradations: Sequence[str]) -> d
 
 
 def render(report: dict[str, Any]) -> str:
-    """A markdown table: per class, kept / shown and false alarms / not shown under each degradation."""
-    names = list(report["degradations"])
-    lines = [
-        f"{report['model']} {report['version']} on {report['data']} ({report['photos']} photos): "
-        "photos showing the class that raise it (kept / shown), photos not showing it that raise it (false "
-        "alarms / not shown), and over every photo, unlabelled alarms the degradation adds (+N)",
-        "",
-        "| class | " + " | ".join(names) + " |",
-        "|---|" + "---|" * len(names),
-    ]
-    for c, cls in enumerate(report["classes"]):
-        cells = []
-        for name in names:
-            t = report["degradations"][name]
-            new = f" · +{t['new_alarms'][c]}" if name != "as taken" else ""
-            cells.append(f"{t['kept'][c]}/{t['shown'][c]} · {t['false_alarms'][c]}/{t['not_shown'][c]}{new}")
-        lines.append(f"| {cls} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    head = f"{report['model']} {report['version']} on {report['data']} ({report['photos']} photos). "
+    return "\n".join([head + f"Cells: {ROBUSTNESS_CELLS}.", "", *robustness_table(report)]) + "\n"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,7 +25,7 @@ def _report(rect: bool, map50: float) -> dict:
     return report
 
 
-def test_square_and_rect_reports_land_in_their_own_places(tmp_path: Path):
+def _write_card(folder: Path) -> None:
     card = base_card(
         model_id="m",
         version="1",
@@ -36,7 +36,11 @@ def test_square_and_rect_reports_land_in_their_own_places(tmp_path: Path):
         dataset_card=None,
         run={},
     )
-    (tmp_path / "card.json").write_text(json.dumps(card))
+    (folder / "card.json").write_text(json.dumps(card))
+
+
+def test_square_and_rect_reports_land_in_their_own_places(tmp_path: Path):
+    _write_card(tmp_path)
     for rect, value in ((False, 0.7), (True, 0.69)):
         (tmp_path / f"r{rect}.json").write_text(json.dumps(_report(rect, value)))
         out = attach_eval(tmp_path, tmp_path / f"r{rect}.json")
@@ -49,17 +53,7 @@ def test_square_and_rect_reports_land_in_their_own_places(tmp_path: Path):
 
 
 def test_a_robustness_report_lands_beside_the_val_figures(tmp_path: Path):
-    card = base_card(
-        model_id="m",
-        version="1",
-        architecture="yolov8n",
-        classes=CLASSES,
-        input_size=(64, 64),
-        taxonomy=load_taxonomy(),
-        dataset_card=None,
-        run={},
-    )
-    (tmp_path / "card.json").write_text(json.dumps(card))
+    _write_card(tmp_path)
     (tmp_path / "val.json").write_text(json.dumps(_report(False, 0.7)))
     attach_eval(tmp_path, tmp_path / "val.json")
 
@@ -81,4 +75,4 @@ def test_a_robustness_report_lands_beside_the_val_figures(tmp_path: Path):
     assert out["metrics"]["robustness"]["degradations"]["white veil 90%"]["new_alarms"] == [0, 6, 0]
     readme = (tmp_path / "README.md").read_text()
     assert "## Under degraded photos" in readme and "9 photos of heldout:val" in readme
-    assert "| fire | 4/4 | 1/4 · +0 |" in readme and "| smoke | 2/2 | 2/2 · +6 |" in readme
+    assert "| fire | 4/4 · 0/5 | 1/4 · 0/5 · +0 |" in readme and "| smoke | 2/2 · 0/7 | 2/2 · 0/7 · +6 |" in readme

@@ -172,27 +172,38 @@ def _json(v: Any) -> str:
     return json.dumps(v, ensure_ascii=False, indent=1)
 
 
+ROBUSTNESS_CELLS = (
+    "photos showing the class that raise it (kept / shown), photos not showing it that raise it (false alarms / "
+    "not shown; both only where the photo's source labels the class), and over every photo, alarms of the class "
+    "the degradation adds that no label explains (+N)"
+)
+
+
+def robustness_table(report: dict[str, Any]) -> list[str]:
+    """Markdown table lines of an ``evaluation.robustness`` report: one row per class, one cell per degradation
+    (see :data:`ROBUSTNESS_CELLS`)."""
+    names = list(report["degradations"])
+    lines = ["| class | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for c, cls in enumerate(report["classes"]):
+        cells = []
+        for name in names:
+            t = report["degradations"][name]
+            new = f" · +{t['new_alarms'][c]}" if name != "as taken" else ""
+            cells.append(f"{t['kept'][c]}/{t['shown'][c]} · {t['false_alarms'][c]}/{t['not_shown'][c]}{new}")
+        lines.append(f"| {cls} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _robustness_lines(rob: dict[str, Any] | None) -> list[str]:
-    """The card's section on degraded photos (``evaluation.robustness``): per class, photos showing it that
-    still raise it, and alarms the degradation adds to photos not labelled with it."""
+    """The card's section on degraded photos (``evaluation.robustness``)."""
     if not rob:
         return []
-    names = [n for n in rob["degradations"] if n != "as taken"]
-    lines = [
+    return [
         "## Under degraded photos",
         "",
         f"{rob['photos']} photos of {rob['data']}, each as taken and degraded (`python -m evaluation.robustness`). "
-        "Cells: photos showing the class that raise it (kept / shown), then alarms of the class the degradation "
-        "adds to photos not labelled with it (+N).",
+        f"Cells: {ROBUSTNESS_CELLS}.",
         "",
-        "| class | as taken | " + " | ".join(names) + " |",
-        "|---|---|" + "---|" * len(names),
+        *robustness_table(rob),
+        "",
     ]
-    base = rob["degradations"]["as taken"]
-    for c, cls in enumerate(rob["classes"]):
-        cells = [f"{base['kept'][c]}/{base['shown'][c]}"]
-        for n in names:
-            t = rob["degradations"][n]
-            cells.append(f"{t['kept'][c]}/{t['shown'][c]} · +{t['new_alarms'][c]}")
-        lines.append(f"| {cls} | " + " | ".join(cells) + " |")
-    return [*lines, ""]
