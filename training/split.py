@@ -54,11 +54,15 @@ NEAR_DUPLICATE_HASHES: dict[str, tuple[Callable[[Path], int], int]] = {
 }
 
 
+_BITS_IN_BYTE = np.array([bin(i).count("1") for i in range(256)], np.uint64)
+
+
 def popcount(x: np.ndarray) -> np.ndarray:
+    """Set bits of each 64-bit value (Hamming distance, applied to an XOR)."""
     x = x.astype(np.uint64)
     count = np.zeros(x.shape, np.uint64)
     for shift in range(0, 64, 8):
-        count += np.array([bin(i).count("1") for i in range(256)], np.uint64)[(x >> np.uint64(shift)) & np.uint64(255)]
+        count += _BITS_IN_BYTE[(x >> np.uint64(shift)) & np.uint64(255)]
     return count
 
 
