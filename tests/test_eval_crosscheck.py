@@ -45,7 +45,15 @@ def test_crosscheck_traces_the_difference_to_its_causes(tmp_path: Path):
     assert abs(x["metric_difference"]) < 0.01 and abs(x["unexplained"]) < 1e-3
     # on PNGs, our emulation of its NMS and its metric reproduce Ultralytics' own number
     assert steps["+ full-size decode"] == pytest.approx(theirs, abs=1e-3)
-    # grey cells score every class alike, so multi-label NMS is what separates the two here
-    assert steps["+ multi-label NMS"] - steps["our predictions, Ultralytics' metric"] > 0.02
+    # Grey cells score every class alike, so multi-label NMS is the rung that separates the two here. Which
+    # class wins such a near-tie depends on the CPU's floating point (AVX-512 and AVX2 kernels round apart),
+    # so the rung's direction differs between machines (+3.7 points on one, -12.9 on another); its size and
+    # its place in the ladder do not.
+    rungs = list(steps.values())
+    moves = {name: after - before for name, before, after in zip(list(steps)[1:], rungs, rungs[1:], strict=False)}
+    assert abs(moves["+ multi-label NMS"]) > 0.02
+    assert max(moves, key=lambda name: abs(moves[name])) == "+ multi-label NMS"
     assert len(x["explanation"]) == 4 and "multi-label" in x["explanation"][1]
+    sign = "+" if moves["+ multi-label NMS"] > 0 else "-"
+    assert x["explanation"][1].startswith(sign)  # the explanation names the rung's direction as measured
     assert "## Cross-check with Ultralytics" in (tmp_path / "out" / "report.md").read_text()
