@@ -3,6 +3,7 @@
 #   serve: the slim serving install (no torch) + the CJK font for evidence images
 #   dev:   everything the tests need: training/eval/cctv extras, Label Studio in its own venv,
 #          GStreamer's RTSP server and PostgreSQL from Debian
+#   Python packages come from requirements/*.lock (see scripts/lock.sh), never resolved anew.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-dev}
@@ -12,7 +13,8 @@ SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 apt_packages=(fonts-wqy-microhei)
 if [ "$mode" = dev ]; then
   apt_packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good
-                 gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav ffmpeg postgresql)
+                 gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav ffmpeg postgresql
+                 chromium)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
@@ -21,15 +23,35 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-if [ "$mode" = serve ]; then
-  .venv/bin/pip install -q -e .
+# Python packages: exactly the versions in requirements/<mode>.lock (scripts/lock.sh writes them), installed
+# with --no-deps so that nothing is resolved anew here. A stamp of the lock and pyproject.toml makes a rerun
+# with nothing changed a no-op that needs no network.
+stamp() { cat "requirements/$1.lock" pyproject.toml requirements/build.in | sha256sum | cut -d' ' -f1; }
+install_locked() {  # venv lock
+  local venv=$1 lock=$2 marker="$1/.hazardscan-$2.lock-sha256"
+  [ -f "$marker" ] && [ "$(cat "$marker")" = "$(stamp "$lock")" ] && return 1
+  [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
+  "$venv/bin/pip" install -q --no-deps -r "requirements/$lock.lock"
+  return 0
+}
+if [ "$mode" = serve ] && [ -f .venv/.hazardscan-dev.lock-sha256 ] \
+   && [ "$(cat .venv/.hazardscan-dev.lock-sha256)" = "$(stamp dev)" ]; then
+  lock=dev  # the dev install holds everything serving needs, at the same versions
 else
-  # torch is pinned to the build this workplace keeps on disk (a plain `torch` pulls a multi-GB build)
-  .venv/bin/pip install -q -e '.[train,eval,cctv,dev]'
-  if [ ! -x .venv-labelstudio/bin/label-studio ]; then
-    "$PY" -m venv .venv-labelstudio
-    .venv-labelstudio/bin/pip install -q label-studio==1.23.2
+  lock=$([ "$mode" = serve ] && echo serve || echo dev)
+fi
+if install_locked .venv "$lock"; then
+  # one OpenCV: a `cv2` written by opencv-python (an older install; ultralytics asks for it) over the headless
+  # wheel's; removing it deletes files both wrote, so the headless wheel goes back in whole
+  if .venv/bin/pip show -q opencv-python >/dev/null 2>&1; then
+    .venv/bin/pip uninstall -q -y opencv-python
+    .venv/bin/pip install -q --no-deps --force-reinstall -r <(grep '^opencv-python-headless==' requirements/$lock.lock)
   fi
+  .venv/bin/pip install -q --no-deps --no-build-isolation -e .
+  stamp "$lock" > ".venv/.hazardscan-$lock.lock-sha256"
+else
+  echo "setup: .venv is up to date with requirements/$lock.lock"
+fi
+if [ "$mode" = dev ] && install_locked .venv-labelstudio labelstudio; then
+  stamp labelstudio > .venv-labelstudio/.hazardscan-labelstudio.lock-sha256
 fi

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Regenerate the lock files from pyproject.toml. Run it after changing a dependency; commit what it writes.
+#   scripts/lock.sh                     keep every locked version that still fits (uv prefers the old pins)
+#   scripts/lock.sh --upgrade-package X move X (and only what X needs) to its newest fitting release
+# uv resolves for Python 3.11 on x86-64 manylinux whatever machine runs it. The locks leave out
+# `opencv-python`: ultralytics asks for it, but the service uses `opencv-python-headless` and two wheels must
+# never write one `cv2`; the installs use --no-deps, so the lock is the whole environment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v uv >/dev/null || python3 -m pip install -q uv
+common=(--python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-emit-package opencv-python
+        --custom-compile-command "scripts/lock.sh" --quiet "$@")
+uv pip compile pyproject.toml requirements/build.in --extra train --extra eval --extra cctv --extra dev \
+  -o requirements/dev.lock "${common[@]}"
+uv pip compile pyproject.toml requirements/build.in -c requirements/dev.lock -o requirements/serve.lock "${common[@]}"
+echo "label-studio==1.23.2" | uv pip compile - -o requirements/labelstudio.lock "${common[@]}"

@@ -1,0 +1,86 @@
+"""The lock files: they satisfy pyproject.toml, agree with each other, and are what is installed.
+
+A fresh machine installs `requirements/<mode>.lock` with ``--no-deps`` (scripts/setup.sh), so these pins are
+the whole environment; scripts/lock.sh regenerates them.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+
+ROOT = Path(__file__).resolve().parents[1]
+PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)")
+
+
+def parse_lock(text: str) -> dict[str, str]:
+    """``name -> version`` of every ``name==version`` line (comments and ``# via`` lines skipped)."""
+    pins: dict[str, str] = {}
+    for line in text.splitlines():
+        m = PIN.match(line)
+        if m:
+            pins[canonicalize_name(m.group(1))] = m.group(2)
+    return pins
+
+
+def unmet(requirements: list[str], pins: dict[str, str]) -> list[str]:
+    """The requirements (for this interpreter) that no pin satisfies."""
+    missing = []
+    for text in requirements:
+        req = Requirement(text)
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        version = pins.get(canonicalize_name(req.name))
+        if version is None or not req.specifier.contains(version, prereleases=True):
+            missing.append(f"{text} (locked: {version})")
+    return missing
+
+
+@pytest.mark.parametrize(
+    ("requirements", "lock", "expected"),
+    [
+        (["numpy>=1.26"], "numpy==2.2.6\n    # via pkg\n", []),  # met
+        (["numpy>=3"], "numpy==2.2.6\n", ["numpy>=3 (locked: 2.2.6)"]),  # pinned below the floor
+        (["Foo_Bar>=1"], "foo-bar==1.0\n", []),  # names compare canonicalised
+        (["absent"], "# absent==1.0 is a comment\n", ["absent (locked: None)"]),  # only real pins count
+        (["win-only; sys_platform == 'win32'"], "", []),  # a marker that does not apply here
+    ],
+)
+def test_unmet_reads_pins_and_specifiers(requirements: list[str], lock: str, expected: list[str]):
+    assert unmet(requirements, parse_lock(lock)) == expected
+
+
+PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+LOCKS = {name: parse_lock((ROOT / "requirements" / f"{name}.lock").read_text()) for name in ("serve", "dev")}
+
+
+def test_serving_lock_meets_the_default_install_and_holds_no_torch():
+    assert unmet(PROJECT["dependencies"], LOCKS["serve"]) == []
+    assert not {"torch", "ultralytics", "opencv-python"} & LOCKS["serve"].keys()
+
+
+def test_dev_lock_meets_every_extra():
+    extras = [r for reqs in PROJECT["optional-dependencies"].values() for r in reqs]
+    assert unmet(PROJECT["dependencies"] + extras, LOCKS["dev"]) == []
+    assert "opencv-python" not in LOCKS["dev"]  # one OpenCV wheel: the headless one
+
+
+def test_serve_and_dev_pin_the_same_versions():
+    assert {n: v for n, v in LOCKS["serve"].items() if LOCKS["dev"].get(n) != v} == {}
+
+
+def test_the_environment_is_the_lock():
+    marker = Path(sys.prefix) / ".hazardscan-dev.lock-sha256"
+    if not marker.exists():
+        pytest.skip(f"not the locked dev environment ({marker} missing): run scripts/setup.sh dev")
+    installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
+    drift = {n: (v, installed.get(n)) for n, v in LOCKS["dev"].items() if installed.get(n) != v}
+    assert drift == {}, "installed versions differ from requirements/dev.lock (locked, installed)"
+    assert "opencv-python" not in installed
