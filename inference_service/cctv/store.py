@@ -1,6 +1,6 @@
 """Event storage: SQLite by default (a file, no server), PostgreSQL by URL (``postgresql://...``).
 
-Plain DB-API on both (``sqlite3``, ``psycopg`` 3). Two tables:
+On the service's storage layer (:mod:`inference_service.storage`, schema component ``cctv``). Two tables:
 
 * ``cctv_events``: one row per event, upserted when it opens and again when it closes, with its best
   evidence JPEG;
@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
+
+from inference_service.storage import Cursor, Database, Migration, StorageError, migrate, parse_url
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DB = "hazardscan-events.db"
 
-_DDL = {
-    "sqlite": {"blob": "BLOB", "serial": "INTEGER PRIMARY KEY AUTOINCREMENT"},
-    "postgresql": {"blob": "BYTEA", "serial": "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"},
-}
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS cctv_events (
         id TEXT PRIMARY KEY,
@@ -92,8 +88,7 @@ _COLUMNS = (
 _LIST_COLUMNS = tuple(c for c in _COLUMNS if c != "evidence_jpeg")
 
 
-class StoreError(RuntimeError):
-    """The event database cannot be opened or used; the message says which and why."""
+StoreError = StorageError  # the event database cannot be opened or used; the message says which and why
 
 
 @dataclass(frozen=True, eq=False)
@@ -137,110 +132,37 @@ class OutboxItem:
 
 def _dialect(url: str) -> tuple[str, str]:
     """``(dialect, target)``: a SQLite path or a PostgreSQL conninfo URL."""
-    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql", "postgresql://" + url[len(prefix) :]
-    if url.startswith("sqlite:///"):
-        return "sqlite", url[len("sqlite:///") :] or ":memory:"
-    if "://" in url:
-        raise StoreError(f"unsupported database URL {url!r}; use a file path, sqlite:///path or postgresql://...")
-    return "sqlite", url
+    return parse_url(url)
+
+
+MIGRATIONS = (Migration(1, "events and webhook outbox", _SCHEMA),)
 
 
 class EventStore:
-    """Thread-safe: each thread gets its own connection."""
+    """Thread-safe: each thread gets its own connection (the shared :class:`~inference_service.storage.Database`)."""
 
-    def __init__(self, url: str | Path = DEFAULT_DB, *, busy_timeout_s: float = 30.0) -> None:
-        self.url = str(url)
-        self.busy_timeout_s = busy_timeout_s
-        self.dialect, self._target = _dialect(self.url)
-        self._local = threading.local()
-        self._all: list[Any] = []
-        self._lock = threading.Lock()
-        if self.dialect == "sqlite" and self._target != ":memory:":
-            Path(self._target).parent.mkdir(parents=True, exist_ok=True)
+    def __init__(self, url: str | Path | Database = DEFAULT_DB, *, busy_timeout_s: float = 30.0) -> None:
+        self.db = url if isinstance(url, Database) else Database(url, busy_timeout_s=busy_timeout_s)
+        self.url = self.db.url
+        self.busy_timeout_s = self.db.busy_timeout_s
+        self.dialect = self.db.dialect
         self.create_schema()
-
-    def _connect(self) -> Any:
-        if self.dialect == "sqlite":
-            conn = sqlite3.connect(
-                self._target, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            return conn
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise StoreError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from exc
-        try:
-            return psycopg.connect(self._target, autocommit=True, connect_timeout=10)
-        except psycopg.Error as exc:
-            raise StoreError(f"cannot connect to PostgreSQL: {exc}") from exc
-
-    def _conn(self) -> Any:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = self._connect()
-            self._local.conn = conn
-            with self._lock:
-                self._all.append(conn)
-        return conn
 
     def reset(self) -> None:
         """Drop this thread's connection (after an error); the next call reconnects."""
-        conn = getattr(self._local, "conn", None)
-        self._local.conn = None
-        if conn is not None:
-            with self._lock:
-                if conn in self._all:
-                    self._all.remove(conn)
-            try:
-                conn.close()
-            except Exception:
-                logger.debug("closing a broken connection failed", exc_info=True)
+        self.db.reset()
 
-    def _sql(self, sql: str) -> str:
-        return sql.replace("?", "%s") if self.dialect == "postgresql" else sql
-
-    @contextmanager
-    def _tx(self) -> Iterator[Any]:
-        conn = self._conn()
-        if self.dialect == "sqlite":
-            cur = conn.cursor()
-            cur.execute("BEGIN IMMEDIATE")
-            try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
-        else:
-            with conn.transaction(), conn.cursor() as cur:
-                yield cur
+    def _tx(self) -> AbstractContextManager[Cursor]:
+        return self.db.tx()
 
     def _query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-        cur = self._conn().cursor()
-        try:
-            cur.execute(self._sql(sql), tuple(params))
-            return list(cur.fetchall())
-        finally:
-            cur.close()
+        return self.db.query(sql, params)
 
     def create_schema(self) -> None:
-        with self._tx() as cur:
-            for stmt in _SCHEMA:
-                cur.execute(stmt.format(**_DDL[self.dialect]))
+        migrate(self.db, "cctv", MIGRATIONS)
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._all:
-                try:
-                    conn.close()
-                except Exception:
-                    logger.debug("closing a connection failed", exc_info=True)
-            self._all.clear()
-        self._local = threading.local()
+        self.db.close()
 
     # ---- events ---------------------------------------------------------------------------------
 
@@ -256,14 +178,12 @@ class EventStore:
             "evidence_jpeg = COALESCE(excluded.evidence_jpeg, cctv_events.evidence_jpeg)"
         )
         with self._tx() as cur:
-            cur.execute(self._sql(sql), row)
+            cur.execute(sql, row)
             if notify:
                 payload = json.dumps({"type": f"event.{kind}", "event": event.public_dict()}, ensure_ascii=False)
                 cur.execute(
-                    self._sql(
-                        "INSERT INTO cctv_outbox (event_id, kind, payload, created_at, next_attempt_at) "
-                        "VALUES (?, ?, ?, ?, ?)"
-                    ),
+                    "INSERT INTO cctv_outbox (event_id, kind, payload, created_at, next_attempt_at) "
+                    "VALUES (?, ?, ?, ?, ?)",
                     (event.id, f"event.{kind}", payload, now, now),
                 )
 
@@ -343,16 +263,13 @@ class EventStore:
     def mark_delivered(self, message_id: int, now: float) -> None:
         with self._tx() as cur:
             cur.execute(
-                self._sql("UPDATE cctv_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?"),
-                (now, message_id),
+                "UPDATE cctv_outbox SET delivered_at = ?, attempts = attempts + 1 WHERE id = ?", (now, message_id)
             )
 
     def mark_failed(self, message_id: int, next_attempt_at: float, error: str) -> None:
         with self._tx() as cur:
             cur.execute(
-                self._sql(
-                    "UPDATE cctv_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?"
-                ),
+                "UPDATE cctv_outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
                 (next_attempt_at, error[:500], message_id),
             )
 

@@ -1,0 +1,16 @@
+"""The service's one storage layer: :class:`Database` (SQLite or PostgreSQL) and versioned migrations."""
+
+from inference_service.storage.db import DDL, Cursor, Database, StorageError, is_unique_violation, parse_url
+from inference_service.storage.migrations import Migration, applied_versions, migrate
+
+__all__ = [
+    "DDL",
+    "Cursor",
+    "Database",
+    "Migration",
+    "StorageError",
+    "applied_versions",
+    "is_unique_violation",
+    "migrate",
+    "parse_url",
+]
