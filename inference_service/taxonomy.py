@@ -44,6 +44,7 @@ class Hazard:
     legal_basis: str
     advice_zh: str
     rule: Rule
+    advice_en: str = ""
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class HazardFinding:
     confidence: float
     box: tuple[float, float, float, float] | None
     detection_indices: tuple[int, ...] = field(default_factory=tuple)
+    advice_en: str = ""
 
 
 def _ioa(anchor: np.ndarray, others: np.ndarray) -> np.ndarray:
@@ -143,6 +145,7 @@ class Taxonomy:
                     confidence=float(dets.score[i]),
                     box=(x1, y1, x2, y2),
                     detection_indices=(int(i),),
+                    advice_en=hazard.advice_en,
                 )
             )
         return out
@@ -220,6 +223,7 @@ def parse_taxonomy(data: dict[str, Any]) -> Taxonomy:
                 entry["legal_basis"],
                 entry["advice_zh"],
                 rule,
+                str(entry.get("advice_en") or ""),
             )
         )
     return Taxonomy(str(data["version"]), classes, tuple(hazards))

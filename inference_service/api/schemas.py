@@ -26,6 +26,7 @@ class Hazard(BaseModel):
     severity: str
     legal_basis: str
     advice_zh: str
+    advice_en: str = Field("", description="the advice in English")
     confidence: float
     box: Box | None = Field(None, description="xyxy in original (upright) pixels")
 
@@ -81,6 +82,7 @@ class DetectResponse(BaseModel):
                     severity=f.severity,
                     legal_basis=f.legal_basis,
                     advice_zh=f.advice_zh,
+                    advice_en=f.advice_en,
                     confidence=round(f.confidence, 4),
                     box=None if f.box is None else _box(f.box),
                 )
