@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from inference_service.api.messages import localize
 from inference_service.imaging import ImageTooLargeError, InvalidImageError, UnsupportedImageError
 from inference_service.runtime import UnknownClassError
 
@@ -80,8 +81,10 @@ def error_body(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
 
-def error_response(exc: Exception) -> JSONResponse:
+def error_response(exc: Exception, accept_language: str | None = None) -> JSONResponse:
+    """The JSON error for ``exc``; its message in Chinese when ``accept_language`` prefers it."""
     status, code, message = describe(exc)
+    message = localize(code, message, accept_language)
     if status >= 500 and status != 503:
         logger.error("unhandled error", exc_info=exc)
     headers = {"Retry-After": "5"} if status == 503 else None
@@ -89,7 +92,7 @@ def error_response(exc: Exception) -> JSONResponse:
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:
-    return error_response(exc)
+    return error_response(exc, request.headers.get("accept-language"))
 
 
 def install_error_handlers(app: FastAPI) -> None:

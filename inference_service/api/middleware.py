@@ -31,7 +31,7 @@ class BodyLimitMiddleware:
         too_large = PayloadTooLargeError(f"request body is larger than the {limit:,}-byte limit for {scope['path']}")
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await error_response(too_large)(scope, receive, send)
+            await error_response(too_large, Headers(scope=scope).get("accept-language"))(scope, receive, send)
             return
 
         received = 0
@@ -62,7 +62,7 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await error_response(too_large)(scope, receive, send)
+            await error_response(too_large, Headers(scope=scope).get("accept-language"))(scope, receive, send)
 
 
 class MetricsMiddleware:
