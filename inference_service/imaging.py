@@ -12,14 +12,18 @@ import io
 import logging
 import math
 import sys
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Literal
 
 import cv2
 import numpy as np
 import numpy.typing as npt
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pillow_heif import register_heif_opener
+
+from inference_service.budget import MB, DecodeBudget
 
 register_heif_opener()
 logger = logging.getLogger(__name__)
@@ -30,6 +34,10 @@ DEFAULT_MAX_PIXELS = 50_000_000
 PAD_VALUE = 114
 _EXIF_ORIENTATION = 0x0112
 _SWAPS_AXES = {5, 6, 7, 8}
+_SIMPLE_JPEG_MODES = ("L", "RGB")  # decoded by libjpeg-turbo straight to RGB; CMYK/YCCK go through Pillow
+# Non-JPEG photos over this many pixels are box-reduced right after decoding (before any copy); smaller ones,
+# i.e. every photo of the training sets, decode exactly as they always have.
+REDUCE_ABOVE_PIXELS = 8_000_000
 
 UInt8Image = npt.NDArray[np.uint8]
 
@@ -55,9 +63,15 @@ class UnsupportedImageError(InvalidImageError):
 
 
 class ImageTooLargeError(ImageError):
-    """More pixels than the configured limit (decompression-bomb guard)."""
+    """More pixels than the configured limit (decompression-bomb guard), or more decode memory."""
 
     code = "image_too_large"
+
+
+class ImageTooSmallError(ImageError):
+    """Too few pixels to show a hazard (a thumbnail, an icon, a 1×1 probe)."""
+
+    code = "image_too_small"
 
 
 @dataclass(frozen=True, eq=False)
@@ -69,6 +83,7 @@ class DecodedImage:
     height: int  # original height after EXIF orientation
     channels: Literal["RGB", "BGR"] = "RGB"
     format: str = "RAW"
+    corrupt: bool = False  # the data was damaged; the decoder recovered (grey or smeared blocks)
 
     def __post_init__(self) -> None:
         if self.array.dtype != np.uint8 or self.array.ndim != 3 or self.array.shape[2] != 3:
@@ -152,28 +167,113 @@ def _letterboxed_size(width: int, height: int, target: int) -> tuple[int, int]:
     return max(1, math.ceil(width * r)), max(1, math.ceil(height * r))
 
 
-def decode_image(data: bytes, target: int | None = None, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def _dct_scale(width: int, height: int, target: int | None) -> int:
+    """The JPEG DCT scale denominator (1, 2, 4, 8) Pillow's ``draft`` picks to still cover the letterbox."""
+    if not target:
+        return 1
+    need_w, need_h = _letterboxed_size(width, height, target)
+    fits = min(width // need_w, height // need_h)
+    return next(d for d in (8, 4, 2, 1) if fits >= d)
+
+
+def _oriented(array: UInt8Image, orientation: int) -> UInt8Image:
+    """``array`` with EXIF ``orientation`` applied (as ``ImageOps.exif_transpose``), as views where possible."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.transpose(1, 0, 2),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+        8: lambda a: np.rot90(a, 1),
+    }
+    op = ops.get(orientation)
+    return array if op is None else np.asarray(op(array))
+
+
+def decode_cost(fmt: str, mode: str, width: int, height: int, target: int | None) -> int:
+    """Bytes a decode of this photo holds at its peak (an estimate on the safe side).
+
+    JPEG decodes straight to RGB at its DCT scale. Other formats decode at full size into Pillow's
+    4-byte pixels, plus a converted copy (Pillow's RGB is 4 bytes a pixel too) when not reduced at once.
+    """
+    if fmt == "JPEG" and mode in _SIMPLE_JPEG_MODES:
+        d = _dct_scale(width, height, target)
+        return 2 * 3 * math.ceil(width / d) * math.ceil(height / d)  # the array and its upright copy
+    per_pixel = 1 if mode in ("1", "L", "P") else 4
+    return width * height * (per_pixel + 4)
+
+
+def _decode_jpeg(data: bytes, width: int, height: int, target: int | None) -> tuple[UInt8Image, bool]:
+    """RGB array at Pillow's DCT scale (bit-identical to ``draft`` + ``load``) and whether the data was corrupt.
+
+    libjpeg-turbo recovers from corrupt entropy-coded data (grey or smeared blocks) with a warning that
+    Pillow drops; decoded strictly first, such a photo is still decoded but reported. Data that simply
+    ends early (an upload cut short) is refused, as Pillow does.
+    """
+    d = _dct_scale(width, height, target)
+    scale = {"min_factor": d, "min_height": -(-height // d), "min_width": -(-width // d)} if d > 1 else {}
+    try:
+        return simplejpeg.decode_jpeg(data, "RGB", **scale), False
+    except ValueError as exc:
+        if str(exc).startswith("Premature end"):
+            raise InvalidImageError("JPEG data is truncated: the upload was cut short; send the whole photo") from exc
+        logger.info("corrupt JPEG data (%s)", exc)
+    try:
+        return simplejpeg.decode_jpeg(data, "RGB", strict=False, **scale), True
+    except ValueError as exc:
+        raise InvalidImageError("JPEG data is corrupt or truncated and cannot be decoded") from exc
+
+
+def _reduced(img: Image.Image, width: int, height: int, target: int | None) -> Image.Image:
+    """A large non-JPEG photo box-reduced by an integer factor that still covers the letterbox, before any
+    conversion copies it; photos up to ``REDUCE_ABOVE_PIXELS`` are left as they are."""
+    if not target or width * height <= REDUCE_ABOVE_PIXELS:
+        return img
+    need_w, need_h = _letterboxed_size(width, height, target)
+    factor = min(width // need_w, height // need_h)
+    if factor < 2:
+        return img
+    if img.mode not in ("L", "RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.mode or "transparency" in img.info else "RGB")
+    return img.reduce(factor)
+
+
+def decode_image(
+    data: bytes,
+    target: int | None = None,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int = 1,
+    max_decode_bytes: int | None = None,
+    budget: DecodeBudget | None = None,
+) -> DecodedImage:
     """Decode a photo to an upright RGB array.
 
     ``target``: the model input side. A JPEG is then decoded at the smallest DCT scale (1/2, 1/4, 1/8)
     whose result still covers what the letterbox resizes the photo to (long side ``target``, aspect
     kept), so the letterbox only ever downsamples and no detail the model could see is lost: a 4000×3000
-    photo decodes at 1000×750 and a 1920×1080 one at 960×540 for a 640 model.
+    photo decodes at 1000×750 and a 1920×1080 one at 960×540 for a 640 model. A PNG, WebP or HEIC over
+    ``REDUCE_ABOVE_PIXELS`` is box-reduced likewise right after decoding.
     ``DecodedImage.width/height`` are always the full-size upright original.
+
+    Before any pixel is decoded: a photo with a side under ``min_side`` or over ``max_pixels`` pixels,
+    or whose decode would hold more than ``max_decode_bytes``, is refused; with ``budget`` the decode
+    first holds its bytes there (waiting for room, or raising ``BudgetBusyError``).
     """
     if not data:
         raise InvalidImageError("empty file: no image data was received")
     try:
         img = _pil_open(io.BytesIO(data), formats=SUPPORTED_FORMATS)
     except Image.DecompressionBombError as exc:
-        raise ImageTooLargeError(f"image declares too many pixels ({exc}); limit is {max_pixels:,}") from exc
+        raise ImageTooLargeError(f"image declares too many pixels; the limit is {max_pixels:,}") from exc
     except Exception as exc:  # UnidentifiedImageError, or a header parser's OSError/SyntaxError/...
         claimed = _magic_format(data)
         if claimed:
             raise InvalidImageError(f"file starts like a {claimed} but its header is corrupt or truncated") from exc
         if isinstance(exc, UnidentifiedImageError):
             raise UnsupportedImageError(_describe_unsupported(data)) from exc
-        raise InvalidImageError(f"cannot read the image header: {exc}") from exc
+        raise InvalidImageError("cannot read the image header: the file is damaged") from exc
 
     with img:
         stored_w, stored_h = img.size
@@ -182,32 +282,53 @@ def decode_image(data: bytes, target: int | None = None, *, max_pixels: int = DE
                 f"image is {stored_w}×{stored_h} = {stored_w * stored_h / 1e6:.1f} megapixels; "
                 f"the limit is {max_pixels / 1e6:g} megapixels"
             )
+        if min(stored_w, stored_h) < min_side:
+            raise ImageTooSmallError(
+                f"image is {stored_w}×{stored_h} pixels; photos need at least {min_side} pixels on each side "
+                "to show a hazard"
+            )
         fmt = img.format or "unknown"
-        orientation = _orientation(img)
-        if target and fmt == "JPEG":
-            img.draft("RGB", _letterboxed_size(stored_w, stored_h, target))
-        try:
-            img.load()
-        except Exception as exc:
-            raise InvalidImageError(f"{fmt} data is corrupt or truncated: {exc}") from exc
-        out: Image.Image = img
-        if orientation != 1:
-            try:
-                out = ImageOps.exif_transpose(img)
-            except Exception:
-                logger.warning("EXIF orientation %d could not be applied; using the stored orientation", orientation)
-                out, orientation = img, 1
-        if out.mode != "RGB":
-            out = out.convert("RGB")
-        array = np.asarray(out, dtype=np.uint8)
+        cost = decode_cost(fmt, img.mode, stored_w, stored_h, target)
+        if max_decode_bytes is not None and cost > max_decode_bytes:
+            raise ImageTooLargeError(
+                f"decoding this {stored_w}×{stored_h} {fmt} needs about {cost / MB:.0f} MB; the limit is "
+                f"{max_decode_bytes / MB:.0f} MB; send it as a JPEG or smaller"
+            )
+        with budget.hold(cost) if budget is not None else nullcontext():
+            array, orientation, corrupt = _decode_pixels(data, img, fmt, target)
     if orientation in _SWAPS_AXES:
         stored_w, stored_h = stored_h, stored_w
-    return DecodedImage(np.ascontiguousarray(array), stored_w, stored_h, "RGB", fmt)
+    return DecodedImage(np.ascontiguousarray(array), stored_w, stored_h, "RGB", fmt, corrupt)
 
 
-def decode_for_display(data: bytes, max_side: int, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+def _decode_pixels(data: bytes, img: Image.Image, fmt: str, target: int | None) -> tuple[UInt8Image, int, bool]:
+    """The upright RGB pixels, the orientation applied, and whether the data was corrupt."""
+    stored_w, stored_h = img.size
+    orientation = _orientation(img)
+    if fmt == "JPEG" and img.mode in _SIMPLE_JPEG_MODES:
+        array, corrupt = _decode_jpeg(data, stored_w, stored_h, target)
+        return _oriented(array, orientation), orientation, corrupt
+    try:
+        img.load()
+    except Exception as exc:
+        raise InvalidImageError(f"{fmt} data is corrupt or truncated") from exc
+    out: Image.Image = _reduced(img, stored_w, stored_h, target)
+    if orientation != 1:
+        try:
+            out = ImageOps.exif_transpose(out)
+        except Exception:
+            logger.warning("EXIF orientation %d could not be applied; using the stored orientation", orientation)
+            orientation = 1
+    if out.mode != "RGB":
+        out = out.convert("RGB")
+    return np.asarray(out, dtype=np.uint8), orientation, False
+
+
+def decode_for_display(
+    data: bytes, max_side: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, budget: DecodeBudget | None = None
+) -> DecodedImage:
     """Upright RGB copy whose long side is at most ``max_side`` (for evidence photos), decoded cheaply."""
-    decoded = decode_image(data, max_side, max_pixels=max_pixels)
+    decoded = decode_image(data, max_side, max_pixels=max_pixels, budget=budget)
     arr_h, arr_w = decoded.array.shape[:2]
     fit = max_side / max(arr_w, arr_h)
     if fit < 1.0:
@@ -283,6 +404,12 @@ _TOO_DARK = PhotoWarning(
     "too_dark",
     "The photo is almost uniformly dark; hazards in it cannot be seen. Retake it with more light.",
     "照片几乎全黑，无法识别其中的隐患，请补光后重拍。",
+)
+CORRUPT_DATA = PhotoWarning(
+    "corrupt_data",
+    "Part of the photo's data is damaged (a broken file or transfer); parts of the picture may be grey or "
+    "smeared, so what the model found is doubtful. Send the photo again.",
+    "照片数据部分损坏（文件或传输出错），画面可能有灰块或花屏，识别结果存疑，请重新上传。",
 )
 _FEATURELESS = PhotoWarning(
     "featureless",

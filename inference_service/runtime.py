@@ -17,6 +17,7 @@ from typing import Literal
 import numpy as np
 import onnxruntime as ort
 
+from inference_service.budget import DecodeBudget
 from inference_service.detections import Detections
 from inference_service.imaging import DEFAULT_MAX_PIXELS, DecodedImage, decode_image, letterbox, to_tensor
 from inference_service.model_card import LoadedModel, ModelCard, ModelLoadError, load_model
@@ -87,10 +88,16 @@ class Detector:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_batch: int = 16,
         rect: RectMode = None,
+        min_side: int = 1,
+        max_decode_bytes: int | None = None,
+        budget: DecodeBudget | None = None,
     ) -> None:
         self.model = model
         self.card: ModelCard = model.card
         self.max_pixels = max_pixels
+        self.min_side = min_side
+        self.max_decode_bytes = max_decode_bytes
+        self.budget = budget  # process-wide memory for decoded pixels, shared by every caller
         self.max_batch = max(1, max_batch)
         if rect == "auto":
             rect = model.dynamic_hw
@@ -112,13 +119,25 @@ class Detector:
         max_pixels: int = DEFAULT_MAX_PIXELS,
         max_batch: int = 16,
         rect: RectMode = None,
+        min_side: int = 1,
+        max_decode_bytes: int | None = None,
+        budget: DecodeBudget | None = None,
     ) -> Detector:
         """Open a model folder or ``.onnx`` file; raises ``ModelLoadError`` with the reason.
 
         ``rect``: pad photos only to the next stride multiple (needs a dynamic-size model); ``None`` follows
-        the card; ``"auto"``: whenever the model allows."""
+        the card; ``"auto"``: whenever the model allows. ``min_side``, ``max_decode_bytes`` and ``budget``
+        bound what :meth:`decode` accepts (see :func:`~inference_service.imaging.decode_image`)."""
         options = session_options(threads, spinning=spinning)
-        detector = cls(load_model(path, options), max_pixels=max_pixels, max_batch=max_batch, rect=rect)
+        detector = cls(
+            load_model(path, options),
+            max_pixels=max_pixels,
+            max_batch=max_batch,
+            rect=rect,
+            min_side=min_side,
+            max_decode_bytes=max_decode_bytes,
+            budget=budget,
+        )
         detector.warmup()
         return detector
 
@@ -148,7 +167,14 @@ class Detector:
         self._run(np.zeros((batch, 3, h, w), np.float32))
 
     def decode(self, data: bytes) -> DecodedImage:
-        return decode_image(data, target=max(self.input_size), max_pixels=self.max_pixels)
+        return decode_image(
+            data,
+            target=max(self.input_size),
+            max_pixels=self.max_pixels,
+            min_side=self.min_side,
+            max_decode_bytes=self.max_decode_bytes,
+            budget=self.budget,
+        )
 
     def class_ids(self, classes: Sequence[str] | None) -> list[int] | None:
         if classes is None:

@@ -8,12 +8,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from inference_service.budget import BudgetBusyError
 from inference_service.evidence import DEFAULT_FONT, annotations_for, render_evidence
-from inference_service.imaging import DecodedImage, ImageError, PhotoWarning, decode_for_display, photo_warnings
+from inference_service.imaging import (
+    CORRUPT_DATA,
+    DecodedImage,
+    ImageError,
+    PhotoWarning,
+    decode_for_display,
+    photo_warnings,
+)
 from inference_service.runtime import Detector, DetectResult, ImageInput
 from inference_service.taxonomy import HazardFinding, Taxonomy
 
 logger = logging.getLogger(__name__)
+
+# Photos of a batch are decoded, run and finished this many at a time, so a batch holds the decoded pixels
+# of one chunk, never of all its photos.
+CHUNK = 4
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,12 @@ class ScanResult:
     findings: list[HazardFinding]
     evidence_jpeg: bytes | None
     timings_ms: dict[str, float]
-    warnings: list[PhotoWarning]  # about the photo itself (nearly uniform bright, dark or grey)
+    warnings: list[PhotoWarning]  # about the photo itself (damaged data; nearly uniform bright, dark or grey)
+
+    @property
+    def unconfirmed(self) -> bool:
+        """A photo with a warning cannot confirm what was found on it: its hazards are doubtful, never alarms."""
+        return bool(self.warnings)
 
 
 @dataclass(frozen=True)
@@ -68,19 +85,28 @@ class Scanner:
         sources = [image if isinstance(image, bytes) else None for image in images]
         return [self._finish(r, opts.evidence, src) for r, src in zip(detected, sources, strict=True)]
 
-    def scan_each(self, photos: Sequence[bytes], options: ScanOptions | None = None) -> list[ScanResult | ImageError]:
-        """Scan photos in one batch; a photo that cannot be decoded yields its error, the rest still scan."""
-        out: list[ScanResult | ImageError | None] = [None] * len(photos)
+    def scan_each(
+        self, photos: Sequence[bytes], options: ScanOptions | None = None
+    ) -> list[ScanResult | ImageError | BudgetBusyError]:
+        """Scan photos in chunks of ``CHUNK``; a photo that cannot be decoded yields its error, the rest still scan."""
+        out: list[ScanResult | ImageError | BudgetBusyError] = []
+        for start in range(0, len(photos), CHUNK):
+            out.extend(self._scan_chunk(photos[start : start + CHUNK], options or ScanOptions()))
+        return out
+
+    def _scan_chunk(
+        self, photos: Sequence[bytes], opts: ScanOptions
+    ) -> list[ScanResult | ImageError | BudgetBusyError]:
+        out: list[ScanResult | ImageError | BudgetBusyError | None] = [None] * len(photos)
         decoded: list[tuple[int, DecodedImage, float]] = []
         for i, data in enumerate(photos):
             t0 = time.perf_counter()
             try:
                 image = self.detector.decode(data)
-            except ImageError as exc:
+            except (ImageError, BudgetBusyError) as exc:
                 out[i] = exc
                 continue
             decoded.append((i, image, round((time.perf_counter() - t0) * 1000, 3)))
-        opts = options or ScanOptions()
         detected = self.detector.detect_batch(
             [image for _, image, _ in decoded], conf=opts.min_confidence, classes=opts.classes
         )
@@ -94,7 +120,7 @@ class Scanner:
         t0 = time.perf_counter()
         classes = self.detector.card.classes
         findings = self.taxonomy.evaluate(result.detections, classes)
-        warnings = photo_warnings(result.image.array)
+        warnings = ([CORRUPT_DATA] if result.image.corrupt else []) + photo_warnings(result.image.array)
         timings = {**result.timings_ms, "hazards": round((time.perf_counter() - t0) * 1000, 3)}
         jpeg = None
         if evidence:
@@ -114,4 +140,6 @@ class Scanner:
         wanted = min(self.style.max_side, max(result.width, result.height))
         if source is None or max(result.image.array.shape[:2]) >= wanted:
             return result.image
-        return decode_for_display(source, self.style.max_side, max_pixels=self.detector.max_pixels)
+        return decode_for_display(
+            source, self.style.max_side, max_pixels=self.detector.max_pixels, budget=self.detector.budget
+        )

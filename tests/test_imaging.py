@@ -84,7 +84,10 @@ def test_failing_exif_transpose_falls_back_to_stored_orientation(monkeypatch: py
         raise SyntaxError("broken IFD")
 
     monkeypatch.setattr("inference_service.imaging.ImageOps.exif_transpose", boom)
-    out = decode_image(jpeg_with_orientation(scene(128, 256, []), 6))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    png = encode(scene(256, 128, []), "PNG", exif=exif.tobytes())  # Pillow applies orientation to non-JPEGs
+    out = decode_image(png)
     assert (out.width, out.height) == (256, 128) and out.array.shape == (128, 256, 3)
 
 

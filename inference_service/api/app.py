@@ -14,6 +14,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
+from inference_service.api.docs import install_docs
 from inference_service.api.errors import install_error_handlers
 from inference_service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
 from inference_service.api.routes import router
@@ -35,15 +36,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(state.load)
         yield
+        state.close()
 
     app = FastAPI(
         title="hazardscan",
         summary="Photo hazard detection (拍图识隐患) for workplace safety inspection",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from the installed package (no CDN)
+        redoc_url=None,
     )
     app.state.service = state
     install_error_handlers(app)
+    install_docs(app)
     app.include_router(router)
     app.include_router(events_router)  # CCTV events written by `hazardscan scan` (HAZARDSCAN_EVENTS_DB)
 

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -12,8 +13,10 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from inference_service.api.messages import localize
-from inference_service.imaging import ImageTooLargeError, InvalidImageError, UnsupportedImageError
+from inference_service.budget import BudgetBusyError
+from inference_service.imaging import ImageTooLargeError, ImageTooSmallError, InvalidImageError, UnsupportedImageError
 from inference_service.runtime import UnknownClassError
+from inference_service.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -38,14 +41,28 @@ class ModelNotReadyError(ApiError):
     pass
 
 
+class ServiceUnavailableError(ApiError):
+    """A part the route needs (e.g. the events store) is not available; the client may retry later."""
+
+
+class InvalidQueryError(ApiError):
+    """A query value that parses but is out of range (a time before 1970, an offset past any table)."""
+
+
 # Most specific first: the first row whose type matches wins.
 ERROR_TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (UnsupportedImageError, 415, "unsupported_media_type"),
     (InvalidImageError, 400, "invalid_image"),
     (ImageTooLargeError, 413, "image_too_large"),
+    (ImageTooSmallError, 422, "image_too_small"),
+    (BudgetBusyError, 503, "server_busy"),
     (PayloadTooLargeError, 413, "payload_too_large"),
     (TooManyFilesError, 413, "too_many_files"),
     (ModelNotReadyError, 503, "model_not_ready"),
+    (ServiceUnavailableError, 503, "service_unavailable"),
+    (StorageError, 503, "storage_unavailable"),
+    (sqlite3.Error, 503, "storage_unavailable"),
+    (InvalidQueryError, 422, "validation_error"),
     (UnknownClassError, 422, "unknown_class"),
     (RequestValidationError, 422, "validation_error"),
 )
@@ -71,6 +88,8 @@ def describe(exc: Exception) -> tuple[int, str, str]:
         if isinstance(exc, exc_type):
             if isinstance(exc, RequestValidationError):
                 return status, code, _validation_message(exc)
+            if isinstance(exc, StorageError | sqlite3.Error):  # its text names files and drivers: logged, not shown
+                return status, code, "the database is not available; retry later"
             return status, code, getattr(exc, "message", None) or str(exc)
     if isinstance(exc, StarletteHTTPException):
         return exc.status_code, _HTTP_CODES.get(exc.status_code, "http_error"), str(exc.detail)
@@ -87,6 +106,8 @@ def error_response(exc: Exception, accept_language: str | None = None) -> JSONRe
     message = localize(code, message, accept_language)
     if status >= 500 and status != 503:
         logger.error("unhandled error", exc_info=exc)
+    elif status == 503 and not isinstance(exc, ApiError):
+        logger.warning("503 %s: %s", code, exc)
     headers = {"Retry-After": "5"} if status == 503 else None
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 

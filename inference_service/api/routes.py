@@ -2,26 +2,29 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Response, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from inference_service.api.deps import MetricsDep, OptionsDep, ScannerDep, SettingsDep, StateDep
 from inference_service.api.errors import ApiError, PayloadTooLargeError, TooManyFilesError, describe, error_body
+from inference_service.api.negotiation import Format, wants_jpeg
 from inference_service.api.schemas import (
     BatchItem,
     BatchResponse,
+    ComponentState,
     DetectResponse,
     ErrorInfo,
     ErrorResponse,
     Health,
     ModelInfo,
+    ModelView,
     Readiness,
 )
 from inference_service.imaging import SUPPORTED_HUMAN, ImageError
-from inference_service.model_card import ModelCard
 from inference_service.scan import ScanResult
 
 router = APIRouter()
@@ -40,21 +43,50 @@ def read_upload(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-@router.post("/v1/detect", response_model=DetectResponse, responses=ERRORS, tags=["detect"])
+_FORMAT = "json (default) or jpeg: the evidence JPEG itself, as `Accept: image/jpeg` also asks"
+DETECT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {
+        "description": "the hazards as JSON; or, for `?format=jpeg` or `Accept: image/jpeg`, the evidence JPEG "
+        "(boxes and labels drawn) with the hazard ids in the `X-Hazardscan-Hazards` header",
+        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
+
+
+def evidence_headers(scan: ScanResult, model: ModelInfo) -> dict[str, str]:
+    """What the JSON would have said, in brief, for a client that asked for the evidence JPEG."""
+    return {
+        "X-Hazardscan-Hazards": ",".join(f.hazard_id for f in scan.findings),
+        "X-Hazardscan-Warnings": ",".join(w.code for w in scan.warnings),
+        "X-Hazardscan-Model": f"{model.id} {model.version}",
+    }
+
+
+@router.post("/v1/detect", response_model=DetectResponse, responses=DETECT_RESPONSES, tags=["detect"])
 def detect(
+    request: Request,
     photo: Annotated[UploadFile, File(description=f"the photo: {SUPPORTED_HUMAN}")],
     scanner: ScannerDep,
     options: OptionsDep,
     settings: SettingsDep,
     metrics: MetricsDep,
-) -> DetectResponse:
-    """Detect hazards in one photo (multipart field ``photo``)."""
+    fmt: Annotated[Format | None, Query(alias="format", description=_FORMAT)] = None,
+) -> DetectResponse | Response:
+    """Detect hazards in one photo (multipart field ``photo``). JSON by default; the evidence JPEG itself
+    for ``?format=jpeg`` or ``Accept: image/jpeg``."""
+    jpeg = wants_jpeg(request.headers.get("accept"), fmt)
+    if jpeg:
+        options = dataclasses.replace(options, evidence=True)
     try:
         scan = scanner.scan(read_upload(photo, settings.max_upload_bytes), options)
     except (ImageError, ApiError):
         metrics.observe_rejected()
         raise
     metrics.observe_scan(scan)
+    if jpeg and scan.evidence_jpeg is not None:
+        headers = evidence_headers(scan, ModelInfo.of(scanner.detector.card))
+        return Response(scan.evidence_jpeg, media_type="image/jpeg", headers=headers)
     return DetectResponse.from_scan(scan, scanner.detector.card)
 
 
@@ -92,16 +124,23 @@ def detect_batch(
     return BatchResponse(model=ModelInfo.of(card), succeeded=ok, failed=len(items) - ok, items=items)
 
 
-@router.get("/v1/model", response_model=ModelCard, responses=ERRORS, tags=["info"])
-def model_card(scanner: ScannerDep) -> ModelCard:
-    """The model card: classes, input size, thresholds, and everything else the card holds."""
-    return scanner.detector.card
+@router.get("/v1/model", response_model=ModelView, responses=ERRORS, tags=["info"])
+async def model_card(scanner: ScannerDep, state: StateDep) -> dict[str, Any]:
+    """The model card (classes, input size, thresholds, metrics) and how this process serves it."""
+    return state.public_card(scanner.detector.card)
 
 
 @router.get("/v1/hazards", responses=ERRORS, tags=["info"])
 def hazards(scanner: ScannerDep) -> dict[str, Any]:
     """The hazard taxonomy: detector classes and the rules that raise each hazard."""
     return scanner.taxonomy.as_dict()
+
+
+@router.get("/", include_in_schema=False)
+async def root(request: Request) -> RedirectResponse:
+    """A browser that opens the bare address lands in the inspector app, or in the API docs where the app is off."""
+    app_on = any(getattr(r, "path", "").startswith("/app") for r in request.app.routes)
+    return RedirectResponse("/app/" if app_on else "/docs", status_code=307)
 
 
 @router.get("/healthz", response_model=Health, tags=["ops"])
@@ -112,14 +151,20 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["ops"])
 async def readyz(state: StateDep) -> Readiness | JSONResponse:
-    """Ready to scan: the model and the taxonomy are loaded. Otherwise 503 with the reason."""
+    """Ready to scan: the model and the taxonomy are loaded (otherwise 503 with the reason). ``components``
+    tells each part's state; a broken events database makes it ``degraded`` (detection still works)."""
+    components = {
+        "model": ComponentState(ready=state.scanner is not None, reason=state.reason),
+        "events": ComponentState(ready=state.events is not None, reason=state.events_reason),
+    }
     if state.scanner is None:
-        body = Readiness(status="not_ready", reason=state.reason).model_dump()
+        body = Readiness(status="not_ready", reason=state.reason, components=components).model_dump()
         return JSONResponse({**body, **error_body("model_not_ready", f"{state.reason}")}, status_code=503)
     return Readiness(
-        status="ready",
+        status="degraded" if state.events is None and state.events_configured else "ready",
         model=ModelInfo.of(state.scanner.detector.card),
         taxonomy_version=state.scanner.taxonomy.version,
+        components=components,
     )
 
 

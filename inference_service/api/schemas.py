@@ -29,6 +29,12 @@ class Hazard(BaseModel):
     advice_en: str = Field("", description="the advice in English")
     confidence: float
     box: Box | None = Field(None, description="xyxy in original (upright) pixels")
+    unconfirmed: bool = Field(
+        False,
+        description="the photo carries a warning (damaged data, washed out, too dark, featureless): what was "
+        "found on it is doubtful and needs a person to confirm it",
+    )
+    alarm: bool = Field(True, description="raise it as an alarm at its severity; false for every unconfirmed hazard")
 
 
 class Detection(BaseModel):
@@ -39,7 +45,7 @@ class Detection(BaseModel):
 
 
 class WarningInfo(BaseModel):
-    code: str = Field(description="washed_out | too_dark | featureless")
+    code: str = Field(description="corrupt_data | washed_out | too_dark | featureless")
     message: str
     message_zh: str
 
@@ -85,6 +91,8 @@ class DetectResponse(BaseModel):
                     advice_en=f.advice_en,
                     confidence=round(f.confidence, 4),
                     box=None if f.box is None else _box(f.box),
+                    unconfirmed=scan.unconfirmed,
+                    alarm=not scan.unconfirmed,
                 )
                 for f in scan.findings
             ],
@@ -100,6 +108,23 @@ class DetectResponse(BaseModel):
                 base64.b64encode(scan.evidence_jpeg).decode("ascii") if scan.evidence_jpeg is not None else None
             ),
         )
+
+
+class ModelView(BaseModel):
+    """The model card as clients may see it: no training paths or machine details."""
+
+    model_id: str
+    version: str
+    classes: list[str]
+    input_size: tuple[int, int]
+    conf_threshold: float
+    class_thresholds: dict[str, float]
+    nms_iou: float
+    stride: int
+    rect: bool
+    taxonomy_version: str | None
+    extra: dict[str, Any] = Field(description="what the card says about the model (metrics, classes, licence)")
+    serving: dict[str, Any] = Field(description="how this process runs it: precision, why, measured times")
 
 
 class ErrorInfo(BaseModel):
@@ -129,8 +154,14 @@ class Health(BaseModel):
     status: str
 
 
+class ComponentState(BaseModel):
+    ready: bool
+    reason: str | None = None
+
+
 class Readiness(BaseModel):
-    status: str
+    status: str = Field(description="ready | degraded (detection works, another part does not) | not_ready")
     model: ModelInfo | None = None
     taxonomy_version: str | None = None
     reason: str | None = None
+    components: dict[str, ComponentState] = Field(default_factory=dict, description="model, events, ...")

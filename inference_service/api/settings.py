@@ -24,6 +24,23 @@ class Settings(BaseSettings):
     max_batch_bytes: Annotated[int, Field(gt=0, description="largest whole batch request body")] = 100 * MB
     max_batch_images: Annotated[int, Field(gt=0)] = 16
     max_pixels: Annotated[int, Field(gt=0, description="decompression-bomb guard, in pixels")] = 50_000_000
+    # bounded memory, timeouts and backpressure (hardening)
+    min_image_side: Annotated[int, Field(ge=1, description="photos with a shorter side are refused (422)")] = 32
+    decode_memory_mb: Annotated[
+        int, Field(gt=0, description="memory for decoded pixels of all requests at once; decodes wait for room")
+    ] = 400
+    request_decode_memory_mb: Annotated[
+        int, Field(gt=0, description="largest decode one photo may need (a 7000×7000 PNG: ~390 MB); more: 413")
+    ] = 400
+    decode_wait_s: Annotated[float, Field(gt=0, description="wait for decode memory before answering 503")] = 10.0
+    model_concurrency: Annotated[int, Field(gt=0, description="requests decoding/running the model at once")] = 2
+    max_queue: Annotated[
+        int, Field(ge=0, description="requests admitted to wait for the model; beyond: 503 with Retry-After at once")
+    ] = 16
+    header_timeout_s: Annotated[float, Field(gt=0, description="close connections whose headers take longer")] = 10.0
+    body_timeout_s: Annotated[float, Field(gt=0, description="408 when the request body stalls this long")] = 15.0
+    keepalive_timeout_s: Annotated[float, Field(gt=0, description="close idle keep-alive connections")] = 5.0
+    max_connections: Annotated[int, Field(gt=0, description="open connections; more are closed at once")] = 512
     threads: Annotated[int | None, Field(gt=0, description="ONNX Runtime intra-op threads; all cores if unset")] = None
     ort_spinning: Annotated[
         bool,

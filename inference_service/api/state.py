@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import logging
+import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from inference_service.api.settings import Settings
-from inference_service.model_card import ModelLoadError
+from inference_service.api.settings import MB, Settings
+from inference_service.budget import DecodeBudget
+from inference_service.cctv.store import EventStore
+from inference_service.model_card import ModelCard, ModelLoadError
 from inference_service.runtime import Detector
 from inference_service.scan import EvidenceStyle, Scanner, ScanResult
+from inference_service.storage import StorageError, parse_url
 from inference_service.taxonomy import TaxonomyError, load_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -46,15 +53,52 @@ class Metrics:
         self.hazards = Counter(
             "hazardscan_hazards_found", "Hazards raised, by hazard id", ["hazard_id"], registry=self.registry
         )
+        self.unconfirmed = Counter(
+            "hazardscan_hazards_unconfirmed",
+            "Hazards found on photos with a warning (returned unconfirmed, never alarms), by hazard id",
+            ["hazard_id"],
+            registry=self.registry,
+        )
+        self.refused = Counter(
+            "hazardscan_requests_refused",
+            "Requests refused before running the model, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
         self.ready = Gauge("hazardscan_model_ready", "1 when the model and taxonomy are loaded", registry=self.registry)
 
     def observe_scan(self, scan: ScanResult) -> None:
         self.images.labels("scanned").inc()
+        counter = self.unconfirmed if scan.unconfirmed else self.hazards
         for finding in scan.findings:
-            self.hazards.labels(finding.hazard_id).inc()
+            counter.labels(finding.hazard_id).inc()
 
     def observe_rejected(self) -> None:
         self.images.labels("rejected").inc()
+
+
+_ABSOLUTE_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[/\\][^\s/\\:'\",;()]+)+[/\\]?")
+
+
+def public_text(text: str) -> str:
+    """``text`` with every absolute path replaced by its last part (clients never see machine paths)."""
+    return _ABSOLUTE_PATH.sub(lambda m: Path(m.group().rstrip("/\\")).name or "/", text)
+
+
+def public_extra(extra: dict[str, Any]) -> dict[str, Any]:
+    """The card's extra keys without how and where it was trained (paths, hardware, data sources)."""
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [clean(v) for v in value]
+        return public_text(value) if isinstance(value, str) else value
+
+    return {k: clean(v) for k, v in extra.items() if k not in PRIVATE_CARD_KEYS}
+
+
+PRIVATE_CARD_KEYS = frozenset({"training", "data", "card_source", "ultralytics"})
 
 
 @dataclass
@@ -62,11 +106,21 @@ class ServiceState:
     settings: Settings
     metrics: Metrics = field(default_factory=Metrics)
     scanner: Scanner | None = None
-    reason: str | None = "the model is still loading"
+    reason: str | None = "the model is still loading"  # shown to clients: no paths, no library internals
     load_seconds: float | None = None
+    events: EventStore | None = None
+    events_reason: str | None = "the events store is not open yet"
+    events_configured: bool = False  # a database exists (or is a server URL): failing to use it degrades
+    serving: dict[str, Any] = field(default_factory=dict)  # precision and why (``/v1/model``)
+    budget: DecodeBudget = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.budget = DecodeBudget(s.decode_memory_mb * MB, wait_s=s.decode_wait_s)
 
     def load(self) -> None:
-        """Load model and taxonomy; on failure keep the reason so /readyz and /v1/detect can say it."""
+        """Load model and taxonomy, open the events store; on failure keep the reason for /readyz."""
+        self.open_events()
         s = self.settings
         t0 = time.perf_counter()
         try:
@@ -77,10 +131,18 @@ class ServiceState:
                 max_pixels=s.max_pixels,
                 max_batch=s.max_batch_images,
                 rect=s.rect,
+                min_side=s.min_image_side,
+                max_decode_bytes=s.request_decode_memory_mb * MB,
+                budget=self.budget,
             )
             taxonomy = load_taxonomy(s.taxonomy_path)
-        except (ModelLoadError, TaxonomyError) as exc:
-            self.reason = str(exc)
+        except ModelLoadError as exc:
+            shown = "/".join(Path(exc.path).parts[-2:])  # folder/model.onnx, never the whole machine path
+            self.reason = f"cannot load the model {shown!r}: {public_text(exc.reason.split(' (')[0])}"
+            logger.error("not ready: %s", exc)
+            return
+        except TaxonomyError as exc:
+            self.reason = f"cannot load the hazard taxonomy: {public_text(str(exc))}"
             logger.error("not ready: %s", exc)
             return
         style = EvidenceStyle(font_path=s.font_path, max_side=s.evidence_max_side, quality=s.evidence_quality)
@@ -97,3 +159,35 @@ class ServiceState:
             list(detector.card.input_size),
             taxonomy.version,
         )
+
+    def open_events(self) -> None:
+        """Open the CCTV events store once, at start-up (requests never open or create it)."""
+        from inference_service.cctv.api import get_cctv_settings  # the events router's own setting
+
+        url = get_cctv_settings().events_db
+        try:
+            dialect, target = parse_url(url)
+            if dialect == "sqlite" and target != ":memory:" and not Path(target).is_file():
+                self.events_reason = (
+                    f"no CCTV events database {Path(target).name!r} yet: `hazardscan scan` creates it "
+                    "(HAZARDSCAN_EVENTS_DB); restart the service once it exists"
+                )
+                logger.info("CCTV events: %s", self.events_reason)
+                return
+            self.events_configured = True
+            self.events = EventStore(url)
+            self.events_reason = None
+        except (StorageError, sqlite3.Error, OSError) as exc:
+            self.events = None
+            self.events_reason = "the events database cannot be opened or written; see the server log"
+            logger.error("CCTV events unavailable: %s", exc)
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close()
+
+    def public_card(self, card: ModelCard) -> dict[str, Any]:
+        data = card.model_dump(mode="json")
+        data["extra"] = public_extra(card.extra)
+        data["serving"] = self.serving
+        return data

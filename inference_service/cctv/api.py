@@ -6,7 +6,8 @@
 * ``GET /v1/events/{id}/evidence.jpg`` the best evidence frame with the hazard box drawn.
 
 The database comes from ``HAZARDSCAN_EVENTS_DB`` (a SQLite path or ``postgresql://`` URL), the same
-value ``hazardscan scan --db`` writes to; tests override :func:`get_event_store`.
+value ``hazardscan scan --db`` writes to. The app opens it once at start-up (``ServiceState.open_events``;
+a request never opens or creates a database); tests override :func:`get_event_store`.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ import datetime as dt
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from inference_service.api.errors import InvalidQueryError, ServiceUnavailableError
 from inference_service.cctv.store import DEFAULT_DB, EventStore, StoredEvent
+
+MAX_OFFSET = 10_000_000  # far past any events table; keeps SQLite's 64-bit OFFSET from overflowing
 
 
 class CctvSettings(BaseSettings):
@@ -34,13 +38,14 @@ def get_cctv_settings() -> CctvSettings:
     return CctvSettings()
 
 
-@lru_cache(maxsize=4)
-def _open_store(url: str) -> EventStore:
-    return EventStore(url)
-
-
-def get_event_store() -> EventStore:
-    return _open_store(get_cctv_settings().events_db)
+def get_event_store(request: Request) -> EventStore:
+    """The store the app opened at start-up, or a 503 that says why there is none."""
+    state = getattr(request.app.state, "service", None)
+    store: EventStore | None = getattr(state, "events", None)
+    if store is None:
+        reason = getattr(state, "events_reason", None) or "no events store is configured"
+        raise ServiceUnavailableError(f"CCTV events are not available: {reason}")
+    return store
 
 
 StoreDep = Annotated[EventStore, Depends(get_event_store)]
@@ -50,10 +55,13 @@ def _utc(ts: float | None) -> dt.datetime | None:
     return None if ts is None else dt.datetime.fromtimestamp(ts, dt.UTC)
 
 
-def _epoch(value: dt.datetime | None) -> float | None:
+def _epoch(value: dt.datetime | None, name: str) -> float | None:
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).timestamp()
+    except (OverflowError, ValueError, OSError) as exc:
+        raise InvalidQueryError(f"{name}: {value.isoformat()} is out of range") from exc
 
 
 class EventOut(BaseModel):
@@ -120,14 +128,14 @@ def list_events(
     since: Annotated[dt.datetime | None, Query(description="events that started at or after this time")] = None,
     until: Annotated[dt.datetime | None, Query(description="events that started before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> EventList:
     rows = store.list_events(
         camera=camera,
         hazard=hazard,
         status=status,
-        since=_epoch(since),
-        until=_epoch(until),
+        since=_epoch(since, "since"),
+        until=_epoch(until, "until"),
         limit=limit,
         offset=offset,
     )
