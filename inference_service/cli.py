@@ -192,6 +192,12 @@ COMMANDS: list[Command] = [
         "training.heldout:run",
     ),
     Command(
+        "recover",
+        "rebuild a trainable checkpoint from a shipped ONNX model (BatchNorms from photo statistics)",
+        "training.recover:add_arguments",
+        "training.recover:run",
+    ),
+    Command(
         "resample",
         "write a copy of a dataset with rare-class training photos repeated (repeat-factor sampling)",
         "training.resample:add_arguments",
