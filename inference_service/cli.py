@@ -143,6 +143,12 @@ COMMANDS: list[Command] = [
     Command("serve", "run the HTTP API", _add_serve, _run_serve),
     Command("detect", "scan photos and print hazards", _add_detect, _run_detect),
     Command(
+        "demo-photo",
+        "write a drawing of flames (made by the project) to try the service with",
+        "inference_service.demo:add_arguments",
+        "inference_service.demo:run",
+    ),
+    Command(
         "scan",
         "watch CCTV streams, video files and photo folders; store de-duplicated hazard events",
         "inference_service.cctv.cli:add_arguments",
