@@ -8,6 +8,7 @@ import json
 import logging
 import os
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,14 +99,54 @@ def content_hash(classes: list[str], samples: list[Sample], sides: list[str]) ->
     return h.hexdigest()[:12]
 
 
+def split_keeping(
+    samples: list[Sample],
+    hashes: list[int],
+    bits: int,
+    n_classes: int,
+    val_fraction: float,
+    keep_split_of: set[str] | frozenset[str] = frozenset(),
+) -> tuple[list[str], list[int]]:
+    """Sides and duplicate groups. Photos of the sources in ``keep_split_of`` get the sides a dataset of those
+    sources alone gives them (so adding sources never moves an earlier version's photo across the split); a new
+    photo in a duplicate group with such photos follows them (``train`` if they straddle, which only a new
+    photo bridging two groups can cause); the other new photos are split among themselves."""
+    groups = duplicate_groups([s.sha1 for s in samples], hashes, bits)
+    old = [i for i, s in enumerate(samples) if s.source in keep_split_of]
+    if not old:
+        return split_groups(samples, groups, n_classes, val_fraction), groups
+    old_groups = duplicate_groups([samples[i].sha1 for i in old], [hashes[i] for i in old], bits)
+    side: list[str | None] = [None] * len(samples)
+    for i, sd in zip(old, split_groups([samples[i] for i in old], old_groups, n_classes, val_fraction), strict=True):
+        side[i] = sd
+    pinned: dict[int, set[str]] = {}
+    for i in old:
+        pinned.setdefault(groups[i], set()).add(str(side[i]))
+    free: list[int] = []
+    for i, current in enumerate(side):
+        if current is None and groups[i] in pinned:
+            side[i] = "val" if pinned[groups[i]] == {"val"} else "train"
+        elif current is None:
+            free.append(i)
+    free_sides = split_groups([samples[i] for i in free], [groups[i] for i in free], n_classes, val_fraction)
+    for i, new_side in zip(free, free_sides, strict=True):
+        side[i] = new_side
+    return [str(x) for x in side], groups
+
+
 def build_dataset(
-    result: ImportResult, out_root: Path, val_fraction: float = 0.2, near_duplicates: str = "dhash"
+    result: ImportResult,
+    out_root: Path,
+    val_fraction: float = 0.2,
+    near_duplicates: str = "dhash",
+    keep_split_of: set[str] | frozenset[str] = frozenset(),
 ) -> BuiltDataset:
-    """Split (duplicate groups by ``near_duplicates``, a key of ``NEAR_DUPLICATE_HASHES``) and write the dataset."""
+    """Split (duplicate groups by ``near_duplicates``, a key of ``NEAR_DUPLICATE_HASHES``; the photos of the
+    sources in ``keep_split_of`` keep the sides they have without the other sources) and write the dataset."""
     samples = result.samples
     hash_fn, bits = NEAR_DUPLICATE_HASHES[near_duplicates]
-    groups = duplicate_groups([s.sha1 for s in samples], [hash_fn(s.image) for s in samples], bits)
-    sides = split_groups(samples, groups, len(result.classes), val_fraction)
+    hashes = [hash_fn(s.image) for s in samples]
+    sides, groups = split_keeping(samples, hashes, bits, len(result.classes), val_fraction, keep_split_of)
     version = content_hash(result.classes, samples, sides)
     root = out_root / f"hazardscan-{version}"
     _fresh_split_folders(root)
@@ -128,6 +169,8 @@ def build_dataset(
         )
     )
     card = dataset_card(result, sides, groups, version, f"{near_duplicates} within {bits} bits")
+    if keep_split_of:
+        card["split_kept_for"] = sorted(keep_split_of)  # these sources' photos sit where they would alone
     (root / "dataset_card.json").write_text(json.dumps(card, ensure_ascii=False, indent=1))
     (root / "import_report.jsonl").write_text(
         "".join(json.dumps(i.__dict__, ensure_ascii=False) + "\n" for i in result.issues)
@@ -202,12 +245,30 @@ def load_manifest(root: Path) -> list[tuple[Sample, str]]:
     return out
 
 
-def write_derived_dataset(root: Path, out: Path, samples: list[tuple[Sample, str]], derivation: str) -> Path:
+def write_derived_dataset(
+    root: Path,
+    out: Path,
+    samples: list[tuple[Sample, str]],
+    derivation: str,
+    classes: Sequence[str] | None = None,
+    labelled_everywhere: Mapping[str, str] | None = None,
+) -> Path:
     """Write ``(sample, split)`` pairs as a dataset (links, labels, manifest, card) with the class list of
     ``root``. Its card keeps the parent's sources and licences, names the parent and how it was derived, and
-    has its own content-hash version, so a model trained on it says what it learned from."""
+    has its own content-hash version, so a model trained on it says what it learned from.
+
+    ``classes`` extends the parent's class list (the parent's first, in order: its label ids stay valid);
+    ``labelled_everywhere`` (``{label name: class}``) adds those classes to every source's class map, for
+    classes a teacher labelled on every photo (federated scoring then scores them everywhere)."""
     data = yaml.safe_load((root / "data.yaml").read_text())
     parent = json.loads((root / "dataset_card.json").read_text())
+    if classes is not None:
+        if list(classes[: len(parent["classes"])]) != parent["classes"]:
+            raise ValueError(f"derived classes {list(classes)} must start with the parent's {parent['classes']}")
+        parent = {**parent, "classes": list(classes)}
+        data["names"] = dict(enumerate(classes))
+    if labelled_everywhere:
+        parent["sources"] = [{**s, "class_map": {**s["class_map"], **labelled_everywhere}} for s in parent["sources"]]
     groups = {m["image"]: m["group"] for m in map(json.loads, (root / "manifest.jsonl").read_text().splitlines())}
     manifest = []
     seen: Counter[str] = Counter()

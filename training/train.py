@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parent.parent
 class TrainConfig:
     name: str
     weights: str
-    sources: str = "datasets/sources"
+    sources: str | list[str] = "datasets/sources"  # a folder of source specs, or several (their union)
     datasets_root: str = "../shared/datasets"
     val_fraction: float = 0.2
     seed: int = 0
@@ -41,6 +41,9 @@ class TrainConfig:
     # perceptual hash that groups near duplicates for the split: "dhash" (within 4 bits; every dataset so far)
     # or "phash" (within 10 bits; also groups noise-augmented copies and frames of one clip)
     near_duplicates: str = "dhash"
+    # source-spec folder(s) whose photos keep the split side a dataset of them alone gives them (new sources
+    # added beside them never move an earlier version's photo between train and val)
+    keep_split_of: list[str] = field(default_factory=list)
     train: dict[str, Any] = field(default_factory=dict)
     export: dict[str, Any] = field(default_factory=dict)
 
@@ -91,9 +94,11 @@ def build_from_config(cfg: TrainConfig, out_root: Path) -> Path:
     from training.dataset import build_dataset
     from training.importer import import_all, load_source_specs
 
-    specs = load_source_specs(cfg.resolve(cfg.sources))
+    folders = [cfg.sources] if isinstance(cfg.sources, str) else cfg.sources
+    specs = [spec for folder in folders for spec in load_source_specs(cfg.resolve(folder))]
     result = import_all(specs, cfg.resolve(cfg.datasets_root), load_taxonomy())
-    return build_dataset(result, out_root, cfg.val_fraction, cfg.near_duplicates).data_yaml
+    keep = {spec.name for folder in cfg.keep_split_of for spec in load_source_specs(cfg.resolve(folder))}
+    return build_dataset(result, out_root, cfg.val_fraction, cfg.near_duplicates, keep).data_yaml
 
 
 def _final_metrics(trainer: Any) -> dict[str, float]:
