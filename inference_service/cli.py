@@ -154,6 +154,12 @@ COMMANDS: list[Command] = [
         "inference_service.cctv.cli:add_arguments",
         "inference_service.cctv.cli:run",
     ),
+    Command(
+        "users",
+        "manage the inspector app's users: users add --username U --role admin --org ORG",
+        "inference_service.accounts.cli:add_arguments",
+        "inference_service.accounts.cli:run",
+    ),
     # retraining loop: these import torch/ultralytics only when chosen
     Command(
         "train",

@@ -20,6 +20,7 @@ from inference_service.api.middleware import BodyLimitMiddleware, MetricsMiddlew
 from inference_service.api.routes import router
 from inference_service.api.settings import Settings, get_settings
 from inference_service.api.state import ServiceState
+from inference_service.app import close_storage, install, open_storage, upload_limit
 from inference_service.cctv.api import router as events_router
 
 FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and option fields on top of the photo itself
@@ -35,7 +36,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await anyio.to_thread.run_sync(state.load)
+        if settings.app_enabled:  # the inspector app's database and photo folder, opened once
+            await anyio.to_thread.run_sync(open_storage, app, settings)
         yield
+        if settings.app_enabled:
+            close_storage(app)
         state.close()
 
     app = FastAPI(
@@ -51,12 +56,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_docs(app)
     app.include_router(router)
     app.include_router(events_router)  # CCTV events written by `hazardscan scan` (HAZARDSCAN_EVENTS_DB)
+    if settings.app_enabled:
+        install(app)  # the inspector app: /app (static SPA), /app/api/* (cookie sessions + CSRF)
 
     def body_limit(path: str) -> int:
         if path == "/v1/detect":
             return settings.max_upload_bytes + FORM_OVERHEAD
         if path == "/v1/detect/batch":
             return settings.max_batch_bytes + FORM_OVERHEAD
+        photo_limit = upload_limit(path, settings)
+        if photo_limit is not None:
+            return photo_limit + FORM_OVERHEAD
         return FORM_OVERHEAD
 
     known = frozenset(getattr(r, "path", "") for r in app.routes)

@@ -60,6 +60,25 @@ class Settings(BaseSettings):
     evidence_max_side: Annotated[int, Field(gt=0)] = 1600
     evidence_quality: Annotated[int, Field(ge=1, le=95)] = 85
     log_level: str = "INFO"
+    # inspector app (/app): records, ledger, accounts
+    app_enabled: Annotated[bool, Field(description="serve the inspector app under /app")] = True
+    data_dir: Annotated[Path, Field(description="photos and the default SQLite database; made at start-up")] = (
+        REPO_ROOT / "data"
+    )
+    database_url: Annotated[
+        str | None, Field(description="sqlite:///path or postgresql://…; default <data_dir>/hazardscan.db")
+    ] = None
+    deadline_days_critical: Annotated[int, Field(ge=0, description="重大隐患: 0 = the same day")] = 0
+    deadline_days_high: Annotated[int, Field(ge=0)] = 3
+    deadline_days_medium: Annotated[int, Field(ge=0)] = 7
+    deadline_days_low: Annotated[int, Field(ge=0)] = 15
+    deadline_utc_offset_hours: Annotated[float, Field(description="local time zone of deadlines (China: 8)")] = 8.0
+    app_secure_cookie: Annotated[
+        bool | None, Field(description="Secure session cookie; unset: when the request came over https")
+    ] = None
+
+    def resolved_database_url(self) -> str:
+        return self.database_url or str(self.data_dir / "hazardscan.db")
 
 
 @lru_cache

@@ -1,0 +1,62 @@
+"""The inspector app under /app: JSON API (/app/api/*), printable documents, and the static SPA.
+
+``create_app`` calls :func:`install` to add the routes and :func:`open_storage` / :func:`close_storage`
+in its lifespan. The app's routes use cookie sessions with CSRF tokens, never the /v1 API keys.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from inference_service.api.settings import Settings
+from inference_service.app.errors import AppError, handle_app_error
+
+logger = logging.getLogger(__name__)
+
+STATIC = Path(__file__).parent / "static"
+UPLOAD_SUFFIXES = ("/photos", "/rectification")
+
+
+def install(app: FastAPI) -> None:
+    from inference_service.app import api_auth, api_documents, api_ledger, api_records, api_stats
+
+    app.add_exception_handler(AppError, handle_app_error)
+    for module in (api_auth, api_records, api_ledger, api_documents, api_stats):
+        app.include_router(module.router)
+
+    @app.get("/app", include_in_schema=False)
+    async def app_root() -> RedirectResponse:
+        return RedirectResponse("/app/")
+
+    app.mount("/app", StaticFiles(directory=STATIC, html=True, check_dir=False), name="app-static")
+
+
+def upload_limit(path: str, settings: Settings) -> int | None:
+    """The photo limit for the app's upload routes (None: not an upload route)."""
+    if path.startswith("/app/api/") and path.endswith(UPLOAD_SUFFIXES):
+        return settings.max_upload_bytes
+    return None
+
+
+def open_storage(app: FastAPI, settings: Settings) -> None:
+    """Open the database once at start-up; on failure the app's routes answer 503 with the reason."""
+    from inference_service.app.context import open_context
+
+    try:
+        app.state.app_ctx = open_context(settings)
+        app.state.app_reason = None
+    except Exception as exc:
+        app.state.app_ctx = None
+        app.state.app_reason = f"{type(exc).__name__}: {exc}"
+        logger.exception("the inspector app's storage could not be opened")
+
+
+def close_storage(app: FastAPI) -> None:
+    ctx = getattr(app.state, "app_ctx", None)
+    if ctx is not None:
+        ctx.close()

@@ -1,0 +1,293 @@
+"""/app/api: inspections, photos (scored by the service's model on upload), findings and decisions."""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.responses import JSONResponse
+from PIL import Image
+
+from inference_service.accounts import User
+from inference_service.app import schemas as s
+from inference_service.app.api_auth import SCENE_IDS
+from inference_service.app.context import AppContext
+from inference_service.app.deps import CtxDep, ScannerDep, TaxonomyDep, UserDep
+from inference_service.app.errors import AppError, conflict, not_found
+from inference_service.app.views import finding_out, inspection_out, photo_out
+from inference_service.evidence import SEVERITY_COLOURS, Annotation, render_evidence
+from inference_service.imaging import decode_for_display
+from inference_service.records import NewFinding, NewPhoto, RecordConflict
+from inference_service.scan import Scanner, ScanResult
+from inference_service.storage import Cursor
+from inference_service.taxonomy import Taxonomy
+
+logger = logging.getLogger(__name__)
+router = APIRouter(prefix="/app/api", tags=["app"])
+
+IDEMPOTENCY_MAX = 100
+
+
+def read_photo(upload: UploadFile, limit: int) -> bytes:
+    """The upload's bytes; a clear 413 over ``limit`` and 400 when empty."""
+    name = upload.filename or "photo"
+    if upload.size is not None and upload.size > limit:
+        raise AppError(413, "photo_too_large", f"{name} is {upload.size:,} bytes; the limit is {limit:,} bytes",
+                       f"照片过大（{upload.size:,} 字节），上限 {limit:,} 字节")  # fmt: skip
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise AppError(413, "photo_too_large", f"{name} is larger than the {limit:,}-byte limit",
+                       f"照片超过 {limit:,} 字节上限")  # fmt: skip
+    if not data:
+        raise AppError(400, "empty_photo", f"{name} is empty", "照片文件为空")
+    return data
+
+
+def _taken_at(data: bytes) -> str | None:
+    """EXIF DateTimeOriginal as ``YYYY-MM-DDTHH:MM:SS`` (camera local time), if the photo has one."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            raw = img.getexif().get_ifd(0x8769).get(36867)
+    except Exception:
+        return None
+    if not isinstance(raw, str) or len(raw) < 19:
+        return None
+    return raw[:10].replace(":", "-") + "T" + raw[11:19]
+
+
+def check_key(key: str) -> str:
+    key = key.strip()
+    if not key or len(key) > IDEMPOTENCY_MAX:
+        raise AppError(422, "validation_error", f"idempotency_key must be 1 to {IDEMPOTENCY_MAX} characters",
+                       f"idempotency_key 须为 1 到 {IDEMPOTENCY_MAX} 个字符")  # fmt: skip
+    return key
+
+
+def scan_photo(scanner: Scanner, data: bytes) -> tuple[ScanResult, dict[str, Any]]:
+    """Score a photo; also what its row needs (size, format, warnings, detections)."""
+    scan = scanner.scan(data)  # ImageError -> 400/413/415 by the service's error table
+    card = scanner.detector.card
+    dets = scan.detect.detections
+    detections = [
+        {"class": card.classes[int(dets.class_id[i])], "confidence": round(float(dets.score[i]), 4),
+         "box": [round(float(v), 1) for v in dets.xyxy[i]]}
+        for i in range(len(dets))
+    ]  # fmt: skip
+    fmt = scan.detect.image.format
+    return scan, {
+        "content_type": Image.MIME.get(fmt.upper(), "application/octet-stream"),
+        "width": scan.detect.width,
+        "height": scan.detect.height,
+        "warnings": [{"code": w.code, "message_zh": w.message_zh, "message_en": w.message} for w in scan.warnings],
+        "detections": detections,
+    }
+
+
+def model_findings(scanner: Scanner, scan: ScanResult) -> list[NewFinding]:
+    classes = scanner.detector.card.classes
+    out = []
+    for f in scan.findings:
+        if f.box is None:
+            continue
+        cls = classes[int(scan.detect.detections.class_id[f.detection_indices[0]])] if f.detection_indices else None
+        out.append(NewFinding(f.hazard_id, f.box, cls, round(f.confidence, 4)))
+    return out
+
+
+def store_photo(
+    ctx: AppContext, user: User, inspection_id: str, kind: str, key: str, data: bytes, scanner: Scanner
+) -> tuple[dict[str, Any], bool, ScanResult | None]:
+    """Score and keep a photo: bytes on disk by content address first, then its rows in one transaction."""
+    seen = ctx.records.photo_by_key(user.org_id, key)
+    if seen is not None:
+        return seen, False, None
+    scan, info = scan_photo(scanner, data)
+    sha = ctx.records.blobs.put(data)
+    card = scanner.detector.card
+    photo = NewPhoto(kind, key, sha, info["content_type"], len(data), info["width"], info["height"], _taken_at(data),
+                     card.model_id, card.version, info["warnings"], info["detections"])  # fmt: skip
+    findings = model_findings(scanner, scan) if kind == "inspection" else []
+    row, created = ctx.records.add_photo(user.org_id, inspection_id, user.id, photo, findings)
+    return row, created, scan
+
+
+def _names(ctx: AppContext, org_id: str) -> dict[str, str]:
+    return {u.id: u.display_name for u in ctx.accounts.list_users(org_id)}
+
+
+def full_inspection(ctx: AppContext, user: User, inspection_id: str, taxonomy: Taxonomy) -> s.InspectionOut:
+    row = ctx.records.inspection(user.org_id, inspection_id)
+    if row is None:
+        raise not_found("inspection", "检查记录")
+    photos = ctx.records.photos_of(inspection_id)
+    findings = ctx.records.findings_of([p["id"] for p in photos])
+    out = [photo_out(p, findings[p["id"]], taxonomy) for p in photos]
+    return inspection_out(row, _names(ctx, user.org_id), out)
+
+
+@router.post("/inspections", response_model=s.InspectionOut, status_code=201)
+def create_inspection(body: s.InspectionIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> Any:
+    if body.scene not in SCENE_IDS:
+        raise AppError(422, "validation_error", f"unknown scene {body.scene!r}; see GET /app/api/taxonomy",
+                       f"未知场景 {body.scene!r}")  # fmt: skip
+    loc = body.location
+    row, created = ctx.records.create_inspection(
+        user.org_id,
+        user.id,
+        unit_name=body.unit.name.strip(),
+        unit_address=body.unit.address.strip(),
+        unit_credit_code=(body.unit.credit_code or "").strip() or None,
+        scene=body.scene,
+        location=(loc.lat, loc.lon, loc.accuracy_m) if loc else None,
+        client_id=body.client_id,
+    )
+    out = full_inspection(ctx, user, row["id"], tax)
+    if not created:
+        return JSONResponse(out.model_dump(mode="json"), status_code=200)
+    return out
+
+
+@router.get("/inspections", response_model=s.InspectionList)
+def list_inspections(
+    user: UserDep,
+    ctx: CtxDep,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> s.InspectionList:
+    rows, total = ctx.records.list_inspections(user.org_id, limit, offset)
+    names = _names(ctx, user.org_id)
+    return s.InspectionList(items=[inspection_out(r, names) for r in rows], total=total)
+
+
+@router.get("/inspections/{inspection_id}", response_model=s.InspectionOut)
+def get_inspection(inspection_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.InspectionOut:
+    return full_inspection(ctx, user, inspection_id, tax)
+
+
+@router.post("/inspections/{inspection_id}/photos", response_model=s.PhotoOut, status_code=201)
+def upload_photo(
+    inspection_id: str,
+    photo: Annotated[UploadFile, File(description="the photo (JPEG, PNG, WebP, HEIC …)")],
+    idempotency_key: Annotated[str, Form(description="a UUID the client made for this photo")],
+    user: UserDep,
+    ctx: CtxDep,
+    scanner: ScannerDep,
+) -> Any:
+    key = check_key(idempotency_key)
+    if ctx.records.inspection(user.org_id, inspection_id) is None:
+        raise not_found("inspection", "检查记录")
+    data = read_photo(photo, ctx.settings.max_upload_bytes)
+    row, created, _ = store_photo(ctx, user, inspection_id, "inspection", key, data, scanner)
+    if row["inspection_id"] != inspection_id or row["kind"] != "inspection":
+        raise conflict("this idempotency_key was used for another photo upload", "该 idempotency_key 已用于其他照片")
+    out = photo_out(row, ctx.records.findings_of([row["id"]])[row["id"]], scanner.taxonomy)
+    if not created:
+        return JSONResponse(out.model_dump(mode="json"), status_code=200)
+    return out
+
+
+def _photo_or_404(ctx: AppContext, user: User, photo_id: str) -> dict[str, Any]:
+    row = ctx.records.photo(user.org_id, photo_id)
+    if row is None:
+        raise not_found("photo", "照片")
+    return row
+
+
+@router.get("/photos/{photo_id}/original", response_class=Response)
+def photo_original(photo_id: str, user: UserDep, ctx: CtxDep) -> Response:
+    row = _photo_or_404(ctx, user, photo_id)
+    data = ctx.records.blobs.get(row["sha256"])
+    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{row["sha256"]}"'}
+    return Response(data, media_type=row["content_type"], headers=headers)
+
+
+def evidence_jpeg(ctx: AppContext, row: dict[str, Any], taxonomy: Taxonomy, max_side: int = 1600) -> bytes:
+    """The photo with its findings drawn (rejected ones left out), current boxes."""
+    data = ctx.records.blobs.get(row["sha256"])
+    image = decode_for_display(data, max_side, max_pixels=ctx.settings.max_pixels)
+    notes = []
+    for f in ctx.records.findings_of([row["id"]])[row["id"]]:
+        if f["status"] == "rejected":
+            continue
+        try:
+            h = taxonomy.hazard(f["hazard_id"])
+            zh, en, sev = h.name_zh, h.name_en, h.severity
+        except KeyError:
+            zh = en = f["hazard_id"]
+            sev = "medium"
+        conf = f" {float(f['confidence']):.0%}" if f["confidence"] is not None else ""
+        mark = "✓ " if f["status"] == "confirmed" else ""
+        box = (float(f["x1"]), float(f["y1"]), float(f["x2"]), float(f["y2"]))
+        colour = SEVERITY_COLOURS.get(sev, (0, 170, 110))
+        notes.append(Annotation(box, f"{mark}{en}{conf}", f"{mark}{zh}{conf}", colour))
+    return render_evidence(
+        image, notes, max_side=max_side, quality=ctx.settings.evidence_quality, font_path=ctx.settings.font_path
+    )
+
+
+@router.get("/photos/{photo_id}/evidence.jpg", response_class=Response)
+def photo_evidence(photo_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> Response:
+    row = _photo_or_404(ctx, user, photo_id)
+    return Response(evidence_jpeg(ctx, row, tax, ctx.settings.evidence_max_side), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, no-cache"})  # fmt: skip
+
+
+def _ledger_hooks(ctx: AppContext, user: User, taxonomy: Taxonomy) -> dict[str, Any]:
+    def on_confirm(cur: Cursor, finding: dict[str, Any]) -> str:
+        insp = cur.execute(
+            "SELECT inspector_id, unit_name, unit_address FROM inspections WHERE id = ?", [finding["inspection_id"]]
+        ).fetch_dicts()[0]
+        try:
+            severity = taxonomy.hazard(finding["hazard_id"]).severity
+        except KeyError:
+            severity = "medium"
+        return ctx.ledger.open_item(cur, finding, insp, severity, user.id)
+
+    return {"ledger_status": ctx.ledger.status_in, "on_confirm": on_confirm, "on_withdraw": ctx.ledger.withdraw}
+
+
+def _check_box(box: list[float], photo: dict[str, Any]) -> tuple[float, float, float, float]:
+    w, h = int(photo["width"]), int(photo["height"])
+    if box[2] > w + 1 or box[3] > h + 1:
+        raise AppError(422, "validation_error", f"box {box} lies outside the {w}×{h} photo",
+                       f"框 {box} 超出照片范围（{w}×{h}）")  # fmt: skip
+    return (box[0], box[1], min(box[2], w), min(box[3], h))
+
+
+@router.post("/findings/{finding_id}/decision", response_model=s.FindingOut)
+def decide(finding_id: str, body: s.DecisionIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.FindingOut:
+    current = ctx.records.finding(user.org_id, finding_id)
+    if current is None:
+        raise not_found("finding", "隐患")
+    box = None
+    if body.box is not None:
+        photo = ctx.records.photo(user.org_id, current["photo_id"])
+        assert photo is not None
+        box = _check_box(body.box, photo)
+    try:
+        row = ctx.records.decide(
+            user.org_id, finding_id, user.id, body.decision, box, body.note, **_ledger_hooks(ctx, user, tax)
+        )
+    except RecordConflict as exc:
+        raise conflict(str(exc), "该隐患已进入整改流程，不能再更改确认结果") from exc
+    if row is None:
+        raise not_found("finding", "隐患")
+    return finding_out(row, tax)
+
+
+@router.post("/photos/{photo_id}/findings", response_model=s.FindingOut, status_code=201)
+def add_finding(photo_id: str, body: s.FindingIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.FindingOut:
+    photo = _photo_or_404(ctx, user, photo_id)
+    if photo["kind"] != "inspection":
+        raise conflict("hazards are added to inspection photos, not rectification photos", "只能在检查照片上添加隐患")
+    try:
+        hazard = tax.hazard(body.hazard_id)
+    except KeyError as exc:
+        raise AppError(422, "unknown_hazard", f"unknown hazard id {body.hazard_id!r}; see GET /app/api/taxonomy",
+                       f"未知隐患编号 {body.hazard_id!r}") from exc  # fmt: skip
+    box = _check_box(body.box, photo)
+    finding = NewFinding(hazard.id, box, hazard.rule.when[0], None, "inspector", "confirmed", body.note)
+    row = ctx.records.add_finding(user.org_id, photo, user.id, finding, _ledger_hooks(ctx, user, tax)["on_confirm"])
+    return finding_out(row, tax)

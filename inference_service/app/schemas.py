@@ -1,0 +1,247 @@
+"""Request and response models of /app/api (see docs/app-api.md). Separate from the storage rows."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+Role = Literal["inspector", "supervisor", "admin"]
+Severity = Literal["critical", "high", "medium", "low"]
+LedgerStatus = Literal["open", "in_progress", "pending_review", "closed"]
+BoxList = list[float]
+
+
+def _check_box(box: list[float] | None) -> list[float] | None:
+    if box is None:
+        return None
+    if len(box) != 4 or not (box[0] < box[2] and box[1] < box[3]) or min(box) < 0:
+        raise ValueError("box must be [x1, y1, x2, y2] with x1 < x2, y1 < y2, all >= 0 (pixels)")
+    return box
+
+
+class Org(BaseModel):
+    id: str
+    name: str
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str
+    display_name: str
+    role: Role
+    org: Org
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=1024)
+
+
+class SessionOut(BaseModel):
+    user: UserOut
+    csrf_token: str
+
+
+class UserIn(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=8, max_length=1024)
+    role: Role
+    display_name: str | None = Field(default=None, max_length=100)
+
+
+class UserList(BaseModel):
+    items: list[UserOut]
+
+
+class SceneOut(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+
+
+class HazardOut(BaseModel):
+    id: str
+    name_zh: str
+    name_en: str
+    domain: str
+    severity: Severity
+    legal_basis: str
+    advice_zh: str
+    detectable: bool
+
+
+class SeverityOut(BaseModel):
+    id: Severity
+    name_zh: str
+    deadline_days: int
+
+
+class TaxonomyOut(BaseModel):
+    version: str
+    scenes: list[SceneOut]
+    hazards: list[HazardOut]
+    severities: list[SeverityOut]
+
+
+class Unit(BaseModel):
+    name: str = Field(min_length=1, max_length=200)
+    address: str = Field(default="", max_length=300)
+    credit_code: str | None = Field(default=None, max_length=18)
+
+
+class Location(BaseModel):
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    accuracy_m: float | None = Field(default=None, ge=0)
+
+
+class InspectionIn(BaseModel):
+    unit: Unit
+    scene: str = Field(min_length=1, max_length=100)
+    location: Location | None = None
+    client_id: str | None = Field(default=None, min_length=1, max_length=100)
+
+
+class Inspector(BaseModel):
+    id: str
+    display_name: str
+
+
+class ModelRef(BaseModel):
+    id: str
+    version: str
+
+
+class WarningOut(BaseModel):
+    code: str
+    message_zh: str
+    message_en: str
+
+
+class FindingOut(BaseModel):
+    id: str
+    photo_id: str
+    hazard_id: str
+    name_zh: str
+    name_en: str
+    severity: str
+    domain: str
+    legal_basis: str
+    advice_zh: str
+    detector_class: str | None
+    confidence: float | None
+    box: BoxList
+    source: Literal["model", "inspector"]
+    status: Literal["pending", "confirmed", "rejected"]
+    suspected: bool
+    note: str
+    ledger_item_id: str | None
+
+
+class PhotoOut(BaseModel):
+    id: str
+    inspection_id: str
+    sha256: str
+    width: int
+    height: int
+    taken_at: str | None
+    original_url: str
+    evidence_url: str
+    model: ModelRef
+    warnings: list[WarningOut]
+    findings: list[FindingOut]
+
+
+class InspectionOut(BaseModel):
+    id: str
+    unit: Unit
+    scene: str
+    inspector: Inspector
+    created_at: str
+    location: Location | None
+    photo_count: int
+    hazard_count: int
+    photos: list[PhotoOut] | None = None
+
+
+class InspectionList(BaseModel):
+    items: list[InspectionOut]
+    total: int
+
+
+class DecisionIn(BaseModel):
+    decision: Literal["confirm", "reject"]
+    box: BoxList | None = None
+    note: str | None = Field(default=None, max_length=2000)
+
+    _box = field_validator("box")(_check_box)
+
+
+class FindingIn(BaseModel):
+    hazard_id: str
+    box: BoxList
+    note: str = Field(default="", max_length=2000)
+
+    _box = field_validator("box")(_check_box)
+
+
+class HistoryOut(BaseModel):
+    at: str
+    by: str
+    by_id: str
+    from_: LedgerStatus | None = Field(alias="from")
+    to: LedgerStatus
+    note: str
+
+    model_config = {"populate_by_name": True}
+
+
+class LedgerUnit(BaseModel):
+    name: str
+    address: str
+
+
+class LedgerItemOut(BaseModel):
+    id: str
+    finding_id: str
+    inspection_id: str
+    photo_id: str
+    unit: LedgerUnit
+    hazard_id: str
+    name_zh: str
+    name_en: str
+    severity: str
+    status: LedgerStatus
+    status_zh: str
+    deadline: str
+    overdue: bool
+    responsible_person: str
+    assigned_to: str | None
+    ai_recheck: Literal["passed", "failed"] | None
+    rectification_photo_url: str | None
+    created_at: str
+    closed_at: str | None
+    history: list[HistoryOut]
+    version: int
+
+
+class LedgerList(BaseModel):
+    items: list[LedgerItemOut]
+    total: int
+
+
+class TransitionIn(BaseModel):
+    to: LedgerStatus
+    version: int
+    note: str = Field(default="", max_length=2000)
+    responsible_person: str | None = Field(default=None, max_length=100)
+    override: bool = False
+
+
+class AssignIn(BaseModel):
+    version: int
+    assigned_to: str | None = Field(default=None, description="a user id of your organisation")
+    responsible_person: str | None = Field(default=None, max_length=100)
+    deadline: str | None = Field(default=None, description="ISO date or date-time")
+    note: str = Field(default="", max_length=2000)

@@ -1,0 +1,122 @@
+"""Storage rows -> response models (pure functions; the taxonomy names every hazard)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from inference_service.app import schemas as s
+from inference_service.ledger import STATUS_ZH, is_overdue, iso
+from inference_service.taxonomy import Taxonomy
+
+Row = Mapping[str, Any]
+SUSPECT_BELOW = 0.5  # a model finding under this confidence is shown as 疑似 (suspected)
+
+
+def _iso(ts: float | None) -> str:
+    return iso(ts) or ""
+
+
+def hazard_fields(taxonomy: Taxonomy, hazard_id: str) -> dict[str, str]:
+    try:
+        h = taxonomy.hazard(hazard_id)
+    except KeyError:  # a hazard retired from the taxonomy since it was recorded
+        return {"name_zh": hazard_id, "name_en": hazard_id, "severity": "medium", "domain": "", "legal_basis": "",
+                "advice_zh": ""}  # fmt: skip
+    return {"name_zh": h.name_zh, "name_en": h.name_en, "severity": h.severity, "domain": h.domain,
+            "legal_basis": h.legal_basis, "advice_zh": h.advice_zh}  # fmt: skip
+
+
+def finding_out(row: Row, taxonomy: Taxonomy) -> s.FindingOut:
+    conf = row["confidence"]
+    return s.FindingOut(
+        id=row["id"],
+        photo_id=row["photo_id"],
+        hazard_id=row["hazard_id"],
+        **hazard_fields(taxonomy, row["hazard_id"]),
+        detector_class=row["detector_class"],
+        confidence=None if conf is None else round(float(conf), 4),
+        box=[round(float(row[k]), 1) for k in ("x1", "y1", "x2", "y2")],
+        source=row["source"],
+        status=row["status"],
+        suspected=row["source"] == "model" and conf is not None and float(conf) < SUSPECT_BELOW,
+        note=row["note"] or "",
+        ledger_item_id=row["ledger_item_id"],
+    )
+
+
+def photo_out(row: Row, findings: Sequence[Row], taxonomy: Taxonomy) -> s.PhotoOut:
+    pid = row["id"]
+    return s.PhotoOut(
+        id=pid,
+        inspection_id=row["inspection_id"],
+        sha256=row["sha256"],
+        width=int(row["width"]),
+        height=int(row["height"]),
+        taken_at=row["taken_at"],
+        original_url=f"/app/api/photos/{pid}/original",
+        evidence_url=f"/app/api/photos/{pid}/evidence.jpg",
+        model=s.ModelRef(id=row["model_id"], version=row["model_version"]),
+        warnings=[s.WarningOut(**w) for w in row["warnings"]],
+        findings=[finding_out(f, taxonomy) for f in findings],
+    )
+
+
+def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] | None = None) -> s.InspectionOut:
+    loc = None
+    if row["lat"] is not None and row["lon"] is not None:
+        loc = s.Location(lat=row["lat"], lon=row["lon"], accuracy_m=row["accuracy_m"])
+    return s.InspectionOut(
+        id=row["id"],
+        unit=s.Unit(name=row["unit_name"], address=row["unit_address"], credit_code=row["unit_credit_code"]),
+        scene=row["scene"],
+        inspector=s.Inspector(id=row["inspector_id"], display_name=names.get(row["inspector_id"], "?")),
+        created_at=_iso(row["created_at"]),
+        location=loc,
+        photo_count=int(row["photo_count"]),
+        hazard_count=int(row["hazard_count"]),
+        photos=photos,
+    )
+
+
+def ledger_out(row: Row, taxonomy: Taxonomy, now: float | None = None) -> s.LedgerItemOut:
+    now = time.time() if now is None else now
+    h = hazard_fields(taxonomy, row["hazard_id"])
+    rect = row["rectification_photo_id"]
+    history = [
+        s.HistoryOut.model_validate(
+            {
+                "at": _iso(e["at"]),
+                "by": e["display_name"] or e["by_user"],
+                "by_id": e["by_user"],
+                "from": e["from_status"],
+                "to": e["to_status"],
+                "note": e["note"],
+            }
+        )
+        for e in row.get("history", [])
+    ]
+    return s.LedgerItemOut(
+        id=row["id"],
+        finding_id=row["finding_id"],
+        inspection_id=row["inspection_id"],
+        photo_id=row["photo_id"],
+        unit=s.LedgerUnit(name=row["unit_name"], address=row["unit_address"]),
+        hazard_id=row["hazard_id"],
+        name_zh=h["name_zh"],
+        name_en=h["name_en"],
+        severity=row["severity"],
+        status=row["status"],
+        status_zh=STATUS_ZH[row["status"]],
+        deadline=_iso(row["deadline"]),
+        overdue=is_overdue(row["status"], float(row["deadline"]), row["closed_at"], now),
+        responsible_person=row["responsible_person"],
+        assigned_to=row["assigned_to"],
+        ai_recheck=row["ai_recheck"],
+        rectification_photo_url=f"/app/api/photos/{rect}/original" if rect else None,
+        created_at=_iso(row["created_at"]),
+        closed_at=iso(row["closed_at"]),
+        history=history,
+        version=int(row["version"]),
+    )

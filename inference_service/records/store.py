@@ -1,0 +1,320 @@
+"""Inspection records on the storage layer. Every write is one transaction; photo bytes are in the
+:class:`~inference_service.records.blobs.BlobStore` before the row that names them."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from inference_service.records.blobs import BlobStore
+from inference_service.records.schema import MIGRATIONS
+from inference_service.storage import Cursor, Database, is_unique_violation, migrate
+
+Row = dict[str, Any]
+Box = tuple[float, float, float, float]
+
+
+class RecordConflict(Exception):
+    """The change is not allowed in the record's current state (the message says why)."""
+
+
+@dataclass(frozen=True)
+class NewFinding:
+    hazard_id: str
+    box: Box
+    detector_class: str | None = None
+    confidence: float | None = None
+    source: str = "model"  # model | inspector
+    status: str = "pending"  # pending | confirmed | rejected
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NewPhoto:
+    kind: str  # inspection | rectification
+    idempotency_key: str
+    sha256: str
+    content_type: str
+    size_bytes: int
+    width: int
+    height: int
+    taken_at: str | None
+    model_id: str
+    model_version: str
+    warnings: list[dict[str, str]]
+    detections: list[dict[str, Any]]
+
+
+_INSPECTION_COLUMNS = (
+    "i.id, i.org_id, i.inspector_id, i.unit_name, i.unit_address, i.unit_credit_code, i.scene, i.lat, i.lon, "
+    "i.accuracy_m, i.client_id, i.created_at, "
+    "(SELECT COUNT(*) FROM photos p WHERE p.inspection_id = i.id AND p.kind = 'inspection') AS photo_count, "
+    "(SELECT COUNT(*) FROM findings f WHERE f.inspection_id = i.id AND f.status <> 'rejected') AS hazard_count"
+)
+
+
+class Records:
+    def __init__(self, db: Database, blobs: BlobStore) -> None:
+        self.db = db
+        self.blobs = blobs
+        migrate(db, "records", MIGRATIONS)
+
+    # ---- inspections -------------------------------------------------------------------------------
+
+    def create_inspection(
+        self,
+        org_id: str,
+        inspector_id: str,
+        *,
+        unit_name: str,
+        unit_address: str,
+        unit_credit_code: str | None,
+        scene: str,
+        location: tuple[float, float, float | None] | None,
+        client_id: str | None,
+    ) -> tuple[Row, bool]:
+        """The new inspection and True; or, for a ``client_id`` seen before, that inspection and False."""
+        if client_id:
+            found = self._inspection_by_client(org_id, client_id)
+            if found:
+                return found, False
+        iid = uuid.uuid4().hex
+        lat, lon, acc = location if location else (None, None, None)
+        try:
+            with self.db.tx() as cur:
+                cur.execute(
+                    "INSERT INTO inspections (id, org_id, inspector_id, unit_name, unit_address, unit_credit_code, "
+                    "scene, lat, lon, accuracy_m, client_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [iid, org_id, inspector_id, unit_name, unit_address, unit_credit_code, scene, lat, lon, acc,
+                     client_id, time.time()],
+                )  # fmt: skip
+        except Exception as exc:
+            if client_id and is_unique_violation(exc):  # another request with this key won the race
+                found = self._inspection_by_client(org_id, client_id)
+                if found:
+                    return found, False
+            raise
+        row = self.inspection(org_id, iid)
+        assert row is not None
+        return row, True
+
+    def _inspection_by_client(self, org_id: str, client_id: str) -> Row | None:
+        rows = self.db.query_dicts(
+            f"SELECT {_INSPECTION_COLUMNS} FROM inspections i WHERE i.org_id = ? AND i.client_id = ?",
+            [org_id, client_id],
+        )
+        return rows[0] if rows else None
+
+    def inspection(self, org_id: str, inspection_id: str) -> Row | None:
+        rows = self.db.query_dicts(
+            f"SELECT {_INSPECTION_COLUMNS} FROM inspections i WHERE i.id = ? AND i.org_id = ?",
+            [inspection_id, org_id],
+        )
+        return rows[0] if rows else None
+
+    def list_inspections(self, org_id: str, limit: int, offset: int) -> tuple[list[Row], int]:
+        rows = self.db.query_dicts(
+            f"SELECT {_INSPECTION_COLUMNS} FROM inspections i WHERE i.org_id = ? "
+            "ORDER BY i.created_at DESC, i.id LIMIT ? OFFSET ?",
+            [org_id, int(limit), int(offset)],
+        )
+        total = int(self.db.query("SELECT COUNT(*) FROM inspections WHERE org_id = ?", [org_id])[0][0])
+        return rows, total
+
+    # ---- photos ------------------------------------------------------------------------------------
+
+    def photo(self, org_id: str, photo_id: str) -> Row | None:
+        rows = self.db.query_dicts("SELECT * FROM photos WHERE id = ? AND org_id = ?", [photo_id, org_id])
+        return _photo_row(rows[0]) if rows else None
+
+    def photo_by_key(self, org_id: str, key: str) -> Row | None:
+        rows = self.db.query_dicts("SELECT * FROM photos WHERE org_id = ? AND idempotency_key = ?", [org_id, key])
+        return _photo_row(rows[0]) if rows else None
+
+    def photos_of(self, inspection_id: str, kind: str = "inspection") -> list[Row]:
+        rows = self.db.query_dicts(
+            "SELECT * FROM photos WHERE inspection_id = ? AND kind = ? ORDER BY created_at, id", [inspection_id, kind]
+        )
+        return [_photo_row(r) for r in rows]
+
+    def add_photo(
+        self,
+        org_id: str,
+        inspection_id: str,
+        user_id: str,
+        photo: NewPhoto,
+        findings: Sequence[NewFinding],
+        then: Callable[[Cursor, str], None] | None = None,
+    ) -> tuple[Row, bool]:
+        """Photo row and its findings in one transaction (``then(cur, photo_id)`` joins it).
+
+        Returns ``(photo, True)``; or, when ``idempotency_key`` was used before in this organisation,
+        ``(that photo, False)`` and nothing is written."""
+        found = self.photo_by_key(org_id, photo.idempotency_key)
+        if found:
+            return found, False
+        self.blobs.path(photo.sha256)  # validates; the bytes were put by the caller
+        pid, now = uuid.uuid4().hex, time.time()
+        try:
+            with self.db.tx() as cur:
+                cur.execute(
+                    "INSERT INTO photos (id, org_id, inspection_id, kind, idempotency_key, sha256, content_type, "
+                    "size_bytes, width, height, taken_at, model_id, model_version, warnings, detections, "
+                    "uploaded_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [pid, org_id, inspection_id, photo.kind, photo.idempotency_key, photo.sha256, photo.content_type,
+                     photo.size_bytes, photo.width, photo.height, photo.taken_at, photo.model_id, photo.model_version,
+                     json.dumps(photo.warnings, ensure_ascii=False), json.dumps(photo.detections), user_id, now],
+                )  # fmt: skip
+                for seq, f in enumerate(findings):
+                    self._insert_finding(cur, org_id, inspection_id, pid, f, seq, now)
+                if then is not None:
+                    then(cur, pid)
+        except Exception as exc:
+            if is_unique_violation(exc):
+                found = self.photo_by_key(org_id, photo.idempotency_key)
+                if found:
+                    return found, False
+            raise
+        row = self.photo(org_id, pid)
+        assert row is not None
+        return row, True
+
+    # ---- findings and decisions ------------------------------------------------------------------
+
+    @staticmethod
+    def _insert_finding(
+        cur: Cursor, org_id: str, inspection_id: str, photo_id: str, f: NewFinding, seq: int, now: float
+    ) -> str:
+        fid = uuid.uuid4().hex
+        x1, y1, x2, y2 = f.box
+        cur.execute(
+            "INSERT INTO findings (id, org_id, photo_id, inspection_id, hazard_id, detector_class, confidence, "
+            "x1, y1, x2, y2, source, status, note, seq, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [fid, org_id, photo_id, inspection_id, f.hazard_id, f.detector_class, f.confidence, x1, y1, x2, y2,
+             f.source, f.status, f.note, seq, now, now],
+        )  # fmt: skip
+        return fid
+
+    def findings_of(self, photo_ids: Sequence[str]) -> dict[str, list[Row]]:
+        out: dict[str, list[Row]] = {pid: [] for pid in photo_ids}
+        if not photo_ids:
+            return out
+        marks = ", ".join("?" * len(photo_ids))
+        rows = self.db.query_dicts(
+            f"SELECT * FROM findings WHERE photo_id IN ({marks}) ORDER BY photo_id, seq", list(photo_ids)
+        )
+        for r in rows:
+            out[r["photo_id"]].append(r)
+        return out
+
+    def finding(self, org_id: str, finding_id: str) -> Row | None:
+        rows = self.db.query_dicts("SELECT * FROM findings WHERE id = ? AND org_id = ?", [finding_id, org_id])
+        return rows[0] if rows else None
+
+    def add_finding(
+        self,
+        org_id: str,
+        photo: Row,
+        user_id: str,
+        finding: NewFinding,
+        on_confirm: Callable[[Cursor, Row], str],
+    ) -> Row:
+        """An inspector's own finding (confirmed at once): row, decision and ledger item in one transaction."""
+        now = time.time()
+        with self.db.tx() as cur:
+            seq_row = cur.execute("SELECT COUNT(*) FROM findings WHERE photo_id = ?", [photo["id"]]).fetchone()
+            seq = int(seq_row[0]) if seq_row else 0
+            fid = self._insert_finding(cur, org_id, photo["inspection_id"], photo["id"], finding, seq, now)
+            self._decision(cur, org_id, fid, user_id, "add", finding.box, finding.note, now)
+            row = cur.execute("SELECT * FROM findings WHERE id = ?", [fid]).fetch_dicts()[0]
+            item_id = on_confirm(cur, row)
+            cur.execute("UPDATE findings SET ledger_item_id = ? WHERE id = ?", [item_id, fid])
+        out = self.finding(org_id, fid)
+        assert out is not None
+        return out
+
+    def decide(
+        self,
+        org_id: str,
+        finding_id: str,
+        user_id: str,
+        decision: str,
+        box: Box | None,
+        note: str | None,
+        *,
+        ledger_status: Callable[[Cursor, str], str | None],
+        on_confirm: Callable[[Cursor, Row], str],
+        on_withdraw: Callable[[Cursor, str], None],
+    ) -> Row | None:
+        """Confirm or reject; None when the finding is not this organisation's.
+
+        Raises :class:`RecordConflict` once the finding's ledger item has left 待整改 (``open``)."""
+        now = time.time()
+        for attempt in range(2):
+            try:
+                with self.db.tx() as cur:
+                    rows = cur.execute(
+                        "SELECT * FROM findings WHERE id = ? AND org_id = ?", [finding_id, org_id]
+                    ).fetch_dicts()
+                    if not rows:
+                        return None
+                    f = rows[0]
+                    item = f["ledger_item_id"]
+                    if item is not None:
+                        status = ledger_status(cur, item)
+                        if status not in (None, "open"):
+                            raise RecordConflict(
+                                f"the hazard's ledger item is {status}; decisions can change only while it is open"
+                            )
+                    sets, params = (
+                        ["status = ?", "updated_at = ?"],
+                        [
+                            "confirmed" if decision == "confirm" else "rejected",
+                            now,
+                        ],
+                    )
+                    if box is not None:
+                        sets.append("x1 = ?, y1 = ?, x2 = ?, y2 = ?")
+                        params.extend(box)
+                    if note is not None:
+                        sets.append("note = ?")
+                        params.append(note)
+                    cur.execute(f"UPDATE findings SET {', '.join(sets)} WHERE id = ?", [*params, finding_id])
+                    self._decision(cur, org_id, finding_id, user_id, decision, box, note or "", now)
+                    updated = cur.execute("SELECT * FROM findings WHERE id = ?", [finding_id]).fetch_dicts()[0]
+                    if decision == "confirm" and item is None:
+                        item = on_confirm(cur, updated)
+                        cur.execute("UPDATE findings SET ledger_item_id = ? WHERE id = ?", [item, finding_id])
+                    elif decision == "reject" and item is not None:
+                        on_withdraw(cur, item)
+                        cur.execute("UPDATE findings SET ledger_item_id = NULL WHERE id = ?", [finding_id])
+                break
+            except Exception as exc:  # two confirms raced to make the ledger item: the loser re-reads
+                if attempt == 0 and is_unique_violation(exc):
+                    continue
+                raise
+        return self.finding(org_id, finding_id)
+
+    @staticmethod
+    def _decision(
+        cur: Cursor, org_id: str, finding_id: str, user_id: str, decision: str, box: Box | None, note: str, now: float
+    ) -> None:
+        cur.execute(
+            "INSERT INTO decisions (org_id, finding_id, user_id, decision, box, note, at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [org_id, finding_id, user_id, decision, json.dumps(list(box)) if box else None, note, now],
+        )
+
+    def decisions(self, finding_id: str) -> list[Row]:
+        return self.db.query_dicts("SELECT * FROM decisions WHERE finding_id = ? ORDER BY id", [finding_id])
+
+
+def _photo_row(row: Row) -> Row:
+    row = dict(row)
+    row["warnings"] = json.loads(row["warnings"])
+    row["detections"] = json.loads(row["detections"])
+    return row
