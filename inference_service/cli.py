@@ -56,10 +56,11 @@ def _run_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from inference_service.api.app import create_app
+    from inference_service.api.server import uvicorn_config
     from inference_service.api.settings import Settings
 
     settings = Settings(model_path=args.model) if args.model else Settings()
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=settings.log_level.lower())
+    uvicorn.Server(uvicorn_config(create_app(settings), settings, args.host, args.port)).run()
     return 0
 
 

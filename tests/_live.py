@@ -11,15 +11,19 @@ import httpx
 import uvicorn
 
 from inference_service.api.app import create_app
+from inference_service.api.server import uvicorn_config
 from inference_service.api.settings import Settings
 
 
 class LiveServer:
+    """``hazardscan serve``'s uvicorn configuration on a free port; ``app`` is the app it serves."""
+
     def __init__(self, settings: Settings, **options: Any) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=self.port, log_level="warning", **options)
+        self.app = create_app(settings)
+        config = uvicorn_config(self.app, settings, "127.0.0.1", self.port, log_level="warning", **options)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

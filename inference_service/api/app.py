@@ -14,9 +14,10 @@ import anyio.to_thread
 from fastapi import FastAPI
 from starlette.formparsers import MultiPartParser
 
+from inference_service.api.admission import AdmissionMiddleware
 from inference_service.api.docs import install_docs
 from inference_service.api.errors import install_error_handlers
-from inference_service.api.middleware import BodyLimitMiddleware, MetricsMiddleware
+from inference_service.api.middleware import BodyLimitMiddleware, BodyTimeoutMiddleware, MetricsMiddleware
 from inference_service.api.routes import router
 from inference_service.api.settings import Settings, get_settings
 from inference_service.api.state import ServiceState
@@ -35,6 +36,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state.gate.bind()
         await anyio.to_thread.run_sync(state.load)
         if settings.app_enabled:  # the inspector app's database and photo folder, opened once
             await anyio.to_thread.run_sync(open_storage, app, settings)
@@ -70,6 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return FORM_OVERHEAD
 
     known = frozenset(getattr(r, "path", "") for r in app.routes)
+    # Outermost last: metrics see everything; admission refuses before any body is read or timed.
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
+    app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
+    app.add_middleware(AdmissionMiddleware, gate=state.gate, gated=lambda path: path.startswith("/v1/detect"))
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, known_paths=known)
     return app

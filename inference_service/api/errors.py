@@ -20,6 +20,8 @@ from inference_service.storage import StorageError
 
 logger = logging.getLogger(__name__)
 
+RETRY_AFTER_BUSY_S = 1  # a full queue drains in about a second at the service's photo rate
+
 
 class ApiError(Exception):
     """An error the API raises itself; the message is shown to the client."""
@@ -45,6 +47,18 @@ class ServiceUnavailableError(ApiError):
     """A part the route needs (e.g. the events store) is not available; the client may retry later."""
 
 
+class ServerBusyError(ApiError):
+    """Every model slot and queue place is taken; refused before the body was read."""
+
+
+class ClientGoneError(ApiError):
+    """The client disconnected while its request waited; nothing was run for it."""
+
+
+class BodyTimeoutError(ApiError):
+    """The request body stalled."""
+
+
 class InvalidQueryError(ApiError):
     """A query value that parses but is out of range (a time before 1970, an offset past any table)."""
 
@@ -56,6 +70,9 @@ ERROR_TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (ImageTooLargeError, 413, "image_too_large"),
     (ImageTooSmallError, 422, "image_too_small"),
     (BudgetBusyError, 503, "server_busy"),
+    (ServerBusyError, 503, "server_busy"),
+    (ClientGoneError, 499, "client_closed_request"),
+    (BodyTimeoutError, 408, "request_timeout"),
     (PayloadTooLargeError, 413, "payload_too_large"),
     (TooManyFilesError, 413, "too_many_files"),
     (ModelNotReadyError, 503, "model_not_ready"),
@@ -108,7 +125,7 @@ def error_response(exc: Exception, accept_language: str | None = None) -> JSONRe
         logger.error("unhandled error", exc_info=exc)
     elif status == 503 and not isinstance(exc, ApiError):
         logger.warning("503 %s: %s", code, exc)
-    headers = {"Retry-After": "5"} if status == 503 else None
+    headers = {"Retry-After": str(RETRY_AFTER_BUSY_S if code == "server_busy" else 5)} if status == 503 else None
     return JSONResponse(error_body(code, message), status_code=status, headers=headers)
 
 

@@ -1,14 +1,15 @@
-"""Pure ASGI middleware: request-body size limit and Prometheus request metrics."""
+"""Pure ASGI middleware: request-body size limit and stall timeout, Prometheus request metrics."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 
+import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inference_service.api.errors import PayloadTooLargeError, error_response
+from inference_service.api.errors import BodyTimeoutError, PayloadTooLargeError, error_response
 from inference_service.api.state import Metrics
 
 
@@ -63,6 +64,58 @@ class BodyLimitMiddleware:
                 raise
         if exceeded and not started:
             await error_response(too_large, Headers(scope=scope).get("accept-language"))(scope, receive, send)
+
+
+class BodyTimeoutMiddleware:
+    """408 when a request body stalls: each chunk must arrive within ``timeout_s`` of the previous one.
+
+    Only the body is timed: once its last chunk is in, ``receive`` waits for a disconnect as long as it likes.
+    """
+
+    def __init__(self, app: ASGIApp, timeout_s: float) -> None:
+        self.app = app
+        self.timeout_s = timeout_s
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        body_done = False
+        timed_out = False
+        started = False
+        stalled = BodyTimeoutError(f"the request body stalled for more than {self.timeout_s:g} s")
+
+        async def timed_receive() -> Message:
+            nonlocal body_done, timed_out
+            if body_done:
+                return await receive()
+            try:
+                with anyio.fail_after(self.timeout_s):
+                    message = await receive()
+            except TimeoutError:
+                timed_out = True
+                raise stalled from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        async def guarded_send(message: Message) -> None:
+            nonlocal started
+            if timed_out:
+                return
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, timed_receive, guarded_send)
+        except Exception:
+            if not timed_out:
+                raise
+        if timed_out and not started:
+            response = error_response(stalled)
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)
 
 
 class MetricsMiddleware:

@@ -1,17 +1,17 @@
-"""HTTP routes. Handlers that run the model are plain ``def``: FastAPI runs them in its thread pool."""
+"""HTTP routes. The model routes read the upload in the event loop, wait for a model slot (bounded queue),
+then decode and run the model in the thread pool."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.concurrency import run_in_threadpool
 
-from inference_service.api.deps import MetricsDep, OptionsDep, ScannerDep, SettingsDep, StateDep
+from inference_service.api.deps import MetricsDep, OptionsDep, ScannerDep, StateDep
 from inference_service.api.errors import ApiError, PayloadTooLargeError, TooManyFilesError, describe, error_body
-from inference_service.api.negotiation import Format, wants_jpeg
 from inference_service.api.schemas import (
     BatchItem,
     BatchResponse,
@@ -24,81 +24,59 @@ from inference_service.api.schemas import (
     ModelView,
     Readiness,
 )
+from inference_service.budget import BudgetBusyError
 from inference_service.imaging import SUPPORTED_HUMAN, ImageError
 from inference_service.scan import ScanResult
 
 router = APIRouter()
 
-ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (400, 413, 415, 422, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (400, 401, 403, 408, 413, 415, 422, 429, 503)
+}
 
 
-def read_upload(upload: UploadFile, limit: int) -> bytes:
+async def read_upload(upload: UploadFile, limit: int) -> bytes:
     """The upload's bytes, refusing more than ``limit`` without reading them all."""
     name = upload.filename or "photo"
     if upload.size is not None and upload.size > limit:
         raise PayloadTooLargeError(f"{name} is {upload.size:,} bytes; the limit is {limit:,} bytes")
-    data = upload.file.read(limit + 1)
+    data = await upload.read(limit + 1)
     if len(data) > limit:
         raise PayloadTooLargeError(f"{name} is larger than the {limit:,}-byte limit")
     return data
 
 
-_FORMAT = "json (default) or jpeg: the evidence JPEG itself, as `Accept: image/jpeg` also asks"
-DETECT_RESPONSES: dict[int | str, dict[str, Any]] = {
-    **ERRORS,
-    200: {
-        "description": "the hazards as JSON; or, for `?format=jpeg` or `Accept: image/jpeg`, the evidence JPEG "
-        "(boxes and labels drawn) with the hazard ids in the `X-Hazardscan-Hazards` header",
-        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
-    },
-}
-
-
-def evidence_headers(scan: ScanResult, model: ModelInfo) -> dict[str, str]:
-    """What the JSON would have said, in brief, for a client that asked for the evidence JPEG."""
-    return {
-        "X-Hazardscan-Hazards": ",".join(f.hazard_id for f in scan.findings),
-        "X-Hazardscan-Warnings": ",".join(w.code for w in scan.warnings),
-        "X-Hazardscan-Model": f"{model.id} {model.version}",
-    }
-
-
-@router.post("/v1/detect", response_model=DetectResponse, responses=DETECT_RESPONSES, tags=["detect"])
-def detect(
+@router.post("/v1/detect", response_model=DetectResponse, responses=ERRORS, tags=["detect"])
+async def detect(
     request: Request,
     photo: Annotated[UploadFile, File(description=f"the photo: {SUPPORTED_HUMAN}")],
     scanner: ScannerDep,
     options: OptionsDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
-    fmt: Annotated[Format | None, Query(alias="format", description=_FORMAT)] = None,
-) -> DetectResponse | Response:
-    """Detect hazards in one photo (multipart field ``photo``). JSON by default; the evidence JPEG itself
-    for ``?format=jpeg`` or ``Accept: image/jpeg``."""
-    jpeg = wants_jpeg(request.headers.get("accept"), fmt)
-    if jpeg:
-        options = dataclasses.replace(options, evidence=True)
+    state: StateDep,
+) -> DetectResponse:
+    """Detect hazards in one photo (multipart field ``photo``)."""
+    metrics = state.metrics
     try:
-        scan = scanner.scan(read_upload(photo, settings.max_upload_bytes), options)
-    except (ImageError, ApiError):
+        data = await read_upload(photo, state.settings.max_upload_bytes)
+        async with state.gate.slot(request):
+            scan = await run_in_threadpool(scanner.scan, data, options)
+    except (ImageError, ApiError, BudgetBusyError):
         metrics.observe_rejected()
         raise
     metrics.observe_scan(scan)
-    if jpeg and scan.evidence_jpeg is not None:
-        headers = evidence_headers(scan, ModelInfo.of(scanner.detector.card))
-        return Response(scan.evidence_jpeg, media_type="image/jpeg", headers=headers)
     return DetectResponse.from_scan(scan, scanner.detector.card)
 
 
 @router.post("/v1/detect/batch", response_model=BatchResponse, responses=ERRORS, tags=["detect"])
-def detect_batch(
+async def detect_batch(
+    request: Request,
     photos: Annotated[list[UploadFile], File(description="repeat the field once per photo")],
     scanner: ScannerDep,
     options: OptionsDep,
-    settings: SettingsDep,
-    metrics: MetricsDep,
+    state: StateDep,
 ) -> BatchResponse:
     """Detect hazards in several photos (field ``photos``, repeated). A bad photo fails alone."""
+    settings, metrics = state.settings, state.metrics
     if len(photos) > settings.max_batch_images:
         raise TooManyFilesError(f"{len(photos)} photos sent; at most {settings.max_batch_images} per batch")
     card = scanner.detector.card
@@ -106,11 +84,13 @@ def detect_batch(
     payloads: dict[int, bytes] = {}
     for i, upload in enumerate(photos):
         try:
-            payloads[i] = read_upload(upload, settings.max_upload_bytes)
+            payloads[i] = await read_upload(upload, settings.max_upload_bytes)
         except PayloadTooLargeError as exc:
             outcomes[i] = exc
-    for i, scanned in zip(payloads, scanner.scan_each(list(payloads.values()), options), strict=True):
-        outcomes[i] = scanned
+    async with state.gate.slot(request):
+        scanned = await run_in_threadpool(scanner.scan_each, list(payloads.values()), options)
+    for i, result in zip(payloads, scanned, strict=True):
+        outcomes[i] = result
     items = []
     for i, (upload, outcome) in enumerate(zip(photos, outcomes, strict=True)):
         if isinstance(outcome, ScanResult):

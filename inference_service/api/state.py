@@ -12,6 +12,7 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from inference_service.api.admission import ModelGate
 from inference_service.api.settings import MB, Settings
 from inference_service.budget import DecodeBudget
 from inference_service.cctv.store import EventStore
@@ -113,10 +114,12 @@ class ServiceState:
     events_configured: bool = False  # a database exists (or is a server URL): failing to use it degrades
     serving: dict[str, Any] = field(default_factory=dict)  # precision and why (``/v1/model``)
     budget: DecodeBudget = field(init=False)
+    gate: ModelGate = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
         self.budget = DecodeBudget(s.decode_memory_mb * MB, wait_s=s.decode_wait_s)
+        self.gate = ModelGate(s.model_concurrency, s.max_queue, self.metrics)
 
     def load(self) -> None:
         """Load model and taxonomy, open the events store; on failure keep the reason for /readyz."""

@@ -1,0 +1,97 @@
+"""A bounded queue in front of the model.
+
+``capacity = model_concurrency + max_queue`` requests may be inside the model routes at once: up to
+``model_concurrency`` decoding and running the model, the rest waiting for a slot. A request beyond that is
+refused before its body is read, at once, with 503 and ``Retry-After`` (:class:`AdmissionMiddleware`), so a
+crowd costs neither memory nor waiting time. A waiting request whose client has gone is dropped before it
+runs (:meth:`ModelGate.slot`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from inference_service.api.errors import RETRY_AFTER_BUSY_S, ClientGoneError, ServerBusyError, error_response
+
+if TYPE_CHECKING:
+    from inference_service.api.state import Metrics
+
+
+class ModelGate:
+    def __init__(self, concurrency: int, max_queue: int, metrics: Metrics) -> None:
+        self.concurrency = concurrency
+        self.capacity = concurrency + max_queue
+        self.metrics = metrics
+        self.admitted = 0  # inside the gated routes: running or waiting (event-loop only, no lock needed)
+        self.running = 0
+        self._slots: asyncio.Semaphore | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self) -> None:
+        """Make the slots in the running (server's) event loop; called at start-up."""
+        self.loop = asyncio.get_running_loop()
+        self._slots = asyncio.Semaphore(self.concurrency)
+
+    @property
+    def slots(self) -> asyncio.Semaphore:
+        if self._slots is None:
+            self.bind()
+        assert self._slots is not None
+        return self._slots
+
+    @property
+    def waiting(self) -> int:
+        return self.admitted - self.running
+
+    def admit(self) -> bool:
+        if self.admitted >= self.capacity:
+            self.metrics.refused.labels("queue_full").inc()
+            return False
+        self.admitted += 1
+        return True
+
+    def leave(self) -> None:
+        self.admitted -= 1
+
+    @asynccontextmanager
+    async def slot(self, request: Request) -> AsyncIterator[None]:
+        """Wait for a model slot; a request whose client has disconnected meanwhile is dropped, not run."""
+        async with self.slots:
+            if await request.is_disconnected():
+                self.metrics.refused.labels("client_gone").inc()
+                raise ClientGoneError("the client disconnected before its photo was scanned")
+            self.running += 1
+            try:
+                yield
+            finally:
+                self.running -= 1
+
+
+class AdmissionMiddleware:
+    """Refuse requests to the gated routes at once, before reading their bodies, when the gate is full."""
+
+    def __init__(self, app: ASGIApp, gate: ModelGate, gated: Callable[[str], bool]) -> None:
+        self.app = app
+        self.gate = gate
+        self.gated = gated
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.gated(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        if not self.gate.admit():
+            busy = ServerBusyError(
+                f"the server is busy ({self.gate.capacity} photos running or queued); retry in {RETRY_AFTER_BUSY_S} s"
+            )
+            await error_response(busy)(scope, receive, send)
+            return
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.gate.leave()

@@ -1,0 +1,76 @@
+"""Uvicorn as the service runs it: header timeout, connection cap, keep-alive timeout.
+
+Uvicorn has a keep-alive timeout but no header timeout: a client that sends half a request line and then
+nothing holds its connection (and file descriptor) forever, and 20,000 such clients starve the process.
+:class:`GuardedHttpTools` closes a connection whose request headers have not arrived within
+``header_timeout_s`` of it opening (or of its previous response), and closes at once any connection
+beyond ``max_connections``. Body stalls are handled by ``BodyTimeoutMiddleware`` (408).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import uvicorn
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from inference_service.api.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+
+class GuardedHttpTools(HttpToolsProtocol):
+    """httptools protocol with a header timeout and a connection cap (values set by :func:`uvicorn_config`)."""
+
+    header_timeout_s: float = 10.0
+    max_connections: int = 512
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        if len(self.connections) > self.max_connections:
+            logger.warning("connection refused: %d open connections", len(self.connections))
+            transport.close()
+            return
+        self._arm_header_timer()
+
+    def _arm_header_timer(self) -> None:
+        waiting_after = self.cycle  # the request being answered when armed (None on a new connection)
+        self._header_timer = self.loop.call_later(self.header_timeout_s, self._header_timeout, waiting_after)
+
+    def _header_timeout(self, waiting_after: Any) -> None:
+        if self.cycle is waiting_after and not self.transport.is_closing():  # no new request's headers since
+            self.transport.close()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._header_timer.cancel()
+            self._arm_header_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        timer = getattr(self, "_header_timer", None)
+        if timer is not None:
+            timer.cancel()
+        super().connection_lost(exc)
+
+
+def uvicorn_config(
+    app: Any, settings: Settings, host: str = "127.0.0.1", port: int = 8000, **options: Any
+) -> uvicorn.Config:
+    """The uvicorn configuration ``hazardscan serve`` uses (tests start the same)."""
+    protocol = type(
+        "GuardedHttp",
+        (GuardedHttpTools,),
+        {"header_timeout_s": settings.header_timeout_s, "max_connections": settings.max_connections},
+    )
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        http=protocol,
+        timeout_keep_alive=max(1, round(settings.keepalive_timeout_s)),
+        log_level=options.pop("log_level", settings.log_level.lower()),
+        **options,
+    )

@@ -1,0 +1,176 @@
+"""Timeouts, limits and backpressure over real HTTP on loopback: refusals instead of collapse.
+
+No timed assertions: tests count status codes and wait for states with generous deadlines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from _builders import encode, noisy_photo, scene
+from _live import LiveServer
+
+from inference_service.api.admission import ModelGate
+from inference_service.api.settings import Settings
+
+PHOTO = encode(scene(256, 256, [(128, 64, 192, 128, (255, 0, 0))]), "PNG")
+BOUNDARY = "hazardscanboundary"
+
+
+def _wait_until(condition: Callable[[], bool], what: str, deadline_s: float = 20.0) -> None:
+    deadline = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never happened: {what}")
+        time.sleep(0.01)
+
+
+def _multipart(photo: bytes) -> bytes:
+    head = f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="photo"; filename="p.png"\r\n\r\n'.encode()
+    return head + photo + f"\r\n--{BOUNDARY}--\r\n".encode()
+
+
+def _request_head(port: int, length: int, path: str = "/v1/detect") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: {length}\r\n"
+        f"Content-Type: multipart/form-data; boundary={BOUNDARY}\r\n\r\n"
+    ).encode()
+
+
+@contextmanager
+def _raw(port: int) -> Iterator[socket.socket]:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=20)
+    try:
+        yield sock
+    finally:
+        sock.close()
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+        if b"\r\n\r\n" in b"".join(chunks) and b'"}}' in chunks[-1]:
+            break
+    return b"".join(chunks)
+
+
+def _gate(live: LiveServer) -> ModelGate:
+    gate: ModelGate = live.app.state.service.gate
+    return gate
+
+
+@pytest.fixture
+def tight(tiny_model_dir: Path) -> Iterator[tuple[LiveServer, httpx.Client]]:
+    live = LiveServer(Settings(model_path=tiny_model_dir, threads=1, model_concurrency=1, max_queue=1))
+    with live as client:
+        yield live, client
+
+
+def test_a_full_queue_refuses_at_once_before_reading_the_body(tight: tuple[LiveServer, httpx.Client]):
+    live, client = tight
+    body = _multipart(PHOTO)
+    with _raw(live.port) as a, _raw(live.port) as b:
+        for sock in (a, b):  # two admitted requests whose bodies never finish: the gate is full
+            sock.sendall(_request_head(live.port, len(body)) + body[:100])
+        _wait_until(lambda: _gate(live).admitted == 2, "both slow requests admitted")
+        refused = client.post("/v1/detect", files={"photo": ("p.png", PHOTO)})
+        assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+        assert refused.json()["error"]["code"] == "server_busy"
+        assert client.get("/healthz").status_code == 200  # never behind the model
+        a.sendall(body[100:])  # one of them finishes its upload and is answered
+        assert b"200 OK" in _read_all(a).split(b"\r\n", 1)[0]
+    _wait_until(lambda: _gate(live).admitted == 0, "the abandoned request left the gate")
+    assert client.post("/v1/detect", files={"photo": ("p.png", PHOTO)}).status_code == 200
+    metrics = client.get("/metrics").text
+    assert 'hazardscan_requests_refused_total{reason="queue_full"} 1.0' in metrics
+
+
+def test_a_client_that_left_while_queued_is_not_run(tight: tuple[LiveServer, httpx.Client]):
+    live, client = tight
+    gate = _gate(live)
+    assert gate.loop is not None
+    asyncio.run_coroutine_threadsafe(gate.slots.acquire(), gate.loop).result(10)  # the one slot is busy
+    body = _multipart(PHOTO)
+    with _raw(live.port) as sock:
+        sock.sendall(_request_head(live.port, len(body)) + body)
+        _wait_until(lambda: gate.admitted == 1, "the request waits for the slot")
+    time.sleep(0.2)  # let the server see the connection close
+    gate.loop.call_soon_threadsafe(gate.slots.release)
+    _wait_until(lambda: gate.admitted == 0, "the waiting request was settled")
+    metrics = client.get("/metrics").text
+    assert 'hazardscan_requests_refused_total{reason="client_gone"} 1.0' in metrics
+    assert 'hazardscan_images_total{outcome="scanned"}' not in metrics
+
+
+def test_a_burst_is_answered_or_refused_never_collapses(tiny_model_dir: Path):
+    settings = Settings(model_path=tiny_model_dir, threads=1, model_concurrency=1, max_queue=2)
+    photo = encode(noisy_photo(1200, 900), "PNG")  # slow enough to decode that the burst overlaps
+    statuses: list[int] = []
+    health: list[int] = []
+    with LiveServer(settings) as client:
+        port = client.base_url.port or 0
+        start = threading.Barrier(33)
+
+        def one() -> None:
+            with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as c:
+                start.wait()
+                r = c.post("/v1/detect", files={"photo": ("p.png", photo)})
+                assert r.status_code != 503 or (r.headers["Retry-After"] and r.json()["error"]["code"])
+                statuses.append(r.status_code)
+
+        threads = [threading.Thread(target=one) for _ in range(32)]
+        for t in threads:
+            t.start()
+        start.wait()
+        while any(t.is_alive() for t in threads):
+            health.append(client.get("/healthz").status_code)
+        for t in threads:
+            t.join()
+        refused = client.get("/metrics").text
+    counts = Counter(statuses)
+    assert sum(counts.values()) == 32 and set(counts) <= {200, 503}, counts
+    assert counts[200] >= 1 and set(health) == {200}
+    assert f'hazardscan_requests_refused_total{{reason="queue_full"}} {counts[503]}.0' in refused or counts[503] == 0
+
+
+def test_headers_that_never_finish_are_cut_off(tiny_model_dir: Path):
+    with LiveServer(Settings(model_path=tiny_model_dir, threads=1, header_timeout_s=0.3)) as client:
+        port = client.base_url.port or 0
+        with _raw(port) as sock:
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+            assert sock.recv(1024) == b""  # closed by the server, no answer
+        with _raw(port) as sock:  # a whole request on time is answered, then the idle connection is closed
+            sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert sock.recv(1024).startswith(b"HTTP/1.1 200")
+            sock.sendall(b"GET /healthz HTTP/1.1\r\n")  # the next request's headers stall
+            assert sock.recv(1024) == b""
+        assert client.get("/healthz").status_code == 200
+
+
+def test_a_stalled_body_gets_408(tiny_model_dir: Path):
+    with LiveServer(Settings(model_path=tiny_model_dir, threads=1, body_timeout_s=0.3)) as client:
+        port = client.base_url.port or 0
+        body = _multipart(PHOTO)
+        with _raw(port) as sock:
+            sock.sendall(_request_head(port, len(body)) + body[:50])
+            answer = _read_all(sock)
+        assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
+        assert client.post("/v1/detect", files={"photo": ("p.png", PHOTO)}).status_code == 200
+
+
+def test_connections_beyond_the_limit_are_closed_at_once(tiny_model_dir: Path):
+    with LiveServer(Settings(model_path=tiny_model_dir, threads=1, max_connections=3)) as client:
+        port = client.base_url.port or 0
+        with _raw(port), _raw(port), _raw(port), _raw(port) as extra:
+            assert extra.recv(1024) == b""
+        _wait_until(lambda: client.get("/healthz").status_code == 200, "a new connection is served again")
