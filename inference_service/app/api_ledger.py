@@ -1,5 +1,241 @@
-"""/app/api/ledger: the hazard ledger (隐患台账). Filled in below."""
+"""/app/api/ledger: the hazard ledger (隐患台账): list, filters, export, transitions, rectification photos."""
 
-from fastapi import APIRouter
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+
+from inference_service.accounts import User
+from inference_service.app import schemas as s
+from inference_service.app.api_records import check_key, read_photo, scan_photo
+from inference_service.app.context import AppContext
+from inference_service.app.deps import CtxDep, ScannerDep, TaxonomyDep, UserDep, require
+from inference_service.app.errors import AppError, conflict, not_found
+from inference_service.app.views import ledger_out
+from inference_service.ledger import LedgerConflict, LedgerFilter, LedgerForbidden, recheck
+from inference_service.ledger.export import to_csv, to_xlsx
+from inference_service.records import NewPhoto
+from inference_service.storage import Cursor
+from inference_service.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/app/api", tags=["app"])
+_KEY_USED_ZH = "该 idempotency_key 已用于其他照片"
+
+
+def parse_when(value: str | None, offset_hours: float, *, end: bool = False) -> float | None:
+    """``YYYY-MM-DD`` (local day; ``end``: the day after it, for an inclusive end) or an ISO date-time."""
+    if not value:
+        return None
+    tz = timezone(timedelta(hours=offset_hours))
+    try:
+        if len(value) == 10:
+            day = datetime.fromisoformat(value).replace(tzinfo=tz)
+            return (day + timedelta(days=1 if end else 0)).timestamp()
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise AppError(422, "validation_error", f"{value!r} is not a date (YYYY-MM-DD) or ISO date-time",
+                       f"{value!r} 不是有效日期（YYYY-MM-DD）") from exc  # fmt: skip
+    return (when if when.tzinfo else when.replace(tzinfo=tz)).timestamp()
+
+
+def ledger_filter(
+    ctx: AppContext,
+    unit: str | None = None,
+    hazard: str | None = None,
+    severity: s.Severity | None = None,
+    status: s.LedgerStatus | None = None,
+    inspector: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    overdue: bool | None = None,
+) -> LedgerFilter:
+    off = ctx.settings.deadline_utc_offset_hours
+    return LedgerFilter(unit or None, hazard or None, severity, status, inspector or None,
+                        parse_when(from_, off), parse_when(to, off, end=True), overdue)  # fmt: skip
+
+
+def _items(ctx: AppContext, user: User, flt: LedgerFilter, tax: Taxonomy, limit: int | None, offset: int = 0):
+    rows, total = ctx.ledger.search(user.org_id, flt, limit, offset)
+    return [ledger_out(r, tax) for r in rows], total
+
+
+@router.get("/ledger", response_model=s.LedgerList)
+def list_ledger(
+    user: UserDep,
+    ctx: CtxDep,
+    tax: TaxonomyDep,
+    unit: str | None = None,
+    hazard: str | None = None,
+    severity: s.Severity | None = None,
+    status: s.LedgerStatus | None = None,
+    inspector: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> s.LedgerList:
+    flt = ledger_filter(ctx, unit, hazard, severity, status, inspector, from_, to, overdue)
+    items, total = _items(ctx, user, flt, tax, limit, offset)
+    return s.LedgerList(items=items, total=total)
+
+
+def _export(user: User, ctx: AppContext, tax: Taxonomy, flt: LedgerFilter) -> list[dict[str, Any]]:
+    items, _ = _items(ctx, user, flt, tax, None)
+    return [i.model_dump(mode="json", by_alias=True) for i in items]
+
+
+@router.get("/ledger/export.csv", response_class=Response)
+def export_csv(
+    user: UserDep,
+    ctx: CtxDep,
+    tax: TaxonomyDep,
+    unit: str | None = None,
+    hazard: str | None = None,
+    severity: s.Severity | None = None,
+    status: s.LedgerStatus | None = None,
+    inspector: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    overdue: bool | None = None,
+) -> Response:
+    flt = ledger_filter(ctx, unit, hazard, severity, status, inspector, from_, to, overdue)
+    return Response(to_csv(_export(user, ctx, tax, flt)), media_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})  # fmt: skip
+
+
+@router.get("/ledger/export.xlsx", response_class=Response)
+def export_xlsx(
+    user: UserDep,
+    ctx: CtxDep,
+    tax: TaxonomyDep,
+    unit: str | None = None,
+    hazard: str | None = None,
+    severity: s.Severity | None = None,
+    status: s.LedgerStatus | None = None,
+    inspector: str | None = None,
+    from_: Annotated[str | None, Query(alias="from")] = None,
+    to: str | None = None,
+    overdue: bool | None = None,
+) -> Response:
+    flt = ledger_filter(ctx, unit, hazard, severity, status, inspector, from_, to, overdue)
+    return Response(
+        to_xlsx(_export(user, ctx, tax, flt)),
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'},
+    )
+
+
+@router.get("/ledger/{item_id}", response_model=s.LedgerItemOut)
+def get_item(item_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.LedgerItemOut:
+    row = ctx.ledger.get(user.org_id, item_id)
+    if row is None:
+        raise not_found("ledger item", "台账条目")
+    return ledger_out(row, tax)
+
+
+def _conflict(exc: LedgerConflict) -> AppError:
+    text = str(exc)
+    if "closed" in text:
+        return conflict(text, "该隐患已销号，不能再更改")
+    if "AI" in text:
+        return conflict(text, "AI 复查未通过：如确认已整改，请勾选“人工确认”并填写说明后销号")
+    if "stale" in text or "meanwhile" in text:
+        return conflict(text, "该条目已被他人更新，请刷新后重试")
+    if "rectification photo" in text:
+        return conflict(text, "请先上传整改照片")
+    return conflict(text, f"不允许的状态变更：{text}")
+
+
+@router.post("/ledger/{item_id}/transition", response_model=s.LedgerItemOut)
+def transition(item_id: str, body: s.TransitionIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.LedgerItemOut:
+    try:
+        row = ctx.ledger.transition(user.org_id, item_id, user.id, user.role, body.to, body.version, note=body.note,
+                                    responsible_person=body.responsible_person, override=body.override)  # fmt: skip
+    except LedgerForbidden as exc:
+        raise AppError(403, "forbidden", str(exc), "您的角色无权进行此操作（需主管）") from exc
+    except LedgerConflict as exc:
+        raise _conflict(exc) from exc
+    if row is None:
+        raise not_found("ledger item", "台账条目")
+    return ledger_out(row, tax)
+
+
+@router.post("/ledger/{item_id}/assign", response_model=s.LedgerItemOut)
+def assign(item_id: str, body: s.AssignIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.LedgerItemOut:
+    require(user, "supervisor", "assigning ledger items")
+    if body.assigned_to is not None and body.assigned_to not in {u.id for u in ctx.accounts.list_users(user.org_id)}:
+        raise AppError(422, "validation_error", "assigned_to must be a user id of your organisation",
+                       "指派对象须为本单位用户")  # fmt: skip
+    deadline = parse_when(body.deadline, ctx.settings.deadline_utc_offset_hours, end=True) if body.deadline else None
+    if deadline is not None and body.deadline and len(body.deadline) == 10:
+        deadline -= 1  # the end of that local day (23:59:59)
+    try:
+        row = ctx.ledger.assign(
+            user.org_id,
+            item_id,
+            user.id,
+            body.version,
+            assigned_to=body.assigned_to,
+            responsible_person=body.responsible_person,
+            deadline=deadline,
+            note=body.note,
+        )
+    except LedgerConflict as exc:
+        raise _conflict(exc) from exc
+    if row is None:
+        raise not_found("ledger item", "台账条目")
+    return ledger_out(row, tax)
+
+
+@router.post("/ledger/{item_id}/rectification", response_model=s.LedgerItemOut)
+def rectification(
+    item_id: str,
+    photo: Annotated[UploadFile, File(description="the photo after the fix")],
+    idempotency_key: Annotated[str, Form(description="a UUID the client made for this photo")],
+    user: UserDep,
+    ctx: CtxDep,
+    scanner: ScannerDep,
+    note: Annotated[str, Form(max_length=2000)] = "",
+) -> s.LedgerItemOut:
+    """Attach the rectification photo; the model re-checks it (same hazard still seen: AI 复查未通过)."""
+    key = check_key(idempotency_key)
+    tax = scanner.taxonomy
+    item = ctx.ledger.get(user.org_id, item_id)
+    if item is None:
+        raise not_found("ledger item", "台账条目")
+    seen = ctx.records.photo_by_key(user.org_id, key)
+    if seen is not None:  # a retried upload: nothing is applied twice
+        if seen["id"] != item["rectification_photo_id"] and seen["kind"] != "rectification":
+            raise conflict(
+                "this idempotency_key was used for another photo upload", "该 idempotency_key 已用于其他照片"
+            )
+        return ledger_out(item, tax)
+    if item["status"] == "closed":
+        raise _conflict(
+            LedgerConflict("the ledger item is closed (已销号); it cannot take another rectification photo")
+        )
+    data = read_photo(photo, ctx.settings.max_upload_bytes)
+    scan, info = scan_photo(scanner, data)
+    finding = ctx.records.finding(user.org_id, item["finding_id"])
+    detector_class = finding["detector_class"] if finding else None
+    card = scanner.detector.card
+    detectable = item["hazard_id"] in {h.id for h in tax.detectable_hazards(card.classes)}
+    found = [(f.hazard_id, None) for f in scan.findings] + [("", d["class"]) for d in info["detections"]]
+    result, reason = recheck(item["hazard_id"], detector_class, detectable, card.classes, found)
+    sha = ctx.records.blobs.put(data)
+    new = NewPhoto("rectification", key, sha, info["content_type"], len(data), info["width"], info["height"], None,
+                   card.model_id, card.version, info["warnings"], info["detections"])  # fmt: skip
+
+    def attach(cur: Cursor, photo_id: str) -> None:
+        ctx.ledger.rectify(cur, user.org_id, item_id, user.id, photo_id, result, f"{note} [AI: {reason}]".strip())
+
+    try:
+        ctx.records.add_photo(user.org_id, item["inspection_id"], user.id, new, [], then=attach)
+    except LedgerConflict as exc:
+        raise _conflict(exc) from exc
+    row = ctx.ledger.get(user.org_id, item_id)
+    assert row is not None
+    return ledger_out(row, tax)

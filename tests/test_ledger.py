@@ -1,0 +1,226 @@
+"""The hazard ledger (隐患台账) through a real server: lifecycle, AI re-check of rectification photos, roles,
+optimistic versions under a race, filters, CSV/XLSX export; and its pure rules."""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from datetime import UTC, datetime
+
+import app_fixtures
+import pytest
+from app_fixtures import AppServer, clean_photo, fire_photo
+from openpyxl import load_workbook
+
+from inference_service.ledger import DeadlinePolicy, is_overdue, recheck
+
+app_server = app_fixtures.app_server  # the fixture
+
+
+def open_item(c, unit: str = "阳泉某化工厂", seed: int = 0, confirm: bool = True) -> dict:
+    insp = c.post("/app/api/inspections", json={"unit": {"name": unit, "address": "桃北路"}, "scene": "industry"})
+    photo = c.post(
+        f"/app/api/inspections/{insp.json()['id']}/photos",
+        files={"photo": ("p.jpg", fire_photo(seed=seed), "image/jpeg")},
+        data={"idempotency_key": f"ledger-{unit}-{seed}"},
+    ).json()
+    finding = photo["findings"][0]
+    if not confirm:
+        return finding
+    decided = c.post(f"/app/api/findings/{finding['id']}/decision", json={"decision": "confirm"}).json()
+    return c.get(f"/app/api/ledger/{decided['ledger_item_id']}").json()
+
+
+def move(c, item: dict, to: str, **extra):
+    return c.post(f"/app/api/ledger/{item['id']}/transition", json={"to": to, "version": item["version"], **extra})
+
+
+def rectify(c, item: dict, data: bytes, key: str):
+    return c.post(
+        f"/app/api/ledger/{item['id']}/rectification",
+        files={"photo": ("fixed.jpg", data, "image/jpeg")},
+        data={"idempotency_key": key, "note": "已整改"},
+    )
+
+
+def test_an_item_goes_through_to_closed_with_an_ai_recheck(app_server: AppServer):
+    insp, sup = app_server.client("inspector"), app_server.client("supervisor")
+    item = open_item(insp, seed=1)
+    assert (item["status"], item["status_zh"], item["severity"], item["ai_recheck"]) == ("open", "待整改", "critical",
+                                                                                          None)  # fmt: skip
+    deadline = datetime.fromisoformat(item["deadline"].replace("Z", "+00:00"))
+    created = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
+    assert deadline > created and (deadline - created).total_seconds() <= 86400  # 重大隐患: the same (local) day
+    assert item["history"][0]["to"] == "open" and item["history"][0]["by"] == "张检查"
+    # stale version, wrong transition, no photo yet
+    assert move(insp, {**item, "version": 99}, "in_progress").status_code == 409
+    assert move(insp, item, "closed").status_code == 409
+    started = move(insp, item, "in_progress", responsible_person="车间主任 刘某")
+    assert started.status_code == 200, started.text
+    item = started.json()
+    assert item["status_zh"] == "整改中" and item["responsible_person"] == "车间主任 刘某" and item["version"] == 2
+    no_photo = move(insp, item, "pending_review")
+    assert no_photo.status_code == 409 and "rectification photo" in no_photo.json()["error"]["message"]
+    # the fix photo still shows the fire: AI 复查未通过
+    failed = rectify(insp, item, fire_photo(seed=11), "fix-1")
+    assert failed.status_code == 200, failed.text
+    item = failed.json()
+    assert (item["status"], item["ai_recheck"]) == ("pending_review", "failed")
+    assert item["rectification_photo_url"] and insp.get(item["rectification_photo_url"]).content == fire_photo(seed=11)
+    assert move(insp, item, "closed").status_code == 403  # closing is the supervisor's
+    refused = move(sup, item, "closed")
+    assert refused.status_code == 409 and "AI" in refused.json()["error"]["message"]
+    item = move(sup, item, "in_progress", note="仍有明火，退回").json()
+    assert item["status"] == "in_progress"
+    passed = rectify(insp, item, clean_photo(seed=12), "fix-2").json()
+    assert (passed["status"], passed["ai_recheck"]) == ("pending_review", "passed")
+    retried = rectify(insp, passed, clean_photo(seed=12), "fix-2").json()  # a retried upload changes nothing
+    assert retried["version"] == passed["version"] and retried["history"] == passed["history"]
+    closed = move(sup, passed, "closed", note="复查合格").json()
+    assert closed["status_zh"] == "已销号" and closed["closed_at"] and not closed["overdue"]
+    assert [h["to"] for h in closed["history"]] == ["open", "in_progress", "pending_review", "in_progress",
+                                                   "pending_review", "closed"]  # fmt: skip
+    # a closed item is final
+    again = move(sup, closed, "in_progress")
+    assert again.status_code == 409 and "closed" in again.json()["error"]["message"]
+    assert rectify(insp, closed, clean_photo(seed=13), "fix-3").status_code == 409
+    decide = insp.post(f"/app/api/findings/{closed['finding_id']}/decision", json={"decision": "reject"})
+    assert decide.status_code == 409
+
+
+def test_a_failed_recheck_can_be_overridden_with_a_note(app_server: AppServer):
+    insp, sup = app_server.client("inspector"), app_server.client("supervisor")
+    item = move(insp, open_item(insp, seed=2), "in_progress").json()
+    item = rectify(insp, item, fire_photo(seed=21), "fix-ov").json()
+    assert move(sup, item, "closed", override=True).status_code == 409  # no note
+    closed = move(sup, item, "closed", override=True, note="红色为新刷油漆，非明火")
+    assert closed.status_code == 200 and "override" in closed.json()["history"][-1]["note"]
+
+
+def test_decisions_freeze_once_rectification_starts(app_server: AppServer):
+    insp = app_server.client("inspector")
+    item = open_item(insp, seed=3)
+    move(insp, item, "in_progress")
+    r = insp.post(f"/app/api/findings/{item['finding_id']}/decision", json={"decision": "reject"})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "conflict"
+
+
+def test_racing_transitions_apply_once(app_server: AppServer):
+    item = open_item(app_server.client("inspector"), seed=4)
+    clients = [app_server.client("inspector") for _ in range(6)]
+    codes: list[int] = []
+
+    def go(c) -> None:
+        codes.append(move(c, item, "in_progress").status_code)
+
+    threads = [threading.Thread(target=go, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(codes) == [200] + [409] * 5
+    final = clients[0].get(f"/app/api/ledger/{item['id']}").json()
+    assert final["version"] == 2 and [h["to"] for h in final["history"]] == ["open", "in_progress"]
+
+
+def test_supervisors_assign_and_overdue_items_are_flagged_filtered_and_exported(app_server: AppServer):
+    insp, sup = app_server.client("inspector"), app_server.client("supervisor")
+    late = open_item(insp, unit="逾期测试单位", seed=5)
+    users = app_server.client("admin").get("/app/api/users").json()["items"]
+    inspector_id = next(u["id"] for u in users if u["username"] == "insp_a")
+    body = {
+        "version": late["version"],
+        "assigned_to": inspector_id,
+        "deadline": "2020-01-31",
+        "responsible_person": "王某",
+    }
+    assert insp.post(f"/app/api/ledger/{late['id']}/assign", json=body).status_code == 403
+    assigned = sup.post(f"/app/api/ledger/{late['id']}/assign", json=body)
+    assert assigned.status_code == 200, assigned.text
+    late = assigned.json()
+    assert late["overdue"] and late["assigned_to"] == inspector_id and late["deadline"] == "2020-01-31T15:59:59Z"
+    fresh = open_item(insp, unit="按期单位", seed=6)
+    listed = insp.get("/app/api/ledger", params={"overdue": "true"}).json()
+    ids = [i["id"] for i in listed["items"]]
+    assert late["id"] in ids and fresh["id"] not in ids
+    assert [i["id"] for i in insp.get("/app/api/ledger", params={"unit": "逾期"}).json()["items"]] == [late["id"]]
+    for params, expected in (
+        ({"severity": "critical"}, True),
+        ({"severity": "low"}, False),
+        ({"status": "open"}, True),
+        ({"status": "closed"}, False),
+        ({"hazard": "FIRE-001"}, True),
+        ({"inspector": inspector_id}, True),
+        ({"from": "2000-01-01", "to": "2999-12-31"}, True),
+        ({"to": "2001-01-01"}, False),
+    ):
+        got = [i["id"] for i in insp.get("/app/api/ledger", params=params).json()["items"]]
+        assert (fresh["id"] in got) is expected, params
+    assert insp.get("/app/api/ledger", params={"from": "yesterday"}).status_code == 422
+    text = insp.get("/app/api/ledger/export.csv", params={"unit": "逾期"}).content.decode("utf-8")
+    assert text.startswith("\ufeff")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert rows[0][0] == "编号 ID" and len(rows) == 2
+    assert rows[1][0] == late["id"] and "逾期测试单位" in rows[1] and "是 yes" in rows[1] and "现场明火" in rows[1]
+    xlsx = insp.get("/app/api/ledger/export.xlsx", params={"unit": "单位"})
+    assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
+    ws = load_workbook(io.BytesIO(xlsx.content)).active
+    sheet = {r[0].value: r for r in ws.iter_rows(min_row=2)}
+    assert set(sheet) == {late["id"], fresh["id"]}
+    assert sheet[late["id"]][0].fill.fgColor.rgb.endswith("FFD7D7")  # overdue rows are highlighted
+    assert sheet[fresh["id"]][0].fill.fgColor.rgb in (None, "00000000")
+
+
+def test_another_organisation_cannot_touch_the_ledger(app_server: AppServer):
+    a, b = app_server.client("inspector"), app_server.client("inspector_b")
+    item = open_item(a, seed=7)
+    assert b.get(f"/app/api/ledger/{item['id']}").status_code == 404
+    assert move(b, item, "in_progress").status_code == 404
+    assert rectify(b, item, clean_photo(seed=71), "b-fix").status_code == 404
+    assert item["id"] not in [i["id"] for i in b.get("/app/api/ledger").json()["items"]]
+    assert a.get(f"/app/api/ledger/{item['id']}").json()["version"] == 1
+
+
+def test_a_hazard_the_model_cannot_see_is_left_to_a_person(app_server: AppServer):
+    c = app_server.client("inspector")
+    finding = open_item(c, seed=8, confirm=False)
+    added = c.post(
+        f"/app/api/photos/{finding['photo_id']}/findings", json={"hazard_id": "FIRE-006", "box": [0, 0, 50, 50]}
+    )
+    item = c.get(f"/app/api/ledger/{added.json()['ledger_item_id']}").json()
+    item = move(c, item, "in_progress").json()
+    checked = rectify(c, item, fire_photo(seed=81), "fix-person").json()
+    assert checked["status"] == "pending_review" and checked["ai_recheck"] is None
+
+
+# ---- pure rules ----------------------------------------------------------------------------------------------
+
+
+def test_deadlines_end_the_local_day_after_the_severitys_days():
+    policy = DeadlinePolicy({"critical": 0, "high": 3}, utc_offset_hours=8)
+    created = datetime(2026, 12, 1, 17, 30, tzinfo=UTC).timestamp()  # 01:30 on 2 Dec in China
+    assert datetime.fromtimestamp(policy.deadline("critical", created), UTC) == datetime(
+        2026, 12, 2, 15, 59, 59, tzinfo=UTC
+    )
+    assert datetime.fromtimestamp(policy.deadline("high", created), UTC) == datetime(
+        2026, 12, 5, 15, 59, 59, tzinfo=UTC
+    )
+    assert is_overdue("open", 100.0, None, 101.0) and not is_overdue("open", 100.0, None, 99.0)
+    assert is_overdue("closed", 100.0, 150.0, 0.0) and not is_overdue("closed", 100.0, 90.0, 1e12)
+
+
+@pytest.mark.parametrize(
+    ("hazard", "cls", "detectable", "found", "expected"),
+    [
+        ("FIRE-001", "fire", True, [], "passed"),  # nothing seen
+        ("FIRE-001", "fire", True, [("FIRE-001", None)], "failed"),  # the same hazard raised again
+        ("FIRE-001", "fire", True, [("", "fire")], "failed"),  # a fire detection anywhere, hazard or not
+        ("FIRE-001", "fire", True, [("FIRE-002", None), ("", "smoke")], "passed"),  # another hazard only
+        ("FIRE-006", "exit_obstruction", False, [("FIRE-001", None)], None),  # the model cannot see it
+        ("FIRE-001", None, True, [("FIRE-001", None)], "failed"),  # an added hazard the model can raise
+    ],
+)
+def test_recheck(hazard, cls, detectable, found, expected):
+    result, reason = recheck(hazard, cls, detectable, ["fire", "smoke", "no_helmet"], found)
+    assert result == expected and reason
