@@ -12,6 +12,7 @@ import numpy as np
 import onnx
 import pytest
 
+from inference_service.runtime import Detector
 from tests._builders import noisy_photo
 
 pytest.importorskip("ultralytics")
@@ -141,3 +142,13 @@ def test_cli_rejects_a_class_outside_the_taxonomy(exported: Path, tmp_path: Path
     code = main(["recover", "--model", str(exported), "--out", str(tmp_path / "x.pt"), "--add-classes", "unicorn"])
     assert code == 2 and "unicorn" in capsys.readouterr().err
     assert not (tmp_path / "x.pt").exists()
+
+
+def test_a_checkpoint_exports_as_a_teacher_the_served_pipeline_runs(exported: Path, tmp_path: Path):
+    from training.teacher import export_teacher
+
+    card = export_teacher(exported.parent / "trained.pt", tmp_path / "teacher", imgsz=SIZE)
+    assert card["classes"] == CLASSES and card["stride"] == 32
+    det = Detector.load(tmp_path / "teacher")
+    photo = (exported.parent / "photos" / "p0.jpg").read_bytes()
+    assert det.card.classes == CLASSES and det.detect(photo, conf=0.0).width == 96

@@ -25,6 +25,7 @@ import json
 import logging
 import sys
 from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,12 +46,24 @@ def labelled_classes(dataset_card: dict[str, Any], classes: list[str]) -> dict[s
     return {s["name"]: {t for t in s["class_map"].values() if t in classes} for s in dataset_card["sources"]}
 
 
-def audit(detector: Detector, root: Path, min_conf: float = 0.5) -> tuple[dict[str, Any], dict[str, Detections]]:
-    """Counts of confident foreign-class detections per source and class, and the detections themselves."""
+def audit(
+    detector: Detector,
+    root: Path,
+    min_conf: float = 0.5,
+    add_classes: Sequence[str] = (),
+    rename: Mapping[str, str] | None = None,
+) -> tuple[dict[str, Any], dict[str, Detections]]:
+    """Counts of confident foreign-class detections per source and class, and the detections themselves.
+
+    ``add_classes`` extends the dataset's class list (appended, so existing ids stay) with classes no source
+    labels, e.g. ``person`` from a COCO teacher; ``rename`` maps teacher class names onto dataset classes
+    (``{"motorcycle": "ebike"}``); unmapped teacher classes match dataset classes by name or are ignored."""
     card = json.loads((root / "dataset_card.json").read_text())
-    classes = card["classes"]
+    classes = [*card["classes"], *(c for c in add_classes if c not in card["classes"])]
+    rename = dict(rename or {})
     # model class id -> dataset class id, by name; model classes the dataset lacks are ignored
-    to_dataset = np.array([classes.index(c) if c in classes else -1 for c in detector.card.classes], np.int64)
+    names = [rename.get(c, c) for c in detector.card.classes]
+    to_dataset = np.array([classes.index(c) if c in classes else -1 for c in names], np.int64)
     if (to_dataset < 0).all():
         raise ValueError(f"model classes {detector.card.classes} share none with the dataset's {classes}")
     own = labelled_classes(card, classes)
@@ -58,7 +71,7 @@ def audit(detector: Detector, root: Path, min_conf: float = 0.5) -> tuple[dict[s
     photos_with: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     pseudo: dict[str, Detections] = {}
     for sample, _split in load_manifest(root):
-        foreign = [i for i, c in enumerate(classes) if c not in own[sample.source]]
+        foreign = [i for i, c in enumerate(classes) if c not in own.get(sample.source, set())]
         dets = detector.detect(sample.image.read_bytes(), conf=min_conf).detections
         ids = to_dataset[dets.class_id]
         keep = np.isin(ids, foreign)
@@ -71,6 +84,7 @@ def audit(detector: Detector, root: Path, min_conf: float = 0.5) -> tuple[dict[s
     photos = card["photos_per_source"]
     report = {
         "min_conf": min_conf,
+        "classes": classes,
         "boxes": {s: dict(v) for s, v in counts.items()},
         "photos_with_foreign_class": {s: dict(v) for s, v in photos_with.items()},
         "photos_per_source": {s: photos["train"].get(s, 0) + photos["val"].get(s, 0) for s in own},
@@ -78,25 +92,49 @@ def audit(detector: Detector, root: Path, min_conf: float = 0.5) -> tuple[dict[s
     return report, pseudo
 
 
-def write_pseudo_dataset(root: Path, pseudo: dict[str, Detections], out: Path, teacher: str, min_conf: float) -> Path:
+def write_pseudo_dataset(
+    root: Path,
+    pseudo: dict[str, Detections],
+    out: Path,
+    teacher: str,
+    min_conf: float,
+    classes: Sequence[str] | None = None,
+    label_val: bool = False,
+) -> Path:
     """A copy of the dataset (links, labels) where training photos get the pseudo-labels added.
 
-    Validation labels stay as the humans drew them, so scores stay comparable between rounds.
-    """
+    Validation labels stay as the humans drew them, so scores stay comparable between rounds. ``classes``: the
+    class list of the copy when the teacher adds classes (the parent's, extended). With ``label_val`` the
+    validation photos get the pseudo-labels of the *added* classes too (never of the parent's classes): the
+    teacher's boxes become the reference a student's new classes are scored against, and the card marks
+    those classes as labelled on every photo."""
+    parent = json.loads((root / "dataset_card.json").read_text())["classes"]
+    new_ids = np.array([i for i, c in enumerate(classes or parent) if c not in parent], np.int64)
     samples = []
-    added = photos = 0
+    added = photos = val_added = 0
     for sample, split in load_manifest(root):
-        extra = pseudo.get(str(sample.image)) if split == "train" else None
+        extra = pseudo.get(str(sample.image))
+        if split == "val":
+            extra = None if extra is None or not label_val else extra[np.isin(extra.class_id, new_ids)]
+            val_added += 0 if extra is None else len(extra)
+        elif extra is not None:
+            added, photos = added + len(extra), photos + 1
         if extra is not None:
             labels = Detections.concat([sample.labels, extra])
             sample = Sample(sample.image, sample.source, sample.width, sample.height, labels, sample.sha1)
-            added, photos = added + len(extra), photos + 1
         samples.append((sample, split))
     derivation = (
         f"{added} pseudo-labels on {photos} training photos: detections of {teacher} with confidence >= {min_conf} "
-        "of classes the photo's source does not label; validation labels unchanged"
+        "of classes the photo's source does not label; "
+        + (
+            f"{val_added} on validation photos, of the added classes only (the teacher's boxes as their reference)"
+            if label_val
+            else "validation labels unchanged"
+        )
     )
-    return write_derived_dataset(root, out, samples, derivation)
+    added_names = [c for c in (classes or parent) if c not in parent]
+    labelled_by_teacher = {f"{teacher}: {c}": c for c in added_names} if label_val else {}
+    return write_derived_dataset(root, out, samples, derivation, classes, labelled_by_teacher)
 
 
 def review_tasks(root: Path, pseudo: dict[str, Detections]) -> list[tuple[Path, Detections]]:
@@ -143,6 +181,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, help="the teacher (not needed with --reviewed)")
     p.add_argument("--data", type=Path, required=True, help="a built dataset folder (holds manifest.jsonl)")
     p.add_argument("--min-conf", type=float, default=0.5)
+    p.add_argument("--add-classes", default="", help="comma-separated classes to add to the dataset (teacher-only)")
+    p.add_argument("--map", default="", help="teacher class renames, e.g. 'motorcycle=ebike,bicycle=ebike'")
+    p.add_argument(
+        "--label-val", action="store_true", help="also pseudo-label validation photos with the added classes"
+    )
     p.add_argument("--write", type=Path, help="write a pseudo-labelled (or, with --reviewed, reviewed) copy here")
     p.add_argument("--push-review", metavar="TITLE", help="send pseudo-labelled photos to a new Label Studio project")
     p.add_argument("--reviewed", type=Path, metavar="SOURCE_YAML", help="`labelstudio pull`'s source.yaml to apply")
@@ -202,10 +245,20 @@ def _run(args: argparse.Namespace) -> int:
         sys.stderr.write("error: give --model (the teacher), or --reviewed with --write\n")
         return 2
     detector = Detector.load(args.model)
-    report, pseudo = audit(detector, args.data, args.min_conf)
+    add = [c.strip() for c in args.add_classes.split(",") if c.strip()]
+    unknown = sorted(set(add) - set(load_taxonomy().class_names))
+    if unknown:
+        sys.stderr.write(f"error: --add-classes {unknown} are not detector classes of the taxonomy\n")
+        return 2
+    rename = dict(pair.split("=", 1) for pair in args.map.split(",") if "=" in pair)
+    report, pseudo = audit(detector, args.data, args.min_conf, add, rename)
     teacher = f"{detector.card.model_id} {detector.card.version}"
     if args.write:
-        report["pseudo_data_yaml"] = str(write_pseudo_dataset(args.data, pseudo, args.write, teacher, args.min_conf))
+        report["pseudo_data_yaml"] = str(
+            write_pseudo_dataset(
+                args.data, pseudo, args.write, teacher, args.min_conf, report["classes"], args.label_val
+            )
+        )
     sys.stdout.write(json.dumps(report, ensure_ascii=False, indent=1) + "\n")
     return _push_review(args, args.data, pseudo, teacher) if args.push_review else 0
 
