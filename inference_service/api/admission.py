@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -89,7 +90,7 @@ class AdmissionMiddleware:
             busy = ServerBusyError(
                 f"the server is busy ({self.gate.capacity} photos running or queued); retry in {RETRY_AFTER_BUSY_S} s"
             )
-            await error_response(busy)(scope, receive, send)
+            await error_response(busy, Headers(scope=scope).get("accept-language"))(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)

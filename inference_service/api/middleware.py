@@ -113,7 +113,7 @@ class BodyTimeoutMiddleware:
             if not timed_out:
                 raise
         if timed_out and not started:
-            response = error_response(stalled)
+            response = error_response(stalled, Headers(scope=scope).get("accept-language"))
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
 
