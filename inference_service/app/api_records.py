@@ -203,13 +203,19 @@ def photo_original(photo_id: str, user: UserDep, ctx: CtxDep) -> Response:
     return Response(data, media_type=row["content_type"], headers=headers)
 
 
-def evidence_jpeg(ctx: AppContext, row: dict[str, Any], taxonomy: Taxonomy, max_side: int = 1600) -> bytes:
-    """The photo with its findings drawn (rejected ones left out), current boxes."""
+def evidence_jpeg(
+    ctx: AppContext,
+    row: dict[str, Any],
+    taxonomy: Taxonomy,
+    max_side: int = 1600,
+    statuses: tuple[str, ...] = ("pending", "confirmed"),
+) -> bytes:
+    """The photo with its findings of these statuses drawn (current boxes)."""
     data = ctx.records.blobs.get(row["sha256"])
     image = decode_for_display(data, max_side, max_pixels=ctx.settings.max_pixels)
     notes = []
     for f in ctx.records.findings_of([row["id"]])[row["id"]]:
-        if f["status"] == "rejected":
+        if f["status"] not in statuses:
             continue
         try:
             h = taxonomy.hazard(f["hazard_id"])
