@@ -3,15 +3,17 @@ then decode and run the model in the thread pool."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Request, Response, UploadFile
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from inference_service.api.deps import MetricsDep, OptionsDep, ScannerDep, StateDep
 from inference_service.api.errors import ApiError, PayloadTooLargeError, TooManyFilesError, describe, error_body
+from inference_service.api.negotiation import Format, wants_jpeg
 from inference_service.api.schemas import (
     BatchItem,
     BatchResponse,
@@ -46,15 +48,40 @@ async def read_upload(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-@router.post("/v1/detect", response_model=DetectResponse, responses=ERRORS, tags=["detect"])
+_FORMAT = "json (default) or jpeg: the evidence JPEG itself, as `Accept: image/jpeg` also asks"
+DETECT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {
+        "description": "the hazards as JSON; or, for `?format=jpeg` or `Accept: image/jpeg`, the evidence JPEG "
+        "(boxes and labels drawn) with the hazard ids in the `X-Hazardscan-Hazards` header",
+        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}},
+    },
+}
+
+
+def evidence_headers(scan: ScanResult, model: ModelInfo) -> dict[str, str]:
+    """What the JSON would have said, in brief, for a client that asked for the evidence JPEG."""
+    return {
+        "X-Hazardscan-Hazards": ",".join(f.hazard_id for f in scan.findings),
+        "X-Hazardscan-Warnings": ",".join(w.code for w in scan.warnings),
+        "X-Hazardscan-Model": f"{model.id} {model.version}",
+    }
+
+
+@router.post("/v1/detect", response_model=DetectResponse, responses=DETECT_RESPONSES, tags=["detect"])
 async def detect(
     request: Request,
     photo: Annotated[UploadFile, File(description=f"the photo: {SUPPORTED_HUMAN}")],
     scanner: ScannerDep,
     options: OptionsDep,
     state: StateDep,
-) -> DetectResponse:
-    """Detect hazards in one photo (multipart field ``photo``)."""
+    fmt: Annotated[Format | None, Query(alias="format", description=_FORMAT)] = None,
+) -> DetectResponse | Response:
+    """Detect hazards in one photo (multipart field ``photo``). JSON by default; the evidence JPEG itself
+    for ``?format=jpeg`` or ``Accept: image/jpeg``."""
+    jpeg = wants_jpeg(request.headers.get("accept"), fmt)
+    if jpeg:
+        options = dataclasses.replace(options, evidence=True)
     metrics = state.metrics
     try:
         data = await read_upload(photo, state.settings.max_upload_bytes)
@@ -64,6 +91,9 @@ async def detect(
         metrics.observe_rejected()
         raise
     metrics.observe_scan(scan)
+    if jpeg and scan.evidence_jpeg is not None:
+        headers = evidence_headers(scan, ModelInfo.of(scanner.detector.card))
+        return Response(scan.evidence_jpeg, media_type="image/jpeg", headers=headers)
     return DetectResponse.from_scan(scan, scanner.detector.card)
 
 
