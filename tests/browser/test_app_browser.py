@@ -1,0 +1,224 @@
+"""The inspector app in a real browser (Debian's chromium, 360×640) against a real server (tests/app_fixtures.py).
+
+One module-scoped server; each test makes its own inspection, so the order of the tests does not matter.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from app_fixtures import AppServer
+from browser_helpers import expect, login, wait_until
+from PIL import Image
+
+
+def start_inspection(page: Any, unit: str) -> str:
+    """Fill 新建检查 in the UI; returns the new inspection's id."""
+    page.click("a[href='#/new']")
+    page.fill("#uname", unit)
+    page.fill("#addr", "江城区东风三路 88 号")
+    page.fill("#credit", "91441700MA4UXXXX0X")
+    page.select_option("#scene", "construction")
+    page.click("form button[type=submit]")
+    expect(page.locator("[data-pick=gallery]")).to_be_attached()
+    m = re.search(r"#/inspection/([\w-]+)$", page.url)
+    assert m, page.url
+    return m.group(1)
+
+
+def choose_photos(page: Any, files: list[Path], pick: str = "gallery") -> None:
+    """Open the real file chooser by tapping the button, as a person would, and choose ``files``."""
+    with page.expect_file_chooser() as chooser:
+        page.locator(f"label:has([data-pick={pick}])").click()
+    chooser.value.set_files([str(f) for f in files])
+
+
+def inspection(client: httpx.Client, iid: str) -> dict[str, Any]:
+    r = client.get(f"/app/api/inspections/{iid}")
+    r.raise_for_status()
+    return r.json()
+
+
+def findings(client: httpx.Client, iid: str) -> dict[str, dict[str, Any]]:
+    return {f["id"]: f for p in inspection(client, iid)["photos"] for f in p["findings"]}
+
+
+def drag(page: Any, frame: Any, img_w: float, a: tuple[float, float], b: tuple[float, float]) -> None:
+    """Drag on the photo from image pixel ``a`` to ``b`` (the photo is shown scaled to the screen)."""
+    frame.scroll_into_view_if_needed()
+    bb = frame.bounding_box()
+    k = bb["width"] / img_w
+    page.mouse.move(bb["x"] + a[0] * k, bb["y"] + a[1] * k)
+    page.mouse.down()
+    page.mouse.move(bb["x"] + (a[0] + b[0]) / 2 * k, bb["y"] + (a[1] + b[1]) / 2 * k, steps=4)
+    page.mouse.move(bb["x"] + b[0] * k, bb["y"] + b[1] * k, steps=4)
+    page.mouse.up()
+
+
+def test_login_inspect_decide_and_add_a_missed_hazard(app_server: AppServer, phone: Any, photos: Any) -> None:
+    page = phone()
+    outside: list[str] = []
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((app_server.base_url, "blob:", "data:"))
+            else None)  # fmt: skip
+    page.goto(f"{app_server.base_url}/app/")
+    expect(page.locator("#u")).to_be_visible()  # not logged in: the login form
+    page.fill("#u", "insp_a")
+    page.fill("#p", "wrong-password")
+    page.click("form button[type=submit]")
+    expect(page.locator(".err")).not_to_be_empty()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "阳江市浏览器测试建筑公司")
+
+    choose_photos(page, [photos["fire"], photos["fire_smoke"]])
+    expect(page.locator("[data-photo]")).to_have_count(2)
+    cards = page.locator("[data-finding]")
+    expect(cards).to_have_count(3)  # fire: FIRE-001; fire + smoke: FIRE-001, FIRE-002
+    expect(page.locator("[data-hazard=FIRE-001]").first).to_contain_text("现场明火")
+    expect(page.locator("[data-hazard=FIRE-001]").first).to_contain_text("消防法")  # the legal basis
+    expect(page.locator("[data-hazard=FIRE-001]").first.locator(".sev")).to_have_text("重大")
+    expect(page.locator("[data-hazard=FIRE-002]")).to_contain_text("置信度")
+
+    client = app_server.client("inspector")
+    ins = inspection(client, iid)
+    assert ins["unit"]["credit_code"] == "91441700MA4UXXXX0X" and ins["scene"] == "construction"
+    assert ins["photo_count"] == 2
+    single = next(p for p in ins["photos"] if len(p["findings"]) == 1)
+    double = next(p for p in ins["photos"] if len(p["findings"]) == 2)
+    one = page.locator(f"[data-photo='{single['id']}']")
+    two = page.locator(f"[data-photo='{double['id']}']")
+
+    # 确认 one, 误报 another
+    one.locator("[data-hazard=FIRE-001] [data-act=confirm]").click()
+    expect(one.locator("[data-hazard=FIRE-001]")).to_have_attribute("data-status", "confirmed")
+    two.locator("[data-hazard=FIRE-002] [data-act=reject]").click()
+    expect(two.locator("[data-hazard=FIRE-002]")).to_have_attribute("data-status", "rejected")
+
+    # adjust a box: drag its bottom-right handle, then 保存并确认
+    two.locator("[data-hazard=FIRE-001] [data-act=adjust]").click()
+    handle = two.locator(".handle[data-corner='23']")
+    expect(handle).to_be_visible()
+    frame = two.locator(".photo")
+    hb = handle.bounding_box()
+    k = frame.bounding_box()["width"] / double["width"]
+    page.mouse.move(hb["x"] + hb["width"] / 2, hb["y"] + hb["height"] / 2)
+    page.mouse.down()
+    page.mouse.move(hb["x"] + hb["width"] / 2 + 40 * k, hb["y"] + hb["height"] / 2 + 40 * k, steps=5)
+    page.mouse.up()
+    two.locator("[data-hazard=FIRE-001]").get_by_role("button", name="保存并确认").click()
+    expect(two.locator("[data-hazard=FIRE-001]")).to_have_attribute("data-status", "confirmed")
+
+    # add a missed hazard the model cannot detect: draw a box, pick 堵塞安全出口, write a note
+    one.locator("[data-act=add-missed]").click()
+    drag(page, one.locator(".photo"), single["width"], (400, 260), (560, 420))
+    expect(one.locator(".box.new")).to_be_visible()
+    one.locator("select[name=hazard]").select_option("FIRE-006")
+    one.locator("textarea[name=note]").fill("楼梯间堆放纸箱")
+    one.locator("[data-act=save-missed]").click()
+    added = one.locator("[data-hazard=FIRE-006]")
+    expect(added).to_contain_text("检查员补录")
+    expect(added).to_contain_text("楼梯间堆放纸箱")
+
+    fs = findings(client, iid)
+    by = {(f["photo_id"], f["hazard_id"]): f for f in fs.values()}
+    assert by[(single["id"], "FIRE-001")]["status"] == "confirmed"
+    assert by[(double["id"], "FIRE-002")]["status"] == "rejected"
+    moved = by[(double["id"], "FIRE-001")]
+    assert moved["status"] == "confirmed"
+    old = next(f for f in double["findings"] if f["hazard_id"] == "FIRE-001")["box"]
+    assert moved["box"][:2] == pytest.approx(old[:2], abs=2)  # the top-left corner stayed
+    assert moved["box"][2] == pytest.approx(old[2] + 40, abs=4) and moved["box"][3] == pytest.approx(old[3] + 40, abs=4)
+    mine = by[(single["id"], "FIRE-006")]
+    assert mine["source"] == "inspector" and mine["status"] == "confirmed" and mine["note"] == "楼梯间堆放纸箱"
+    assert mine["box"] == pytest.approx([400, 260, 560, 420], abs=4)
+
+    # the list shows it; English switch
+    page.click("#nav a[href='#/inspections']")
+    expect(page.locator(f"a[href='#/inspection/{iid}']")).to_contain_text("阳江市浏览器测试建筑公司")
+    page.click("#lang")
+    expect(page.locator("#nav")).to_contain_text("Ledger")
+    page.click("#lang")
+    expect(page.locator("#nav")).to_contain_text("台账")
+    assert outside == [], f"the app fetched from outside: {outside}"
+    assert page.errors == []
+
+
+def test_offline_photo_waits_in_the_queue_and_uploads_once(app_server: AppServer, phone: Any, photos: Any) -> None:
+    page = phone()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "地下车库离线测试单位")
+    client = app_server.client("inspector")
+
+    page.context.set_offline(True)
+    choose_photos(page, [photos["fire2"]], pick="camera")
+    expect(page.locator("[data-queue] .qi")).to_have_count(1)
+    expect(page.locator("#net")).to_contain_text("离线")
+    page.wait_for_timeout(500)  # give a wrong implementation the chance to upload anyway
+    assert inspection(client, iid)["photo_count"] == 0
+
+    page.context.set_offline(False)  # the 'online' event starts the upload
+    expect(page.locator("[data-photo]")).to_have_count(1)
+    expect(page.locator("[data-queue] .qi")).to_have_count(0)
+    assert inspection(client, iid)["photo_count"] == 1
+
+    # the server stores a photo but the answer is lost: the retried upload (same key) makes no second record
+    lost: list[int] = []
+
+    def answer_lost(route: Any) -> None:
+        resp = route.fetch()
+        lost.append(resp.status)
+        route.abort()
+
+    page.route("**/photos", answer_lost, times=1)
+    choose_photos(page, [photos["fire3"]])
+    wait_until(page, lambda: inspection(client, iid)["photo_count"] == 2, what="the server storing the second photo")
+    assert lost == [201]
+    expect(page.locator("[data-queue] .qi")).to_have_count(1)  # the phone still holds it
+    page.reload()  # the app starts again and retries what is queued
+    expect(page.locator("[data-photo]")).to_have_count(2)
+    expect(page.locator("[data-queue] .qi")).to_have_count(0)
+    ins = inspection(client, iid)
+    assert ins["photo_count"] == 2 and len(ins["photos"]) == 2
+    assert page.errors == []
+
+
+def test_photo_is_downscaled_upright_in_the_browser(app_server: AppServer, phone: Any, tmp_path: Path) -> None:
+    """A 4000×3000 photo with EXIF orientation 6 (a phone held upright) arrives as 1536×2048, upright."""
+    img = Image.new("RGB", (4000, 3000), (90, 120, 150))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "rotated.jpg"
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=80, exif=exif)
+    path.write_bytes(buf.getvalue())
+    page = phone()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "压缩测试单位")
+    choose_photos(page, [path])
+    expect(page.locator("[data-photo]")).to_have_count(1)
+    p = inspection(app_server.client("inspector"), iid)["photos"][0]
+    assert (p["width"], p["height"]) == (1536, 2048)
+    stored = app_server.client("inspector").get(p["original_url"])
+    assert Image.open(io.BytesIO(stored.content)).size == (1536, 2048)  # the bytes sent were the small ones
+
+
+def test_another_organisation_cannot_see_the_record(app_server: AppServer, phone: Any, photos: Any) -> None:
+    page = phone()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "甲单位机密检查")
+    choose_photos(page, [photos["fire"]])
+    expect(page.locator("[data-photo]")).to_have_count(1)
+
+    other = phone()
+    login(other, app_server, "inspector_b")
+    expect(other.locator("main h1")).to_contain_text("检查记录")
+    expect(other.locator("main")).not_to_contain_text("甲单位机密检查")
+    other.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    expect(other.locator("main .err")).to_be_visible()
+    expect(other.locator("[data-photo]")).to_have_count(0)
+    expect(other.locator("main")).not_to_contain_text("甲单位机密检查")
+    assert app_server.client("inspector_b").get(f"/app/api/inspections/{iid}").status_code == 404
