@@ -77,7 +77,7 @@ def build(ctx: AppContext, user: User, inspection_id: str, taxonomy: Taxonomy, k
     names = {u.id: u.display_name for u in ctx.accounts.list_users(user.org_id)}
     loc = f"{row['lat']:.5f}, {row['lon']:.5f}" if row["lat"] is not None and row["lon"] is not None else None
     return DocInspection(
-        number=f"{datetime.fromtimestamp(row['created_at']).strftime('%Y%m%d')}-{row['id'][:8]}",
+        number=f"{(_local(row['created_at'], off) or '')[:10].replace('-', '')}-{row['id'][:8]}",
         unit_name=row["unit_name"],
         unit_address=row["unit_address"],
         unit_credit_code=row["unit_credit_code"],
