@@ -91,6 +91,11 @@ def test_language_from_accept_language(header: str | None, expected: str):
         ("too_many_files", "17 photos sent; at most 16 per batch", "一次发送了 17 张照片，每批最多 16 张"),
         ("validation_error", "missing multipart/form-data field 'photo'", "缺少 multipart/form-data 字段“photo”"),
         ("invalid_image", "PNG data is corrupt or truncated", "PNG 数据损坏或不完整，无法解码"),
+        (
+            "unsupported_media_type",
+            "file is a PDF document, not an image; send a JPEG, PNG, WebP or HEIC photo",
+            "文件类型不受支持（a PDF document, not an image），请上传 JPEG、PNG、WebP、HEIC 格式的照片",
+        ),
         # not in the pattern table: the code's summary, the English kept for its details
         ("unknown_class", "unknown class 'dragon'", "未知的检测类别：unknown class 'dragon'"),
         ("some_new_code", "what happened", "请求出错：what happened"),

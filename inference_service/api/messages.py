@@ -140,7 +140,10 @@ def to_chinese(code: str, message: str) -> str:
     for pattern, template in PATTERNS:
         match = pattern.fullmatch(message.strip())
         if match:
-            return template.format(**match.groupdict())
+            groups = match.groupdict()
+            if "formats" in groups:  # "JPEG, PNG, WebP or HEIC" -> "JPEG、PNG、WebP、HEIC"
+                groups["formats"] = re.sub(r",? or |, ", "、", groups["formats"])
+            return template.format(**groups)
     summary = SUMMARY_ZH.get(code, GENERIC_ZH)
     return f"{summary}：{message}" if message else summary
 
