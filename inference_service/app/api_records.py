@@ -199,7 +199,11 @@ def _photo_or_404(ctx: AppContext, user: User, photo_id: str) -> dict[str, Any]:
 def photo_original(photo_id: str, user: UserDep, ctx: CtxDep) -> Response:
     row = _photo_or_404(ctx, user, photo_id)
     data = ctx.records.blobs.get(row["sha256"])
-    headers = {"Cache-Control": "private, max-age=31536000, immutable", "ETag": f'"{row["sha256"]}"'}
+    headers = {
+        "Cache-Control": "private, max-age=31536000, immutable",
+        "ETag": f'"{row["sha256"]}"',
+        "X-Content-Type-Options": "nosniff",
+    }
     return Response(data, media_type=row["content_type"], headers=headers)
 
 

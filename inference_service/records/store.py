@@ -258,8 +258,9 @@ class Records:
         for attempt in range(2):
             try:
                 with self.db.tx() as cur:
+                    lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""  # SQLite: BEGIN IMMEDIATE
                     rows = cur.execute(
-                        "SELECT * FROM findings WHERE id = ? AND org_id = ?", [finding_id, org_id]
+                        f"SELECT * FROM findings WHERE id = ? AND org_id = ?{lock}", [finding_id, org_id]
                     ).fetch_dicts()
                     if not rows:
                         return None
