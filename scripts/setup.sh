@@ -14,7 +14,7 @@ apt_packages=(fonts-wqy-microhei)
 if [ "$mode" = dev ]; then
   apt_packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good
                  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav ffmpeg postgresql
-                 chromium)
+                 chromium curl)
 fi
 missing=()
 for p in "${apt_packages[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
