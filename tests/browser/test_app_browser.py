@@ -222,3 +222,87 @@ def test_another_organisation_cannot_see_the_record(app_server: AppServer, phone
     expect(other.locator("[data-photo]")).to_have_count(0)
     expect(other.locator("main")).not_to_contain_text("甲单位机密检查")
     assert app_server.client("inspector_b").get(f"/app/api/inspections/{iid}").status_code == 404
+
+
+def ledger_card(page: Any, finding_id: str) -> Any:
+    return page.locator(f"[data-ledger][data-finding='{finding_id}']")
+
+
+def test_ledger_items_to_closed_documents_and_statistics(
+    app_server: AppServer, phone: Any, photos: Any, tmp_path: Path
+) -> None:
+    insp = phone()
+    login(insp, app_server, "inspector")
+    iid = start_inspection(insp, "台账闭环测试单位")
+    choose_photos(insp, [photos["fire4"], photos["fire5"]])
+    expect(insp.locator("[data-photo]")).to_have_count(2)
+    client = app_server.client("inspector")
+    stats_before = client.get("/app/api/stats").json()["rectification"]
+    fids = [p["findings"][0]["id"] for p in inspection(client, iid)["photos"]]
+    for fid in fids:
+        insp.locator(f"[data-finding='{fid}'] [data-act=confirm]").click()
+        expect(insp.locator(f"[data-finding='{fid}']")).to_have_attribute("data-status", "confirmed")
+
+    # the printable notice as a PDF: a first page and a page per photo
+    with insp.expect_download() as dl:
+        insp.locator("[data-doc='notice.pdf']").click()
+    pdf = tmp_path / "notice.pdf"
+    dl.value.save_as(pdf)
+    from pypdf import PdfReader
+
+    pages = PdfReader(pdf).pages
+    assert len(pages) == 1 + 2
+    assert "隐患整改通知书" in "".join(pages[0].extract_text().split())
+    with insp.expect_download() as dl:
+        insp.locator("[data-doc='record.pdf']").click()
+    assert len(PdfReader(dl.value.path()).pages) == 1 + 2
+
+    # 待整改 -> 整改中 -> (rectification photo) -> 待复查, for both: one fixed, one where the fire is still there
+    insp.click("#nav a[href='#/ledger']")
+    for fid, fix in ((fids[0], photos["clean"]), (fids[1], photos["fire"])):
+        card = ledger_card(insp, fid)
+        expect(card).to_have_attribute("data-status", "open")
+        expect(card).to_contain_text("待整改")
+        card.locator("input[name=responsible]").fill("王安全")
+        card.locator("[data-act=start]").click()
+        card = ledger_card(insp, fid)
+        expect(card).to_have_attribute("data-status", "in_progress")
+        with insp.expect_file_chooser() as chooser:
+            card.locator("label:has([data-pick=rectification])").click()
+        chooser.value.set_files(str(fix))
+        expect(ledger_card(insp, fid)).to_have_attribute("data-status", "pending_review")
+    expect(ledger_card(insp, fids[0])).to_contain_text("AI 复查通过")
+    expect(ledger_card(insp, fids[1])).to_contain_text("AI 复查未通过")
+    expect(ledger_card(insp, fids[1])).to_contain_text("等待主管复查销号")  # an inspector cannot close
+    expect(ledger_card(insp, fids[1]).locator("[data-act=close]")).to_have_count(0)
+
+    sup = phone()
+    login(sup, app_server, "supervisor")
+    sup.click("#nav a[href='#/ledger']")
+    ledger_card(sup, fids[0]).locator("[data-act=close]").click()
+    expect(ledger_card(sup, fids[0])).to_have_attribute("data-status", "closed")
+    expect(ledger_card(sup, fids[0])).to_contain_text("已销号")
+    failed = ledger_card(sup, fids[1])
+    expect(failed).to_have_attribute("data-recheck", "failed")
+    failed.locator("[data-act=close]").click()  # not without checking it and saying why
+    expect(failed.locator(".err")).to_contain_text("请填写说明")
+    expect(failed).to_have_attribute("data-status", "pending_review")
+    failed.locator("input[type=checkbox]").check()
+    failed.locator("textarea").fill("现场复核：红色为消防器材，非明火")
+    failed.locator("[data-act=close]").click()
+    expect(ledger_card(sup, fids[1])).to_have_attribute("data-status", "closed")
+
+    items = {
+        i["finding_id"]: i for i in app_server.client("supervisor").get("/app/api/ledger?limit=200").json()["items"]
+    }
+    assert items[fids[0]]["status"] == "closed" and items[fids[0]]["responsible_person"] == "王安全"
+    assert items[fids[1]]["status"] == "closed" and items[fids[1]]["ai_recheck"] == "failed"
+
+    # the 已销号 chip filters the list; the statistics count the two closed items
+    sup.get_by_role("button", name="已销号").click()
+    expect(ledger_card(sup, fids[1])).to_be_visible()
+    expect(sup.locator("[data-ledger]:not([data-status=closed])")).to_have_count(0)
+    sup.click("#nav a[href='#/stats']")
+    expect(sup.locator("[data-kpi=closed] .big")).to_have_text(str(stats_before["closed"] + 2))
+    expect(sup.locator("main")).to_contain_text("台账闭环测试单位")  # 按单位
+    assert insp.errors == [] and sup.errors == []

@@ -134,7 +134,7 @@
     doc: 'M6 2h9l5 5v15H6V2Zm8 1.5V8h4.5L14 3.5Z',
     pin: 'M12 2a7 7 0 0 0-7 7c0 5 7 13 7 13s7-8 7-13a7 7 0 0 0-7-7Zm0 9.5A2.5 2.5 0 1 1 12 6.5a2.5 2.5 0 0 1 0 5Z',
   };
-  const icon = (name) => s('svg', { viewBox: '0 0 24 24', 'aria-hidden': 'true', focusable: 'false' },
+  const icon = (name) => s('svg', { class: 'ic', viewBox: '0 0 24 24', 'aria-hidden': 'true', focusable: 'false' },
     s('path', { d: ICON[name], fill: 'currentColor' }));
 
   let toastTimer = 0;
@@ -148,7 +148,7 @@
   const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(en() ? 'en-GB' : 'zh-CN', {
     year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }) : '');
   const fmtDate = (iso) => (iso ? new Date(iso).toLocaleDateString(en() ? 'en-GB' : 'zh-CN') : '');
-  const pct = (x) => `${Math.round((x || 0) * 100)}%`;
+  const pct = (x) => (x == null ? '—' : `${Math.round(x * 100)}%`);
   function uuid() {
     if (crypto.randomUUID) return crypto.randomUUID();  // secure contexts only (https, localhost)
     const b = crypto.getRandomValues(new Uint8Array(16));
@@ -675,7 +675,7 @@
       for (const f of photo.findings || []) {
         if (ui.mode !== 'view' && f.id === ui.fid) continue;
         const el = h('div', { class: `box b-${f.severity}${f.status === 'rejected' ? ' rejected' : ''}${
-          f.box[1] / H < 0.06 ? ' low-y' : ''}` }, h('span', {}, `${hzName(f)}${f.confidence != null ? ` ${pct(f.confidence)}` : ''}`));
+          f.box[1] / H < 0.06 ? ' low-y' : ''}${f.box[0] / W > 0.5 ? ' right-x' : ''}` }, h('span', {}, `${hzName(f)}${f.confidence != null ? ` ${pct(f.confidence)}` : ''}`));
         place(el, f.box);
         kids.push(el);
       }
@@ -976,7 +976,7 @@
         it.responsible_person ? h('span', { class: 'pill' }, `${t('responsible')}: ${it.responsible_person}`) : null,
         it.ai_recheck === 'passed' ? h('span', { class: 'tag-ok' }, t('ai_passed')) : null),
       it.ai_recheck === 'failed' ? h('div', { class: 'recheck-failed', role: 'note' },
-        icon('warn'), ' ', t('ai_failed_long')) : null,
+        icon('warn'), h('span', {}, t('ai_failed_long'))) : null,
       it.rectification_photo_url ? h('img', { class: 'thumb', src: it.rectification_photo_url, alt: t('fix_photo'),
         loading: 'lazy' }) : null,
       q, actions, err,
@@ -1004,14 +1004,14 @@
     const RH = 40;
     const top = Math.max(max ?? 0, ...data.map((d) => d.value), 1e-9);
     const svg = s('svg', { viewBox: `0 0 ${W} ${data.length * RH + 4}`, role: 'img',
-      'aria-label': `${title}: ${data.map((d) => `${d.label} ${fmt(d.value)}`).join('; ')}` });
+      'aria-label': `${title}: ${data.map((d) => `${d.label} ${fmt(d.value, d)}`).join('; ')}` });
     data.forEach((d, i) => {
       const y = i * RH;
       const bw = Math.max(2, (d.value / top) * (W - 64));
       svg.append(s('text', { x: 0, y: y + 14 }, trunc(d.label, 26)),
         s('rect', { x: 0, y: y + 20, width: W - 64, height: 14, rx: 3, fill: '#eef1f5' }),
         s('rect', { x: 0, y: y + 20, width: bw, height: 14, rx: 3, fill: colorOf ? colorOf(d) : color }),
-        s('text', { x: bw + 6, y: y + 32, class: 'val' }, fmt(d.value)));
+        s('text', { x: bw + 6, y: y + 32, class: 'val' }, fmt(d.value, d)));
     });
     return svg;
   }
@@ -1128,7 +1128,7 @@
     });
     const field = h('div', {});
     if (mf.length) {
-      field.append(hbars(mf, { max: 1, title: t('field'), fmt: (v) => pct(v),
+      field.append(hbars(mf, { max: 1, title: t('field'), fmt: (v, x) => (x.n ? pct(v) : '—'),
         colorOf: (x) => (!x.n ? '#adb5bd' : x.value >= 0.8 ? '#1b7a3a' : x.value >= 0.5 ? '#b27700' : '#b3261e') }));
       field.append(h('ul', { class: 'hist' }, mf.map((x) => h('li', {}, `${x.label}: ${t('confirmed')} ${x.raw.confirmed || 0} · ${
         t('rejected')} ${x.raw.rejected || 0} · ${t('added')} ${x.raw.added || 0}`))));
