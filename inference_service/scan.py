@@ -8,13 +8,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from inference_service.budget import BudgetBusyError
+from inference_service.budget import MB, BudgetBusyError
 from inference_service.evidence import DEFAULT_FONT, annotations_for, render_evidence
 from inference_service.imaging import (
     CORRUPT_DATA,
     DecodedImage,
     ImageError,
+    ImageTooLargeError,
     PhotoWarning,
+    decode_cost_of,
     decode_for_display,
     photo_warnings,
 )
@@ -33,6 +35,7 @@ class ScanOptions:
     min_confidence: float | None = None  # replaces the card's per-class thresholds when set
     classes: tuple[str, ...] | None = None  # detector class names to keep; all when None
     evidence: bool = False
+    scene: str | None = None  # the kind of place (a taxonomy scene id); rules that need a scene stay silent without
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,26 +84,43 @@ class Scanner:
 
     def scan_batch(self, images: Sequence[ImageInput], options: ScanOptions | None = None) -> list[ScanResult]:
         opts = options or ScanOptions()
+        self.taxonomy.check_scene(opts.scene)
         detected = self.detector.detect_batch(images, conf=opts.min_confidence, classes=opts.classes)
         sources = [image if isinstance(image, bytes) else None for image in images]
-        return [self._finish(r, opts.evidence, src) for r, src in zip(detected, sources, strict=True)]
+        return [self._finish(r, opts, src) for r, src in zip(detected, sources, strict=True)]
 
     def scan_each(
         self, photos: Sequence[bytes], options: ScanOptions | None = None
     ) -> list[ScanResult | ImageError | BudgetBusyError]:
-        """Scan photos in chunks of ``CHUNK``; a photo that cannot be decoded yields its error, the rest still scan."""
+        """Scan photos in chunks of ``CHUNK``; a photo that cannot be decoded yields its error, the rest still scan.
+
+        The detector's ``max_decode_bytes`` bounds the decode memory of all the photos together: once a batch
+        has spent it, its further photos are refused (413) without being decoded.
+        """
+        self.taxonomy.check_scene(options.scene if options else None)
         out: list[ScanResult | ImageError | BudgetBusyError] = []
+        spent = [0]
         for start in range(0, len(photos), CHUNK):
-            out.extend(self._scan_chunk(photos[start : start + CHUNK], options or ScanOptions()))
+            out.extend(self._scan_chunk(photos[start : start + CHUNK], options or ScanOptions(), spent))
         return out
 
     def _scan_chunk(
-        self, photos: Sequence[bytes], opts: ScanOptions
+        self, photos: Sequence[bytes], opts: ScanOptions, spent: list[int]
     ) -> list[ScanResult | ImageError | BudgetBusyError]:
         out: list[ScanResult | ImageError | BudgetBusyError | None] = [None] * len(photos)
         decoded: list[tuple[int, DecodedImage, float]] = []
+        budget = self.detector.max_decode_bytes
         for i, data in enumerate(photos):
             t0 = time.perf_counter()
+            if budget is not None:
+                cost = decode_cost_of(data, max(self.detector.input_size))
+                if spent[0] and spent[0] + cost > budget:
+                    out[i] = ImageTooLargeError(
+                        f"this request's photos need more than {budget / MB:.0f} MB to decode together; "
+                        "send this one in another request"
+                    )
+                    continue
+                spent[0] += cost
             try:
                 image = self.detector.decode(data)
             except (ImageError, BudgetBusyError) as exc:
@@ -110,16 +130,17 @@ class Scanner:
         detected = self.detector.detect_batch(
             [image for _, image, _ in decoded], conf=opts.min_confidence, classes=opts.classes
         )
-        scans = [self._finish(r, opts.evidence, photos[i]) for (i, _, _), r in zip(decoded, detected, strict=True)]
+        scans = [self._finish(r, opts, photos[i]) for (i, _, _), r in zip(decoded, detected, strict=True)]
         for (i, _, decode_ms), scan in zip(decoded, scans, strict=True):
             scan.timings_ms["decode"] = decode_ms
             out[i] = scan
         return [r for r in out if r is not None]
 
-    def _finish(self, result: DetectResult, evidence: bool, source: bytes | None) -> ScanResult:
+    def _finish(self, result: DetectResult, opts: ScanOptions, source: bytes | None) -> ScanResult:
         t0 = time.perf_counter()
         classes = self.detector.card.classes
-        findings = self.taxonomy.evaluate(result.detections, classes)
+        evidence = opts.evidence
+        findings = self.taxonomy.evaluate(result.detections, classes, opts.scene)
         warnings = ([CORRUPT_DATA] if result.image.corrupt else []) + photo_warnings(result.image.array)
         timings = {**result.timings_ms, "hazards": round((time.perf_counter() - t0) * 1000, 3)}
         jpeg = None

@@ -129,3 +129,14 @@ def test_a_spent_budget_refuses_after_its_wait():
         decode_image(encode(noisy_photo(64, 64), "JPEG"), budget=budget)
     assert budget.in_use == 0
     assert decode_image(encode(noisy_photo(64, 64), "JPEG"), budget=budget).array.shape == (64, 64, 3)
+
+
+def test_a_batch_shares_one_request_decode_budget(tiny_model_dir, taxonomy):
+    from inference_service.runtime import Detector
+    from inference_service.scan import Scanner
+
+    big = encode(scene(1000, 1000, []), "PNG")  # 8 MB to decode
+    detector = Detector.load(tiny_model_dir, threads=1, max_decode_bytes=20 * MB)
+    results = Scanner(detector, taxonomy).scan_each([big, big, encode(noisy_photo(640, 480), "JPEG"), big])
+    assert [type(r).__name__ for r in results] == ["ScanResult", "ScanResult", "ScanResult", "ImageTooLargeError"]
+    assert "send this one in another request" in results[3].message  # type: ignore[union-attr]

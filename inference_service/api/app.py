@@ -19,6 +19,7 @@ from inference_service.api.docs import install_docs
 from inference_service.api.errors import install_error_handlers
 from inference_service.api.middleware import BodyLimitMiddleware, BodyTimeoutMiddleware, MetricsMiddleware
 from inference_service.api.routes import router
+from inference_service.api.server import tune_malloc
 from inference_service.api.settings import Settings, get_settings
 from inference_service.api.state import ServiceState
 from inference_service.app import close_storage, install, open_storage, upload_limit
@@ -29,6 +30,7 @@ FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and option fields on top of 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    tune_malloc()  # before the thread pool makes its arenas
     # Keep uploads up to the photo limit in memory: a disk-backed spool file costs a thread-pool hop per
     # 64 KiB chunk, and the handler reads the photo into memory anyway.
     MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes + 1)

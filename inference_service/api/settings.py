@@ -30,7 +30,12 @@ class Settings(BaseSettings):
         int, Field(gt=0, description="memory for decoded pixels of all requests at once; decodes wait for room")
     ] = 400
     request_decode_memory_mb: Annotated[
-        int, Field(gt=0, description="largest decode one photo may need (a 7000×7000 PNG: ~390 MB); more: 413")
+        int,
+        Field(
+            gt=0,
+            description="decode memory one request may use, a batch's photos together (a 7000×7000 PNG needs "
+            "~390 MB, a 12 MP JPEG 1 MB); photos beyond it: 413",
+        ),
     ] = 400
     decode_wait_s: Annotated[float, Field(gt=0, description="wait for decode memory before answering 503")] = 10.0
     model_concurrency: Annotated[int, Field(gt=0, description="requests decoding/running the model at once")] = 2

@@ -1,0 +1,205 @@
+"""Memory and backpressure under hostile load: the real server, 64 concurrent clients, evil inputs.
+
+    .venv/bin/python -m evaluation.stress_service [--clients 64] [--seconds 60] [--model models/default]
+
+Starts ``hazardscan serve`` in a subprocess with its default limits, samples its RSS every 50 ms, and has
+``--clients`` threads post, for ``--seconds``, a weighted mix of the inputs of the hardening review
+(issue 16): 7000×7000 16-bit RGBA PNGs (a few hundred KB that decode to ~400 MB), batches of 16 of them,
+12 MP phone JPEGs, a 12 MP WebP, JPEGs with corrupt entropy data, truncated JPEGs, 20000×20000
+decompression bombs, 1×1 pixels, text files. A probe thread times ``/healthz`` all along. It prints the
+status codes per input, latencies of the accepted requests, the ``/healthz`` latencies, and RSS at ready,
+at peak and 10 s after the load. Target (issue 16): peak RSS under 1 GB, back toward the base afterwards.
+Not a test: the figures depend on the machine and what else runs on it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import httpx
+from PIL import Image
+
+from evaluation.bench_service import REPO, free_port, phone_photo, rss_mb
+
+
+def png16_rgba(width: int, height: int) -> bytes:
+    """A 16-bit RGBA PNG of a flat colour: tiny on the wire, ``width × height × 8`` bytes raw."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    row = b"\0" + b"\x80\x00\x40\x00\x20\x00\xff\xff" * width
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 16, 6, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def encoded(img: Image.Image, fmt: str, **params: object) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **params)
+    return buf.getvalue()
+
+
+def inputs() -> dict[str, tuple[float, list[tuple[str, tuple[str, bytes]]]]]:
+    """name -> (weight, multipart files)."""
+    big_png = png16_rgba(7000, 7000)
+    jpeg12 = encoded(phone_photo(4000, 3000, 1), "JPEG", quality=90)
+    mid = len(jpeg12) // 2
+    return {
+        "png16_7000": (3, [("photo", ("big.png", big_png))]),
+        "batch16_png16_7000": (1, [("photos", (f"{i}.png", big_png)) for i in range(16)]),
+        "jpeg_12mp": (4, [("photo", ("p.jpg", jpeg12))]),
+        "webp_12mp": (1, [("photo", ("p.webp", encoded(phone_photo(4000, 3000, 2), "WEBP", quality=80)))]),
+        "jpeg_corrupt": (1, [("photo", ("c.jpg", jpeg12[:mid] + b"\0" * 4000 + jpeg12[mid + 4000 :]))]),
+        "jpeg_truncated": (1, [("photo", ("t.jpg", jpeg12[:mid]))]),
+        "png_bomb_20000": (1, [("photo", ("bomb.png", png_bomb(20000, 20000)))]),
+        "one_pixel": (1, [("photo", ("px.png", encoded(Image.new("RGB", (1, 1), (255, 0, 0)), "PNG")))]),
+        "text": (1, [("photo", ("notes.txt", b"not a photo\n" * 10))]),
+    }
+
+
+PROBE = """
+import sys, time, httpx
+end = time.monotonic() + float(sys.argv[2])
+with httpx.Client(base_url=sys.argv[1], timeout=30) as c:
+    while time.monotonic() < end:
+        t0 = time.perf_counter()
+        c.get("/healthz")
+        print(time.perf_counter() - t0, flush=True)
+        time.sleep(0.1)
+"""
+
+
+class RssSampler(threading.Thread):
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak = 0.0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            self.peak = max(self.peak, rss_mb(self.pid))
+            time.sleep(0.05)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=REPO / "models" / "default")
+    parser.add_argument("--clients", type=int, default=64)
+    parser.add_argument("--seconds", type=float, default=60)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+
+    catalogue = inputs()
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(REPO), "HAZARDSCAN_LOG_LEVEL": "WARNING"}
+    env.setdefault("HAZARDSCAN_PUBLIC_ROUTES", "/v1/detect,/v1/detect/batch")  # open detection for the run
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "inference_service.cli", "serve", "--port", str(port), "--model", str(args.model)],
+        cwd=REPO,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the service did not become ready")
+            time.sleep(0.1)
+        rss_ready = rss_mb(proc.pid)
+        sampler = RssSampler(proc.pid)
+        sampler.start()
+        results: list[tuple[str, int, float]] = []
+        errors: Counter[str] = Counter()
+        lock = threading.Lock()
+        end = time.monotonic() + args.seconds
+        names = list(catalogue)
+        weights = [catalogue[n][0] for n in names]
+
+        def client(seed: int) -> None:
+            rng = random.Random(seed)
+            with httpx.Client(base_url=base, timeout=120) as c:
+                while time.monotonic() < end:
+                    name = rng.choices(names, weights)[0]
+                    path = "/v1/detect/batch" if name.startswith("batch") else "/v1/detect"
+                    t0 = time.perf_counter()
+                    try:
+                        status = c.post(path, files=catalogue[name][1]).status_code
+                    except httpx.HTTPError as exc:
+                        with lock:
+                            errors[type(exc).__name__] += 1
+                        continue
+                    with lock:
+                        results.append((name, status, time.perf_counter() - t0))
+                    if status == 503:
+                        time.sleep(0.2)
+
+        # The /healthz probe runs in a process of its own: in this one it would wait for the clients' GIL.
+        probe = subprocess.Popen(
+            [sys.executable, "-c", PROBE, base, str(args.seconds)], stdout=subprocess.PIPE, text=True
+        )
+        threads = [threading.Thread(target=client, args=(args.seed + i,)) for i in range(args.clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        health = [float(v) for v in probe.communicate(timeout=120)[0].split()]
+        time.sleep(10)
+        sampler.stop.set()
+        sampler.join()
+        rss_after = rss_mb(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(20)
+
+    by_input: dict[str, Counter[int]] = defaultdict(Counter)
+    accepted = [s for _, status, s in results if status < 500]
+    for name, status, _ in results:
+        by_input[name][status] += 1
+    codes = Counter(status for _, status, _ in results)
+    lines = [f"{args.clients} clients, {args.seconds:.0f} s, {len(results)} answers, transport errors {dict(errors)}"]
+    lines += [f"  {name:<20} {dict(sorted(by_input[name].items()))}" for name in names]
+    lines.append(f"status codes: {dict(sorted(codes.items()))}")
+    if len(accepted) > 1:
+        q = statistics.quantiles(accepted, n=20)
+        lines.append(f"answered (<500) latency: p50 {statistics.median(accepted):.2f} s, p95 {q[18]:.2f} s")
+    if len(health) > 1:
+        hq = statistics.quantiles(health, n=100)
+        lines.append(
+            f"/healthz: {len(health)} probes, p50 {statistics.median(health) * 1000:.1f} ms, "
+            f"p99 {hq[98] * 1000:.1f} ms, max {max(health) * 1000:.1f} ms"
+        )
+    lines.append(f"RSS: ready {rss_ready:.0f} MB, peak {sampler.peak:.0f} MB, 10 s after {rss_after:.0f} MB")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
