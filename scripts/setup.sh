@@ -10,7 +10,7 @@ mode=${1:-dev}
 PY=${PYTHON:-python3}
 SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 
-apt_packages=(fonts-wqy-microhei)
+apt_packages=(fonts-wqy-microhei libpango-1.0-0 libpangoft2-1.0-0)  # pango: WeasyPrint (inspector app PDFs)
 if [ "$mode" = dev ]; then
   apt_packages+=(gir1.2-gst-rtsp-server-1.0 python3-gi gstreamer1.0-plugins-base gstreamer1.0-plugins-good
                  gstreamer1.0-plugins-ugly gstreamer1.0-plugins-bad gstreamer1.0-libav ffmpeg postgresql
