@@ -44,6 +44,7 @@ def base_card(
         "cannot_detect": untrained,
         "hazards_raised": raisable,
         "hazards_not_raised": [h.id for h in taxonomy.hazards if h.id not in raisable],
+        "hazard_coverage": taxonomy.coverage(classes),
         "data": {
             "dataset_version": (dataset_card or {}).get("version"),
             "photos": (dataset_card or {}).get("photos"),
@@ -71,6 +72,24 @@ def base_card(
         "metrics": {},
         "licence": "AGPL-3.0 (fine-tuned from Ultralytics weights); training data licences per source above",
     }
+
+
+def coverage_lines(card: dict[str, Any]) -> list[str]:
+    """The hazards a card's model raises as detections, as suspicions, only in a declared scene, and not yet."""
+    cov = card.get("hazard_coverage")
+    if not cov:  # a card written before scenes and suspicions existed
+        return [
+            f"Hazards it can raise: {', '.join(card['hazards_raised'])}. "
+            f"Hazards it cannot raise yet: {', '.join(card['hazards_not_raised'])}."
+        ]
+    scenes = "; ".join(f"{h} in {' / '.join(s)}" for h, s in cov["need_scene"].items())
+    missing = "; ".join(f"{h} (needs {', '.join(c)})" for h, c in cov["cannot_raise"].items())
+    return [
+        f"- Raised as detections: {', '.join(cov['detections']) or '-'}.",
+        f"- Raised as suspicions for the inspector to confirm: {', '.join(cov['suspicions']) or '-'}.",
+        f"- Raised only when the photo's scene is declared (`/v1/detect?scene=`, `detect --scene`): {scenes or '-'}.",
+        f"- Cannot raise yet: {missing or '-'}.",
+    ]
 
 
 def _pct(v: Any) -> str:
@@ -121,8 +140,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         "Taxonomy classes no shipped model has learned (teach them with labelled photos via Label Studio): "
         + ", ".join(card["cannot_detect"])
         + ".",
-        f"Hazards it can raise: {', '.join(card['hazards_raised'])}. "
-        f"Hazards it cannot raise yet: {', '.join(card['hazards_not_raised'])}.",
+        *coverage_lines(card),
         "",
         "## Data",
         "",

@@ -50,6 +50,7 @@ MetricsDep = Annotated[Metrics, Depends(get_metrics)]
 _CONF = "keep detections at or above this confidence (replaces the model's per-class thresholds)"
 _CLASSES = "comma-separated detector class names to keep, e.g. fire,smoke"
 _EVIDENCE = "also return an annotated evidence JPEG (base64)"
+_SCENE = "the kind of place (GET /v1/hazards lists scenes: work_at_height, elevator, ...); some rules need one"
 
 
 async def scan_options(
@@ -59,13 +60,14 @@ async def scan_options(
     min_confidence_f: Annotated[float | None, Form(alias="min_confidence", ge=0, le=1, description=_CONF)] = None,
     classes_f: Annotated[str | None, Form(alias="classes", description=_CLASSES)] = None,
     evidence_f: Annotated[bool | None, Form(alias="evidence", description=_EVIDENCE)] = None,
+    scene: Annotated[str | None, Query(description=_SCENE)] = None,
 ) -> ScanOptions:
     """Options from the query string or the form (the form wins when both are given)."""
     conf = min_confidence_f if min_confidence_f is not None else min_confidence_q
     classes = classes_f if classes_f is not None else classes_q
     evidence = evidence_f if evidence_f is not None else evidence_q
     names = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else ()
-    return ScanOptions(min_confidence=conf, classes=names or None, evidence=bool(evidence))
+    return ScanOptions(min_confidence=conf, classes=names or None, evidence=bool(evidence), scene=scene or None)
 
 
 OptionsDep = Annotated[ScanOptions, Depends(scan_options)]

@@ -17,6 +17,7 @@ from inference_service.budget import BudgetBusyError
 from inference_service.imaging import ImageTooLargeError, ImageTooSmallError, InvalidImageError, UnsupportedImageError
 from inference_service.runtime import UnknownClassError
 from inference_service.storage import StorageError
+from inference_service.taxonomy import UnknownSceneError
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +82,7 @@ ERROR_TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (sqlite3.Error, 503, "storage_unavailable"),
     (InvalidQueryError, 422, "validation_error"),
     (UnknownClassError, 422, "unknown_class"),
+    (UnknownSceneError, 422, "unknown_scene"),
     (RequestValidationError, 422, "validation_error"),
 )
 

@@ -27,6 +27,7 @@ SUMMARY_ZH: dict[str, str] = {
     "too_many_files": "一次上传的文件过多",
     "validation_error": "请求参数有误",
     "unknown_class": "未知的检测类别",
+    "unknown_scene": "未知的场景",
     "unauthorized": "需要登录或 API 密钥",
     "forbidden": "没有执行此操作的权限",
     "not_found": "未找到",

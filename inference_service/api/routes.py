@@ -136,8 +136,10 @@ async def detect_batch(
 
 @router.get("/v1/model", response_model=ModelView, responses=ERRORS, tags=["info"])
 async def model_card(scanner: ScannerDep, state: StateDep) -> dict[str, Any]:
-    """The model card (classes, input size, thresholds, metrics) and how this process serves it."""
-    return state.public_card(scanner.detector.card)
+    """The model card (classes, input size, thresholds, metrics), how this process serves it, and which hazards
+    it raises as detections, as suspicions, only in a declared scene, or not yet (from the taxonomy)."""
+    card = scanner.detector.card
+    return {**state.public_card(card), "hazards": scanner.taxonomy.coverage(card.classes)}
 
 
 @router.get("/v1/hazards", responses=ERRORS, tags=["info"])

@@ -34,7 +34,14 @@ class Hazard(BaseModel):
         description="the photo carries a warning (damaged data, washed out, too dark, featureless): what was "
         "found on it is doubtful and needs a person to confirm it",
     )
-    alarm: bool = Field(True, description="raise it as an alarm at its severity; false for every unconfirmed hazard")
+    alarm: bool = Field(
+        True, description="raise it as an alarm at its severity; false for every unconfirmed or suspected hazard"
+    )
+    suspected: bool = Field(
+        False,
+        description="raised by a rule that only suspects it (an object in front of an exit, a person without a "
+        "harness in a declared work-at-height scene): an inspector confirms it",
+    )
 
 
 class Detection(BaseModel):
@@ -92,7 +99,8 @@ class DetectResponse(BaseModel):
                     confidence=round(f.confidence, 4),
                     box=None if f.box is None else _box(f.box),
                     unconfirmed=scan.unconfirmed,
-                    alarm=not scan.unconfirmed,
+                    alarm=not (scan.unconfirmed or f.suspected),
+                    suspected=f.suspected,
                 )
                 for f in scan.findings
             ],
@@ -125,6 +133,11 @@ class ModelView(BaseModel):
     taxonomy_version: str | None
     extra: dict[str, Any] = Field(description="what the card says about the model (metrics, classes, licence)")
     serving: dict[str, Any] = Field(description="how this process runs it: precision, why, measured times")
+    hazards: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what it raises, from the taxonomy and its classes: detections, suspicions, need_scene "
+        "(hazard -> scenes), cannot_raise (hazard -> missing classes)",
+    )
 
 
 class ErrorInfo(BaseModel):

@@ -1,0 +1,62 @@
+"""Scenes over real HTTP: ``/v1/detect?scene=`` switches scene rules on, suspicions are marked and never alarms,
+an unknown scene is a 422 naming the known ones, and ``/v1/model`` says what the model raises and how."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+from _builders import build_model_dir, encode, scene
+from _live import LiveServer
+
+from inference_service.api.settings import Settings
+
+RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+# the tiny model's red, green and blue classes, named after classes the scene rules use
+CLASSES = ["person", "exit_sign", "ebike"]
+PERSON = encode(scene(256, 256, [(64, 64, 128, 128, RED)]), "JPEG", quality=95)  # one grid cell
+EBIKE_AT_EXIT = encode(scene(256, 256, [(0, 0, 64, 64, GREEN), (128, 128, 192, 192, BLUE)]), "JPEG", quality=95)
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
+    model = build_model_dir(tmp_path_factory.mktemp("scenes") / "m", classes=CLASSES, class_thresholds={})
+    with LiveServer(Settings(model_path=model, threads=1)) as c:
+        yield c
+
+
+def _hazards(client: httpx.Client, photo: bytes, params: dict[str, str]) -> list[tuple[str, bool, bool]]:
+    r = client.post("/v1/detect", params=params, files={"photo": ("p.jpg", photo, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    return [(h["id"], h["suspected"], h["alarm"]) for h in r.json()["hazards"]]
+
+
+def test_no_scene_is_todays_behaviour_and_a_scene_switches_its_rules_on(client: httpx.Client):
+    assert _hazards(client, PERSON, {}) == []
+    assert _hazards(client, PERSON, {"scene": "work_at_height"}) == [("CONST-002", True, False)]
+    assert _hazards(client, EBIKE_AT_EXIT, {}) == [("EBIKE-002", False, True)]
+    assert _hazards(client, EBIKE_AT_EXIT, {"scene": "elevator"}) == [("EBIKE-001", False, True)]
+    assert _hazards(client, EBIKE_AT_EXIT, {"scene": "corridor"}) == [
+        ("FIRE-006", True, False),
+        ("EBIKE-002", False, True),
+    ]
+
+
+def test_an_unknown_scene_is_a_422_naming_the_known_ones(client: httpx.Client):
+    r = client.post("/v1/detect", params={"scene": "rooftop"}, files={"photo": ("p.jpg", PERSON, "image/jpeg")})
+    assert r.status_code == 422, r.text
+    error = r.json()["error"]
+    assert error["code"] == "unknown_scene" and "rooftop" in error["message"] and "work_at_height" in error["message"]
+
+
+def test_model_lists_detections_suspicions_scenes_and_what_it_cannot_raise(client: httpx.Client):
+    hazards = client.get("/v1/model").json()["hazards"]
+    assert "EBIKE-002" in hazards["detections"]
+    assert {"CONST-002", "FIRE-006"} <= set(hazards["suspicions"])
+    assert hazards["need_scene"]["CONST-002"] == ["work_at_height"] and hazards["need_scene"]["EBIKE-001"] == [
+        "elevator"
+    ]
+    assert hazards["cannot_raise"]["FIRE-001"] == ["fire"]
+    scenes = {s["id"] for s in client.get("/v1/hazards").json()["scenes"]}
+    assert {"work_at_height", "elevator", "corridor"} <= scenes
