@@ -245,3 +245,63 @@ class AssignIn(BaseModel):
     responsible_person: str | None = Field(default=None, max_length=100)
     deadline: str | None = Field(default=None, description="ISO date or date-time")
     note: str = Field(default="", max_length=2000)
+
+
+class HazardCount(BaseModel):
+    hazard_id: str
+    name_zh: str
+    name_en: str
+    severity: str
+    count: int
+
+
+class SeverityCount(BaseModel):
+    severity: str
+    name_zh: str
+    count: int
+
+
+class UnitCount(BaseModel):
+    unit: str
+    count: int
+
+
+class InspectorCount(BaseModel):
+    inspector_id: str
+    display_name: str
+    count: int
+
+
+class WeekCount(BaseModel):
+    week: str
+    count: int
+
+
+class Rectification(BaseModel):
+    total: int
+    open: int
+    overdue: int
+    closed: int
+    closed_in_time: int
+    rate: float | None
+
+
+class ModelField(BaseModel):
+    detector_class: str | None
+    hazard_id: str
+    name_zh: str
+    confirmed: int
+    rejected: int
+    pending: int
+    added: int
+    precision: float | None
+
+
+class StatsOut(BaseModel):
+    by_hazard: list[HazardCount]
+    by_severity: list[SeverityCount]
+    by_unit: list[UnitCount]
+    by_inspector: list[InspectorCount]
+    by_week: list[WeekCount]
+    rectification: Rectification
+    model_field: list[ModelField]
