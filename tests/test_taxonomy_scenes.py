@@ -99,3 +99,15 @@ def test_a_rule_naming_an_unlisted_scene_is_rejected() -> None:
         parse_taxonomy(doc)
     rules[1]["scene"] = ["s1"]
     assert len(parse_taxonomy(doc).hazards[0].rules) == 2
+
+
+def test_a_camera_names_its_scene_and_an_unknown_one_is_a_config_error():
+    from inference_service.cctv.config import CameraConfigError, parse_cameras
+
+    hazards = {h.id for h in TAX.hazards}
+    ok = parse_cameras({"cameras": [{"id": "lift-1", "url": "x", "scene": "elevator"}, {"id": "b", "url": "y"}]})
+    ok.check_hazards(hazards, set(TAX.scene_ids))
+    assert [c.scene for c in ok.cameras] == ["elevator", None]
+    bad = parse_cameras({"cameras": [{"id": "roof", "url": "x", "scene": "rooftop"}]})
+    with pytest.raises(CameraConfigError, match=r"camera roof: unknown scene 'rooftop'"):
+        bad.check_hazards(hazards, set(TAX.scene_ids))

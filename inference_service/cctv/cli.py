@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         config = load_cameras(args.cameras)
         taxonomy = load_taxonomy(args.taxonomy)
-        config.check_hazards({h.id for h in taxonomy.hazards})
+        config.check_hazards({h.id for h in taxonomy.hazards}, set(taxonomy.scene_ids))
         store = EventStore(args.db)
     except (CameraConfigError, TaxonomyError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)

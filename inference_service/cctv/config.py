@@ -10,6 +10,7 @@ Example (``cams.yaml``)::
         url: rtsp://10.0.0.5:554/stream1      # rtsp(s)://, http(s)://, a video file or an image folder
         sample_fps: 2                         # frames looked at per second; every frame when unset
         hazards: [FIRE-001, FIRE-002]         # taxonomy hazard ids of interest; all when unset
+        scene: corridor                       # the kind of place (taxonomy scenes); its scene rules apply
         zones:                                # bottom-centre of a box decides its zone
           - {name: yard, mode: include, polygon: [[0, 0], [1920, 0], [1920, 1080], [0, 1080]]}
           - {name: stove, mode: exclude, units: relative, polygon: [[0.1, 0.1], [0.3, 0.1], [0.3, 0.3]]}
@@ -117,6 +118,7 @@ class Camera(_Strict):
     live: bool | None = Field(default=None, description="drop frames when behind; default: true for stream URLs")
     start_time: dt.datetime | None = Field(default=None, description="wall time of a recording's first frame")
     hazards: tuple[str, ...] | None = None
+    scene: str | None = Field(default=None, description="the kind of place it watches (a taxonomy scene id)")
     zones: tuple[Zone, ...] = ()
     schedule: Schedule | None = None
     events: EventPolicy | None = None
@@ -164,12 +166,15 @@ class CameraFile(_Strict):
     def policy(self, camera: Camera) -> EventPolicy:
         return camera.events or self.defaults.events
 
-    def check_hazards(self, known: set[str]) -> None:
-        """Raise :class:`CameraConfigError` if a camera names a hazard id the taxonomy lacks."""
+    def check_hazards(self, known: set[str], scenes: set[str] | None = None) -> None:
+        """Raise :class:`CameraConfigError` if a camera names a hazard id (or, given ``scenes``, a scene) the
+        taxonomy lacks."""
         for cam in self.cameras:
             unknown = sorted(set(cam.hazards or ()) - known)
             if unknown:
                 raise CameraConfigError(f"camera {cam.id}: unknown hazards {unknown}; known: {sorted(known)}")
+            if scenes is not None and cam.scene is not None and cam.scene not in scenes:
+                raise CameraConfigError(f"camera {cam.id}: unknown scene {cam.scene!r}; known: {sorted(scenes)}")
 
 
 def _describe(exc: ValidationError, data: Any) -> str:

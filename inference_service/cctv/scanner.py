@@ -177,7 +177,8 @@ class StreamScanner:
         self.stop = stop or threading.Event()
         self.observer = observer
         self.classes = detector.card.classes
-        config.check_hazards({h.id for h in taxonomy.hazards})
+        config.check_hazards({h.id for h in taxonomy.hazards}, set(taxonomy.scene_ids))
+        self.scenes = {cam.id: cam.scene for cam in config.cameras}
         detectable = {h.id for h in taxonomy.detectable_hazards(self.classes)}
         if not detectable:
             logger.warning("model %s raises none of the taxonomy's hazards: no events", detector.card.model_id)
@@ -271,7 +272,7 @@ class StreamScanner:
         for frame, result in zip(batch, results, strict=True):
             if self.observer is not None:
                 self.observer(frame, result)
-            findings = self.taxonomy.evaluate(result.detections, self.classes)
+            findings = self.taxonomy.evaluate(result.detections, self.classes, self.scenes.get(frame.camera_id))
             observations = [Observation(f.hazard_id, f.box, f.confidence) for f in findings if f.box is not None]
             engine = self.events[frame.camera_id]
             if frame.index % VIEW_CHECK_EVERY == 0:
