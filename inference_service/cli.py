@@ -74,6 +74,7 @@ def _add_detect(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--min-confidence", type=float, help="replace the model's per-class thresholds")
     p.add_argument("--classes", help="comma-separated class names to keep")
+    p.add_argument("--scene", help="the kind of place: a taxonomy scene (work_at_height, elevator, corridor, ...)")
 
 
 def _print_table(photo: Path, response: Any) -> None:
@@ -83,8 +84,9 @@ def _print_table(photo: Path, response: Any) -> None:
         f"{len(response.hazards)} hazards  {ms:.0f} ms"
     )
     for h in response.hazards:
+        kind = "SUSPECT" if h.suspected else "HAZARD "  # a suspicion: an inspector confirms it
         print(
-            f"  HAZARD {h.id:<10} {h.severity:<8} {h.confidence:5.2f}  {h.name_zh} / {h.name_en}  {list(h.box or [])}"
+            f"  {kind} {h.id:<10} {h.severity:<8} {h.confidence:5.2f}  {h.name_zh} / {h.name_en}  {list(h.box or [])}"
         )
     for d in response.detections:
         print(f"  det    {d.class_name:<19} {d.confidence:5.2f}  {list(d.box)}")
@@ -99,7 +101,7 @@ def _run_detect(args: argparse.Namespace) -> int:
     from inference_service.model_card import ModelLoadError
     from inference_service.runtime import Detector, UnknownClassError
     from inference_service.scan import EvidenceStyle, Scanner, ScanOptions
-    from inference_service.taxonomy import TaxonomyError, load_taxonomy
+    from inference_service.taxonomy import TaxonomyError, UnknownSceneError, load_taxonomy
 
     settings = Settings(model_path=args.model) if args.model else Settings()
     try:
@@ -107,13 +109,14 @@ def _run_detect(args: argparse.Namespace) -> int:
             settings.model_path, threads=settings.threads, max_pixels=settings.max_pixels, rect=settings.rect
         )
         taxonomy = load_taxonomy(settings.taxonomy_path)
-    except (ModelLoadError, TaxonomyError) as exc:
+        taxonomy.check_scene(args.scene)
+    except (ModelLoadError, TaxonomyError, UnknownSceneError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     style = EvidenceStyle(settings.font_path, settings.evidence_max_side, settings.evidence_quality)
     scanner = Scanner(detector, taxonomy, style)
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip()) if args.classes else None
-    options = ScanOptions(args.min_confidence, classes, evidence=args.annotate is not None)
+    options = ScanOptions(args.min_confidence, classes, evidence=args.annotate is not None, scene=args.scene)
     if args.annotate:
         args.annotate.mkdir(parents=True, exist_ok=True)
     failures = 0

@@ -4,6 +4,7 @@ an unknown scene is a 422 naming the known ones, and ``/v1/model`` says what the
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -60,3 +61,17 @@ def test_model_lists_detections_suspicions_scenes_and_what_it_cannot_raise(clien
     assert hazards["cannot_raise"]["FIRE-001"] == ["fire"]
     scenes = {s["id"] for s in client.get("/v1/hazards").json()["scenes"]}
     assert {"work_at_height", "elevator", "corridor"} <= scenes
+
+
+def test_cli_detect_takes_a_scene_and_marks_suspicions(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from inference_service.cli import main
+
+    model = build_model_dir(tmp_path / "m", classes=CLASSES, class_thresholds={})
+    photo = tmp_path / "person.jpg"
+    photo.write_bytes(PERSON)
+    assert main(["detect", str(photo), "--model", str(model)]) == 0
+    assert "CONST-002" not in capsys.readouterr().out
+    assert main(["detect", str(photo), "--model", str(model), "--scene", "work_at_height"]) == 0
+    assert "SUSPECT CONST-002" in capsys.readouterr().out
+    assert main(["detect", str(photo), "--model", str(model), "--scene", "rooftop"]) == 2
+    assert "unknown scene 'rooftop'" in capsys.readouterr().err
