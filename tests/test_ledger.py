@@ -7,10 +7,12 @@ import csv
 import io
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 
 import app_fixtures
 import pytest
-from app_fixtures import AppServer, clean_photo, fire_photo
+from _pg import pg_server, pg_url  # noqa: F401  (fixtures)
+from app_fixtures import AppServer, clean_photo, fire_photo, start_app_server
 from openpyxl import load_workbook
 
 from inference_service.ledger import DeadlinePolicy, is_overdue, recheck
@@ -45,7 +47,16 @@ def rectify(c, item: dict, data: bytes, key: str):
 
 
 def test_an_item_goes_through_to_closed_with_an_ai_recheck(app_server: AppServer):
-    insp, sup = app_server.client("inspector"), app_server.client("supervisor")
+    lifecycle(app_server)
+
+
+def test_the_lifecycle_on_postgresql(tiny_model_dir: Path, tmp_path: Path, pg_url: str):  # noqa: F811
+    with start_app_server(tiny_model_dir, tmp_path / "data", pg_url) as server:
+        lifecycle(server)
+
+
+def lifecycle(server: AppServer) -> None:
+    insp, sup = server.client("inspector"), server.client("supervisor")
     item = open_item(insp, seed=1)
     assert (item["status"], item["status_zh"], item["severity"], item["ai_recheck"]) == ("open", "待整改", "critical",
                                                                                           None)  # fmt: skip
