@@ -147,6 +147,7 @@ class Service:
             "PYTHONPATH": str(REPO),
             "HAZARDSCAN_LOG_LEVEL": "WARNING",
             "HAZARDSCAN_ORT_SPINNING": "1" if spinning else "0",
+            "HAZARDSCAN_PUBLIC_ROUTES": "/v1/detect",  # no API key in the timed path
         }
         if threads:
             env["HAZARDSCAN_THREADS"] = str(threads)

@@ -147,6 +147,12 @@ COMMANDS: list[Command] = [
     Command("serve", "run the HTTP API", _add_serve, _run_serve),
     Command("detect", "scan photos and print hazards", _add_detect, _run_detect),
     Command(
+        "keys",
+        "create, list and revoke API keys for /v1 clients",
+        "inference_service.api.keys_cli:add_arguments",
+        "inference_service.api.keys_cli:run",
+    ),
+    Command(
         "demo-photo",
         "write a drawing of flames (made by the project) to try the service with",
         "inference_service.demo:add_arguments",

@@ -16,9 +16,15 @@ from inference_service.api.settings import Settings
 
 
 class LiveServer:
-    """``hazardscan serve``'s uvicorn configuration on a free port; ``app`` is the app it serves."""
+    """``hazardscan serve``'s uvicorn configuration on a free port; ``app`` is the app it serves.
 
-    def __init__(self, settings: Settings, **options: Any) -> None:
+    ``open_v1``: tests that are not about API keys serve ``/v1`` openly (``public_routes="/v1/*"``), as an
+    operator may choose to; the key tests pass ``open_v1=False`` and get the closed default.
+    """
+
+    def __init__(self, settings: Settings, *, open_v1: bool = True, **options: Any) -> None:
+        if open_v1 and not settings.public_routes:
+            settings = settings.model_copy(update={"public_routes": "/v1/*"})
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]

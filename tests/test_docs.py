@@ -209,7 +209,7 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             mp.setenv(key, value)
         get_cctv_settings.cache_clear()
         settings = Settings(model_path=REPO / "models" / "default", threads=1, data_dir=root / "data")
-        with LiveServer(settings) as client:
+        with LiveServer(settings) as client:  # /v1 open (public_routes), as the blocks send no API key
             yield {**env, "url": str(client.base_url).rstrip("/")}
     get_cctv_settings.cache_clear()
 

@@ -12,9 +12,11 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from starlette.formparsers import MultiPartParser
 
 from inference_service.api.admission import AdmissionMiddleware
+from inference_service.api.auth import ApiKeyMiddleware, parse_routes
 from inference_service.api.docs import install_docs
 from inference_service.api.errors import install_error_handlers
 from inference_service.api.middleware import BodyLimitMiddleware, BodyTimeoutMiddleware, MetricsMiddleware
@@ -78,5 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
     app.add_middleware(AdmissionMiddleware, gate=state.gate, gated=lambda path: path.startswith("/v1/detect"))
+    app.add_middleware(ApiKeyMiddleware, state=state, public=parse_routes(settings.public_routes))
+    if settings.cors_origins:  # closed by default: no CORS headers, browsers keep other origins out
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(parse_routes(settings.cors_origins)),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "Accept-Language"],
+        )
     app.add_middleware(MetricsMiddleware, metrics=state.metrics, known_paths=known)
     return app

@@ -60,6 +60,22 @@ class BodyTimeoutError(ApiError):
     """The request body stalled."""
 
 
+class UnauthorizedError(ApiError):
+    """No API key, or one that is unknown or revoked."""
+
+
+class ForbiddenError(ApiError):
+    """The API key lacks the scope the route needs."""
+
+
+class RateLimitedError(ApiError):
+    """The API key's rate limit is spent; ``retry_after`` seconds until the next request may go."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidQueryError(ApiError):
     """A query value that parses but is out of range (a time before 1970, an offset past any table)."""
 
@@ -81,6 +97,9 @@ ERROR_TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (StorageError, 503, "storage_unavailable"),
     (sqlite3.Error, 503, "storage_unavailable"),
     (InvalidQueryError, 422, "validation_error"),
+    (UnauthorizedError, 401, "unauthorized"),
+    (ForbiddenError, 403, "forbidden"),
+    (RateLimitedError, 429, "rate_limited"),
     (UnknownClassError, 422, "unknown_class"),
     (UnknownSceneError, 422, "unknown_scene"),
     (RequestValidationError, 422, "validation_error"),
@@ -127,8 +146,12 @@ def error_response(exc: Exception, accept_language: str | None = None) -> JSONRe
         logger.error("unhandled error", exc_info=exc)
     elif status == 503 and not isinstance(exc, ApiError):
         logger.warning("503 %s: %s", code, exc)
-    headers = {"Retry-After": str(RETRY_AFTER_BUSY_S if code == "server_busy" else 5)} if status == 503 else None
-    return JSONResponse(error_body(code, message), status_code=status, headers=headers)
+    headers = {"Retry-After": str(RETRY_AFTER_BUSY_S if code == "server_busy" else 5)} if status == 503 else {}
+    if isinstance(exc, RateLimitedError):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, UnauthorizedError):
+        headers["WWW-Authenticate"] = 'Bearer realm="hazardscan"'
+    return JSONResponse(error_body(code, message), status_code=status, headers=headers or None)
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:

@@ -168,6 +168,7 @@ async def readyz(state: StateDep) -> Readiness | JSONResponse:
     components = {
         "model": ComponentState(ready=state.scanner is not None, reason=state.reason),
         "events": ComponentState(ready=state.events is not None, reason=state.events_reason),
+        "api_keys": ComponentState(ready=state.keys is not None, reason=state.keys_reason),
     }
     if state.scanner is None:
         body = Readiness(status="not_ready", reason=state.reason, components=components).model_dump()

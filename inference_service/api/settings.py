@@ -46,6 +46,17 @@ class Settings(BaseSettings):
     body_timeout_s: Annotated[float, Field(gt=0, description="408 when the request body stalls this long")] = 15.0
     keepalive_timeout_s: Annotated[float, Field(gt=0, description="close idle keep-alive connections")] = 5.0
     max_connections: Annotated[int, Field(gt=0, description="open connections; more are closed at once")] = 512
+    # API keys and CORS (hardening)
+    public_routes: Annotated[
+        str,
+        Field(
+            description="comma-separated /v1 routes open without an API key (`/v1/detect`, or `/v1/*` for all); "
+            "empty: every /v1 route needs a key (/healthz, /readyz and /metrics from loopback are always open)"
+        ),
+    ] = ""
+    cors_origins: Annotated[
+        str, Field(description="comma-separated origins allowed to call the API from a browser; empty: none")
+    ] = ""
     threads: Annotated[int | None, Field(gt=0, description="ONNX Runtime intra-op threads; all cores if unset")] = None
     ort_spinning: Annotated[
         bool,

@@ -13,6 +13,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from inference_service.api.admission import ModelGate
+from inference_service.api.keys import KeyCache, open_key_store
 from inference_service.api.settings import MB, Settings
 from inference_service.budget import DecodeBudget
 from inference_service.cctv.store import EventStore
@@ -113,6 +114,8 @@ class ServiceState:
     events_reason: str | None = "the events store is not open yet"
     events_configured: bool = False  # a database exists (or is a server URL): failing to use it degrades
     serving: dict[str, Any] = field(default_factory=dict)  # precision and why (``/v1/model``)
+    keys: KeyCache | None = None
+    keys_reason: str | None = "the key store is not open yet"
     budget: DecodeBudget = field(init=False)
     gate: ModelGate = field(init=False)
 
@@ -122,8 +125,9 @@ class ServiceState:
         self.gate = ModelGate(s.model_concurrency, s.max_queue, self.metrics)
 
     def load(self) -> None:
-        """Load model and taxonomy, open the events store; on failure keep the reason for /readyz."""
+        """Load model and taxonomy, open the events and key stores; on failure keep the reason for /readyz."""
         self.open_events()
+        self.open_keys()
         s = self.settings
         t0 = time.perf_counter()
         try:
@@ -184,6 +188,16 @@ class ServiceState:
             self.events = None
             self.events_reason = "the events database cannot be opened or written; see the server log"
             logger.error("CCTV events unavailable: %s", exc)
+
+    def open_keys(self) -> None:
+        """Open the API key store (the service database) once, at start-up."""
+        try:
+            self.keys = KeyCache(open_key_store(self.settings.resolved_database_url()))
+            self.keys_reason = None
+        except (StorageError, sqlite3.Error, OSError) as exc:
+            self.keys = None
+            self.keys_reason = "the key store (service database) cannot be opened; see the server log"
+            logger.error("API keys unavailable: %s", exc)
 
     def close(self) -> None:
         if self.events is not None:
