@@ -7,12 +7,14 @@ import re
 from pathlib import Path
 from typing import Any
 
+import app_fixtures
 import numpy as np
 import pytest
 from test_api import FIRE_PHOTO, LiveServer
 
 from inference_service.api import errors, messages
 from inference_service.api.settings import Settings
+from inference_service.app.views import hazard_fields
 from inference_service.detections import Detections
 from inference_service.taxonomy import Taxonomy, parse_taxonomy
 
@@ -125,3 +127,17 @@ def test_errors_over_http_follow_accept_language_and_hazards_carry_advice_en(tin
         r = client.post("/v1/detect", files={"photo": ("fire.jpg", FIRE_PHOTO, "image/jpeg")})
         (hazard,) = r.json()["hazards"]
         assert hazard["id"] == "FIRE-001" and hazard["advice_en"].startswith("Call the fire brigade (119)")
+
+
+app_server = app_fixtures.app_server  # a real service in its own process, with users (tests/app_fixtures.py)
+
+
+def test_the_inspector_app_gives_advice_in_both_languages(app_server: app_fixtures.AppServer):
+    client = app_server.client("inspector")
+    try:
+        hazards = client.get("/app/api/taxonomy").json()["hazards"]
+    finally:
+        client.close()
+    assert len(hazards) >= 18
+    assert all(h["advice_zh"] and h["advice_en"] and not CJK.search(h["advice_en"]) for h in hazards)
+    assert hazard_fields(parse_taxonomy(DOC), "X-1")["advice_en"] == "Put it out."

@@ -23,9 +23,9 @@ def hazard_fields(taxonomy: Taxonomy, hazard_id: str) -> dict[str, str]:
         h = taxonomy.hazard(hazard_id)
     except KeyError:  # a hazard retired from the taxonomy since it was recorded
         return {"name_zh": hazard_id, "name_en": hazard_id, "severity": "medium", "domain": "", "legal_basis": "",
-                "advice_zh": ""}  # fmt: skip
+                "advice_zh": "", "advice_en": ""}  # fmt: skip
     return {"name_zh": h.name_zh, "name_en": h.name_en, "severity": h.severity, "domain": h.domain,
-            "legal_basis": h.legal_basis, "advice_zh": h.advice_zh}  # fmt: skip
+            "legal_basis": h.legal_basis, "advice_zh": h.advice_zh, "advice_en": h.advice_en}  # fmt: skip
 
 
 def finding_out(row: Row, taxonomy: Taxonomy) -> s.FindingOut:
@@ -40,7 +40,8 @@ def finding_out(row: Row, taxonomy: Taxonomy) -> s.FindingOut:
         box=[round(float(row[k]), 1) for k in ("x1", "y1", "x2", "y2")],
         source=row["source"],
         status=row["status"],
-        suspected=row["source"] == "model" and conf is not None and float(conf) < SUSPECT_BELOW,
+        suspected=bool(row["suspected"])
+        or (row["source"] == "model" and conf is not None and float(conf) < SUSPECT_BELOW),
         note=row["note"] or "",
         ledger_item_id=row["ledger_item_id"],
     )
@@ -54,6 +55,7 @@ def photo_out(row: Row, findings: Sequence[Row], taxonomy: Taxonomy) -> s.PhotoO
         sha256=row["sha256"],
         width=int(row["width"]),
         height=int(row["height"]),
+        scene=row["scene"],
         taken_at=row["taken_at"],
         original_url=f"/app/api/photos/{pid}/original",
         evidence_url=f"/app/api/photos/{pid}/evidence.jpg",
