@@ -58,7 +58,6 @@ class SceneOut(BaseModel):
     id: str
     name_zh: str
     name_en: str
-    photo_scene: str | None = None  # inspection scenes: the taxonomy scene their photos are judged in by default
 
 
 class HazardOut(BaseModel):
@@ -82,7 +81,6 @@ class SeverityOut(BaseModel):
 class TaxonomyOut(BaseModel):
     version: str
     scenes: list[SceneOut]
-    photo_scenes: list[SceneOut]
     hazards: list[HazardOut]
     severities: list[SeverityOut]
 
@@ -149,7 +147,6 @@ class PhotoOut(BaseModel):
     sha256: str
     width: int
     height: int
-    scene: str | None
     taken_at: str | None
     original_url: str
     evidence_url: str
