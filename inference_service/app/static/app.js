@@ -24,7 +24,7 @@
       more: '加载更多', none_yet: '还没有检查记录。点击“新建检查”开始。', inspector: '检查人', time: '时间',
       camera: '拍照', gallery: '相册选图', queue: '待上传', q_wait: '等待网络…', q_prep: '压缩中…',
       q_up: '上传中 {0}%', q_proc: 'AI 识别中…', q_fail: '上传失败：{0}', retry: '重试', discard: '放弃',
-      discard_q: '放弃这张照片？它还没有上传。', offline: '离线', offline_n: '离线 · {0} 张待传', pending_n: '{0} 张待传',
+      discard_q: '放弃这张照片？它还没有上传。', q_safe: '照片已保存在本机，联网后自动上传，不会重复。', offline: '离线', offline_n: '离线 · {0} 张待传', pending_n: '{0} 张待传',
       found: '发现 {0} 处隐患', found0: '未识别到隐患', model: '模型', confirm: '确认', reject: '误报',
       adjust: '调整框', save_confirm: '保存并确认', cancel: '取消', add_missed: '补录隐患', draw_hint: '在照片上拖动，框出隐患位置',
       pick_hazard: '隐患类型', search: '搜索隐患', not_detectable: '模型暂不识别', note: '备注', save: '保存',
@@ -39,7 +39,7 @@
       ai_failed_long: 'AI 复查未通过：整改照片中仍识别到该隐患，请现场核实。', ai_passed: 'AI 复查通过',
       override: '核实后仍然销号（需填写说明）', override_note: '销号说明', need_note: '请填写说明',
       history: '处理记录', closed_at: '销号时间', view_insp: '查看检查记录', fix_photo: '整改照片', no_items: '没有符合条件的隐患。',
-      stats: '统计分析', total_hz: '隐患总数', rate: '整改率', closed_n: '已销号', overdue_n: '逾期未改',
+      stats: '统计分析', period: '时间范围', total_hz: '隐患总数', rate: '整改率', closed_n: '已销号', overdue_n: '逾期未改',
       in_time: '按期销号', open_n: '未销号', by_week: '每周发现隐患', by_sev: '按等级', by_type: '按隐患类型',
       by_unit: '按单位', by_insp: '按检查人', field: '模型现场准确率（按类别）', field_sub: '准确率 = 确认 ÷ (确认 + 误报)；漏检 = 检查员补录',
       confirmed: '确认', rejected: '误报', added: '漏检', no_data: '暂无数据', me: '我的', role: '角色',
@@ -59,7 +59,8 @@
       none_yet: 'No inspections yet. Tap “New inspection” to start.', inspector: 'Inspector', time: 'Time',
       camera: 'Camera', gallery: 'Gallery', queue: 'Waiting to upload', q_wait: 'Waiting for network…',
       q_prep: 'Compressing…', q_up: 'Uploading {0}%', q_proc: 'AI analysing…', q_fail: 'Upload failed: {0}',
-      retry: 'Retry', discard: 'Discard', discard_q: 'Discard this photo? It has not been uploaded.', offline: 'Offline',
+      retry: 'Retry', discard: 'Discard', discard_q: 'Discard this photo? It has not been uploaded.',
+      q_safe: 'Saved on this phone; uploads by itself when online, never twice.', offline: 'Offline',
       offline_n: 'Offline · {0} queued', pending_n: '{0} queued', found: '{0} hazard(s) found', found0: 'No hazard found',
       model: 'Model', confirm: 'Confirm', reject: 'False alarm', adjust: 'Adjust box', save_confirm: 'Save & confirm',
       cancel: 'Cancel', add_missed: 'Add missed hazard', draw_hint: 'Drag on the photo to box the hazard',
@@ -77,7 +78,7 @@
       ai_failed_long: 'AI re-check failed: the hazard is still seen in the rectification photo. Verify on site.',
       ai_passed: 'AI re-check passed', override: 'Close anyway after checking (note required)', override_note: 'Note',
       need_note: 'Please write a note', history: 'History', closed_at: 'Closed', view_insp: 'Open inspection',
-      fix_photo: 'Rectification photo', no_items: 'No matching hazards.', stats: 'Statistics', total_hz: 'Hazards',
+      fix_photo: 'Rectification photo', no_items: 'No matching hazards.', stats: 'Statistics', period: 'Period', total_hz: 'Hazards',
       rate: 'Rectified', closed_n: 'Closed', overdue_n: 'Overdue', in_time: 'Closed in time', open_n: 'Not closed',
       by_week: 'Hazards per week', by_sev: 'By severity', by_type: 'By hazard', by_unit: 'By unit',
       by_insp: 'By inspector', field: 'Model precision in the field (per class)',
@@ -436,7 +437,8 @@
           h('div', { class: 'grow' }, h('div', { class: 'small' }, r.name),
             h('div', { class: r.error ? 'err small' : 'muted small q-status' }, text), bar), acts);
       }));
-      box.replaceChildren(h('h2', {}, `${t('queue')} (${mine.length})`), ...rows);
+      box.replaceChildren(h('h2', {}, `${t('queue')} (${mine.length})`),
+        h('p', { class: 'muted small' }, t('q_safe')), ...rows);
     };
     listeners.add(paint);
     paint();
@@ -548,11 +550,8 @@
       more.hidden = offset >= r.total;
     }
     await load();
-    wrap.append(h('div', { class: 'row spread' }, title),
-      h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')),
-      h('div', { class: 'stack' }), list, more);
     list.style.marginTop = '12px';
-    return wrap;
+    return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')), list, more);
   }
 
   function viewNew() {
@@ -990,7 +989,7 @@
   }
 
   /* ---------------------------------------------------------------- view: statistics (inline SVG) */
-  const SEV_COLOR = { critical: '#b3261e', high: '#d9480f', medium: '#b27700', low: '#1864ab' };
+  const SEV_COLOR = { critical: '#b3261e', high: '#c2410c', medium: '#8f5f00', low: '#1864ab' };
   const trunc = (x, n) => (x.length > n ? `${x.slice(0, n - 1)}…` : x);
   /** Rows [{label, value, raw}] from either a list of objects or a {key: count} map. */
   function rows(x, label) {
@@ -1030,7 +1029,8 @@
     data.forEach((d, i) => {
       const hh = (d.value / top) * (H - B - 12);
       const x = L + i * bw;
-      svg.append(s('rect', { x: x + bw * 0.15, y: H - B - hh, width: bw * 0.7, height: hh, rx: 2, fill: '#0b5cad' },
+      const cw = Math.min(bw * 0.7, 36);
+      svg.append(s('rect', { x: x + (bw - cw) / 2, y: H - B - hh, width: cw, height: hh, rx: 2, fill: '#0b5cad' },
         s('title', {}, `${d.label}: ${d.value}`)));
       if (i % every === 0) svg.append(s('text', { x: x + bw / 2, y: H - 6, 'text-anchor': 'middle' }, d.label));
     });
@@ -1073,14 +1073,17 @@
       const d = await api('GET', `/app/api/stats${p.size ? `?${p}` : ''}`);
       body.replaceChildren(...statsBody(d));
     }
-    const form = h('form', { class: 'card filters', onsubmit: async (e) => {
+    const summary = h('summary', {}, `${t('period')}: ${t('all')}`);
+    const form = h('details', { class: 'card' }, summary, h('form', { class: 'filters', onsubmit: async (e) => {
       e.preventDefault();
       range.from = e.target.elements.from.value; range.to = e.target.elements.to.value;
+      summary.textContent = `${t('period')}: ${range.from || range.to ? `${range.from || '…'} – ${range.to || '…'}` : t('all')}`;
+      e.target.parentElement.open = false;
       await load().catch((ex) => toast(ex.message));
     } },
     h('div', {}, h('label', { for: 's-from' }, t('from')), h('input', { id: 's-from', name: 'from', type: 'date' })),
     h('div', {}, h('label', { for: 's-to' }, t('to')), h('input', { id: 's-to', name: 'to', type: 'date' })),
-    h('div', { class: 'full' }, h('button', { class: 'btn primary block', type: 'submit' }, t('apply'))));
+    h('div', { class: 'full btns' }, h('button', { class: 'btn primary', type: 'submit' }, t('apply')))));
     await load();
     wrap.append(h('h1', {}, t('stats')), form, body);
     return wrap;
