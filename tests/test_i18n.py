@@ -98,6 +98,16 @@ def test_language_from_accept_language(header: str | None, expected: str):
             "file is a PDF document, not an image; send a JPEG, PNG, WebP or HEIC photo",
             "文件类型不受支持（a PDF document, not an image），请上传 JPEG、PNG、WebP、HEIC 格式的照片",
         ),
+        (
+            "forbidden",
+            "key 'cam-1' lacks the scope 'detect' that /v1/detect needs (it has: events:read)",
+            "密钥“cam-1”没有访问 /v1/detect 所需的权限“detect”（现有权限：events:read）",
+        ),
+        (
+            "rate_limited",
+            "key 'cam-1' may make 60/min requests; retry in 3 s",
+            "密钥“cam-1”的请求频率上限为 60/min，请 3 秒后重试",
+        ),
         # not in the pattern table: the code's summary, the English kept for its details
         ("unknown_class", "unknown class 'dragon'", "未知的检测类别：unknown class 'dragon'"),
         ("some_new_code", "what happened", "请求出错：what happened"),

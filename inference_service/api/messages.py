@@ -97,6 +97,21 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (r"the request body stalled for more than (?P<s>[\d.]+) s", "请求内容超过 {s} 秒没有传输，已中断"),
         (r"the client disconnected before its photo was scanned", "客户端在照片识别之前断开了连接"),
         (r"the model is not ready: (?P<why>.*)", "模型尚未就绪：{why}"),
+        (
+            r"(?P<path>\S+) needs an API key; send it as .*",
+            "{path} 需要 API 密钥，请在请求头中以“Authorization: Bearer <密钥>”发送（密钥由运维人员用 hazardscan keys "
+            "create 创建）",
+        ),
+        (r"unknown or revoked API key", "API 密钥无效或已被吊销"),
+        (
+            r"key '(?P<name>[^']+)' lacks the scope '(?P<need>[^']+)' that (?P<path>\S+) needs "
+            r"\(it has: (?P<has>[^)]*)\)",
+            "密钥“{name}”没有访问 {path} 所需的权限“{need}”（现有权限：{has}）",
+        ),
+        (
+            r"key '(?P<name>[^']+)' may make (?P<rate>.+) requests; retry in (?P<s>\d+) s",
+            "密钥“{name}”的请求频率上限为 {rate}，请 {s} 秒后重试",
+        ),
         (r"no event (?P<id>\d+)", "没有编号为 {id} 的事件"),
         (r"no evidence for event (?P<id>\d+)", "事件 {id} 没有证据图片"),
         (r"Not Found", "未找到该地址"),
