@@ -50,6 +50,11 @@ def _add_serve(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--model", type=Path, help="model folder or .onnx file (default: HAZARDSCAN_MODEL_PATH)")
+    p.add_argument(
+        "--precision",
+        choices=("auto", "fp32", "int8"),
+        help="int8 only where measured faster (auto, the default), or as set (HAZARDSCAN_PRECISION)",
+    )
 
 
 def _run_serve(args: argparse.Namespace) -> int:
@@ -59,7 +64,8 @@ def _run_serve(args: argparse.Namespace) -> int:
     from inference_service.api.server import uvicorn_config
     from inference_service.api.settings import Settings
 
-    settings = Settings(model_path=args.model) if args.model else Settings()
+    overrides = {k: v for k, v in {"model_path": args.model, "precision": args.precision}.items() if v}
+    settings = Settings(**overrides)
     uvicorn.Server(uvicorn_config(create_app(settings), settings, args.host, args.port)).run()
     return 0
 

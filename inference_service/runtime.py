@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import onnxruntime as ort
@@ -20,8 +20,9 @@ import onnxruntime as ort
 from inference_service.budget import DecodeBudget
 from inference_service.detections import Detections
 from inference_service.imaging import DEFAULT_MAX_PIXELS, DecodedImage, decode_image, letterbox, to_tensor
-from inference_service.model_card import LoadedModel, ModelCard, ModelLoadError, load_model
+from inference_service.model_card import LoadedModel, ModelCard, ModelLoadError
 from inference_service.postprocess import ImageGeometry, postprocess
+from inference_service.precision import Precision, load_for_serving
 
 logger = logging.getLogger(__name__)
 
@@ -98,6 +99,7 @@ class Detector:
         self.min_side = min_side
         self.max_decode_bytes = max_decode_bytes
         self.budget = budget  # process-wide memory for decoded pixels, shared by every caller
+        self.serving: dict[str, Any] = {"precision": "fp32", "file": model.onnx_path.name}
         self.max_batch = max(1, max_batch)
         if rect == "auto":
             rect = model.dynamic_hw
@@ -122,15 +124,19 @@ class Detector:
         min_side: int = 1,
         max_decode_bytes: int | None = None,
         budget: DecodeBudget | None = None,
+        precision: Precision = "fp32",
     ) -> Detector:
         """Open a model folder or ``.onnx`` file; raises ``ModelLoadError`` with the reason.
 
         ``rect``: pad photos only to the next stride multiple (needs a dynamic-size model); ``None`` follows
         the card; ``"auto"``: whenever the model allows. ``min_side``, ``max_decode_bytes`` and ``budget``
-        bound what :meth:`decode` accepts (see :func:`~inference_service.imaging.decode_image`)."""
+        bound what :meth:`decode` accepts (see :func:`~inference_service.imaging.decode_image`).
+        ``precision``: ``"auto"`` serves a folder's ``model.int8.onnx`` only where it is measured faster
+        (see :mod:`inference_service.precision`); the choice is in ``serving``."""
         options = session_options(threads, spinning=spinning)
+        model, serving = load_for_serving(path, options, precision)
         detector = cls(
-            load_model(path, options),
+            model,
             max_pixels=max_pixels,
             max_batch=max_batch,
             rect=rect,
@@ -138,6 +144,7 @@ class Detector:
             max_decode_bytes=max_decode_bytes,
             budget=budget,
         )
+        detector.serving = serving
         detector.warmup()
         return detector
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 import sqlite3
 import time
@@ -141,6 +142,7 @@ class ServiceState:
                 min_side=s.min_image_side,
                 max_decode_bytes=s.request_decode_memory_mb * MB,
                 budget=self.budget,
+                precision=s.precision,
             )
             taxonomy = load_taxonomy(s.taxonomy_path)
         except ModelLoadError as exc:
@@ -154,6 +156,7 @@ class ServiceState:
             return
         style = EvidenceStyle(font_path=s.font_path, max_side=s.evidence_max_side, quality=s.evidence_quality)
         self.scanner = Scanner(detector, taxonomy, style)
+        self.serving = {**detector.serving, "threads": s.threads or os.cpu_count()}
         self.reason = None
         self.load_seconds = time.perf_counter() - t0
         self.metrics.ready.set(1)
