@@ -213,3 +213,22 @@ def test_another_organisations_records_are_not_found(app_server: AppServer):
     # the key "k-org" is A's; B may use the same key for its own photo
     own = new_inspection(b)
     assert upload(b, own["id"], fire_photo(seed=5), "k-org").status_code == 201
+
+
+def test_a_photo_is_judged_in_a_taxonomy_scene(app_server: AppServer):
+    c = app_server.client("inspector")
+    tax = c.get("/app/api/taxonomy").json()
+    assert {"elevator", "corridor", "construction"} <= {s["id"] for s in tax["photo_scenes"]}
+    assert {s["id"]: s["photo_scene"] for s in tax["scenes"]}["industry"] == "workshop"
+    insp = new_inspection(c)  # construction
+    default = upload(c, insp["id"], clean_photo(seed=20), "k-scene-1").json()
+    assert default["scene"] == "construction"
+    named = c.post(f"/app/api/inspections/{insp['id']}/photos", files={"photo": ("p.jpg", clean_photo(seed=21))},
+                   data={"idempotency_key": "k-scene-2", "scene": "elevator"})  # fmt: skip
+    assert named.status_code == 201 and named.json()["scene"] == "elevator"
+    bad = c.post(f"/app/api/inspections/{insp['id']}/photos", files={"photo": ("p.jpg", clean_photo(seed=22))},
+                 data={"idempotency_key": "k-scene-3", "scene": "moon"})  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["error"]["code"] == "unknown_scene"
+    assert count(app_server, "SELECT COUNT(*) FROM photos WHERE idempotency_key = 'k-scene-3'") == 0
+    ebike = c.post("/app/api/inspections", json={"unit": UNIT, "scene": "residential_ebike"}).json()
+    assert upload(c, ebike["id"], clean_photo(seed=23), "k-scene-4").json()["scene"] is None  # photos name theirs

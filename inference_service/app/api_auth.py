@@ -24,6 +24,9 @@ SCENES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("public_venue", "人员密集场所", "Crowded public venue", ("消防",)),
 )
 SCENE_IDS = frozenset(sc[0] for sc in SCENES)
+# inspection scene -> the taxonomy scene its photos are judged in by default (a photo may name another one)
+PHOTO_SCENE_OF = {"construction": "construction", "work_at_height": "work_at_height", "hot_work": "hot_work",
+                  "industry": "workshop"}  # fmt: skip
 SCENE_ZH = {sc[0]: sc[1] for sc in SCENES}
 
 
@@ -102,7 +105,8 @@ def taxonomy(user: UserDep, tax: TaxonomyDep, request: Request, ctx: CtxDep) -> 
     days = ctx.ledger.policy.days
     return s.TaxonomyOut(
         version=tax.version,
-        scenes=[s.SceneOut(id=i, name_zh=zh, name_en=en) for i, zh, en, _ in SCENES],
+        scenes=[s.SceneOut(id=i, name_zh=zh, name_en=en, photo_scene=PHOTO_SCENE_OF.get(i)) for i, zh, en, _ in SCENES],
+        photo_scenes=[s.SceneOut(id=sc.id, name_zh=sc.zh, name_en=sc.en) for sc in tax.scenes],
         hazards=[
             s.HazardOut(
                 id=h.id,

@@ -218,16 +218,20 @@ def rectification(
             LedgerConflict("the ledger item is closed (已销号); it cannot take another rectification photo")
         )
     data = read_photo(photo, ctx.settings.max_upload_bytes)
-    scan, info = scan_photo(scanner, data)
+    original = ctx.records.photo(user.org_id, item["photo_id"])
+    scene = original["scene"] if original else None  # judged by the same rules as the photo that found it
+    scan, info = scan_photo(scanner, data, scene)
     finding = ctx.records.finding(user.org_id, item["finding_id"])
     detector_class = finding["detector_class"] if finding else None
     card = scanner.detector.card
-    detectable = item["hazard_id"] in {h.id for h in tax.detectable_hazards(card.classes)}
+    hazard = tax.hazard(item["hazard_id"]) if item["hazard_id"] in {h.id for h in tax.hazards} else None
+    known = set(card.classes)
+    detectable = hazard is not None and any(r.raisable_by(known) and r.applies_in(scene) for r in hazard.rules)
     found = [(f.hazard_id, None) for f in scan.findings] + [("", d["class"]) for d in info["detections"]]
     result, reason = recheck(item["hazard_id"], detector_class, detectable, card.classes, found)
     sha = ctx.records.blobs.put(data)
     new = NewPhoto("rectification", key, sha, info["content_type"], len(data), info["width"], info["height"], None,
-                   card.model_id, card.version, info["warnings"], info["detections"])  # fmt: skip
+                   card.model_id, card.version, info["warnings"], info["detections"], scene)  # fmt: skip
 
     def attach(cur: Cursor, photo_id: str) -> None:
         ctx.ledger.rectify(cur, user.org_id, item_id, user.id, photo_id, result, f"{note} [AI: {reason}]".strip())

@@ -12,7 +12,7 @@ from PIL import Image
 
 from inference_service.accounts import User
 from inference_service.app import schemas as s
-from inference_service.app.api_auth import SCENE_IDS
+from inference_service.app.api_auth import PHOTO_SCENE_OF, SCENE_IDS
 from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, ScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
@@ -20,7 +20,7 @@ from inference_service.app.views import finding_out, inspection_out, photo_out
 from inference_service.evidence import SEVERITY_COLOURS, Annotation, render_evidence
 from inference_service.imaging import decode_for_display
 from inference_service.records import NewFinding, NewPhoto, RecordConflict
-from inference_service.scan import Scanner, ScanResult
+from inference_service.scan import Scanner, ScanOptions, ScanResult
 from inference_service.storage import Cursor
 from inference_service.taxonomy import Taxonomy
 
@@ -28,6 +28,13 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/app/api", tags=["app"])
 
 IDEMPOTENCY_MAX = 100
+_PHOTO_SCENE = "taxonomy scene id of this photo (e.g. elevator, corridor); default: the inspection's"
+
+
+def photo_scene_of(inspection_scene: str, taxonomy: Taxonomy) -> str | None:
+    """The taxonomy scene an inspection's photos are judged in unless a photo names its own."""
+    default = PHOTO_SCENE_OF.get(inspection_scene)
+    return default if default in taxonomy.scene_ids else None
 
 
 def read_photo(upload: UploadFile, limit: int) -> bytes:
@@ -65,9 +72,9 @@ def check_key(key: str) -> str:
     return key
 
 
-def scan_photo(scanner: Scanner, data: bytes) -> tuple[ScanResult, dict[str, Any]]:
-    """Score a photo; also what its row needs (size, format, warnings, detections)."""
-    scan = scanner.scan(data)  # ImageError -> 400/413/415 by the service's error table
+def scan_photo(scanner: Scanner, data: bytes, scene: str | None = None) -> tuple[ScanResult, dict[str, Any]]:
+    """Score a photo with the rules of ``scene`` (a taxonomy scene id); also what its row needs."""
+    scan = scanner.scan(data, ScanOptions(scene=scene))  # ImageError -> 400/413/415 by the service's error table
     card = scanner.detector.card
     dets = scan.detect.detections
     detections = [
@@ -92,22 +99,29 @@ def model_findings(scanner: Scanner, scan: ScanResult) -> list[NewFinding]:
         if f.box is None:
             continue
         cls = classes[int(scan.detect.detections.class_id[f.detection_indices[0]])] if f.detection_indices else None
-        out.append(NewFinding(f.hazard_id, f.box, cls, round(f.confidence, 4)))
+        out.append(NewFinding(f.hazard_id, f.box, cls, round(f.confidence, 4), suspected=f.suspected))
     return out
 
 
 def store_photo(
-    ctx: AppContext, user: User, inspection_id: str, kind: str, key: str, data: bytes, scanner: Scanner
+    ctx: AppContext,
+    user: User,
+    inspection_id: str,
+    kind: str,
+    key: str,
+    data: bytes,
+    scanner: Scanner,
+    scene: str | None = None,
 ) -> tuple[dict[str, Any], bool, ScanResult | None]:
     """Score and keep a photo: bytes on disk by content address first, then its rows in one transaction."""
     seen = ctx.records.photo_by_key(user.org_id, key)
     if seen is not None:
         return seen, False, None
-    scan, info = scan_photo(scanner, data)
+    scan, info = scan_photo(scanner, data, scene)
     sha = ctx.records.blobs.put(data)
     card = scanner.detector.card
     photo = NewPhoto(kind, key, sha, info["content_type"], len(data), info["width"], info["height"], _taken_at(data),
-                     card.model_id, card.version, info["warnings"], info["detections"])  # fmt: skip
+                     card.model_id, card.version, info["warnings"], info["detections"], scene)  # fmt: skip
     findings = model_findings(scanner, scan) if kind == "inspection" else []
     row, created = ctx.records.add_photo(user.org_id, inspection_id, user.id, photo, findings)
     return row, created, scan
@@ -174,12 +188,15 @@ def upload_photo(
     user: UserDep,
     ctx: CtxDep,
     scanner: ScannerDep,
+    scene: Annotated[str | None, Form(description=_PHOTO_SCENE)] = None,
 ) -> Any:
     key = check_key(idempotency_key)
-    if ctx.records.inspection(user.org_id, inspection_id) is None:
+    inspection = ctx.records.inspection(user.org_id, inspection_id)
+    if inspection is None:
         raise not_found("inspection", "检查记录")
+    photo_scene = scanner.taxonomy.check_scene(scene or None) or photo_scene_of(inspection["scene"], scanner.taxonomy)
     data = read_photo(photo, ctx.settings.max_upload_bytes)
-    row, created, _ = store_photo(ctx, user, inspection_id, "inspection", key, data, scanner)
+    row, created, _ = store_photo(ctx, user, inspection_id, "inspection", key, data, scanner, photo_scene)
     if row["inspection_id"] != inspection_id or row["kind"] != "inspection":
         raise conflict("this idempotency_key was used for another photo upload", "该 idempotency_key 已用于其他照片")
     out = photo_out(row, ctx.records.findings_of([row["id"]])[row["id"]], scanner.taxonomy)

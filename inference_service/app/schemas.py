@@ -58,6 +58,7 @@ class SceneOut(BaseModel):
     id: str
     name_zh: str
     name_en: str
+    photo_scene: str | None = None  # inspection scenes: the taxonomy scene their photos are judged in by default
 
 
 class HazardOut(BaseModel):
@@ -81,6 +82,7 @@ class SeverityOut(BaseModel):
 class TaxonomyOut(BaseModel):
     version: str
     scenes: list[SceneOut]
+    photo_scenes: list[SceneOut]
     hazards: list[HazardOut]
     severities: list[SeverityOut]
 
@@ -147,6 +149,7 @@ class PhotoOut(BaseModel):
     sha256: str
     width: int
     height: int
+    scene: str | None
     taken_at: str | None
     original_url: str
     evidence_url: str

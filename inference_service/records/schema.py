@@ -75,4 +75,12 @@ MIGRATIONS = (
             "CREATE INDEX decisions_finding ON decisions (finding_id, id)",
         ),
     ),
+    Migration(
+        2,
+        "photo scene (taxonomy scene id the rules ran with), finding suspected (a suspicion, never an alarm)",
+        (
+            "ALTER TABLE photos ADD COLUMN scene TEXT",
+            "ALTER TABLE findings ADD COLUMN suspected INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
 )

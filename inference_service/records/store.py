@@ -31,6 +31,7 @@ class NewFinding:
     source: str = "model"  # model | inspector
     status: str = "pending"  # pending | confirmed | rejected
     note: str = ""
+    suspected: bool = False  # the rule that raised it marks a suspicion for the inspector to confirm
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class NewPhoto:
     model_version: str
     warnings: list[dict[str, str]]
     detections: list[dict[str, Any]]
+    scene: str | None = None  # the taxonomy scene id the hazard rules ran with
 
 
 _INSPECTION_COLUMNS = (
@@ -164,10 +166,11 @@ class Records:
                 cur.execute(
                     "INSERT INTO photos (id, org_id, inspection_id, kind, idempotency_key, sha256, content_type, "
                     "size_bytes, width, height, taken_at, model_id, model_version, warnings, detections, "
-                    "uploaded_by, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "uploaded_by, created_at, scene) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [pid, org_id, inspection_id, photo.kind, photo.idempotency_key, photo.sha256, photo.content_type,
                      photo.size_bytes, photo.width, photo.height, photo.taken_at, photo.model_id, photo.model_version,
-                     json.dumps(photo.warnings, ensure_ascii=False), json.dumps(photo.detections), user_id, now],
+                     json.dumps(photo.warnings, ensure_ascii=False), json.dumps(photo.detections), user_id, now,
+                     photo.scene],
                 )  # fmt: skip
                 for seq, f in enumerate(findings):
                     self._insert_finding(cur, org_id, inspection_id, pid, f, seq, now)
@@ -193,10 +196,10 @@ class Records:
         x1, y1, x2, y2 = f.box
         cur.execute(
             "INSERT INTO findings (id, org_id, photo_id, inspection_id, hazard_id, detector_class, confidence, "
-            "x1, y1, x2, y2, source, status, note, seq, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "x1, y1, x2, y2, source, status, note, seq, created_at, updated_at, suspected) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [fid, org_id, photo_id, inspection_id, f.hazard_id, f.detector_class, f.confidence, x1, y1, x2, y2,
-             f.source, f.status, f.note, seq, now, now],
+             f.source, f.status, f.note, seq, now, now, int(f.suspected)],
         )  # fmt: skip
         return fid
 
