@@ -34,7 +34,7 @@ def phone(browser: Any) -> Iterator[Callable[..., Any]]:
     contexts: list[Any] = []
 
     def new_page(**kw: Any) -> Any:
-        ctx = browser.new_context(viewport=PHONE, locale="zh-CN", has_touch=True, **kw)
+        ctx = browser.new_context(**{"viewport": PHONE, "locale": "zh-CN", "has_touch": True, **kw})
         contexts.append(ctx)
         page = ctx.new_page()
         page.set_default_timeout(20_000)

@@ -979,8 +979,8 @@
       it.rectification_photo_url ? h('img', { class: 'thumb', src: it.rectification_photo_url, alt: t('fix_photo'),
         loading: 'lazy' }) : null,
       q, actions, err,
-      h('div', { class: 'row spread' },
-        h('a', { href: `#/inspection/${it.inspection_id}`, class: 'small' }, t('view_insp')),
+      h('div', { class: 'card-foot small' },
+        h('a', { href: `#/inspection/${it.inspection_id}` }, t('view_insp')),
         (it.history || []).length ? h('details', { class: 'small' }, h('summary', {}, t('history')),
           h('ol', { class: 'hist' }, it.history.map((x) => h('li', {},
             `${fmtTime(x.at)} ${x.by || ''} ${x.from ? t(`s_${x.from}`) : ''} → ${t(`s_${x.to}`)}${x.note ? `：${x.note}` : ''}`))))
