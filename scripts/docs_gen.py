@@ -30,7 +30,7 @@ sys.path.insert(0, str(REPO))
 
 from pydantic_settings import BaseSettings  # noqa: E402
 
-from inference_service.taxonomy import Taxonomy, load_taxonomy  # noqa: E402
+from inference_service.taxonomy import Rule, Taxonomy, load_taxonomy  # noqa: E402
 
 PREFIX = "HAZARDSCAN_"
 WIDTH = 118  # longest generated line
@@ -129,45 +129,57 @@ def _wrap(text: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, break_on_hyphens=False, break_long_words=False)
 
 
+def _when(rules: list[Rule], scenes: dict[str, str]) -> str:
+    """When a hazard is raised, from the rules the model can use."""
+    if any(not r.scene and not r.suspected for r in rules):
+        return "always"
+    parts = []
+    for r in rules:
+        where = " or ".join(f"`{x}` ({scenes.get(x, x)})" for x in r.scene)
+        parts.append(("suspicion" + (f" in {where}" if where else "")) if r.suspected else f"in {where}")
+    return "; ".join(dict.fromkeys(parts))
+
+
 def models_section(model_dir: Path | None = None, taxonomy: Taxonomy | None = None) -> str:
     model_dir = model_dir or REPO / "models" / "default"
     taxonomy = taxonomy or load_taxonomy()
     card = json.loads((model_dir / "card.json").read_text(encoding="utf-8"))
     classes: list[str] = card["classes"]
+    known = set(classes)
     val = card.get("metrics", {}).get("val", {})
     per_class = val.get("per_class", {})
-    raised_ids = card.get("hazards_raised") or [h.id for h in taxonomy.detectable_hazards(classes)]
-    raised = [taxonomy.hazard(h) for h in raised_ids]
-    missing = [h for h in taxonomy.hazards if h.id not in set(raised_ids)]
+    scenes = {sc.id: sc.zh for sc in taxonomy.scenes}
+    coverage = taxonomy.coverage(classes)
+    missing = [taxonomy.hazard(h) for h in coverage["cannot_raise"]]
+    raised = [h for h in taxonomy.hazards if h.id not in coverage["cannot_raise"]]
     lines = [
         *_wrap(
             f"The shipped model is **{card['model_id']} {card['version']}** ({card.get('architecture', 'detector')}, "
             f"{card['input_size'][1]} px, [model card](models/{model_dir.resolve().name}/README.md)). "
-            f"It raises **{len(raised)} of the {len(taxonomy.hazards)} hazards** of the taxonomy:"
+            f"It raises **{len(raised)} of the {len(taxonomy.hazards)} hazards** of the taxonomy; some only when the "
+            "photo's scene is given (`?scene=` in the API, the inspection's scene in the app, `scene:` of a camera), "
+            "and a *suspicion* always waits for an inspector to confirm it:"
         ),
         "",
-        "| hazard | 隐患 | severity | raised from | AP50 |",
-        "|---|---|---|---|---|",
+        "| hazard | 隐患 | severity | raised from | when | AP50 |",
+        "|---|---|---|---|---|---|",
     ]
     for h in raised:
-        anchors = [c for c in h.rule.when if c in classes]
+        usable = [r for r in h.rules if r.raisable_by(known)]
+        anchors = list(dict.fromkeys(c for r in usable for c in r.when if c in known))
         ap = "/".join(f"{per_class[c]['ap50']:.2f}" for c in anchors if c in per_class) or "–"
         lines.append(
             f"| {h.id} {h.name_en} | {h.name_zh} | {h.severity} ({SEVERITY_ZH[h.severity]}) | "
-            f"{', '.join(f'`{c}`' for c in anchors)} | {ap} |"
+            f"{', '.join(f'`{c}`' for c in anchors)} | {_when(usable, scenes)} | {ap} |"
         )
     lines.append("")
-    others = [c for c in classes if not any(c in h.rule.when for h in raised)]
+    used = {c for h in raised for r in h.rules if r.raisable_by(known) for c in (*r.when, *r.with_, *r.without)}
+    others = [c for c in classes if c not in used]
     if "mAP50" in val:
         lines += _wrap(
             f"AP50: on the model's validation photos (mAP50 {val['mAP50']:.3f} over its {len(classes)} classes), a "
-            "measure of boxes, not a promise about your photos. "
-            + (
-                f"Its other classes ({', '.join(others)}) show in `detections` and in rules, but raise no hazard "
-                "on their own."
-                if others
-                else ""
-            )
+            "measure of boxes, not a promise about your photos."
+            + (f" Its other classes ({', '.join(others)}) show in `detections` only." if others else "")
         )
         lines.append("")
     if missing:
@@ -180,7 +192,7 @@ def models_section(model_dir: Path | None = None, taxonomy: Taxonomy | None = No
             "|---|---|---|",
         ]
         for h in missing:
-            needs = [c for c in (*h.rule.when, *h.rule.with_) if c not in classes]
+            needs = coverage["cannot_raise"][h.id]
             lines.append(f"| {h.id} {h.name_en} | {h.name_zh} | {', '.join(f'`{c}`' for c in needs)} |")
     return "\n".join(lines)
 

@@ -18,10 +18,11 @@ from types import ModuleType
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from _live import LiveServer
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
-from test_api import LiveServer
 
+from inference_service.api.keys import open_key_store
 from inference_service.api.settings import Settings
 from inference_service.cctv.api import get_cctv_settings
 from inference_service.cctv.store import EventStore
@@ -194,7 +195,9 @@ RUNNABLE_PAGES = [p for p in PAGES if runnable_blocks(p)]
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A real service with the shipped default model, and the environment the blocks run in."""
+    """A real service with the shipped default model, closed as `make serve` starts it (every /v1 route needs
+    an API key), and the environment the blocks run in: ``API_KEY`` holds a key made with the service's own key
+    store, as the docs tell a reader to make one."""
     root = tmp_path_factory.mktemp("docs-service")
     events_db = root / "events.db"
     EventStore(str(events_db)).close()  # exists before start-up, as after a first `hazardscan scan`
@@ -209,8 +212,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
             mp.setenv(key, value)
         get_cctv_settings.cache_clear()
         settings = Settings(model_path=REPO / "models" / "default", threads=1, data_dir=root / "data")
-        with LiveServer(settings) as client:  # /v1 open (public_routes), as the blocks send no API key
-            yield {**env, "url": str(client.base_url).rstrip("/")}
+        with LiveServer(settings, open_v1=False) as client:
+            store = open_key_store(settings.resolved_database_url())
+            _, key = store.create("docs", "detect,events:read")
+            store.db.close()
+            yield {**env, "API_KEY": key, "url": str(client.base_url).rstrip("/")}
     get_cctv_settings.cache_clear()
 
 
