@@ -75,3 +75,23 @@ def test_cli_detect_takes_a_scene_and_marks_suspicions(tmp_path: Path, capsys: p
     assert "SUSPECT CONST-002" in capsys.readouterr().out
     assert main(["detect", str(photo), "--model", str(model), "--scene", "rooftop"]) == 2
     assert "unknown scene 'rooftop'" in capsys.readouterr().err
+
+
+def test_scene_rule_contact_sheets_count_raises_with_and_without_the_scene(tmp_path: Path):
+    from evaluation.scene_rules import scan_photos, spread, write_sheets
+    from inference_service.runtime import Detector
+    from inference_service.scan import Scanner
+    from inference_service.taxonomy import load_taxonomy
+
+    assert spread(list(range(10)), 4) == [0, 2, 5, 7] and spread([1, 2], 4) == [1, 2]
+    detector = Detector.load(build_model_dir(tmp_path / "m", classes=CLASSES, class_thresholds={}))
+    scanner = Scanner(detector, load_taxonomy())
+    photos = []
+    for i, photo in enumerate([PERSON, EBIKE_AT_EXIT]):
+        photos.append(tmp_path / f"{i}.jpg")
+        photos[-1].write_bytes(photo)
+    rows = scan_photos(scanner, photos, "CONST-002", "work_at_height")
+    assert [len(f) for _, f, _ in rows] == [1, 0] and rows[0][1][0].suspected
+    assert [len(f) for _, f, _ in scan_photos(scanner, photos, "CONST-002", None)] == [0, 0]
+    (sheet,) = write_sheets(rows, CLASSES, {"person", "safety_harness"}, tmp_path)
+    assert sheet.suffix == ".png" and sheet.stat().st_size > 1000
