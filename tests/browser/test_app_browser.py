@@ -306,3 +306,36 @@ def test_ledger_items_to_closed_documents_and_statistics(
     expect(sup.locator("[data-kpi=closed] .big")).to_have_text(str(stats_before["closed"] + 2))
     expect(sup.locator("main")).to_contain_text("台账闭环测试单位")  # 按单位
     assert insp.errors == [] and sup.errors == []
+
+
+def test_inspection_started_without_signal_is_created_once_online(
+    app_server: AppServer, phone: Any, photos: Any
+) -> None:
+    page = phone()
+    login(page, app_server, "inspector")
+    client = app_server.client("inspector")
+    page.click("a[href='#/new']")
+    page.context.set_offline(True)  # the basement garage
+    page.fill("#uname", "无信号地下车库单位")
+    page.fill("#addr", "地下二层")
+    page.select_option("#scene", "residential_ebike")
+    page.click("form button[type=submit]")
+    expect(page.locator("[data-local=pending]")).to_be_visible()
+    assert "#/inspection/local-" in page.url
+    choose_photos(page, [photos["fire"], photos["clean"]])
+    expect(page.locator("[data-queue] .qi")).to_have_count(2)
+    page.wait_for_timeout(300)
+    names = [i["unit"]["name"] for i in client.get("/app/api/inspections?limit=200").json()["items"]]
+    assert "无信号地下车库单位" not in names
+
+    page.context.set_offline(False)
+    expect(page.locator("[data-photo]")).to_have_count(2)
+    assert "local-" not in page.url
+    mine = [i for i in client.get("/app/api/inspections?limit=200").json()["items"]
+            if i["unit"]["name"] == "无信号地下车库单位"]  # fmt: skip
+    assert len(mine) == 1 and mine[0]["photo_count"] == 2 and mine[0]["scene"] == "residential_ebike"
+    assert page.url.endswith(f"#/inspection/{mine[0]['id']}")
+    page.reload()  # nothing left to send twice
+    expect(page.locator("[data-photo]")).to_have_count(2)
+    assert inspection(client, mine[0]["id"])["photo_count"] == 2
+    assert page.errors == []

@@ -39,7 +39,8 @@
       ai_failed_long: 'AI 复查未通过：整改照片中仍识别到该隐患，请现场核实。', ai_passed: 'AI 复查通过',
       override: '核实后仍然销号（需填写说明）', override_note: '销号说明', need_note: '请填写说明',
       history: '处理记录', closed_at: '销号时间', view_insp: '查看检查记录', fix_photo: '整改照片', no_items: '没有符合条件的隐患。',
-      stats: '统计分析', period: '时间范围', total_hz: '隐患总数', rate: '整改率', closed_n: '已销号', overdue_n: '逾期未改',
+      stats: '统计分析', period: '时间范围', insp_pending: '无网络：检查已保存在本机，联网后自动创建并上传照片。',
+      sync_pending: '待同步', total_hz: '隐患总数', rate: '整改率', closed_n: '已销号', overdue_n: '逾期未改',
       in_time: '按期销号', open_n: '未销号', by_week: '每周发现隐患', by_sev: '按等级', by_type: '按隐患类型',
       by_unit: '按单位', by_insp: '按检查人', field: '模型现场准确率（按类别）', field_sub: '准确率 = 确认 ÷ (确认 + 误报)；漏检 = 检查员补录',
       confirmed: '确认', rejected: '误报', added: '漏检', no_data: '暂无数据', me: '我的', role: '角色',
@@ -78,7 +79,9 @@
       ai_failed_long: 'AI re-check failed: the hazard is still seen in the rectification photo. Verify on site.',
       ai_passed: 'AI re-check passed', override: 'Close anyway after checking (note required)', override_note: 'Note',
       need_note: 'Please write a note', history: 'History', closed_at: 'Closed', view_insp: 'Open inspection',
-      fix_photo: 'Rectification photo', no_items: 'No matching hazards.', stats: 'Statistics', period: 'Period', total_hz: 'Hazards',
+      fix_photo: 'Rectification photo', no_items: 'No matching hazards.', stats: 'Statistics', period: 'Period',
+      insp_pending: 'No signal: the inspection is saved on this phone; it is created and its photos uploaded when online.',
+      sync_pending: 'Not synced', total_hz: 'Hazards',
       rate: 'Rectified', closed_n: 'Closed', overdue_n: 'Overdue', in_time: 'Closed in time', open_n: 'Not closed',
       by_week: 'Hazards per week', by_sev: 'By severity', by_type: 'By hazard', by_unit: 'By unit',
       by_insp: 'By inspector', field: 'Model precision in the field (per class)',
@@ -319,7 +322,43 @@
     });
   }
 
-  const uploadHooks = { photo: new Set(), rect: new Set() };
+  const uploadHooks = { photo: new Set(), rect: new Set(), insp: new Set() };
+  /* An inspection started without signal lives as 'local-<client_id>' until the server has created it; its
+   * photos wait for that. The map local id -> server id outlives the page (a photo chosen meanwhile). */
+  const localIds = () => JSON.parse(LS.getItem('hazardscan.localIds') || '{}');
+  function rememberLocal(local, id) {
+    const m = localIds();
+    m[local] = String(id);
+    LS.setItem('hazardscan.localIds', JSON.stringify(m));
+  }
+  async function queueInspection(body) {
+    await idb.put({ key: body.client_id, kind: 'insp', target: '', user: st.user.id, name: body.unit.name, body,
+      created: Date.now(), error: null });
+    await notify();
+    pump();
+    return `local-${body.client_id}`;
+  }
+  /** Create a queued inspection: 'ok' | 'stop' | 'failed' like uploadOne. */
+  async function createOne(rec) {
+    setLive(rec.key, 'up', 0);
+    try {
+      const ins = await api('POST', '/app/api/inspections', rec.body, { noLogin: true });
+      rememberLocal(`local-${rec.key}`, ins.id);
+      await idb.del(rec.key);
+      live.delete(rec.key);
+      for (const f of [...uploadHooks.insp]) f(rec, ins);
+      return 'ok';
+    } catch (e) {
+      if (e.status === 0 || e.status === 401 || e.status === 408 || e.status === 429 || e.status >= 500) {
+        setLive(rec.key, 'wait');
+        return 'stop';
+      }
+      rec.error = e.message;
+      await idb.put(rec);
+      live.delete(rec.key);
+      return 'failed';
+    }
+  }
   function setLive(key, phase, frac = 0) { live.set(key, { phase, frac }); for (const f of listeners) f(); }
 
   /** One upload attempt: 'ok' | 'stop' (offline, server trouble: try later) | 'failed' (needs the user). */
@@ -381,7 +420,13 @@
         const recs = (await idb.all()).filter((r) => r.user === st.user.id && !r.error)
           .sort((a, b) => a.created - b.created);
         for (const rec of recs) {
-          const res = await uploadOne(rec);
+          if (rec.target.startsWith('local-')) {  // a photo of an inspection not created yet
+            const id = localIds()[rec.target];
+            if (!id) continue;
+            rec.target = id;
+            await idb.put(rec);
+          }
+          const res = rec.kind === 'insp' ? await createOne(rec) : await uploadOne(rec);
           await notify();
           if (res === 'again') { pumpAgain = true; break; }
           if (res === 'stop') { stopped = true; break; }
@@ -533,11 +578,19 @@
     const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: () => load() },
       t('more'));
     const title = h('h1', {}, t('inspections'));
+    if (!offset) {
+      for (const q of queued.filter((x) => x.kind === 'insp')) {
+        list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/local-${q.key}`, 'data-local': q.key },
+          h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, q.body.unit.name),
+            h('span', { class: 'pill hz-n' }, t('sync_pending'))),
+          h('div', { class: 'muted' }, q.body.unit.address))));
+      }
+    }
     async function load() {
       const r = await api('GET', `/app/api/inspections?limit=20&offset=${offset}`);
       offset += r.items.length;
       title.textContent = `${t('inspections')} (${r.total})`;
-      if (!r.total) list.replaceChildren(h('li', { class: 'empty' }, t('none_yet')));
+      if (!r.total && !list.children.length) list.append(h('li', { class: 'empty' }, t('none_yet')));
       for (const it of r.items) {
         list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}` },
           h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name),
@@ -549,7 +602,12 @@
       }
       more.hidden = offset >= r.total;
     }
-    await load();
+    try {
+      await load();
+    } catch (e) {
+      if (e.status !== 0) throw e;
+      list.append(h('li', { class: 'err' }, e.message));  // offline: what is queued on the phone still shows
+    }
     list.style.marginTop = '12px';
     return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')), list, more);
   }
@@ -576,9 +634,13 @@
         const body = { unit: { name: f.uname.value.trim(), address: f.addr.value.trim(), credit_code: credit || null },
           scene: f.scene.value, client_id: clientId };
         if (loc) body.location = loc;
+        if (!navigator.onLine) { go(`#/inspection/${await queueInspection(body)}`); return; }
         const ins = await api('POST', '/app/api/inspections', body);
         go(`#/inspection/${ins.id}`);
-      } catch (ex) { err.textContent = ex.message; } finally { btn.disabled = false; }
+      } catch (ex) {
+        if (ex.status === 0) { go(`#/inspection/${await queueInspection(body)}`); return; }  // no signal
+        err.textContent = ex.message;
+      } finally { btn.disabled = false; }
     } },
     h('h1', {}, t('new_insp')),
     h('label', { for: 'uname' }, t('unit_name')),
@@ -606,8 +668,17 @@
   }
 
   /* ---------------------------------------------------------------- view: one inspection */
+  /** An inspection waiting in the queue, shaped like the server's (no photos yet). */
+  async function localInspection(id) {
+    const rec = await idb.get(id.slice('local-'.length));
+    if (!rec) throw new ApiError(404, 'not_found', en() ? 'This inspection is no longer queued.' : '该检查已不在待上传队列中。');
+    return { ...rec.body, id, local: true, error: rec.error, photos: [], created_at: new Date(rec.created).toISOString(),
+      inspector: { display_name: st.user.display_name } };
+  }
   async function viewInspection(id) {
-    const ins = await api('GET', `/app/api/inspections/${id}`);
+    if (id.startsWith('local-') && localIds()[id]) { location.replace(`#/inspection/${localIds()[id]}`); return h('p', {}); }
+    const ins = id.startsWith('local-') ? await localInspection(id) : await api('GET', `/app/api/inspections/${id}`);
+    const local = Boolean(ins.local);
     const photosEl = h('div', { class: 'photos' });
     const emptyEl = h('p', { class: 'empty' }, t('no_photos'));
     const pick = (capture) => h('label', { class: `btn ${capture ? 'primary' : ''} filepick` },
@@ -630,6 +701,11 @@
       if (rec.target === String(ins.id) && photo?.id) addPhoto(photo);
     };
     uploadHooks.photo.add(hook);
+    const created = (rec, made) => {  // the server has created this (local) inspection: show the real one
+      if (!photosEl.isConnected) { uploadHooks.insp.delete(created); return; }
+      if (`local-${rec.key}` === ins.id) location.replace(`#/inspection/${made.id}`);
+    };
+    if (local) uploadHooks.insp.add(created);
     for (const p of ins.photos || []) addPhoto(p);
     emptyEl.hidden = (ins.photos || []).length > 0;
     const u = ins.unit;
@@ -645,11 +721,13 @@
           h('span', { class: 'pill' }, `${t('inspector')}: ${ins.inspector?.display_name || ''}`),
           h('span', { class: 'pill' }, fmtTime(ins.created_at)),
           ins.location ? h('span', { class: 'pill' }, icon('pin'),
-            `${(+ins.location.lat).toFixed(4)}, ${(+ins.location.lon).toFixed(4)}`) : null)),
+            `${(+ins.location.lat).toFixed(4)}, ${(+ins.location.lon).toFixed(4)}`) : null),
+        local ? h('p', { class: ins.error ? 'err' : 'warn', 'data-local': 'pending' },
+          ins.error ? t('q_fail', ins.error) : t('insp_pending')) : null),
       h('div', { class: 'fab-row' }, pick(true), pick(false)),
       queueCard('photo', ins.id),
       emptyEl, photosEl,
-      h('section', { class: 'card' }, h('h2', {}, t('docs')), h('div', { class: 'docs' },
+      local ? null : h('section', { class: 'card' }, h('h2', {}, t('docs')), h('div', { class: 'docs' },
         docLink('record', t('record')), docLink('record.pdf', `${t('record')} ${t('pdf')}`, true),
         docLink('notice', t('notice')), docLink('notice.pdf', `${t('notice')} ${t('pdf')}`, true))));
   }
