@@ -100,7 +100,7 @@ async def detect(
 @router.post("/v1/detect/batch", response_model=BatchResponse, responses=ERRORS, tags=["detect"])
 async def detect_batch(
     request: Request,
-    photos: Annotated[list[UploadFile], File(description="repeat the field once per photo")],
+    photos: Annotated[list[UploadFile], File(description="repeat the field once per photo", min_length=1)],
     scanner: ScannerDep,
     options: OptionsDep,
     state: StateDep,

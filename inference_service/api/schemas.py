@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
 from inference_service.model_card import ModelCard
 from inference_service.scan import ScanResult
 
-Box = tuple[float, float, float, float]
+# A list, not a tuple: OpenAPI 3.1 tools read pydantic's tuple schema (``prefixItems``) badly.
+Box = Annotated[list[float], Field(min_length=4, max_length=4)]
 
 
-def _box(values: Any) -> Box:
-    x1, y1, x2, y2 = (round(float(v), 2) for v in values)
-    return x1, y1, x2, y2
+def _box(values: Any) -> list[float]:
+    return [round(float(v), 2) for v in values]
 
 
 class Hazard(BaseModel):
@@ -124,7 +124,7 @@ class ModelView(BaseModel):
     model_id: str
     version: str
     classes: list[str]
-    input_size: tuple[int, int]
+    input_size: Annotated[list[int], Field(min_length=2, max_length=2, description="[height, width]")]
     conf_threshold: float
     class_thresholds: dict[str, float]
     nms_iou: float

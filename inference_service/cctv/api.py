@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference_service.api.errors import InvalidQueryError, ServiceUnavailableError
+from inference_service.api.schemas import ErrorResponse
 from inference_service.cctv.store import DEFAULT_DB, EventStore, StoredEvent
 
 MAX_OFFSET = 10_000_000  # far past any events table; keeps SQLite's 64-bit OFFSET from overflowing
@@ -80,7 +81,7 @@ class EventOut(BaseModel):
     peak_confidence: float
     frames: int
     evidence_at: dt.datetime
-    evidence_box: tuple[float, float, float, float] = Field(description="xyxy in frame pixels")
+    evidence_box: list[float] = Field(min_length=4, max_length=4, description="xyxy in frame pixels")
     evidence_url: str
     model_id: str
 
@@ -103,7 +104,7 @@ class EventOut(BaseModel):
             peak_confidence=round(e.peak_confidence, 4),
             frames=e.frames,
             evidence_at=dt.datetime.fromtimestamp(e.evidence_ts, dt.UTC),
-            evidence_box=(round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)),
+            evidence_box=[round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)],
             evidence_url=f"/v1/events/{e.id}/evidence.jpg",
             model_id=e.model_id,
         )
@@ -117,9 +118,12 @@ class EventList(BaseModel):
 
 
 router = APIRouter(prefix="/v1", tags=["cctv events"])
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 429, 503)
+}
 
 
-@router.get("/events", response_model=EventList, summary="CCTV hazard events, newest first")
+@router.get("/events", response_model=EventList, responses=_ERRORS, summary="CCTV hazard events, newest first")
 def list_events(
     store: StoreDep,
     camera: str | None = None,
@@ -142,7 +146,7 @@ def list_events(
     return EventList(events=[EventOut.from_stored(r) for r in rows], count=len(rows), limit=limit, offset=offset)
 
 
-@router.get("/events/{event_id}", response_model=EventOut, summary="One CCTV event")
+@router.get("/events/{event_id}", response_model=EventOut, responses=_ERRORS, summary="One CCTV event")
 def get_event(event_id: str, store: StoreDep) -> EventOut:
     event = store.get_event(event_id)
     if event is None:
@@ -153,7 +157,7 @@ def get_event(event_id: str, store: StoreDep) -> EventOut:
 @router.get(
     "/events/{event_id}/evidence.jpg",
     response_class=Response,
-    responses={200: {"content": {"image/jpeg": {}}}},
+    responses={200: {"content": {"image/jpeg": {}}}, **_ERRORS},
     summary="The event's best evidence frame, box drawn",
 )
 def get_evidence(event_id: str, store: StoreDep) -> Response:
