@@ -91,7 +91,10 @@ def annotations_for(
         if f.box is not None:
             colour = SEVERITY_COLOURS.get(f.severity, DETECTION_COLOUR)
             conf = f"{f.confidence:.0%}"
-            out.append(Annotation(f.box, f"{f.name_en} {conf}", f"{f.name_zh} {f.name_en} {conf}", colour))
+            # a suspicion says so on the photo: the inspector confirms it
+            mark_en, mark_zh = ("suspected ", "疑似") if f.suspected else ("", "")
+            text_zh = f"{mark_zh}{f.name_zh} {f.name_en} {conf}"
+            out.append(Annotation(f.box, f"{mark_en}{f.name_en} {conf}", text_zh, colour))
     dets = result.detections
     for i in range(len(dets)):
         if i in used:

@@ -95,3 +95,17 @@ def test_scene_rule_contact_sheets_count_raises_with_and_without_the_scene(tmp_p
     assert [len(f) for _, f, _ in scan_photos(scanner, photos, "CONST-002", None)] == [0, 0]
     (sheet,) = write_sheets(rows, CLASSES, {"person", "safety_harness"}, tmp_path)
     assert sheet.suffix == ".png" and sheet.stat().st_size > 1000
+
+
+def test_evidence_labels_a_suspicion_as_such(tmp_path: Path):
+    from inference_service.evidence import annotations_for
+    from inference_service.runtime import Detector
+    from inference_service.scan import Scanner, ScanOptions
+    from inference_service.taxonomy import load_taxonomy
+
+    model = build_model_dir(tmp_path / "m", classes=CLASSES, class_thresholds={})
+    scanner = Scanner(Detector.load(model), load_taxonomy())
+    scan = scanner.scan(PERSON, ScanOptions(scene="work_at_height", evidence=True))
+    (note,) = annotations_for(scan.detect, scan.findings, CLASSES, scanner.class_zh)
+    assert note.label_en.startswith("suspected Work at height") and (note.label_zh or "").startswith("疑似高处作业")
+    assert scan.evidence_jpeg is not None
