@@ -339,3 +339,25 @@ def test_inspection_started_without_signal_is_created_once_online(
     expect(page.locator("[data-photo]")).to_have_count(2)
     assert inspection(client, mine[0]["id"])["photo_count"] == 2
     assert page.errors == []
+
+
+def test_reload_without_signal_shows_the_app_and_keeps_taking_photos(
+    app_server: AppServer, phone: Any, photos: Any
+) -> None:
+    page = phone()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "断网重开页面单位")
+    assert page.evaluate("async () => Boolean(await navigator.serviceWorker.ready)")  # the app shell is cached
+    page.context.set_offline(True)
+    page.reload()  # the phone reloads the page in the basement
+    expect(page.locator("[data-offline=view]")).to_be_visible()
+    expect(page.locator("main h1")).to_have_text("断网重开页面单位")
+    choose_photos(page, [photos["fire2"]], pick="camera")
+    expect(page.locator("[data-queue] .qi")).to_have_count(1)
+    client = app_server.client("inspector")
+    assert inspection(client, iid)["photo_count"] == 0
+    page.context.set_offline(False)
+    expect(page.locator("[data-photo]")).to_have_count(1)
+    expect(page.locator("[data-offline=view]")).to_have_count(0)
+    assert inspection(client, iid)["photo_count"] == 1
+    assert page.errors == []

@@ -10,7 +10,7 @@ STATIC = Path(__file__).resolve().parents[2] / "inference_service" / "app" / "st
 
 def test_static_assets_are_small_and_local() -> None:
     """All JS + CSS under 150 KB; nothing referenced from another host."""
-    assets = [STATIC / "app.js", STATIC / "app.css"]
+    assets = [STATIC / "app.js", STATIC / "sw.js", STATIC / "app.css"]
     assert sum(p.stat().st_size for p in assets) < 150 * 1024
     for p in [*assets, STATIC / "index.html"]:
         text = p.read_text(encoding="utf-8")

@@ -40,7 +40,7 @@
       override: '核实后仍然销号（需填写说明）', override_note: '销号说明', need_note: '请填写说明',
       history: '处理记录', closed_at: '销号时间', view_insp: '查看检查记录', fix_photo: '整改照片', no_items: '没有符合条件的隐患。',
       stats: '统计分析', period: '时间范围', insp_pending: '无网络：检查已保存在本机，联网后自动创建并上传照片。',
-      sync_pending: '待同步', total_hz: '隐患总数', rate: '整改率', closed_n: '已销号', overdue_n: '逾期未改',
+      sync_pending: '待同步', offline_view: '离线：显示本机保存的检查信息；新拍的照片保存在本机，联网后自动上传。', total_hz: '隐患总数', rate: '整改率', closed_n: '已销号', overdue_n: '逾期未改',
       in_time: '按期销号', open_n: '未销号', by_week: '每周发现隐患', by_sev: '按等级', by_type: '按隐患类型',
       by_unit: '按单位', by_insp: '按检查人', field: '模型现场准确率（按类别）', field_sub: '准确率 = 确认 ÷ (确认 + 误报)；漏检 = 检查员补录',
       confirmed: '确认', rejected: '误报', added: '漏检', no_data: '暂无数据', me: '我的', role: '角色',
@@ -81,7 +81,8 @@
       need_note: 'Please write a note', history: 'History', closed_at: 'Closed', view_insp: 'Open inspection',
       fix_photo: 'Rectification photo', no_items: 'No matching hazards.', stats: 'Statistics', period: 'Period',
       insp_pending: 'No signal: the inspection is saved on this phone; it is created and its photos uploaded when online.',
-      sync_pending: 'Not synced', total_hz: 'Hazards',
+      sync_pending: 'Not synced',
+      offline_view: 'Offline: showing what this phone kept; new photos wait on the phone and upload when online.', total_hz: 'Hazards',
       rate: 'Rectified', closed_n: 'Closed', overdue_n: 'Overdue', in_time: 'Closed in time', open_n: 'Not closed',
       by_week: 'Hazards per week', by_sev: 'By severity', by_type: 'By hazard', by_unit: 'By unit',
       by_insp: 'By inspector', field: 'Model precision in the field (per class)',
@@ -186,23 +187,45 @@
     if (r.ok) return data;
     const err = new ApiError(r.status, data?.error?.code || `http_${r.status}`,
       data?.error?.message || `${r.status} ${r.statusText}`);
-    if (r.status === 403 && /csrf/i.test(err.code) && !opts.retried && await refreshMe()) {
-      return api(method, path, body, { ...opts, retried: true });  // a stale token: fetch a fresh one once
+    if (r.status === 403 && /csrf/i.test(err.code) && !opts.retried) {
+      const before = st.csrf;  // a stale (or not yet fetched) token: fetch a fresh one and try once more
+      if (await refreshMe() && st.csrf !== before) return api(method, path, body, { ...opts, retried: true });
     }
-    if (r.status === 401 && !opts.noLogin) { st.user = null; go('#/login'); }
+    if (r.status === 401 && !opts.noLogin) loggedOut();
     throw err;
   }
+  function loggedOut() {
+    st.user = null; st.csrf = '';
+    LS.removeItem('hazardscan.user');
+    LS.removeItem('hazardscan.recent');
+    go('#/login');
+  }
+  function loggedIn(me) {
+    st.user = me.user; st.csrf = me.csrf_token;
+    LS.setItem('hazardscan.user', JSON.stringify(me.user));
+  }
+  /** The session from the server; without signal, the last user of this phone (the token comes when online). */
   async function refreshMe() {
     try {
-      const me = await api('GET', '/app/api/me', null, { noLogin: true });
-      st.user = me.user; st.csrf = me.csrf_token;
+      loggedIn(await api('GET', '/app/api/me', null, { noLogin: true }));
       return true;
-    } catch { return false; }
+    } catch (e) {
+      if (e.status === 0 && !st.user) st.user = JSON.parse(LS.getItem('hazardscan.user') || 'null');
+      else if (e.status === 401 && st.user) loggedOut();
+      return e.status === 0 && Boolean(st.user);
+    }
   }
   let taxPromise = null;
-  function taxonomy() {
-    taxPromise ||= api('GET', '/app/api/taxonomy').then((x) => { st.tax = x; return x; })
-      .catch((e) => { taxPromise = null; throw e; });
+  function taxonomy() {  // kept on the phone too: starting an inspection needs the scenes without signal
+    taxPromise ||= api('GET', '/app/api/taxonomy').then((x) => {
+      LS.setItem('hazardscan.taxonomy', JSON.stringify(x));
+      return x;
+    }).catch((e) => {
+      taxPromise = null;
+      const kept = e.status === 0 && LS.getItem('hazardscan.taxonomy');
+      if (!kept) throw e;
+      return JSON.parse(kept);
+    }).then((x) => { st.tax = x; return x; });
     return taxPromise;
   }
   const hazardById = (id) => st.tax?.hazards.find((x) => x.id === id);
@@ -391,13 +414,14 @@
       for (const f of [...uploadHooks[rec.kind]]) f(rec, r.data);  // a hook may add hooks
       return 'ok';
     }
-    if (r.status === 403 && /csrf/i.test(r.data?.error?.code || '') && await refreshMe()) {
+    if (r.status === 403 && /csrf/i.test(r.data?.error?.code || '')) {
+      const before = st.csrf;
       setLive(rec.key, 'wait');
-      return 'again';
+      return await refreshMe() && st.csrf !== before ? 'again' : 'stop';
     }
     if (r.status === 0 || r.status === 401 || r.status === 408 || r.status === 429 || r.status >= 500) {
       setLive(rec.key, 'wait');
-      if (r.status === 401) { st.user = null; go('#/login'); }
+      if (r.status === 401) loggedOut();
       return 'stop';
     }
     rec.error = r.data?.error?.message || `HTTP ${r.status}`;
@@ -554,7 +578,7 @@
       try {
         const r = await api('POST', '/app/api/login',
           { username: form.username.value.trim(), password: form.password.value }, { noLogin: true });
-        st.user = r.user; st.csrf = r.csrf_token;
+        loggedIn(r);
         await notify();
         pump();
         go('#/inspections');
@@ -668,6 +692,15 @@
   }
 
   /* ---------------------------------------------------------------- view: one inspection */
+  function keepRecent(ins) {  // the last 20 inspections opened, without photos, for a reload without signal
+    const m = JSON.parse(LS.getItem('hazardscan.recent') || '{}');
+    const { photos, ...light } = ins;
+    delete m[ins.id];
+    m[ins.id] = light;
+    const ids = Object.keys(m);
+    for (const old of ids.slice(0, Math.max(0, ids.length - 20))) delete m[old];
+    LS.setItem('hazardscan.recent', JSON.stringify(m));
+  }
   /** An inspection waiting in the queue, shaped like the server's (no photos yet). */
   async function localInspection(id) {
     const rec = await idb.get(id.slice('local-'.length));
@@ -677,7 +710,18 @@
   }
   async function viewInspection(id) {
     if (id.startsWith('local-') && localIds()[id]) { location.replace(`#/inspection/${localIds()[id]}`); return h('p', {}); }
-    const ins = id.startsWith('local-') ? await localInspection(id) : await api('GET', `/app/api/inspections/${id}`);
+    let ins;
+    if (id.startsWith('local-')) ins = await localInspection(id);
+    else {
+      try {
+        ins = await api('GET', `/app/api/inspections/${id}`);
+        keepRecent(ins);
+      } catch (e) {  // no signal: what this phone saw of it last, enough to go on taking photos
+        const kept = e.status === 0 && JSON.parse(LS.getItem('hazardscan.recent') || '{}')[id];
+        if (!kept) throw e;
+        ins = { ...kept, photos: [], offline: true };
+      }
+    }
     const local = Boolean(ins.local);
     const photosEl = h('div', { class: 'photos' });
     const emptyEl = h('p', { class: 'empty' }, t('no_photos'));
@@ -706,6 +750,7 @@
       if (`local-${rec.key}` === ins.id) location.replace(`#/inspection/${made.id}`);
     };
     if (local) uploadHooks.insp.add(created);
+    if (ins.offline) window.addEventListener('online', () => { if (photosEl.isConnected) route(); }, { once: true });
     for (const p of ins.photos || []) addPhoto(p);
     emptyEl.hidden = (ins.photos || []).length > 0;
     const u = ins.unit;
@@ -723,7 +768,8 @@
           ins.location ? h('span', { class: 'pill' }, icon('pin'),
             `${(+ins.location.lat).toFixed(4)}, ${(+ins.location.lon).toFixed(4)}`) : null),
         local ? h('p', { class: ins.error ? 'err' : 'warn', 'data-local': 'pending' },
-          ins.error ? t('q_fail', ins.error) : t('insp_pending')) : null),
+          ins.error ? t('q_fail', ins.error) : t('insp_pending')) : null,
+        ins.offline ? h('p', { class: 'warn', 'data-offline': 'view' }, t('offline_view')) : null),
       h('div', { class: 'fab-row' }, pick(true), pick(false)),
       queueCard('photo', ins.id),
       emptyEl, photosEl,
@@ -1248,7 +1294,7 @@
             `${t('lang')}: ${en() ? 'English' : '中文'}`),
           h('button', { class: 'btn bad', type: 'button', 'data-act': 'logout', onclick: async () => {
             try { await api('POST', '/app/api/logout'); } catch { /* gone already */ }
-            st.user = null; st.csrf = ''; go('#/login');
+            loggedOut();
           } }, t('logout')))),
       admin);
   }
@@ -1265,5 +1311,6 @@
   applyLang();
   route();
   setInterval(() => { if (queued.some((r) => !r.error) && !pumping) pump(); }, 30000);
+  if ('serviceWorker' in navigator) navigator.serviceWorker.register('sw.js').catch(() => { /* http: no shell cache */ });
   window.hazardscan = { pump, queue: () => queued, downscale };  // for tests and the benchmark
 })();
