@@ -34,7 +34,6 @@ from inference_service.taxonomy import Rule, Taxonomy, load_taxonomy  # noqa: E4
 
 PREFIX = "HAZARDSCAN_"
 WIDTH = 118  # longest generated line
-SEVERITY_ZH = {"critical": "重大", "high": "较大", "medium": "一般", "low": "较小"}
 
 # Variables read with os.environ instead of a settings class: what each one is for.
 DIRECT_VARIABLES: dict[str, str] = {
@@ -129,14 +128,14 @@ def _wrap(text: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, break_on_hyphens=False, break_long_words=False)
 
 
-def _when(rules: list[Rule], scenes: dict[str, str]) -> str:
+def _when(rules: list[Rule]) -> str:
     """When a hazard is raised, from the rules the model can use."""
     if any(not r.scene and not r.suspected for r in rules):
         return "always"
     parts = []
     for r in rules:
-        where = " or ".join(f"`{x}` ({scenes.get(x, x)})" for x in r.scene)
-        parts.append(("suspicion" + (f" in {where}" if where else "")) if r.suspected else f"in {where}")
+        where = " or ".join(f"`{x}`" for x in r.scene)
+        parts.append(("suspicion" + (f", scene {where}" if where else "")) if r.suspected else f"scene {where}")
     return "; ".join(dict.fromkeys(parts))
 
 
@@ -148,7 +147,6 @@ def models_section(model_dir: Path | None = None, taxonomy: Taxonomy | None = No
     known = set(classes)
     val = card.get("metrics", {}).get("val", {})
     per_class = val.get("per_class", {})
-    scenes = {sc.id: sc.zh for sc in taxonomy.scenes}
     coverage = taxonomy.coverage(classes)
     missing = [taxonomy.hazard(h) for h in coverage["cannot_raise"]]
     raised = [h for h in taxonomy.hazards if h.id not in coverage["cannot_raise"]]
@@ -169,8 +167,8 @@ def models_section(model_dir: Path | None = None, taxonomy: Taxonomy | None = No
         anchors = list(dict.fromkeys(c for r in usable for c in r.when if c in known))
         ap = "/".join(f"{per_class[c]['ap50']:.2f}" for c in anchors if c in per_class) or "–"
         lines.append(
-            f"| {h.id} {h.name_en} | {h.name_zh} | {h.severity} ({SEVERITY_ZH[h.severity]}) | "
-            f"{', '.join(f'`{c}`' for c in anchors)} | {_when(usable, scenes)} | {ap} |"
+            f"| {h.id} {h.name_en} | {h.name_zh} | {h.severity} | "
+            f"{', '.join(f'`{c}`' for c in anchors)} | {_when(usable)} | {ap} |"
         )
     lines.append("")
     used = {c for h in raised for r in h.rules if r.raisable_by(known) for c in (*r.when, *r.with_, *r.without)}

@@ -193,11 +193,11 @@ def runnable_blocks(page: Path) -> list[Block]:
 RUNNABLE_PAGES = [p for p in PAGES if runnable_blocks(p)]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """A real service with the shipped default model, closed as `make serve` starts it (every /v1 route needs
-    an API key), and the environment the blocks run in: ``API_KEY`` holds a key made with the service's own key
-    store, as the docs tell a reader to make one."""
+    """A fresh service for each page (its own data folder, users and keys) with the shipped default model,
+    closed as `make serve` starts it (every /v1 route needs an API key), and the environment the blocks run
+    in: ``API_KEY`` holds a key made with the service's own key store, as the docs tell a reader to make one."""
     root = tmp_path_factory.mktemp("docs-service")
     events_db = root / "events.db"
     EventStore(str(events_db)).close()  # exists before start-up, as after a first `hazardscan scan`
@@ -221,9 +221,11 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
 
 
 def _scratch(tmp_path: Path) -> Path:
-    """A stand-in for the repository root: models/ and datasets/ linked, everything else written fresh."""
+    """A stand-in for the repository root: models/, datasets/ and the virtual environment (.venv, the one
+    running the tests) linked, everything else written fresh."""
     for name in ("models", "datasets"):
         (tmp_path / name).symlink_to(REPO / name)
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))
     (tmp_path / ".curlrc").write_text("fail-with-body\nsilent\nshow-error\n", encoding="utf-8")  # HTTP >= 400 fails
     return tmp_path
 
@@ -254,5 +256,12 @@ def test_runnable_blocks_run(page: Path, service: dict[str, str], tmp_path: Path
 def test_pages_with_runnable_blocks_are_found():
     """Guards the marker's spelling: the pages that carry examples are seen as carrying them."""
     names = {_rel(p) for p in RUNNABLE_PAGES}
-    assert {"docs/api.md", "docs/cctv.md", "docs/ml.md", "docs/operations.md"} <= names
+    assert {"README.md", "docs/api.md", "docs/cctv.md", "docs/ml.md", "docs/operations.md"} <= names
     assert shutil.which("curl"), "the runnable examples need curl (scripts/setup.sh installs it)"
+
+
+def test_the_readme_is_a_product_page():
+    """Short enough to read at once, no line wider than a screen (the history lives in docs/models.md)."""
+    lines = (REPO / "README.md").read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 160
+    assert [(n, len(line)) for n, line in enumerate(lines, 1) if len(line) > 125] == []
