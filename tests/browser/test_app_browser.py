@@ -284,6 +284,14 @@ def test_ledger_items_to_closed_documents_and_statistics(
     expect(ledger_card(sup, fids[0])).to_contain_text("已销号")
     failed = ledger_card(sup, fids[1])
     expect(failed).to_have_attribute("data-recheck", "failed")
+    # 指派 / 调整期限: a deadline in the past makes the item overdue, highlighted
+    failed.locator("details.assign > summary").click()
+    failed.locator("input[name=responsible]").fill("李四")
+    failed.locator("input[name=deadline]").fill("2026-01-05")
+    failed.locator("[data-act=assign]").click()
+    expect(failed).to_have_class(re.compile(r"\boverdue\b"))
+    expect(failed).to_contain_text("已逾期")
+    expect(failed).to_contain_text("李四")
     failed.locator("[data-act=close]").click()  # not without checking it and saying why
     expect(failed.locator(".err")).to_contain_text("请填写说明")
     expect(failed).to_have_attribute("data-status", "pending_review")
@@ -297,6 +305,7 @@ def test_ledger_items_to_closed_documents_and_statistics(
     }
     assert items[fids[0]]["status"] == "closed" and items[fids[0]]["responsible_person"] == "王安全"
     assert items[fids[1]]["status"] == "closed" and items[fids[1]]["ai_recheck"] == "failed"
+    assert items[fids[1]]["responsible_person"] == "李四" and items[fids[1]]["deadline"].startswith("2026-01-05")
 
     # the 已销号 chip filters the list; the statistics count the two closed items
     sup.get_by_role("button", name="已销号").click()

@@ -39,7 +39,8 @@
       ai_failed_long: 'AI 复查未通过：整改照片中仍识别到该隐患，请现场核实。', ai_passed: 'AI 复查通过',
       override: '核实后仍然销号（需填写说明）', override_note: '销号说明', need_note: '请填写说明',
       history: '处理记录', closed_at: '销号时间', view_insp: '查看检查记录', fix_photo: '整改照片', no_items: '没有符合条件的隐患。',
-      stats: '统计分析', period: '时间范围', insp_pending: '无网络：检查已保存在本机，联网后自动创建并上传照片。',
+      stats: '统计分析', period: '时间范围', assign: '指派 / 调整期限', assignee: '指派给',
+      ai_none: 'AI 无法复查，请人工核实', insp_pending: '无网络：检查已保存在本机，联网后自动创建并上传照片。',
       sync_pending: '待同步', offline_view: '离线：显示本机保存的检查信息；新拍的照片保存在本机，联网后自动上传。', total_hz: '隐患总数', rate: '整改率', closed_n: '已销号', overdue_n: '逾期未改',
       in_time: '按期销号', open_n: '未销号', by_week: '每周发现隐患', by_sev: '按等级', by_type: '按隐患类型',
       by_unit: '按单位', by_insp: '按检查人', field: '模型现场准确率（按类别）', field_sub: '准确率 = 确认 ÷ (确认 + 误报)；漏检 = 检查员补录',
@@ -79,7 +80,8 @@
       ai_failed_long: 'AI re-check failed: the hazard is still seen in the rectification photo. Verify on site.',
       ai_passed: 'AI re-check passed', override: 'Close anyway after checking (note required)', override_note: 'Note',
       need_note: 'Please write a note', history: 'History', closed_at: 'Closed', view_insp: 'Open inspection',
-      fix_photo: 'Rectification photo', no_items: 'No matching hazards.', stats: 'Statistics', period: 'Period',
+      fix_photo: 'Rectification photo', no_items: 'No matching hazards.', stats: 'Statistics', period: 'Period', assign: 'Assign / deadline', assignee: 'Assign to',
+      ai_none: 'No AI re-check: judge by eye',
       insp_pending: 'No signal: the inspection is saved on this phone; it is created and its photos uploaded when online.',
       sync_pending: 'Not synced',
       offline_view: 'Offline: showing what this phone kept; new photos wait on the phone and upload when online.', total_hz: 'Hazards',
@@ -1023,6 +1025,36 @@
     return h('div', {}, h('h1', {}, t('ledger')), chips, filters, total, listEl, more, exp);
   }
 
+  let peoplePromise = null;  // the organisation's users for 指派 (the API lists them to admins only)
+  const people = () => (peoplePromise ||= api('GET', '/app/api/users').then((r) => r.items).catch(() => []));
+  /** 指派 / 调整期限 (supervisor): responsible person, assignee, deadline, note. */
+  function assignForm(it, done, err) {
+    const id = (k) => `${k}-${it.id}`;
+    const who = h('select', { id: id('as'), name: 'assigned_to' }, h('option', { value: '' }, '—'));
+    people().then((us) => {
+      for (const u of us) who.append(h('option', { value: u.id, selected: u.id === it.assigned_to }, u.display_name || u.username));
+      who.parentElement.hidden = !us.length;
+    });
+    const form = h('form', { onsubmit: async (e) => {
+      e.preventDefault();
+      err.textContent = '';
+      const el = form.elements;
+      const body = { version: it.version, note: el.note.value.trim() };
+      if (el.responsible.value.trim()) body.responsible_person = el.responsible.value.trim();
+      if (el.deadline.value) body.deadline = el.deadline.value;
+      if (who.value) body.assigned_to = who.value;
+      try { done(await api('POST', `/app/api/ledger/${it.id}/assign`, body)); } catch (ex) { err.textContent = ex.message; }
+    } },
+    h('label', { for: id('ar') }, t('responsible')),
+    h('input', { id: id('ar'), name: 'responsible', value: it.responsible_person || '', maxLength: 100 }),
+    h('div', { hidden: true }, h('label', { for: id('as') }, t('assignee')), who),
+    h('label', { for: id('ad') }, t('deadline')),
+    h('input', { id: id('ad'), name: 'deadline', type: 'date', value: (it.deadline || '').slice(0, 10) }),
+    h('label', { for: id('an') }, t('note'), ' ', h('span', { class: 'hint' }, `(${t('optional')})`)),
+    h('input', { id: id('an'), name: 'note', maxLength: 2000 }),
+    h('div', { class: 'btns' }, h('button', { class: 'btn', type: 'submit', 'data-act': 'assign' }, t('save'))));
+    return h('details', { class: 'small assign' }, h('summary', {}, t('assign')), form);
+  }
   function ledgerCard(it) {
     const card = h('article', { class: `card bl-${it.severity}${it.overdue ? ' overdue' : ''}`, 'data-ledger': it.id,
       'data-status': it.status, 'data-finding': it.finding_id, 'data-recheck': it.ai_recheck || null });
@@ -1037,9 +1069,9 @@
         err.textContent = ex.message;
         if (ex.status === 409) {  // someone else moved it: show the item as it is now
           try {
-            const r = await api('GET', `/app/api/ledger?limit=1&offset=0&id=${it.id}`);
-            const fresh = r.items.find((x) => x.id === it.id);
-            if (fresh) { const c = ledgerCard(fresh); c.querySelector('.err').textContent = ex.message; card.replaceWith(c); }
+            const c = ledgerCard(await api('GET', `/app/api/ledger/${it.id}`));
+            c.querySelector('.err').textContent = ex.message;
+            card.replaceWith(c);
           } catch { /* keep the message */ }
         }
       }
@@ -1084,6 +1116,7 @@
       actions = h('p', { class: 'muted' }, t('wait_review'));
     }
     const q = queueCard('rect', it.id);
+    const assign = boss && it.status !== 'closed' ? assignForm(it, (n) => card.replaceWith(ledgerCard(n)), err) : null;
     const hook = (rec, item) => {
       if (!card.isConnected) { uploadHooks.rect.delete(hook); return; }
       if (rec.target === String(it.id) && item?.id) card.replaceWith(ledgerCard(item));
@@ -1097,12 +1130,13 @@
         h('span', { class: it.overdue ? 'tag-bad' : 'pill' }, it.overdue ? `${t('overdue')} · ${dueText}` : dueText),
         h('span', { class: 'pill' }, `${t('deadline')} ${fmtDate(it.deadline)}`),
         it.responsible_person ? h('span', { class: 'pill' }, `${t('responsible')}: ${it.responsible_person}`) : null,
-        it.ai_recheck === 'passed' ? h('span', { class: 'tag-ok' }, t('ai_passed')) : null),
+        it.ai_recheck === 'passed' ? h('span', { class: 'tag-ok' }, t('ai_passed')) : null,
+        it.status === 'pending_review' && !it.ai_recheck ? h('span', { class: 'pill' }, t('ai_none')) : null),
       it.ai_recheck === 'failed' ? h('div', { class: 'recheck-failed', role: 'note' },
         icon('warn'), h('span', {}, t('ai_failed_long'))) : null,
       it.rectification_photo_url ? h('img', { class: 'thumb', src: it.rectification_photo_url, alt: t('fix_photo'),
         loading: 'lazy' }) : null,
-      q, actions, err,
+      q, actions, assign, err,
       h('div', { class: 'card-foot small' },
         h('a', { href: `#/inspection/${it.inspection_id}` }, t('view_insp')),
         (it.history || []).length ? h('details', { class: 'small' }, h('summary', {}, t('history')),
