@@ -148,6 +148,7 @@ class Service:
             "HAZARDSCAN_LOG_LEVEL": "WARNING",
             "HAZARDSCAN_ORT_SPINNING": "1" if spinning else "0",
             "HAZARDSCAN_PUBLIC_ROUTES": "/v1/detect",  # no API key in the timed path
+            "HAZARDSCAN_PRECISION": "fp32",  # the same ONNX file as the bare session and Ultralytics
         }
         if threads:
             env["HAZARDSCAN_THREADS"] = str(threads)
