@@ -311,6 +311,10 @@ def test_ledger_items_to_closed_documents_and_statistics(
     sup.get_by_role("button", name="已销号").click()
     expect(ledger_card(sup, fids[1])).to_be_visible()
     expect(sup.locator("[data-ledger]:not([data-status=closed])")).to_have_count(0)
+    with sup.expect_download() as dl:
+        sup.get_by_role("link", name="CSV").click()
+    csv = Path(dl.value.path()).read_text(encoding="utf-8-sig")
+    assert "台账闭环测试单位" in csv and "李四" in csv
     sup.click("#nav a[href='#/stats']")
     expect(sup.locator("[data-kpi=closed] .big")).to_have_text(str(stats_before["closed"] + 2))
     expect(sup.locator("main")).to_contain_text("台账闭环测试单位")  # 按单位
@@ -369,4 +373,26 @@ def test_reload_without_signal_shows_the_app_and_keeps_taking_photos(
     expect(page.locator("[data-photo]")).to_have_count(1)
     expect(page.locator("[data-offline=view]")).to_have_count(0)
     assert inspection(client, iid)["photo_count"] == 1
+    assert page.errors == []
+
+
+def test_a_file_that_is_not_a_photo_is_refused_with_a_message(
+    app_server: AppServer, phone: Any, tmp_path: Path
+) -> None:
+    bad = tmp_path / "scan.jpg"
+    bad.write_text("not a photo at all", encoding="utf-8")
+    page = phone()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "坏文件测试单位")
+    choose_photos(page, [bad])
+    item = page.locator("[data-queue] .qi")
+    expect(item.locator(".err")).to_contain_text("上传失败")  # the server's reason, in Chinese
+    expect(item.get_by_role("button", name="重试")).to_be_visible()
+    assert inspection(app_server.client("inspector"), iid)["photo_count"] == 0
+    page.on("dialog", lambda d: d.accept())
+    item.get_by_role("button", name="放弃").click()
+    expect(page.locator("[data-queue] .qi")).to_have_count(0)
+    page.reload()
+    expect(page.locator("[data-pick=gallery]")).to_be_attached()
+    expect(page.locator("[data-queue] .qi")).to_have_count(0)
     assert page.errors == []
