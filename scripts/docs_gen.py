@@ -72,6 +72,8 @@ def _settings_classes() -> Iterator[type[BaseSettings]]:
 def _default(value: Any) -> str:
     if value is None:
         return "unset"
+    if value == "":
+        return "empty"
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, Path):
