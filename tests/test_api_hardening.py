@@ -88,6 +88,7 @@ def test_corrupt_jpeg_data_is_scored_with_a_warning(serve: httpx.Client):
         {"offset": "-1"},
         {"limit": "100000"},
         {"since": "2026-13-01T00:00:00"},
+        {"until": "0.0"},  # epoch seconds are not ISO 8601
         {"since": "not a time"},
     ],
 )

@@ -174,3 +174,41 @@ def test_connections_beyond_the_limit_are_closed_at_once(tiny_model_dir: Path):
         with _raw(port), _raw(port), _raw(port), _raw(port) as extra:
             assert extra.recv(1024) == b""
         _wait_until(lambda: client.get("/healthz").status_code == 200, "a new connection is served again")
+
+
+def test_uploads_stay_in_memory_within_their_budget(tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch):
+    import tempfile
+
+    spooled: list[object] = []
+    real = tempfile.TemporaryFile
+
+    def recording(*args: object, **kwargs: object) -> object:  # where an upload spooled to disk would go
+        spooled.append(args)
+        return real(*args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", recording)
+    # the budget: max(1 MB, largest batch body 2 MB + 1 MB of form overhead) = 3 MB; photos up to 512 KB
+    settings = Settings(
+        model_path=tiny_model_dir,
+        threads=1,
+        upload_memory_mb=1,
+        max_upload_bytes=512 * 1024,
+        max_batch_bytes=2 * 1024 * 1024,
+    )
+    live = LiveServer(settings)
+    with live as client:
+        port = client.base_url.port or 0
+        big = encode(noisy_photo(900, 700), "PNG")  # over 1 MB: Starlette would spool it to disk by default
+        assert 1024 * 1024 < len(big) < 2 * 1024 * 1024
+        with _raw(port) as slow:  # a declared 3 MB upload in flight holds the whole budget
+            slow.sendall(_request_head(port, 3 * 1024 * 1024, "/v1/detect/batch") + b"--")
+            _wait_until(lambda: _gate(live).admitted == 1, "the slow upload is admitted")
+            refused = client.post("/v1/detect", files={"photo": ("p.png", PHOTO)})
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+            assert client.get("/healthz").status_code == 200
+        _wait_until(lambda: _gate(live).admitted == 0, "the slow upload left")
+        files = [("photos", ("big.png", big)), ("photos", ("p.png", PHOTO))]
+        items = client.post("/v1/detect/batch", files=files).json()["items"]
+        assert items[0]["error"]["code"] == "payload_too_large" and items[1]["error"] is None
+        assert 'reason="upload_memory"' in client.get("/metrics").text
+    assert spooled == []  # the part over the photo limit was refused from memory, never written to disk

@@ -74,23 +74,70 @@ class ModelGate:
                 self.running -= 1
 
 
-class AdmissionMiddleware:
-    """Refuse requests to the gated routes at once, before reading their bodies, when the gate is full."""
+class BodyBudget:
+    """Bytes of request bodies in flight (uploads are kept in memory, never spooled to disk). Event-loop only."""
 
-    def __init__(self, app: ASGIApp, gate: ModelGate, gated: Callable[[str], bool]) -> None:
+    def __init__(self, capacity: int, metrics: Metrics) -> None:
+        self.capacity = capacity
+        self.metrics = metrics
+        self.in_use = 0
+
+    def charge(self, scope: Scope, limit: int) -> int | None:
+        """The bytes charged for this request (its declared length, else its route's limit), or None when
+        they do not fit."""
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            return 0
+        declared = Headers(scope=scope).get("content-length")
+        size = min(int(declared), limit) if declared is not None and declared.isdigit() else limit
+        if size and self.in_use + size > self.capacity:
+            self.metrics.refused.labels("upload_memory").inc()
+            return None
+        self.in_use += size
+        return size
+
+
+class AdmissionMiddleware:
+    """Refuse at once, before reading the body, a request whose body does not fit the upload memory, or one to
+    a model route when the model gate is full."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        gate: ModelGate,
+        gated: Callable[[str], bool],
+        bodies: BodyBudget,
+        limit_for: Callable[[str], int],
+    ) -> None:
         self.app = app
         self.gate = gate
         self.gated = gated
+        self.bodies = bodies
+        self.limit_for = limit_for
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.gated(scope["path"]):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        language = Headers(scope=scope).get("accept-language")
+        charged = self.bodies.charge(scope, self.limit_for(scope["path"]))
+        if charged is None:
+            busy = ServerBusyError(f"the server is receiving other uploads; retry in {RETRY_AFTER_BUSY_S} s")
+            await error_response(busy, language)(scope, receive, send)
+            return
+        try:
+            await self._gated(scope, receive, send, language)
+        finally:
+            self.bodies.in_use -= charged
+
+    async def _gated(self, scope: Scope, receive: Receive, send: Send, language: str | None) -> None:
+        if not self.gated(scope["path"]):
             await self.app(scope, receive, send)
             return
         if not self.gate.admit():
             busy = ServerBusyError(
                 f"the server is busy ({self.gate.capacity} photos running or queued); retry in {RETRY_AFTER_BUSY_S} s"
             )
-            await error_response(busy, Headers(scope=scope).get("accept-language"))(scope, receive, send)
+            await error_response(busy, language)(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)

@@ -15,14 +15,14 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.formparsers import MultiPartParser
 
-from inference_service.api.admission import AdmissionMiddleware
+from inference_service.api.admission import AdmissionMiddleware, BodyBudget
 from inference_service.api.auth import ApiKeyMiddleware, parse_routes
 from inference_service.api.docs import install_docs
 from inference_service.api.errors import install_error_handlers
 from inference_service.api.middleware import BodyLimitMiddleware, BodyTimeoutMiddleware, MetricsMiddleware
 from inference_service.api.routes import router
 from inference_service.api.server import tune_malloc
-from inference_service.api.settings import Settings, get_settings
+from inference_service.api.settings import MB, Settings, get_settings
 from inference_service.api.state import ServiceState
 from inference_service.app import close_storage, install, open_storage, upload_limit
 from inference_service.cctv.api import router as events_router
@@ -35,7 +35,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     tune_malloc()  # before the thread pool makes its arenas
     # Keep uploads up to the photo limit in memory: a disk-backed spool file costs a thread-pool hop per
     # 64 KiB chunk, and the handler reads the photo into memory anyway.
-    MultiPartParser.spool_max_size = max(MultiPartParser.spool_max_size, settings.max_upload_bytes + 1)
+    # Uploads never touch the disk (a part over the limit was written to /tmp before being refused): the
+    # admission middleware bounds the memory of all bodies in flight instead (upload_memory_mb).
+    MultiPartParser.spool_max_size = max(
+        MultiPartParser.spool_max_size, settings.max_upload_bytes + 1, settings.max_batch_bytes + FORM_OVERHEAD
+    )
     state = ServiceState(settings)
 
     @asynccontextmanager
@@ -79,7 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Outermost last: metrics see everything; admission refuses before any body is read or timed.
     app.add_middleware(BodyLimitMiddleware, limit_for=body_limit)
     app.add_middleware(BodyTimeoutMiddleware, timeout_s=settings.body_timeout_s)
-    app.add_middleware(AdmissionMiddleware, gate=state.gate, gated=lambda path: path.startswith("/v1/detect"))
+    app.add_middleware(
+        AdmissionMiddleware,
+        gate=state.gate,
+        gated=lambda path: path.startswith("/v1/detect"),
+        bodies=BodyBudget(max(settings.upload_memory_mb * MB, settings.max_batch_bytes + FORM_OVERHEAD), state.metrics),
+        limit_for=body_limit,
+    )
     app.add_middleware(ApiKeyMiddleware, state=state, public=parse_routes(settings.public_routes))
     if settings.cors_origins:  # closed by default: no CORS headers, browsers keep other origins out
         app.add_middleware(

@@ -38,6 +38,14 @@ class Settings(BaseSettings):
         ),
     ] = 400
     decode_wait_s: Annotated[float, Field(gt=0, description="wait for decode memory before answering 503")] = 10.0
+    upload_memory_mb: Annotated[
+        int,
+        Field(
+            gt=0,
+            description="memory for request bodies in flight (uploads stay in memory, never on disk); a request "
+            "that does not fit: 503 with Retry-After before its body is read. At least the largest batch body",
+        ),
+    ] = 256
     model_concurrency: Annotated[int, Field(gt=0, description="requests decoding/running the model at once")] = 2
     max_queue: Annotated[
         int, Field(ge=0, description="requests admitted to wait for the model; beyond: 503 with Retry-After at once")

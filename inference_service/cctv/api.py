@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference_service.api.errors import InvalidQueryError, ServiceUnavailableError
@@ -50,6 +50,20 @@ def get_event_store(request: Request) -> EventStore:
 
 
 StoreDep = Annotated[EventStore, Depends(get_event_store)]
+
+
+def _iso_only(value: object) -> object:
+    """Times are ISO 8601 text: a bare number (pydantic would read it as epoch seconds) is refused."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("write the time in ISO 8601, e.g. 2026-12-01T08:00:00+08:00")
+    return value
+
+
+IsoTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
 
 
 def _utc(ts: float | None) -> dt.datetime | None:
@@ -118,9 +132,7 @@ class EventList(BaseModel):
 
 
 router = APIRouter(prefix="/v1", tags=["cctv events"])
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 429, 503)
-}
+_ERRORS: dict[int | str, dict[str, Any]] = {code: {"model": ErrorResponse} for code in (401, 403, 404, 422, 429, 503)}
 
 
 @router.get("/events", response_model=EventList, responses=_ERRORS, summary="CCTV hazard events, newest first")
@@ -129,8 +141,8 @@ def list_events(
     camera: str | None = None,
     hazard: Annotated[str | None, Query(description="taxonomy hazard id, e.g. FIRE-001")] = None,
     status: Literal["open", "closed"] | None = None,
-    since: Annotated[dt.datetime | None, Query(description="events that started at or after this time")] = None,
-    until: Annotated[dt.datetime | None, Query(description="events that started before this time")] = None,
+    since: Annotated[IsoTime | None, Query(description="events that started at or after this time")] = None,
+    until: Annotated[IsoTime | None, Query(description="events that started before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> EventList:
