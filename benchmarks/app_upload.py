@@ -54,7 +54,7 @@ def photo_12mp(path: Path, source: Path | None) -> bytes:
 
 
 def page_weight() -> tuple[int, int]:
-    files = [STATIC / "app.js", STATIC / "sw.js", STATIC / "app.css"]
+    files = sorted(STATIC.glob("*.js")) + sorted(STATIC.glob("*.css"))
     raw = sum(p.stat().st_size for p in files)
     gz = sum(len(gzip.compress(p.read_bytes(), 9)) for p in files)
     return raw, gz

@@ -1,0 +1,82 @@
+/* The JSON API (docs/app-api.md): CSRF header on writes, errors as ApiError, session, taxonomy and its names. */
+import { LS, st } from './state.js';
+import { en, t } from './i18n.js';
+import { go } from './app.js';
+import { h } from './dom.js';
+
+export class ApiError extends Error {
+  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+}
+export const langHeader = () => (en() ? 'en' : 'zh-CN');
+export async function api(method, path, body, opts = {}) {
+  const headers = { Accept: 'application/json', 'Accept-Language': langHeader() };
+  if (method !== 'GET') headers['X-CSRF-Token'] = st.csrf;
+  let payload = body;
+  if (body && !(body instanceof FormData)) {
+    headers['Content-Type'] = 'application/json';
+    payload = JSON.stringify(body);
+  }
+  let r;
+  try {
+    r = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
+  } catch {
+    throw new ApiError(0, 'network', t('offline_err'));
+  }
+  if (r.status === 204) return null;
+  let data = null;
+  try { data = await r.json(); } catch { /* not JSON */ }
+  if (r.ok) return data;
+  const err = new ApiError(r.status, data?.error?.code || `http_${r.status}`,
+    data?.error?.message || `${r.status} ${r.statusText}`);
+  if (r.status === 403 && /csrf/i.test(err.code) && !opts.retried) {
+    const before = st.csrf;  // a stale (or not yet fetched) token: fetch a fresh one and try once more
+    if (await refreshMe() && st.csrf !== before) return api(method, path, body, { ...opts, retried: true });
+  }
+  if (r.status === 401 && !opts.noLogin) loggedOut();
+  throw err;
+}
+export function loggedOut() {
+  st.user = null; st.csrf = '';
+  LS.removeItem('hazardscan.user');
+  LS.removeItem('hazardscan.recent');
+  go('#/login');
+}
+export function loggedIn(me) {
+  st.user = me.user; st.csrf = me.csrf_token;
+  LS.setItem('hazardscan.user', JSON.stringify(me.user));
+}
+/** The session from the server; without signal, the last user of this phone (the token comes when online). */
+export async function refreshMe() {
+  try {
+    loggedIn(await api('GET', '/app/api/me', null, { noLogin: true }));
+    return true;
+  } catch (e) {
+    if (e.status === 0 && !st.user) st.user = JSON.parse(LS.getItem('hazardscan.user') || 'null');
+    else if (e.status === 401 && st.user) loggedOut();
+    return e.status === 0 && Boolean(st.user);
+  }
+}
+export let taxPromise = null;
+export function taxonomy() {  // kept on the phone too: starting an inspection needs the scenes without signal
+  taxPromise ||= api('GET', '/app/api/taxonomy').then((x) => {
+    LS.setItem('hazardscan.taxonomy', JSON.stringify(x));
+    return x;
+  }).catch((e) => {
+    taxPromise = null;
+    const kept = e.status === 0 && LS.getItem('hazardscan.taxonomy');
+    if (!kept) throw e;
+    return JSON.parse(kept);
+  }).then((x) => { st.tax = x; return x; });
+  return taxPromise;
+}
+export const hazardById = (id) => st.tax?.hazards.find((x) => x.id === id);
+export const sevName = (id) => {
+  const sv = st.tax?.severities?.find((x) => x.id === id);
+  return sv ? (en() ? (sv.name_en || id) : sv.name_zh) : id;
+};
+export const sceneName = (id) => {
+  const sc = st.tax?.scenes?.find((x) => x.id === id || x.name_zh === id);
+  return sc ? (en() ? sc.name_en : sc.name_zh) : id;
+};
+export const hzName = (o) => (en() ? o.name_en || o.name_zh : o.name_zh || o.name_en) || o.hazard_id || '';
+export const sevBadge = (sev) => h('span', { class: `sev sev-${sev}` }, sevName(sev));

@@ -1,0 +1,271 @@
+/* View: one inspection: photos with boxes, hazard cards, confirm / reject / adjust / add a missed hazard. */
+import { api, ApiError, hazardById, hzName, sceneName, sevBadge } from './api.js';
+import { LS, st } from './state.js';
+import { en, t } from './i18n.js';
+import { enqueue, idb, live, localIds, queueCard, uploadHooks } from './queue.js';
+import { fmtTime, h, icon, pct, s, toast } from './dom.js';
+import { go, route } from './app.js';
+
+export function keepRecent(ins) {  // the last 20 inspections opened, without photos, for a reload without signal
+  const m = JSON.parse(LS.getItem('hazardscan.recent') || '{}');
+  const { photos, ...light } = ins;
+  delete m[ins.id];
+  m[ins.id] = light;
+  const ids = Object.keys(m);
+  for (const old of ids.slice(0, Math.max(0, ids.length - 20))) delete m[old];
+  LS.setItem('hazardscan.recent', JSON.stringify(m));
+}
+/** An inspection waiting in the queue, shaped like the server's (no photos yet). */
+export async function localInspection(id) {
+  const rec = await idb.get(id.slice('local-'.length));
+  if (!rec) throw new ApiError(404, 'not_found', en() ? 'This inspection is no longer queued.' : '该检查已不在待上传队列中。');
+  return { ...rec.body, id, local: true, error: rec.error, photos: [], created_at: new Date(rec.created).toISOString(),
+    inspector: { display_name: st.user.display_name } };
+}
+export async function viewInspection(id) {
+  if (id.startsWith('local-') && localIds()[id]) { location.replace(`#/inspection/${localIds()[id]}`); return h('p', {}); }
+  let ins;
+  if (id.startsWith('local-')) ins = await localInspection(id);
+  else {
+    try {
+      ins = await api('GET', `/app/api/inspections/${id}`);
+      keepRecent(ins);
+    } catch (e) {  // no signal: what this phone saw of it last, enough to go on taking photos
+      const kept = e.status === 0 && JSON.parse(LS.getItem('hazardscan.recent') || '{}')[id];
+      if (!kept) throw e;
+      ins = { ...kept, photos: [], offline: true };
+    }
+  }
+  const local = Boolean(ins.local);
+  const photosEl = h('div', { class: 'photos' });
+  const emptyEl = h('p', { class: 'empty' }, t('no_photos'));
+  const pick = (capture) => h('label', { class: `btn ${capture ? 'primary' : ''} filepick` },
+    icon(capture ? 'camera' : 'image'), t(capture ? 'camera' : 'gallery'),
+    h('input', { type: 'file', accept: 'image/*', capture: capture ? 'environment' : null, multiple: !capture,
+      'aria-label': t(capture ? 'camera' : 'gallery'), 'data-pick': capture ? 'camera' : 'gallery',
+      onchange: async (e) => {
+        const files = [...e.target.files];
+        e.target.value = '';
+        if (files.length) await enqueue(files, 'photo', ins.id);
+      } }));
+  const addPhoto = (p) => {
+    const old = photosEl.querySelector(`[data-photo="${p.id}"]`);
+    const el = photoCard(p);
+    if (old) old.replaceWith(el); else photosEl.prepend(el);
+    emptyEl.hidden = true;
+  };
+  const hook = (rec, photo) => {
+    if (!photosEl.isConnected) { uploadHooks.photo.delete(hook); return; }
+    if (rec.target === String(ins.id) && photo?.id) addPhoto(photo);
+  };
+  uploadHooks.photo.add(hook);
+  const created = (rec, made) => {  // the server has created this (local) inspection: show the real one
+    if (!photosEl.isConnected) { uploadHooks.insp.delete(created); return; }
+    if (`local-${rec.key}` === ins.id) location.replace(`#/inspection/${made.id}`);
+  };
+  if (local) uploadHooks.insp.add(created);
+  if (ins.offline) window.addEventListener('online', () => { if (photosEl.isConnected) route(); }, { once: true });
+  for (const p of ins.photos || []) addPhoto(p);
+  emptyEl.hidden = (ins.photos || []).length > 0;
+  const u = ins.unit;
+  const docLink = (path, label, pdf) => h('a', { class: 'btn ghost', href: `/app/inspections/${ins.id}/${path}`,
+    target: pdf ? null : '_blank', rel: 'noopener', download: pdf ? `${path.replace('.pdf', '')}-${ins.id}.pdf` : null,
+    'data-doc': path }, icon('doc'), label);
+  return h('div', {},
+    h('section', { class: 'card' },
+      h('h1', {}, u.name),
+      h('div', { class: 'muted' }, u.address),
+      u.credit_code ? h('div', { class: 'muted small' }, `${t('credit')}: ${u.credit_code}`) : null,
+      h('div', { class: 'kpis' }, h('span', { class: 'pill' }, sceneName(ins.scene)),
+        h('span', { class: 'pill' }, `${t('inspector')}: ${ins.inspector?.display_name || ''}`),
+        h('span', { class: 'pill' }, fmtTime(ins.created_at)),
+        ins.location ? h('span', { class: 'pill' }, icon('pin'),
+          `${(+ins.location.lat).toFixed(4)}, ${(+ins.location.lon).toFixed(4)}`) : null),
+      local ? h('p', { class: ins.error ? 'err' : 'warn', 'data-local': 'pending' },
+        ins.error ? t('q_fail', ins.error) : t('insp_pending')) : null,
+      ins.offline ? h('p', { class: 'warn', 'data-offline': 'view' }, t('offline_view')) : null),
+    h('div', { class: 'fab-row' }, pick(true), pick(false)),
+    queueCard('photo', ins.id),
+    emptyEl, photosEl,
+    local ? null : h('section', { class: 'card' }, h('h2', {}, t('docs')), h('div', { class: 'docs' },
+      docLink('record', t('record')), docLink('record.pdf', `${t('record')} ${t('pdf')}`, true),
+      docLink('notice', t('notice')), docLink('notice.pdf', `${t('notice')} ${t('pdf')}`, true))));
+}
+
+/* One photo: the image with boxes, its warnings, a card per finding, confirm / reject / adjust / add. */
+export function photoCard(photo) {
+  const ui = { mode: 'view', fid: null, box: null };  // mode: view | adjust | add
+  const card = h('section', { class: 'card', 'data-photo': photo.id });
+  const W = photo.width || 1;
+  const H = photo.height || 1;
+  const frame = h('div', { class: 'photo' });
+  const img = h('img', { src: photo.original_url, alt: en() ? 'inspection photo' : '检查照片', loading: 'lazy',
+    width: W, height: H });
+  const layer = h('div', {});
+  frame.append(img, layer);
+  const place = (el, b) => {
+    el.style.left = `${(b[0] / W) * 100}%`; el.style.top = `${(b[1] / H) * 100}%`;
+    el.style.width = `${((b[2] - b[0]) / W) * 100}%`; el.style.height = `${((b[3] - b[1]) / H) * 100}%`;
+  };
+  function drawBoxes() {
+    const kids = [];
+    for (const f of photo.findings || []) {
+      if (ui.mode !== 'view' && f.id === ui.fid) continue;
+      const el = h('div', { class: `box b-${f.severity}${f.status === 'rejected' ? ' rejected' : ''}${
+        f.box[1] / H < 0.06 ? ' low-y' : ''}${f.box[0] / W > 0.5 ? ' right-x' : ''}` }, h('span', {}, `${hzName(f)}${f.confidence != null ? ` ${pct(f.confidence)}` : ''}`));
+      place(el, f.box);
+      kids.push(el);
+    }
+    if (ui.box) {
+      const el = h('div', { class: 'box new sel' });
+      place(el, ui.box);
+      kids.push(el);
+      [[0, 1], [2, 1], [0, 3], [2, 3]].forEach(([xi, yi]) => {
+        const hd = h('div', { class: 'handle', 'data-corner': `${xi}${yi}`, role: 'presentation' });
+        hd.style.left = `${(ui.box[xi] / W) * 100}%`;
+        hd.style.top = `${(ui.box[yi] / H) * 100}%`;
+        hd.addEventListener('pointerdown', (e) => startDrag(e, xi, yi));
+        kids.push(hd);
+      });
+    }
+    layer.replaceChildren(...kids);
+  }
+  const toImg = (e) => {
+    const r = frame.getBoundingClientRect();
+    return [Math.min(W, Math.max(0, ((e.clientX - r.left) / r.width) * W)),
+      Math.min(H, Math.max(0, ((e.clientY - r.top) / r.height) * H))];
+  };
+  const norm = (b) => [Math.min(b[0], b[2]), Math.min(b[1], b[3]), Math.max(b[0], b[2]), Math.max(b[1], b[3])]
+    .map((v) => Math.round(v));
+  function startDrag(e, xi, yi) {  // move one corner of the box being edited
+    e.preventDefault(); e.stopPropagation();
+    frame.setPointerCapture(e.pointerId);  // the handle is redrawn while it moves
+    const move = (ev) => { const [x, y] = toImg(ev); ui.box[xi] = x; ui.box[yi] = y; drawBoxes(); };
+    const up = () => { ui.box = norm(ui.box); drawBoxes(); frame.removeEventListener('pointermove', move);
+      frame.removeEventListener('pointerup', up); };
+    frame.addEventListener('pointermove', move);
+    frame.addEventListener('pointerup', up);
+  }
+  frame.addEventListener('pointerdown', (e) => {  // draw (or redraw) a box
+    if (ui.mode === 'view' || e.target.classList.contains('handle')) return;
+    e.preventDefault();
+    frame.setPointerCapture(e.pointerId);
+    const [x0, y0] = toImg(e);
+    const before = ui.box;
+    ui.box = [x0, y0, x0, y0];
+    const move = (ev) => { const [x, y] = toImg(ev); ui.box = [x0, y0, x, y]; drawBoxes(); };
+    const up = () => {
+      frame.removeEventListener('pointermove', move); frame.removeEventListener('pointerup', up);
+      const b = norm(ui.box);
+      ui.box = (b[2] - b[0]) * (b[3] - b[1]) >= (W * H) / 2500 ? b : before;  // a tap is not a box
+      drawBoxes(); renderBelow();
+    };
+    frame.addEventListener('pointermove', move);
+    frame.addEventListener('pointerup', up);
+  });
+
+  const below = h('div', {});
+  async function decide(f, decision, box) {
+    try {
+      const body = { decision };
+      if (box) body.box = box;
+      const nf = await api('POST', `/app/api/findings/${f.id}/decision`, body);
+      Object.assign(f, nf);
+      ui.mode = 'view'; ui.fid = null; ui.box = null;
+      frame.classList.remove('drawing');
+      drawBoxes(); renderBelow();
+    } catch (ex) { toast(ex.message); }
+  }
+  function findingCard(f) {
+    const stKey = { pending: 'st_pending', confirmed: 'st_confirmed', rejected: 'st_rejected' }[f.status];
+    const editing = ui.mode === 'adjust' && ui.fid === f.id;
+    const hz = hazardById(f.hazard_id);
+    return h('article', { class: `hz bl-${f.severity} st-${f.status}`, 'data-finding': f.id,
+      'data-status': f.status, 'data-hazard': f.hazard_id, 'data-source': f.source },
+    h('div', { class: 'row' }, sevBadge(f.severity), h('h3', { class: 'grow' }, hzName(f)),
+      h('span', { class: `st ${f.status === 'confirmed' ? 'st-closed' : f.status === 'rejected' ? '' : 'st-open'}` },
+        t(stKey))),
+    h('div', { class: 'row conf' },
+      f.source === 'inspector' ? t('by_inspector') : `${t('conf')} ${pct(f.confidence)}`,
+      f.suspected ? h('span', { class: 'pill' }, t('suspected')) : null,
+      f.detector_class ? h('span', { class: 'muted small' }, f.detector_class) : null),
+    h('dl', {}, h('dt', {}, t('basis')), h('dd', {}, f.legal_basis || hz?.legal_basis || ''),
+      h('dt', {}, t('advice')), h('dd', {}, f.advice_zh || hz?.advice_zh || ''),
+      f.note ? [h('dt', {}, t('note')), h('dd', {}, f.note)] : null),
+    editing ? h('div', { class: 'btns' },
+      h('button', { class: 'btn primary', type: 'button', onclick: () => decide(f, 'confirm', ui.box) },
+        t('save_confirm')),
+      h('button', { class: 'btn ghost', type: 'button', onclick: () => {
+        ui.mode = 'view'; ui.fid = null; ui.box = null; frame.classList.remove('drawing'); drawBoxes(); renderBelow();
+      } }, t('cancel')))
+      : h('div', { class: 'btns' },
+        h('button', { class: `btn ok${f.status === 'confirmed' ? ' on' : ''}`, type: 'button', 'data-act': 'confirm',
+          'aria-pressed': String(f.status === 'confirmed'), onclick: () => decide(f, 'confirm') }, t('confirm')),
+        h('button', { class: `btn bad${f.status === 'rejected' ? ' on' : ''}`, type: 'button', 'data-act': 'reject',
+          'aria-pressed': String(f.status === 'rejected'), onclick: () => decide(f, 'reject') }, t('reject')),
+        h('button', { class: 'btn ghost', type: 'button', 'data-act': 'adjust', onclick: () => {
+          ui.mode = 'adjust'; ui.fid = f.id; ui.box = [...f.box]; frame.classList.add('drawing');
+          drawBoxes(); renderBelow(); frame.scrollIntoView({ block: 'nearest' });
+        } }, t('adjust'))));
+  }
+  function addForm() {
+    const all = st.tax.hazards;
+    const domains = [...new Set(all.map((x) => x.domain))];
+    const sel = h('select', { id: `hz-${photo.id}`, name: 'hazard', required: true });
+    const fill = (q) => {
+      const ql = q.trim().toLowerCase();
+      sel.replaceChildren(h('option', { value: '' }, t('choose')), ...domains.map((d) => {
+        const hs = all.filter((x) => x.domain === d && (!ql || `${x.name_zh} ${x.name_en} ${x.id}`.toLowerCase()
+          .includes(ql)));
+        return hs.length ? h('optgroup', { label: d }, hs.map((x) => h('option', { value: x.id },
+          `${hzName(x)}${x.detectable ? '' : `（${t('not_detectable')}）`}`))) : '';
+      }));
+    };
+    fill('');
+    const note = h('textarea', { id: `note-${photo.id}`, name: 'note', maxLength: 1000 });
+    const err = h('p', { class: 'err', role: 'alert' });
+    return h('div', { class: 'hz add-form' },
+      h('p', { class: 'muted' }, ui.box ? '' : t('draw_hint')),
+      h('label', { for: `q-${photo.id}` }, t('search')),
+      h('input', { id: `q-${photo.id}`, type: 'search', oninput: (e) => fill(e.target.value) }),
+      h('label', { for: `hz-${photo.id}` }, t('pick_hazard')), sel,
+      h('label', { for: `note-${photo.id}` }, t('note'), ' ', h('span', { class: 'hint' }, `(${t('optional')})`)),
+      note, err,
+      h('div', { class: 'btns' },
+        h('button', { class: 'btn primary', type: 'button', 'data-act': 'save-missed', onclick: async (e) => {
+          if (!ui.box) { err.textContent = t('need_box'); return; }
+          if (!sel.value) { err.textContent = t('need_hazard'); return; }
+          e.target.disabled = true;
+          try {
+            const f = await api('POST', `/app/api/photos/${photo.id}/findings`,
+              { hazard_id: sel.value, box: ui.box, note: note.value.trim() || null });
+            (photo.findings ||= []).push(f);
+            ui.mode = 'view'; ui.box = null; frame.classList.remove('drawing');
+            drawBoxes(); renderBelow(); toast(t('saved'));
+          } catch (ex) { err.textContent = ex.message; e.target.disabled = false; }
+        } }, t('save')),
+        h('button', { class: 'btn ghost', type: 'button', onclick: () => {
+          ui.mode = 'view'; ui.box = null; frame.classList.remove('drawing'); drawBoxes(); renderBelow();
+        } }, t('cancel'))));
+  }
+  function renderBelow() {
+    const fs = photo.findings || [];
+    const live = fs.filter((f) => f.status !== 'rejected').length;
+    below.replaceChildren(
+      ...(photo.warnings || []).map((w) => h('div', { class: 'warn', role: 'note' }, icon('warn'),
+        h('div', {}, h('strong', {}, `${t('retake')}：`), en() ? w.message_en : w.message_zh))),
+      h('div', { class: 'row spread', style: { marginTop: '10px' } },
+        h('strong', {}, live ? t('found', live) : t('found0')),
+        h('span', { class: 'muted small' }, `${t('model')} ${photo.model?.version || photo.model?.id || t('model_na')}`)),
+      ui.mode === 'add' ? addForm() : h('div', { class: 'btns' },
+        h('button', { class: 'btn ghost', type: 'button', 'data-act': 'add-missed', onclick: () => {
+          ui.mode = 'add'; ui.fid = null; ui.box = null; frame.classList.add('drawing'); drawBoxes(); renderBelow();
+          frame.scrollIntoView({ block: 'nearest' });
+        } }, icon('plus'), t('add_missed'))),
+      ...fs.map(findingCard));
+  }
+  drawBoxes();
+  renderBelow();
+  card.append(frame, below);
+  return card;
+}

@@ -1,0 +1,193 @@
+/* View: the hazard ledger (隐患台账): filters, status chips, lifecycle buttons, rectification photos, 指派. */
+import { api, hzName, sevBadge, sevName } from './api.js';
+import { en, t } from './i18n.js';
+import { enqueue, queueCard, uploadHooks } from './queue.js';
+import { fmtDate, fmtTime, h, icon, put, s, toast } from './dom.js';
+import { st } from './state.js';
+
+export const STATUSES = ['open', 'in_progress', 'pending_review', 'closed'];
+export async function viewLedger() {
+  const f = { status: '', overdue: false, unit: '', hazard: '', severity: '', from: '', to: '' };
+  const listEl = h('div', {});
+  const total = h('p', { class: 'muted small' });
+  const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: () => load(false) },
+    t('more'));
+  const exp = h('div', { class: 'row' });
+  let offset = 0;
+  const qs = () => {
+    const p = new URLSearchParams();
+    for (const k of ['unit', 'hazard', 'severity', 'status', 'from', 'to']) if (f[k]) p.set(k, f[k]);
+    if (f.overdue) p.set('overdue', 'true');
+    return p;
+  };
+  async function load(fresh = true) {
+    if (fresh) { offset = 0; listEl.replaceChildren(); }
+    const p = qs();
+    p.set('limit', '20'); p.set('offset', String(offset));
+    const r = await api('GET', `/app/api/ledger?${p}`);
+    offset += r.items.length;
+    total.textContent = t('n_items', r.total);
+    if (!r.total) listEl.replaceChildren(h('p', { class: 'empty' }, t('no_items')));
+    for (const it of r.items) listEl.append(ledgerCard(it));
+    more.hidden = offset >= r.total;
+    const q = qs().toString();
+    exp.replaceChildren(h('span', { class: 'muted small' }, `${t('export')}:`),
+      h('a', { class: 'btn ghost', href: `/app/api/ledger/export.csv${q ? `?${q}` : ''}`, download: 'ledger.csv' }, 'CSV'),
+      h('a', { class: 'btn ghost', href: `/app/api/ledger/export.xlsx${q ? `?${q}` : ''}`, download: 'ledger.xlsx' },
+        'Excel'));
+  }
+  const chip = (label, on, set) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(on),
+    onclick: async (e) => {
+      set();
+      for (const c of chips.children) c.setAttribute('aria-pressed', 'false');
+      e.currentTarget.setAttribute('aria-pressed', 'true');
+      await load().catch((ex) => toast(ex.message));
+    } }, label);
+  const chips = h('div', { class: 'chips', role: 'group', 'aria-label': en() ? 'Status' : '状态' },
+    chip(t('all'), true, () => { f.status = ''; f.overdue = false; }),
+    STATUSES.map((sv) => chip(t(`s_${sv}`), false, () => { f.status = sv; f.overdue = false; })),
+    chip(t('overdue'), false, () => { f.status = ''; f.overdue = true; }));
+  const fld = (id, label, input) => h('div', { class: id === 'unit' || id === 'hazard' ? 'full' : '' },
+    h('label', { for: `f-${id}` }, label), input);
+  const filters = h('details', { class: 'card' }, h('summary', {}, t('filter')),
+    h('form', { class: 'filters', onsubmit: async (e) => {
+      e.preventDefault();
+      const el = e.target.elements;
+      for (const k of ['unit', 'hazard', 'severity', 'from', 'to']) f[k] = el[k].value.trim();
+      await load().catch((ex) => toast(ex.message));
+    } },
+    fld('unit', t('unit'), h('input', { id: 'f-unit', name: 'unit', type: 'search' })),
+    fld('hazard', t('hazard'), h('select', { id: 'f-hazard', name: 'hazard' }, h('option', { value: '' }, t('all')),
+      st.tax.hazards.map((x) => h('option', { value: x.id }, hzName(x))))),
+    fld('severity', t('severity'), h('select', { id: 'f-severity', name: 'severity' },
+      h('option', { value: '' }, t('all')), (st.tax.severities || []).map((x) => h('option', { value: x.id },
+        sevName(x.id))))),
+    h('div', {}),
+    fld('from', t('from'), h('input', { id: 'f-from', name: 'from', type: 'date' })),
+    fld('to', t('to'), h('input', { id: 'f-to', name: 'to', type: 'date' })),
+    h('div', { class: 'full btns' }, h('button', { class: 'btn primary', type: 'submit' }, t('apply')),
+      h('button', { class: 'btn ghost', type: 'reset' }, t('reset')))));
+  await load();
+  return h('div', {}, h('h1', {}, t('ledger')), chips, filters, total, listEl, more, exp);
+}
+
+export let peoplePromise = null;  // the organisation's users for 指派 (the API lists them to admins only)
+export const people = () => (peoplePromise ||= api('GET', '/app/api/users').then((r) => r.items).catch(() => []));
+/** 指派 / 调整期限 (supervisor): responsible person, assignee, deadline, note. */
+export function assignForm(it, done, err) {
+  const id = (k) => `${k}-${it.id}`;
+  const who = h('select', { id: id('as'), name: 'assigned_to' }, h('option', { value: '' }, '—'));
+  people().then((us) => {
+    for (const u of us) who.append(h('option', { value: u.id, selected: u.id === it.assigned_to }, u.display_name || u.username));
+    who.parentElement.hidden = !us.length;
+  });
+  const form = h('form', { onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const el = form.elements;
+    const body = { version: it.version, note: el.note.value.trim() };
+    if (el.responsible.value.trim()) body.responsible_person = el.responsible.value.trim();
+    if (el.deadline.value) body.deadline = el.deadline.value;
+    if (who.value) body.assigned_to = who.value;
+    try { done(await api('POST', `/app/api/ledger/${it.id}/assign`, body)); } catch (ex) { err.textContent = ex.message; }
+  } },
+  h('label', { for: id('ar') }, t('responsible')),
+  h('input', { id: id('ar'), name: 'responsible', value: it.responsible_person || '', maxLength: 100 }),
+  h('div', { hidden: true }, h('label', { for: id('as') }, t('assignee')), who),
+  h('label', { for: id('ad') }, t('deadline')),
+  h('input', { id: id('ad'), name: 'deadline', type: 'date', value: (it.deadline || '').slice(0, 10) }),
+  h('label', { for: id('an') }, t('note'), ' ', h('span', { class: 'hint' }, `(${t('optional')})`)),
+  h('input', { id: id('an'), name: 'note', maxLength: 2000 }),
+  h('div', { class: 'btns' }, h('button', { class: 'btn', type: 'submit', 'data-act': 'assign' }, t('save'))));
+  return h('details', { class: 'small assign' }, h('summary', {}, t('assign')), form);
+}
+export function ledgerCard(it) {
+  const card = h('article', { class: `card bl-${it.severity}${it.overdue ? ' overdue' : ''}`, 'data-ledger': it.id,
+    'data-status': it.status, 'data-finding': it.finding_id, 'data-recheck': it.ai_recheck || null });
+  const boss = st.user.role === 'supervisor' || st.user.role === 'admin';
+  const err = h('p', { class: 'err', role: 'alert' });
+  async function move(to, extra = {}) {
+    err.textContent = '';
+    try {
+      const n = await api('POST', `/app/api/ledger/${it.id}/transition`, { to, version: it.version, ...extra });
+      card.replaceWith(ledgerCard(n));
+    } catch (ex) {
+      err.textContent = ex.message;
+      if (ex.status === 409) {  // someone else moved it: show the item as it is now
+        try {
+          const c = ledgerCard(await api('GET', `/app/api/ledger/${it.id}`));
+          c.querySelector('.err').textContent = ex.message;
+          card.replaceWith(c);
+        } catch { /* keep the message */ }
+      }
+    }
+  }
+  const due = new Date(it.deadline);
+  const days = Math.ceil((due - Date.now()) / 86400000);
+  const dueText = it.status === 'closed' ? `${t('closed_at')} ${fmtDate(it.closed_at)}`
+    : it.overdue ? t('days_over', Math.max(1, -days)) : days <= 0 ? t('due_today') : t('days_left', days);
+  let actions = null;
+  if (it.status === 'open') {
+    const who = h('input', { id: `rp-${it.id}`, name: 'responsible', value: it.responsible_person || '',
+      maxLength: 100, autocomplete: 'name' });
+    actions = h('div', {}, h('label', { for: `rp-${it.id}` }, t('responsible')), who,
+      h('div', { class: 'btns' }, h('button', { class: 'btn primary', type: 'button', 'data-act': 'start',
+        onclick: () => move('in_progress', who.value.trim() ? { responsible_person: who.value.trim() } : {}) },
+      t('begin_fix'))));
+  } else if (it.status === 'in_progress') {
+    actions = h('div', { class: 'btns' }, h('label', { class: 'btn primary filepick' }, icon('camera'), t('upload_fix'),
+      h('input', { type: 'file', accept: 'image/*', capture: 'environment', 'data-pick': 'rectification',
+        'aria-label': t('upload_fix'), onchange: async (e) => {
+          const files = [...e.target.files].slice(0, 1);
+          e.target.value = '';
+          if (files.length) await enqueue(files, 'rect', it.id);
+        } })));
+  } else if (it.status === 'pending_review' && boss) {
+    const failed = it.ai_recheck === 'failed';
+    const ov = h('input', { type: 'checkbox', id: `ov-${it.id}` });
+    const note = h('textarea', { id: `cn-${it.id}`, maxLength: 1000 });
+    actions = h('div', {},
+      failed ? h('label', { class: 'check', for: `ov-${it.id}` }, ov, t('override')) : null,
+      h('label', { for: `cn-${it.id}` }, failed ? t('override_note') : t('note'), ' ',
+        failed ? null : h('span', { class: 'hint' }, `(${t('optional')})`)), note,
+      h('div', { class: 'btns' },
+        h('button', { class: 'btn ok on', type: 'button', 'data-act': 'close', onclick: () => {
+          const n = note.value.trim();
+          if (failed && (!ov.checked || !n)) { err.textContent = t('need_note'); ov.focus(); return; }
+          move('closed', { note: n || undefined, override: failed ? true : undefined });
+        } }, t('close_item')),
+        h('button', { class: 'btn bad', type: 'button', 'data-act': 'reopen',
+          onclick: () => move('in_progress', { note: note.value.trim() || undefined }) }, t('reopen'))));
+  } else if (it.status === 'pending_review') {
+    actions = h('p', { class: 'muted' }, t('wait_review'));
+  }
+  const q = queueCard('rect', it.id);
+  const assign = boss && it.status !== 'closed' ? assignForm(it, (n) => card.replaceWith(ledgerCard(n)), err) : null;
+  const hook = (rec, item) => {
+    if (!card.isConnected) { uploadHooks.rect.delete(hook); return; }
+    if (rec.target === String(it.id) && item?.id) card.replaceWith(ledgerCard(item));
+  };
+  uploadHooks.rect.add(hook);
+  put(card,
+    h('div', { class: 'row' }, sevBadge(it.severity), h('h3', { class: 'grow' }, hzName(it)),
+      h('span', { class: `st st-${it.status}` }, t(`s_${it.status}`))),
+    h('div', { class: 'muted' }, it.unit?.name, it.unit?.address ? ` · ${it.unit.address}` : ''),
+    h('div', { class: 'kpis' },
+      h('span', { class: it.overdue ? 'tag-bad' : 'pill' }, it.overdue ? `${t('overdue')} · ${dueText}` : dueText),
+      h('span', { class: 'pill' }, `${t('deadline')} ${fmtDate(it.deadline)}`),
+      it.responsible_person ? h('span', { class: 'pill' }, `${t('responsible')}: ${it.responsible_person}`) : null,
+      it.ai_recheck === 'passed' ? h('span', { class: 'tag-ok' }, t('ai_passed')) : null,
+      it.status === 'pending_review' && !it.ai_recheck ? h('span', { class: 'pill' }, t('ai_none')) : null),
+    it.ai_recheck === 'failed' ? h('div', { class: 'recheck-failed', role: 'note' },
+      icon('warn'), h('span', {}, t('ai_failed_long'))) : null,
+    it.rectification_photo_url ? h('img', { class: 'thumb', src: it.rectification_photo_url, alt: t('fix_photo'),
+      loading: 'lazy' }) : null,
+    q, actions, assign, err,
+    h('div', { class: 'card-foot small' },
+      h('a', { href: `#/inspection/${it.inspection_id}` }, t('view_insp')),
+      (it.history || []).length ? h('details', { class: 'small' }, h('summary', {}, t('history')),
+        h('ol', { class: 'hist' }, it.history.map((x) => h('li', {},
+          `${fmtTime(x.at)} ${x.by || ''} ${x.from ? t(`s_${x.from}`) : ''} → ${t(`s_${x.to}`)}${x.note ? `：${x.note}` : ''}`))))
+        : null));
+  return card;
+}

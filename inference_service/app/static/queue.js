@@ -1,0 +1,281 @@
+/* The offline queue (IndexedDB): every photo and every inspection started without signal is stored first with
+ * its idempotency key, downscaled in the browser, uploaded with progress, and removed only after a 2xx. */
+import { LS, st } from './state.js';
+import { api, langHeader, loggedOut, refreshMe } from './api.js';
+import { $, h, put, uuid } from './dom.js';
+import { t } from './i18n.js';
+
+export const MAX_SIDE = 2048;
+export const JPEG_Q = 0.85;
+export const idb = {
+  db: null,
+  open() {
+    this.db ||= new Promise((res, rej) => {
+      const r = indexedDB.open('hazardscan', 1);
+      r.onupgradeneeded = () => r.result.createObjectStore('queue', { keyPath: 'key' });
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    return this.db;
+  },
+  async run(mode, fn) {
+    const db = await this.open();
+    return new Promise((res, rej) => {
+      const tx = db.transaction('queue', mode);
+      const req = fn(tx.objectStore('queue'));
+      tx.oncomplete = () => res(req.result);
+      tx.onerror = () => rej(tx.error);
+      tx.onabort = () => rej(tx.error);
+    });
+  },
+  put(rec) { return this.run('readwrite', (q) => q.put(rec)); },
+  del(key) { return this.run('readwrite', (q) => q.delete(key)); },
+  get(key) { return this.run('readonly', (q) => q.get(key)); },
+  all() { return this.run('readonly', (q) => q.getAll()); },
+};
+export const live = new Map();  // key -> {phase, frac}: what the queue is doing right now (not persisted)
+export const listeners = new Set();
+export let queued = [];  // a light copy of the queue (no bytes) for the views
+export async function notify() {
+  try {
+    queued = (await idb.all()).filter((r) => r.user === st.user?.id)
+      .map(({ data, ...rest }) => ({ ...rest, size: data?.byteLength || 0 }))
+      .sort((a, b) => a.created - b.created);
+  } catch { queued = []; }
+  netBadge();
+  for (const f of listeners) f();
+}
+export const thumbs = new Map();  // key -> object URL
+export async function thumb(key) {
+  if (!thumbs.has(key)) {
+    const rec = await idb.get(key);
+    thumbs.set(key, rec ? URL.createObjectURL(new Blob([rec.data], { type: rec.type })) : '');
+  }
+  return thumbs.get(key);
+}
+
+/** Store the chosen files first (each with its idempotency key), then try to upload. */
+export async function enqueue(files, kind, target) {
+  for (const f of files) {
+    const data = await f.arrayBuffer();
+    await idb.put({ key: uuid(), kind, target: String(target), user: st.user.id, name: f.name || 'photo.jpg',
+      type: f.type || 'application/octet-stream', data, created: Date.now(), scaled: false, error: null,
+      taken_at: f.lastModified ? new Date(f.lastModified).toISOString() : null });
+  }
+  await notify();
+  pump();
+}
+
+/** Downscale to a long side of MAX_SIDE, EXIF orientation applied; null when the file is fine as it is. */
+export async function downscale(blob) {
+  const bmp = await createImageBitmap(blob, { imageOrientation: 'from-image' });
+  const k = Math.min(1, MAX_SIDE / Math.max(bmp.width, bmp.height));
+  if (k === 1 && blob.type === 'image/jpeg' && blob.size < 2.5e6) { bmp.close(); return null; }
+  const w = Math.max(1, Math.round(bmp.width * k));
+  const hgt = Math.max(1, Math.round(bmp.height * k));
+  let out;
+  if (typeof OffscreenCanvas !== 'undefined') {
+    const c = new OffscreenCanvas(w, hgt);
+    const g = c.getContext('2d');
+    g.imageSmoothingQuality = 'high';
+    g.drawImage(bmp, 0, 0, w, hgt);
+    out = await c.convertToBlob({ type: 'image/jpeg', quality: JPEG_Q });
+  } else {
+    const c = h('canvas', { width: w, height: hgt });
+    const g = c.getContext('2d');
+    g.imageSmoothingQuality = 'high';
+    g.drawImage(bmp, 0, 0, w, hgt);
+    out = await new Promise((res) => c.toBlob(res, 'image/jpeg', JPEG_Q));
+  }
+  bmp.close();
+  return out;
+}
+
+export function xhrPost(url, form, onProgress) {
+  return new Promise((res) => {
+    const x = new XMLHttpRequest();
+    x.open('POST', url);
+    x.setRequestHeader('X-CSRF-Token', st.csrf);
+    x.setRequestHeader('Accept', 'application/json');
+    x.setRequestHeader('Accept-Language', langHeader());
+    x.timeout = 180000;
+    x.upload.onprogress = (e) => { if (e.lengthComputable) onProgress(e.loaded / e.total); };
+    x.upload.onload = () => onProgress(1);
+    x.onload = () => {
+      let data = null;
+      try { data = JSON.parse(x.responseText); } catch { /* not JSON */ }
+      res({ status: x.status, data });
+    };
+    x.onerror = x.ontimeout = x.onabort = () => res({ status: 0, data: null });
+    x.send(form);
+  });
+}
+
+export const uploadHooks = { photo: new Set(), rect: new Set(), insp: new Set() };
+/* An inspection started without signal lives as 'local-<client_id>' until the server has created it; its
+ * photos wait for that. The map local id -> server id outlives the page (a photo chosen meanwhile). */
+export const localIds = () => JSON.parse(LS.getItem('hazardscan.localIds') || '{}');
+export function rememberLocal(local, id) {
+  const m = localIds();
+  m[local] = String(id);
+  LS.setItem('hazardscan.localIds', JSON.stringify(m));
+}
+export async function queueInspection(body) {
+  await idb.put({ key: body.client_id, kind: 'insp', target: '', user: st.user.id, name: body.unit.name, body,
+    created: Date.now(), error: null });
+  await notify();
+  pump();
+  return `local-${body.client_id}`;
+}
+/** Create a queued inspection: 'ok' | 'stop' | 'failed' like uploadOne. */
+export async function createOne(rec) {
+  setLive(rec.key, 'up', 0);
+  try {
+    const ins = await api('POST', '/app/api/inspections', rec.body, { noLogin: true });
+    rememberLocal(`local-${rec.key}`, ins.id);
+    await idb.del(rec.key);
+    live.delete(rec.key);
+    for (const f of [...uploadHooks.insp]) f(rec, ins);
+    return 'ok';
+  } catch (e) {
+    if (e.status === 0 || e.status === 401 || e.status === 408 || e.status === 429 || e.status >= 500) {
+      setLive(rec.key, 'wait');
+      return 'stop';
+    }
+    rec.error = e.message;
+    await idb.put(rec);
+    live.delete(rec.key);
+    return 'failed';
+  }
+}
+export function setLive(key, phase, frac = 0) { live.set(key, { phase, frac }); for (const f of listeners) f(); }
+
+/** One upload attempt: 'ok' | 'stop' (offline, server trouble: try later) | 'failed' (needs the user). */
+export async function uploadOne(rec) {
+  setLive(rec.key, 'prep');
+  if (!rec.scaled) {
+    if (LS.getItem('hazardscan.noDownscale') !== '1') {
+      try {
+        const small = await downscale(new Blob([rec.data], { type: rec.type }));
+        if (small) { rec.data = await small.arrayBuffer(); rec.type = 'image/jpeg'; }
+      } catch { /* not decodable here: the server says what is wrong with it */ }
+    }
+    rec.scaled = true;
+    await idb.put(rec);
+  }
+  const url = rec.kind === 'rect' ? `/app/api/ledger/${rec.target}/rectification`
+    : `/app/api/inspections/${rec.target}/photos`;
+  const form = new FormData();
+  const name = rec.type === 'image/jpeg' ? rec.name.replace(/\.\w+$/, '') + '.jpg' : rec.name;
+  form.append('photo', new Blob([rec.data], { type: rec.type }), name);
+  form.append('idempotency_key', rec.key);
+  if (rec.taken_at) form.append('taken_at', rec.taken_at);
+  setLive(rec.key, 'up', 0);
+  const r = await xhrPost(url, form, (f) => setLive(rec.key, f >= 1 ? 'proc' : 'up', f));
+  if (r.status >= 200 && r.status < 300) {
+    await idb.del(rec.key);
+    live.delete(rec.key);
+    if (thumbs.get(rec.key)) URL.revokeObjectURL(thumbs.get(rec.key));
+    thumbs.delete(rec.key);
+    for (const f of [...uploadHooks[rec.kind]]) f(rec, r.data);  // a hook may add hooks
+    return 'ok';
+  }
+  if (r.status === 403 && /csrf/i.test(r.data?.error?.code || '')) {
+    const before = st.csrf;
+    setLive(rec.key, 'wait');
+    return await refreshMe() && st.csrf !== before ? 'again' : 'stop';
+  }
+  if (r.status === 0 || r.status === 401 || r.status === 408 || r.status === 429 || r.status >= 500) {
+    setLive(rec.key, 'wait');
+    if (r.status === 401) loggedOut();
+    return 'stop';
+  }
+  rec.error = r.data?.error?.message || `HTTP ${r.status}`;
+  await idb.put(rec);
+  live.delete(rec.key);
+  return 'failed';
+}
+
+export let pumping = false;
+export let pumpAgain = false;
+export let retryTimer = 0;
+export async function pump() {
+  if (pumping) { pumpAgain = true; return; }
+  pumping = true;
+  let stopped = false;
+  try {
+    do {
+      pumpAgain = false;
+      if (!st.user || !navigator.onLine) { stopped = true; break; }
+      const recs = (await idb.all()).filter((r) => r.user === st.user.id && !r.error)
+        .sort((a, b) => a.created - b.created);
+      for (const rec of recs) {
+        if (rec.target.startsWith('local-')) {  // a photo of an inspection not created yet
+          const id = localIds()[rec.target];
+          if (!id) continue;
+          rec.target = id;
+          await idb.put(rec);
+        }
+        const res = rec.kind === 'insp' ? await createOne(rec) : await uploadOne(rec);
+        await notify();
+        if (res === 'again') { pumpAgain = true; break; }
+        if (res === 'stop') { stopped = true; break; }
+      }
+    } while (pumpAgain && !stopped);
+  } catch (e) {
+    stopped = true;
+    console.warn('upload queue', e);
+  } finally {
+    pumping = false;
+    await notify();
+  }
+  clearTimeout(retryTimer);
+  if (stopped && queued.some((r) => !r.error)) retryTimer = setTimeout(pump, 15000);
+}
+window.addEventListener('online', () => { netBadge(); pump(); });
+window.addEventListener('offline', netBadge);
+
+export function netBadge() {
+  const el = $('#net');
+  if (!el) return;
+  const n = queued.filter((r) => !r.error).length;
+  el.textContent = !navigator.onLine ? (n ? t('offline_n', n) : t('offline')) : (n ? t('pending_n', n) : '');
+}
+
+/** The queue card of one inspection (or ledger item): what waits, its progress, failed ones to retry. */
+export function queueCard(kind, target) {
+  const box = h('section', { class: 'card queue', 'aria-live': 'polite', hidden: true, 'data-queue': target });
+  const paint = async () => {
+    if (!box.isConnected && box.dataset.painted) { listeners.delete(paint); return; }
+    box.dataset.painted = '1';
+    const mine = queued.filter((r) => r.kind === kind && r.target === String(target));
+    box.hidden = mine.length === 0;
+    if (!mine.length) { box.replaceChildren(); return; }
+    const rows = await Promise.all(mine.map(async (r) => {
+      const lv = live.get(r.key);
+      let text = t('q_wait');
+      let bar = null;
+      if (r.error) text = t('q_fail', r.error);
+      else if (lv?.phase === 'prep') text = t('q_prep');
+      else if (lv?.phase === 'up') {
+        text = t('q_up', Math.round(lv.frac * 100));
+        bar = h('progress', { max: 100, value: Math.round(lv.frac * 100) });
+      } else if (lv?.phase === 'proc') text = t('q_proc');
+      const acts = r.error ? h('div', { class: 'row' },
+        h('button', { class: 'btn ghost', type: 'button', onclick: async () => {
+          const rec = await idb.get(r.key); rec.error = null; await idb.put(rec); await notify(); pump(); } }, t('retry')),
+        h('button', { class: 'btn bad', type: 'button', onclick: async () => {
+          if (!window.confirm(t('discard_q'))) return;
+          await idb.del(r.key); await notify(); } }, t('discard'))) : null;
+      return h('div', { class: 'qi', 'data-key': r.key },
+        h('img', { src: await thumb(r.key), alt: '' }),
+        h('div', { class: 'grow' }, h('div', { class: 'small' }, r.name),
+          h('div', { class: r.error ? 'err small' : 'muted small q-status' }, text), bar), acts);
+    }));
+    box.replaceChildren(h('h2', {}, `${t('queue')} (${mine.length})`),
+      h('p', { class: 'muted small' }, t('q_safe')), ...rows);
+  };
+  listeners.add(paint);
+  paint();
+  return box;
+}

@@ -1,0 +1,130 @@
+/* Views: log in, the list of inspections, start an inspection. */
+import { api, loggedIn, sceneName } from './api.js';
+import { en, t } from './i18n.js';
+import { fmtTime, h, icon, put, uuid } from './dom.js';
+import { go } from './app.js';
+import { notify, pump, queued, queueInspection } from './queue.js';
+import { st } from './state.js';
+
+export function viewLogin() {
+  const err = h('p', { class: 'err', role: 'alert' });
+  const form = h('form', { class: 'card login', onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const btn = form.querySelector('button');
+    btn.disabled = true;
+    try {
+      const r = await api('POST', '/app/api/login',
+        { username: form.username.value.trim(), password: form.password.value }, { noLogin: true });
+      loggedIn(r);
+      await notify();
+      pump();
+      go('#/inspections');
+    } catch (ex) {
+      err.textContent = ex.message;
+    } finally { btn.disabled = false; }
+  } },
+  h('h1', {}, t('login_title')), h('p', { class: 'muted' }, t('login_sub')),
+  h('label', { for: 'u' }, t('username')),
+  h('input', { id: 'u', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none' }),
+  h('label', { for: 'p' }, t('password')),
+  h('input', { id: 'p', name: 'password', type: 'password', autocomplete: 'current-password', required: true }),
+  err, h('button', { class: 'btn primary block', type: 'submit' }, t('login')));
+  return form;
+}
+
+export async function viewList() {
+  const wrap = h('div', {});
+  const list = h('ul', { class: 'list' });
+  let offset = 0;
+  const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: () => load() },
+    t('more'));
+  const title = h('h1', {}, t('inspections'));
+  if (!offset) {
+    for (const q of queued.filter((x) => x.kind === 'insp')) {
+      list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/local-${q.key}`, 'data-local': q.key },
+        h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, q.body.unit.name),
+          h('span', { class: 'pill hz-n' }, t('sync_pending'))),
+        h('div', { class: 'muted' }, q.body.unit.address))));
+    }
+  }
+  async function load() {
+    const r = await api('GET', `/app/api/inspections?limit=20&offset=${offset}`);
+    offset += r.items.length;
+    title.textContent = `${t('inspections')} (${r.total})`;
+    if (!r.total && !list.children.length) list.append(h('li', { class: 'empty' }, t('none_yet')));
+    for (const it of r.items) {
+      list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}` },
+        h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name),
+          h('span', { class: 'pill' }, sceneName(it.scene))),
+        h('div', { class: 'muted' }, it.unit.address),
+        h('div', { class: 'kpis' }, h('span', { class: 'muted small grow' }, fmtTime(it.created_at)),
+          h('span', { class: 'pill' }, `${it.photo_count} ${t('photos')}`),
+          h('span', { class: `pill${it.hazard_count ? ' hz-n' : ''}` }, `${it.hazard_count} ${t('hazards')}`)))));
+    }
+    more.hidden = offset >= r.total;
+  }
+  try {
+    await load();
+  } catch (e) {
+    if (e.status !== 0) throw e;
+    list.append(h('li', { class: 'err' }, e.message));  // offline: what is queued on the phone still shows
+  }
+  list.style.marginTop = '12px';
+  return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')), list, more);
+}
+
+export function viewNew() {
+  const clientId = uuid();  // a retried create (double tap, flaky network) returns the same inspection
+  let loc = null;
+  const err = h('p', { class: 'err', role: 'alert' });
+  const locText = h('span', { class: 'muted small', 'aria-live': 'polite' }, t('loc_none'));
+  const scenes = st.tax.scenes || [];
+  const form = h('form', { class: 'card', novalidate: true, onsubmit: async (e) => {
+    e.preventDefault();
+    err.textContent = '';
+    const f = form.elements;
+    const credit = f.credit.value.trim().toUpperCase();
+    if (!f.uname.value.trim() || !f.addr.value.trim() || !f.scene.value) {
+      err.textContent = en() ? 'Fill in the unit name, address and scene.' : '请填写单位名称、地址并选择检查场景。';
+      return;
+    }
+    if (credit && !/^[0-9A-Z]{18}$/.test(credit)) { err.textContent = t('cred_bad'); f.credit.focus(); return; }
+    const btn = form.querySelector('button[type=submit]');
+    btn.disabled = true;
+    try {
+      const body = { unit: { name: f.uname.value.trim(), address: f.addr.value.trim(), credit_code: credit || null },
+        scene: f.scene.value, client_id: clientId };
+      if (loc) body.location = loc;
+      if (!navigator.onLine) { go(`#/inspection/${await queueInspection(body)}`); return; }
+      const ins = await api('POST', '/app/api/inspections', body);
+      go(`#/inspection/${ins.id}`);
+    } catch (ex) {
+      if (ex.status === 0) { go(`#/inspection/${await queueInspection(body)}`); return; }  // no signal
+      err.textContent = ex.message;
+    } finally { btn.disabled = false; }
+  } },
+  h('h1', {}, t('new_insp')),
+  h('label', { for: 'uname' }, t('unit_name')),
+  h('input', { id: 'uname', name: 'uname', required: true, autocomplete: 'organization', maxLength: 200 }),
+  h('label', { for: 'addr' }, t('address')),
+  h('input', { id: 'addr', name: 'addr', required: true, autocomplete: 'street-address', maxLength: 300 }),
+  h('label', { for: 'credit' }, t('credit'), ' ', h('span', { class: 'hint' }, `(${t('optional')})`)),
+  h('input', { id: 'credit', name: 'credit', maxLength: 18, autocapitalize: 'characters', spellcheck: false }),
+  h('label', { for: 'scene' }, t('scene')),
+  h('select', { id: 'scene', name: 'scene', required: true },
+    h('option', { value: '' }, t('choose')),
+    scenes.map((sc) => h('option', { value: sc.id }, en() ? sc.name_en : sc.name_zh))),
+  h('label', {}, t('location'), ' ', h('span', { class: 'hint' }, `(${t('optional')})`)),
+  h('div', { class: 'row' }, h('button', { class: 'btn ghost', type: 'button', onclick: () => {
+    if (!navigator.geolocation) { locText.textContent = t('geo_na'); return; }
+    locText.textContent = t('loading');
+    navigator.geolocation.getCurrentPosition((p) => {
+      loc = { lat: p.coords.latitude, lon: p.coords.longitude, accuracy_m: Math.round(p.coords.accuracy) };
+      locText.textContent = `${t('loc_ok', loc.accuracy_m)} ${loc.lat.toFixed(5)}, ${loc.lon.toFixed(5)}`;
+    }, (ex) => { locText.textContent = t('loc_fail', ex.message); },
+    { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
+  } }, icon('pin'), t('get_loc')), locText),
+  err, h('button', { class: 'btn primary block', type: 'submit' }, t('start')));
+  return form;
+}
