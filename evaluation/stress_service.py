@@ -6,9 +6,10 @@ Starts ``hazardscan serve`` in a subprocess with its default limits, samples its
 ``--clients`` threads post, for ``--seconds``, a weighted mix of the inputs of the hardening review
 (issue 16): 7000×7000 16-bit RGBA PNGs (a few hundred KB that decode to ~400 MB), batches of 16 of them,
 12 MP phone JPEGs, a 12 MP WebP, JPEGs with corrupt entropy data, truncated JPEGs, 20000×20000
-decompression bombs, 1×1 pixels, text files. A probe thread times ``/healthz`` all along. It prints the
-status codes per input, latencies of the accepted requests, the ``/healthz`` latencies, and RSS at ready,
-at peak and 10 s after the load. Target (issue 16): peak RSS under 1 GB, back toward the base afterwards.
+decompression bombs, 1×1 pixels, text files, 20 MB of junk behind a JPEG signature. A probe process times
+``/healthz`` all along. It prints the status codes per input, latencies of the accepted requests, the
+``/healthz`` latencies, and RSS at ready, at peak and 10 s after the load. Target (issue 16): peak RSS
+under 1 GB, back toward the base afterwards.
 Not a test: the figures depend on the machine and what else runs on it.
 """
 
@@ -76,6 +77,7 @@ def inputs() -> dict[str, tuple[float, list[tuple[str, tuple[str, bytes]]]]]:
         "png_bomb_20000": (1, [("photo", ("bomb.png", png_bomb(20000, 20000)))]),
         "one_pixel": (1, [("photo", ("px.png", encoded(Image.new("RGB", (1, 1), (255, 0, 0)), "PNG")))]),
         "text": (1, [("photo", ("notes.txt", b"not a photo\n" * 10))]),
+        "junk_20mb": (1, [("photo", ("junk.jpg", b"\xff\xd8\xff" + random.Random(0).randbytes(20 * 1024 * 1024)))]),
     }
 
 

@@ -212,3 +212,15 @@ def test_uploads_stay_in_memory_within_their_budget(tiny_model_dir: Path, monkey
         assert items[0]["error"]["code"] == "payload_too_large" and items[1]["error"] is None
         assert 'reason="upload_memory"' in client.get("/metrics").text
     assert spooled == []  # the part over the photo limit was refused from memory, never written to disk
+
+
+def test_slow_requests_shorten_the_queue():
+    from inference_service.api.state import Metrics
+
+    gate = ModelGate(concurrency=2, max_queue=16, metrics=Metrics(), max_wait_s=1.5)
+    gate.service_s = 0.1  # fast photos: the count bounds the queue
+    assert sum(gate.admit() for _ in range(30)) == 18
+    slow = ModelGate(concurrency=2, max_queue=16, metrics=Metrics(), max_wait_s=1.5)
+    slow.service_s = 1.0  # one second a request: admitted while the wait ahead stays within 1.5 s
+    assert sum(slow.admit() for _ in range(30)) == 5  # 2 run at once, 3 wait 0.5, 1.0 and 1.5 s
+    assert slow.expected_wait_s() == pytest.approx(2.0)

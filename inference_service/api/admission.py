@@ -1,15 +1,18 @@
 """A bounded queue in front of the model.
 
 ``capacity = model_concurrency + max_queue`` requests may be inside the model routes at once: up to
-``model_concurrency`` decoding and running the model, the rest waiting for a slot. A request beyond that is
-refused before its body is read, at once, with 503 and ``Retry-After`` (:class:`AdmissionMiddleware`), so a
-crowd costs neither memory nor waiting time. A waiting request whose client has gone is dropped before it
-runs (:meth:`ModelGate.slot`).
+``model_concurrency`` decoding and running the model, the rest waiting for a slot; and a request is
+admitted only while its expected wait (the queue ahead of it times the recent time per request) is within
+``max_queue_wait_s``, so slow photos (large PNGs, batches) shorten the queue instead of lengthening waits.
+A request beyond either is refused before its body is read, at once, with 503 and ``Retry-After``
+(:class:`AdmissionMiddleware`), so a crowd costs neither memory nor waiting time. A waiting request whose
+client has gone is dropped before it runs (:meth:`ModelGate.slot`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
@@ -25,10 +28,12 @@ if TYPE_CHECKING:
 
 
 class ModelGate:
-    def __init__(self, concurrency: int, max_queue: int, metrics: Metrics) -> None:
+    def __init__(self, concurrency: int, max_queue: int, metrics: Metrics, max_wait_s: float | None = None) -> None:
         self.concurrency = concurrency
         self.capacity = concurrency + max_queue
         self.metrics = metrics
+        self.max_wait_s = max_wait_s
+        self.service_s = 0.0  # moving average of the time a request holds a slot
         self.admitted = 0  # inside the gated routes: running or waiting (event-loop only, no lock needed)
         self.running = 0
         self._slots: asyncio.Semaphore | None = None
@@ -50,9 +55,17 @@ class ModelGate:
     def waiting(self) -> int:
         return self.admitted - self.running
 
+    def expected_wait_s(self) -> float:
+        """How long a request admitted now would wait for a slot, from the recent time per request."""
+        ahead = max(0, self.admitted - self.concurrency + 1)
+        return ahead * self.service_s / self.concurrency
+
     def admit(self) -> bool:
         if self.admitted >= self.capacity:
             self.metrics.refused.labels("queue_full").inc()
+            return False
+        if self.max_wait_s is not None and self.expected_wait_s() > self.max_wait_s:
+            self.metrics.refused.labels("queue_slow").inc()
             return False
         self.admitted += 1
         return True
@@ -68,10 +81,13 @@ class ModelGate:
                 self.metrics.refused.labels("client_gone").inc()
                 raise ClientGoneError("the client disconnected before its photo was scanned")
             self.running += 1
+            t0 = time.monotonic()
             try:
                 yield
             finally:
                 self.running -= 1
+                held = time.monotonic() - t0
+                self.service_s = held if self.service_s == 0.0 else 0.8 * self.service_s + 0.2 * held
 
 
 class BodyBudget:

@@ -37,7 +37,7 @@ class Settings(BaseSettings):
             "~390 MB, a 12 MP JPEG 1 MB); photos beyond it: 413",
         ),
     ] = 400
-    decode_wait_s: Annotated[float, Field(gt=0, description="wait for decode memory before answering 503")] = 10.0
+    decode_wait_s: Annotated[float, Field(gt=0, description="wait for decode memory before answering 503")] = 2.0
     upload_memory_mb: Annotated[
         int,
         Field(
@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     max_queue: Annotated[
         int, Field(ge=0, description="requests admitted to wait for the model; beyond: 503 with Retry-After at once")
     ] = 16
+    max_queue_wait_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="admit a model request only while its expected wait for a slot (queue ahead x recent "
+            "time per request) is within this; beyond: 503 with Retry-After at once",
+        ),
+    ] = 1.5
     header_timeout_s: Annotated[float, Field(gt=0, description="close connections whose headers take longer")] = 10.0
     body_timeout_s: Annotated[float, Field(gt=0, description="408 when the request body stalls this long")] = 15.0
     keepalive_timeout_s: Annotated[float, Field(gt=0, description="close idle keep-alive connections")] = 5.0

@@ -123,7 +123,7 @@ class ServiceState:
     def __post_init__(self) -> None:
         s = self.settings
         self.budget = DecodeBudget(s.decode_memory_mb * MB, wait_s=s.decode_wait_s)
-        self.gate = ModelGate(s.model_concurrency, s.max_queue, self.metrics)
+        self.gate = ModelGate(s.model_concurrency, s.max_queue, self.metrics, s.max_queue_wait_s)
 
     def load(self) -> None:
         """Load model and taxonomy, open the events and key stores; on failure keep the reason for /readyz."""
