@@ -4,7 +4,7 @@
  * Photos: chosen -> IndexedDB queue (UUID idempotency key) -> downscaled (long side 2048) -> uploaded with
  * progress -> removed from the queue only after a 2xx. The API is described in docs/app-api.md. */
 import { LS, st } from './state.js';
-import { downscale, netBadge, pump, pumping, queued } from './queue.js';
+import { downscale, netBadge, pump, pumping, queued, uploadHooks } from './queue.js';
 import { en, t } from './i18n.js';
 import { $, h, icon } from './dom.js';
 import { refreshMe, taxonomy } from './api.js';
@@ -28,6 +28,7 @@ export async function route() {
     if (!(await refreshMe())) { go('#/login'); return; }
     pump();
   }
+  for (const hooks of Object.values(uploadHooks)) hooks.clear();  // the old view's; the new one adds its own
   const hit = routes.find(([re]) => re.test(hash)) || routes[1];
   const args = hash.match(hit[0])?.slice(1) || [];
   nav(hash);

@@ -190,7 +190,7 @@ export function photoCard(photo) {
       f.suspected ? h('span', { class: 'pill' }, t('suspected')) : null,
       f.detector_class ? h('span', { class: 'muted small' }, f.detector_class) : null),
     h('dl', {}, h('dt', {}, t('basis')), h('dd', {}, f.legal_basis || hz?.legal_basis || ''),
-      h('dt', {}, t('advice')), h('dd', {}, f.advice_zh || hz?.advice_zh || ''),
+      h('dt', {}, t('advice')), h('dd', {}, (en() && (f.advice_en || hz?.advice_en)) || f.advice_zh || hz?.advice_zh || ''),
       f.note ? [h('dt', {}, t('note')), h('dd', {}, f.note)] : null),
     editing ? h('div', { class: 'btns' },
       h('button', { class: 'btn primary', type: 'button', onclick: () => decide(f, 'confirm', ui.box) },
