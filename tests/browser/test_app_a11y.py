@@ -1,4 +1,5 @@
-"""Every page of the app at 360×640 and on a desktop: labelled fields, 44 px touch targets, no sideways scroll."""
+"""Every page of the app at 360×640 and on a desktop: labelled fields, 44 px touch targets, text contrast (WCAG AA),
+no sideways scroll."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from app_fixtures import AppServer, fire_and_smoke_photo
 from browser_helpers import expect, login
 
-CHECK = """() => {
+CHECK = r"""() => {
   const bad = [];
   const shown = (el) => {
     const r = el.getBoundingClientRect();
@@ -26,6 +27,30 @@ CHECK = """() => {
   }
   for (const el of document.querySelectorAll('svg[role=img]')) {
     if (!el.getAttribute('aria-label')) bad.push('a chart without a text alternative');
+  }
+  // WCAG contrast of every piece of text against the first opaque background behind it (photos excluded)
+  const rgb = (c) => (c.match(/[\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const f = (v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; };
+    return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+  };
+  for (const el of document.querySelectorAll('body *')) {
+    if (el.closest('.photo, svg, .skip, [hidden]') || !shown(el)) continue;
+    if (![...el.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    let bg = null;
+    for (let a = el; a && !bg; a = a.parentElement) {
+      const c = rgb(getComputedStyle(a).backgroundColor);
+      if (c.length === 3 || (c.length === 4 && c[3] === 1)) bg = c.slice(0, 3);
+    }
+    const cs = getComputedStyle(el);
+    let dim = 1;
+    for (let a = el; a; a = a.parentElement) dim *= Number(getComputedStyle(a).opacity);
+    if (dim < 1) continue;  // disabled buttons and rejected boxes are faded on purpose
+    const l1 = lum(rgb(cs.color)), l2 = lum(bg || [255, 255, 255]);
+    const ratio = (Math.max(l1, l2) + 0.05) / (Math.min(l1, l2) + 0.05);
+    const px = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+    const need = px >= 24 || (bold && px >= 18.66) ? 3 : 4.5;
+    if (ratio < need) bad.push(`contrast ${ratio.toFixed(2)} < ${need}: "${el.textContent.trim().slice(0, 24)}"`);
   }
   const w = document.documentElement.scrollWidth;
   if (w > window.innerWidth) bad.push(`sideways scroll: page ${w} px wide in ${window.innerWidth}`);
