@@ -10,6 +10,7 @@ decompression bombs, 1×1 pixels, text files, 20 MB of junk behind a JPEG signat
 ``/healthz`` all along. It prints the status codes per input, latencies of the accepted requests, the
 ``/healthz`` latencies, and RSS at ready, at peak and 10 s after the load. Target (issue 16): peak RSS
 under 1 GB, back toward the base afterwards.
+``--mix soak --seconds 1800 --clients 8`` is the soak run: day-to-day photos for 30 minutes, RSS by quarter.
 Not a test: the figures depend on the machine and what else runs on it.
 """
 
@@ -62,7 +63,24 @@ def encoded(img: Image.Image, fmt: str, **params: object) -> bytes:
     return buf.getvalue()
 
 
-def inputs() -> dict[str, tuple[float, list[tuple[str, tuple[str, bytes]]]]]:
+Files = list[tuple[str, tuple[str, bytes]]]
+
+
+def soak_inputs() -> dict[str, tuple[float, Files]]:
+    """What phones and front ends send day to day, with a little junk: for the long (soak) run."""
+    jpeg12 = encoded(phone_photo(4000, 3000, 1), "JPEG", quality=90)
+    jpeg1080 = encoded(phone_photo(1920, 1080, 3), "JPEG", quality=85)
+    return {
+        "jpeg_12mp": (4, [("photo", ("p.jpg", jpeg12))]),
+        "jpeg_1080p": (4, [("photo", ("f.jpg", jpeg1080))]),
+        "heic_12mp": (1, [("photo", ("p.heic", encoded(phone_photo(4000, 3000, 4), "HEIF", quality=80)))]),
+        "batch4_jpeg": (1, [("photos", (f"{i}.jpg", jpeg1080)) for i in range(4)]),
+        "jpeg_truncated": (0.2, [("photo", ("t.jpg", jpeg12[: len(jpeg12) // 2]))]),
+        "text": (0.2, [("photo", ("notes.txt", b"not a photo\n" * 10))]),
+    }
+
+
+def inputs() -> dict[str, tuple[float, Files]]:
     """name -> (weight, multipart files)."""
     big_png = png16_rgba(7000, 7000)
     jpeg12 = encoded(phone_photo(4000, 3000, 1), "JPEG", quality=90)
@@ -98,11 +116,17 @@ class RssSampler(threading.Thread):
         super().__init__(daemon=True)
         self.pid = pid
         self.peak = 0.0
+        self.timeline: list[tuple[float, float]] = []  # (seconds since start, RSS MB), one a second
         self.stop = threading.Event()
 
     def run(self) -> None:
+        t0 = last = time.monotonic()
         while not self.stop.is_set():
-            self.peak = max(self.peak, rss_mb(self.pid))
+            rss = rss_mb(self.pid)
+            self.peak = max(self.peak, rss)
+            if time.monotonic() - last >= 1.0:
+                last = time.monotonic()
+                self.timeline.append((last - t0, rss))
             time.sleep(0.05)
 
 
@@ -112,9 +136,12 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=64)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--mix", choices=("evil", "soak"), default="evil", help="evil: the review's inputs; soak: day-to-day photos"
+    )
     args = parser.parse_args()
 
-    catalogue = inputs()
+    catalogue = inputs() if args.mix == "evil" else soak_inputs()
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO), "HAZARDSCAN_LOG_LEVEL": "WARNING"}
     env.setdefault("HAZARDSCAN_PUBLIC_ROUTES", "/v1/detect,/v1/detect/batch")  # open detection for the run
@@ -199,6 +226,14 @@ def main() -> int:
             f"p99 {hq[98] * 1000:.1f} ms, max {max(health) * 1000:.1f} ms"
         )
     lines.append(f"RSS: ready {rss_ready:.0f} MB, peak {sampler.peak:.0f} MB, 10 s after {rss_after:.0f} MB")
+    if sampler.timeline:  # a leak shows as a rising median from quarter to quarter
+        span = sampler.timeline[-1][0] or 1.0
+        quarters = [[r for t, r in sampler.timeline if q * span / 4 <= t < (q + 1) * span / 4 + 1e-9] for q in range(4)]
+        lines.append(
+            "RSS median by quarter of the run: "
+            + ", ".join(f"{statistics.median(q):.0f}" for q in quarters if q)
+            + " MB"
+        )
     sys.stdout.write("\n".join(lines) + "\n")
     return 0
 
