@@ -279,6 +279,13 @@ def test_ledger_items_to_closed_documents_and_statistics(
     sup = phone()
     login(sup, app_server, "supervisor")
     sup.click("#nav a[href='#/ledger']")
+    sup.locator("details.card > summary").click()  # 筛选: this unit's items by 张检查
+    sup.fill("#f-unit", "台账闭环测试单位")
+    sup.select_option("#f-inspector", label="张检查")
+    sup.select_option("#f-severity", "critical")
+    sup.get_by_role("button", name="应用").click()
+    expect(sup.locator("[data-ledger]")).to_have_count(2)
+    expect(sup.locator("main")).to_contain_text("共 2 条")
     ledger_card(sup, fids[0]).locator("[data-act=close]").click()
     expect(ledger_card(sup, fids[0])).to_have_attribute("data-status", "closed")
     expect(ledger_card(sup, fids[0])).to_contain_text("已销号")

@@ -7,7 +7,11 @@ import { st } from './state.js';
 
 export const STATUSES = ['open', 'in_progress', 'pending_review', 'closed'];
 export async function viewLedger() {
-  const f = { status: '', overdue: false, unit: '', hazard: '', severity: '', from: '', to: '' };
+  const f = { status: '', overdue: false, unit: '', hazard: '', severity: '', inspector: '', from: '', to: '' };
+  const inspectors = h('select', { id: 'f-inspector', name: 'inspector' }, h('option', { value: '' }, t('all')));
+  api('GET', '/app/api/stats').then((d) => {  // the inspectors who found something, as the filter's choices
+    for (const x of d.by_inspector || []) inspectors.append(h('option', { value: x.inspector_id }, x.display_name));
+  }).catch(() => { /* the filter stays at 全部 */ });
   const listEl = h('div', {});
   const total = h('p', { class: 'muted small' });
   const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: () => load(false) },
@@ -16,7 +20,7 @@ export async function viewLedger() {
   let offset = 0;
   const qs = () => {
     const p = new URLSearchParams();
-    for (const k of ['unit', 'hazard', 'severity', 'status', 'from', 'to']) if (f[k]) p.set(k, f[k]);
+    for (const k of ['unit', 'hazard', 'severity', 'inspector', 'status', 'from', 'to']) if (f[k]) p.set(k, f[k]);
     if (f.overdue) p.set('overdue', 'true');
     return p;
   };
@@ -53,7 +57,7 @@ export async function viewLedger() {
     h('form', { class: 'filters', onsubmit: async (e) => {
       e.preventDefault();
       const el = e.target.elements;
-      for (const k of ['unit', 'hazard', 'severity', 'from', 'to']) f[k] = el[k].value.trim();
+      for (const k of ['unit', 'hazard', 'severity', 'inspector', 'from', 'to']) f[k] = el[k].value.trim();
       await load().catch((ex) => toast(ex.message));
     } },
     fld('unit', t('unit'), h('input', { id: 'f-unit', name: 'unit', type: 'search' })),
@@ -62,7 +66,7 @@ export async function viewLedger() {
     fld('severity', t('severity'), h('select', { id: 'f-severity', name: 'severity' },
       h('option', { value: '' }, t('all')), (st.tax.severities || []).map((x) => h('option', { value: x.id },
         sevName(x.id))))),
-    h('div', {}),
+    fld('inspector', t('inspector'), inspectors),
     fld('from', t('from'), h('input', { id: 'f-from', name: 'from', type: 'date' })),
     fld('to', t('to'), h('input', { id: 'f-to', name: 'to', type: 'date' })),
     h('div', { class: 'full btns' }, h('button', { class: 'btn primary', type: 'submit' }, t('apply')),
