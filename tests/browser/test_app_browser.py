@@ -187,7 +187,7 @@ def test_offline_photo_waits_in_the_queue_and_uploads_once(app_server: AppServer
 
 
 def test_photo_is_downscaled_upright_in_the_browser(app_server: AppServer, phone: Any, tmp_path: Path) -> None:
-    """A 4000×3000 photo with EXIF orientation 6 (a phone held upright) arrives as 1536×2048, upright."""
+    """A 4000×3000 photo with EXIF orientation 6 (a phone held upright) is kept and sent as 1536×2048, upright."""
     img = Image.new("RGB", (4000, 3000), (90, 120, 150))
     exif = Image.Exif()
     exif[0x0112] = 6
@@ -198,7 +198,11 @@ def test_photo_is_downscaled_upright_in_the_browser(app_server: AppServer, phone
     page = phone()
     login(page, app_server, "inspector")
     iid = start_inspection(page, "压缩测试单位")
+    page.context.set_offline(True)  # the phone downscales what it keeps, signal or not
     choose_photos(page, [path])
+    kept = wait_until(page, lambda: page.evaluate("() => window.hazardscan.queue().filter((r) => r.scaled)"))
+    assert kept[0]["type"] == "image/jpeg" and kept[0]["size"] < path.stat().st_size / 4
+    page.context.set_offline(False)
     expect(page.locator("[data-photo]")).to_have_count(1)
     p = inspection(app_server.client("inspector"), iid)["photos"][0]
     assert (p["width"], p["height"]) == (1536, 2048)

@@ -7,63 +7,106 @@ import { t } from './i18n.js';
 
 export const MAX_SIDE = 2048;
 export const JPEG_Q = 0.85;
+/* Two stores: 'queue' holds small records (what, where, state), 'bytes' the photo under the same key, so that
+ * listing the queue never reads megabytes. */
 export const idb = {
   db: null,
   open() {
     this.db ||= new Promise((res, rej) => {
-      const r = indexedDB.open('hazardscan', 1);
-      r.onupgradeneeded = () => r.result.createObjectStore('queue', { keyPath: 'key' });
+      const r = indexedDB.open('hazardscan', 2);
+      r.onupgradeneeded = () => {
+        const db = r.result;
+        if (!db.objectStoreNames.contains('queue')) db.createObjectStore('queue', { keyPath: 'key' });
+        if (!db.objectStoreNames.contains('bytes')) db.createObjectStore('bytes');
+      };
       r.onsuccess = () => res(r.result);
       r.onerror = () => rej(r.error);
     });
     return this.db;
   },
-  async run(mode, fn) {
+  async run(stores, mode, fn) {
     const db = await this.open();
     return new Promise((res, rej) => {
-      const tx = db.transaction('queue', mode);
-      const req = fn(tx.objectStore('queue'));
-      tx.oncomplete = () => res(req.result);
+      const tx = db.transaction(stores, mode);
+      const req = fn(tx);
+      tx.oncomplete = () => res(req?.result);
       tx.onerror = () => rej(tx.error);
       tx.onabort = () => rej(tx.error);
     });
   },
-  put(rec) { return this.run('readwrite', (q) => q.put(rec)); },
-  del(key) { return this.run('readwrite', (q) => q.delete(key)); },
-  get(key) { return this.run('readonly', (q) => q.get(key)); },
-  all() { return this.run('readonly', (q) => q.getAll()); },
+  /** Store a record, and its photo bytes when given (one transaction: never one without the other). */
+  put(rec, bytes) {
+    return this.run(['queue', 'bytes'], 'readwrite', (tx) => {
+      if (bytes !== undefined) tx.objectStore('bytes').put(bytes, rec.key);
+      return tx.objectStore('queue').put(rec);
+    });
+  },
+  del(key) {
+    return this.run(['queue', 'bytes'], 'readwrite', (tx) => {
+      tx.objectStore('bytes').delete(key);
+      return tx.objectStore('queue').delete(key);
+    });
+  },
+  get(key) { return this.run(['queue'], 'readonly', (tx) => tx.objectStore('queue').get(key)); },
+  bytes(key) { return this.run(['bytes'], 'readonly', (tx) => tx.objectStore('bytes').get(key)); },
+  all() { return this.run(['queue'], 'readonly', (tx) => tx.objectStore('queue').getAll()); },
 };
 export const live = new Map();  // key -> {phase, frac}: what the queue is doing right now (not persisted)
 export const listeners = new Set();
 export let queued = [];  // a light copy of the queue (no bytes) for the views
 export async function notify() {
   try {
-    queued = (await idb.all()).filter((r) => r.user === st.user?.id)
-      .map(({ data, ...rest }) => ({ ...rest, size: data?.byteLength || 0 }))
-      .sort((a, b) => a.created - b.created);
+    queued = (await idb.all()).filter((r) => r.user === st.user?.id).sort((a, b) => a.created - b.created);
   } catch { queued = []; }
   netBadge();
   for (const f of listeners) f();
 }
 export const thumbs = new Map();  // key -> object URL
-export async function thumb(key) {
+export async function thumb(key, type) {
   if (!thumbs.has(key)) {
-    const rec = await idb.get(key);
-    thumbs.set(key, rec ? URL.createObjectURL(new Blob([rec.data], { type: rec.type })) : '');
+    const bytes = await idb.bytes(key);
+    thumbs.set(key, bytes ? URL.createObjectURL(new Blob([bytes], { type })) : '');
   }
   return thumbs.get(key);
 }
 
 /** Store the chosen files first (each with its idempotency key), then try to upload. */
 export async function enqueue(files, kind, target) {
+  const keys = [];
   for (const f of files) {
-    const data = await f.arrayBuffer();
-    await idb.put({ key: uuid(), kind, target: String(target), user: st.user.id, name: f.name || 'photo.jpg',
-      type: f.type || 'application/octet-stream', data, created: Date.now(), scaled: false, error: null,
-      taken_at: f.lastModified ? new Date(f.lastModified).toISOString() : null });
+    const bytes = await f.arrayBuffer();
+    const rec = { key: uuid(), kind, target: String(target), user: st.user.id, name: f.name || 'photo.jpg',
+      type: f.type || 'application/octet-stream', size: bytes.byteLength, created: Date.now(), scaled: false,
+      error: null, taken_at: f.lastModified ? new Date(f.lastModified).toISOString() : null };
+    await idb.put(rec, bytes);  // the photo is safe on the phone from here on
+    keys.push(rec.key);
   }
   await notify();
+  for (const key of keys) await prepare(key);  // downscale now, signal or not: a tenth of the bytes to keep
   pump();
+}
+
+const preparing = new Map();  // key -> promise: one downscale per photo even when the pump asks too
+/** Replace a queued photo's bytes by the downscaled JPEG (once; kept as they are if the browser cannot decode). */
+export function prepare(key) {
+  if (!preparing.has(key)) {
+    preparing.set(key, (async () => {
+      const rec = await idb.get(key);
+      if (!rec || rec.scaled || rec.kind === 'insp') return;
+      setLive(key, 'prep');
+      let bytes;
+      if (LS.getItem('hazardscan.noDownscale') !== '1') {
+        try {
+          const small = await downscale(new Blob([await idb.bytes(key)], { type: rec.type }));
+          if (small) { bytes = await small.arrayBuffer(); rec.type = 'image/jpeg'; rec.size = bytes.byteLength; }
+        } catch { /* not decodable here: the server says what is wrong with it */ }
+      }
+      rec.scaled = true;
+      await idb.put(rec, bytes);
+      if (live.get(key)?.phase === 'prep') live.delete(key);
+    })().finally(() => preparing.delete(key)));
+  }
+  return preparing.get(key);
 }
 
 /** Downscale to a long side of MAX_SIDE, EXIF orientation applied; null when the file is fine as it is. */
@@ -151,23 +194,16 @@ export async function createOne(rec) {
 export function setLive(key, phase, frac = 0) { live.set(key, { phase, frac }); for (const f of listeners) f(); }
 
 /** One upload attempt: 'ok' | 'stop' (offline, server trouble: try later) | 'failed' (needs the user). */
-export async function uploadOne(rec) {
-  setLive(rec.key, 'prep');
-  if (!rec.scaled) {
-    if (LS.getItem('hazardscan.noDownscale') !== '1') {
-      try {
-        const small = await downscale(new Blob([rec.data], { type: rec.type }));
-        if (small) { rec.data = await small.arrayBuffer(); rec.type = 'image/jpeg'; }
-      } catch { /* not decodable here: the server says what is wrong with it */ }
-    }
-    rec.scaled = true;
-    await idb.put(rec);
-  }
+export async function uploadOne(queuedRec) {
+  await prepare(queuedRec.key);
+  const rec = await idb.get(queuedRec.key);
+  if (!rec) return 'ok';  // discarded meanwhile
+  const bytes = await idb.bytes(rec.key);
   const url = rec.kind === 'rect' ? `/app/api/ledger/${rec.target}/rectification`
     : `/app/api/inspections/${rec.target}/photos`;
   const form = new FormData();
   const name = rec.type === 'image/jpeg' ? rec.name.replace(/\.\w+$/, '') + '.jpg' : rec.name;
-  form.append('photo', new Blob([rec.data], { type: rec.type }), name);
+  form.append('photo', new Blob([bytes], { type: rec.type }), name);
   form.append('idempotency_key', rec.key);
   if (rec.taken_at) form.append('taken_at', rec.taken_at);
   setLive(rec.key, 'up', 0);
@@ -268,7 +304,7 @@ export function queueCard(kind, target) {
           if (!window.confirm(t('discard_q'))) return;
           await idb.del(r.key); await notify(); } }, t('discard'))) : null;
       return h('div', { class: 'qi', 'data-key': r.key },
-        h('img', { src: await thumb(r.key), alt: '' }),
+        h('img', { src: await thumb(r.key, r.type), alt: '' }),
         h('div', { class: 'grow' }, h('div', { class: 'small' }, r.name),
           h('div', { class: r.error ? 'err small' : 'muted small q-status' }, text), bar), acts);
     }));
