@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from app_fixtures import AppServer
 from browser_helpers import expect, login, wait_until
@@ -407,3 +408,47 @@ def test_a_file_that_is_not_a_photo_is_refused_with_a_message(
     expect(page.locator("[data-pick=gallery]")).to_be_attached()
     expect(page.locator("[data-queue] .qi")).to_have_count(0)
     assert page.errors == []
+
+
+def test_upload_progress_shows_on_a_slow_uplink(app_server: AppServer, phone: Any, tmp_path: Path) -> None:
+    """On a 1 Mbit/s uplink a 2048-px photo takes seconds: the queue shows 上传中 N% with a progress bar."""
+    rng = np.random.default_rng(1)
+    noisy = Image.fromarray(rng.integers(0, 255, (1536, 2048, 3), dtype="uint8"))
+    path = tmp_path / "noisy.jpg"
+    noisy.save(path, "JPEG", quality=90)  # noise: about 2 MB even after the browser's re-encode
+    page = phone()
+    login(page, app_server, "inspector")
+    start_inspection(page, "慢速网络单位")
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.emulateNetworkConditions",
+             {"offline": False, "latency": 40, "downloadThroughput": 4e6 / 8, "uploadThroughput": 1e6 / 8})  # fmt: skip
+    choose_photos(page, [path])
+    bar = page.locator("[data-queue] progress")
+    expect(bar).to_be_visible(timeout=30_000)
+    expect(page.locator("[data-queue] .q-status")).to_contain_text(re.compile(r"上传中 \d+%"))
+    expect(bar).to_have_attribute("value", re.compile(r"^[1-9]\d*$"))  # bytes are moving
+    cdp.send("Network.emulateNetworkConditions",
+             {"offline": False, "latency": 0, "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
+    expect(page.locator("[data-photo]")).to_have_count(1, timeout=60_000)
+    assert page.errors == []
+
+
+def test_admin_adds_an_inspector_who_can_log_in(app_server: AppServer, phone: Any) -> None:
+    admin = phone()
+    login(admin, app_server, "admin")
+    admin.click("#nav a[href='#/me']")
+    admin.fill("#nu", "insp_new")
+    admin.fill("#nd", "钱检查")
+    admin.fill("#np", "a-long-password-1")
+    admin.select_option("#nr", "inspector")
+    admin.get_by_role("button", name="添加用户").click()
+    expect(admin.locator("#toast")).to_contain_text("insp_new")
+    new = phone()
+    new.goto(f"{app_server.base_url}/app/#/login")
+    new.fill("#u", "insp_new")
+    new.fill("#p", "a-long-password-1")
+    new.click("form button[type=submit]")
+    new.click("#nav a[href='#/me']")
+    expect(new.locator("main")).to_contain_text("钱检查")
+    expect(new.locator("main")).to_contain_text("A 市应急管理局")
