@@ -25,12 +25,6 @@ def service_url(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
         yield str(client.base_url).rstrip("/")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="swagger-ui-bundle 1.1 ships Swagger UI 4.15, which cannot render FastAPI's OpenAPI 3.1 ('Unable to "
-    "render this definition'); swagger-ui-bundle-v2 5.31 (same module, Swagger UI 5) can. Remove this mark when "
-    "the dependency moves (see /work/notes/from-issue18-docs.md)",
-)
 def test_the_api_docs_page_shows_every_route_offline(browser: Any, service_url: str) -> None:
     page = browser.new_page()
     page.route("**/*", lambda route: route.continue_() if route.request.url.startswith(service_url) else route.abort())
