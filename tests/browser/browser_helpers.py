@@ -18,6 +18,7 @@ if not CHROMIUM.exists():  # pragma: no cover - depends on the machine
     )
 sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the dev extra)")
 expect = sync_api.expect
+expect.set_options(timeout=20_000)  # a 2-core machine running a training job next to the tests is slow
 
 from app_fixtures import PASSWORD, AppServer  # noqa: E402
 
