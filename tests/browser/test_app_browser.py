@@ -199,6 +199,8 @@ def test_photo_is_downscaled_upright_in_the_browser(app_server: AppServer, phone
     page = phone()
     login(page, app_server, "inspector")
     iid = start_inspection(page, "压缩测试单位")
+    expect(page.locator("#photo-scene option").first).to_contain_text("默认")  # construction's own photo scene
+    page.select_option("#photo-scene", "corridor")  # 照片场景: the rules of a corridor apply to this photo
     page.context.set_offline(True)  # the phone downscales what it keeps, signal or not
     choose_photos(page, [path])
     kept = wait_until(page, lambda: page.evaluate("() => window.hazardscan.queue().filter((r) => r.scaled)"))
@@ -207,6 +209,8 @@ def test_photo_is_downscaled_upright_in_the_browser(app_server: AppServer, phone
     expect(page.locator("[data-photo]")).to_have_count(1)
     p = inspection(app_server.client("inspector"), iid)["photos"][0]
     assert (p["width"], p["height"]) == (1536, 2048)
+    assert p["scene"] == "corridor"
+    expect(page.locator("[data-photo] [data-scene=corridor]")).to_be_visible()
     stored = app_server.client("inspector").get(p["original_url"])
     assert Image.open(io.BytesIO(stored.content)).size == (1536, 2048)  # the bytes sent were the small ones
 

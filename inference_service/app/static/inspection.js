@@ -15,6 +15,10 @@ export function keepRecent(ins) {  // the last 20 inspections opened, without ph
   for (const old of ids.slice(0, Math.max(0, ids.length - 20))) delete m[old];
   LS.setItem('hazardscan.recent', JSON.stringify(m));
 }
+const photoSceneName = (id) => {
+  const x = (st.tax.photo_scenes || []).find((p) => p.id === id);
+  return x ? (en() ? x.name_en : x.name_zh) : id;
+};
 /** An inspection waiting in the queue, shaped like the server's (no photos yet). */
 export async function localInspection(id) {
   const rec = await idb.get(id.slice('local-'.length));
@@ -39,6 +43,12 @@ export async function viewInspection(id) {
   const local = Boolean(ins.local);
   const photosEl = h('div', { class: 'photos' });
   const emptyEl = h('p', { class: 'empty' }, t('no_photos'));
+  // 照片场景: some rules need the place (an e-bike counts as a hazard inside a lift); default: the inspection's
+  const photoScenes = st.tax.photo_scenes || [];
+  const dflt = st.tax.scenes?.find((x) => x.id === ins.scene)?.photo_scene;
+  const sceneSel = h('select', { id: 'photo-scene', name: 'photo_scene' },
+    h('option', { value: '' }, dflt ? t('scene_default', photoSceneName(dflt)) : t('scene_none')),
+    photoScenes.map((x) => h('option', { value: x.id }, en() ? x.name_en : x.name_zh)));
   const pick = (capture) => h('label', { class: `btn ${capture ? 'primary' : ''} filepick` },
     icon(capture ? 'camera' : 'image'), t(capture ? 'camera' : 'gallery'),
     h('input', { type: 'file', accept: 'image/*', capture: capture ? 'environment' : null, multiple: !capture,
@@ -46,7 +56,7 @@ export async function viewInspection(id) {
       onchange: async (e) => {
         const files = [...e.target.files];
         e.target.value = '';
-        if (files.length) await enqueue(files, 'photo', ins.id);
+        if (files.length) await enqueue(files, 'photo', ins.id, sceneSel.value || null);
       } }));
   const addPhoto = (p) => {
     const old = photosEl.querySelector(`[data-photo="${p.id}"]`);
@@ -84,6 +94,8 @@ export async function viewInspection(id) {
       local ? h('p', { class: ins.error ? 'err' : 'warn', 'data-local': 'pending' },
         ins.error ? t('q_fail', ins.error) : t('insp_pending')) : null,
       ins.offline ? h('p', { class: 'warn', 'data-offline': 'view' }, t('offline_view')) : null),
+    photoScenes.length ? h('div', { class: 'row scene-row' }, h('label', { for: 'photo-scene' }, t('photo_scene')), sceneSel)
+      : null,
     h('div', { class: 'fab-row' }, pick(true), pick(false)),
     queueCard('photo', ins.id),
     emptyEl, photosEl,
@@ -255,7 +267,8 @@ export function photoCard(photo) {
       ...(photo.warnings || []).map((w) => h('div', { class: 'warn', role: 'note' }, icon('warn'),
         h('div', {}, h('strong', {}, `${t('retake')}：`), en() ? w.message_en : w.message_zh))),
       h('div', { class: 'row spread', style: { marginTop: '10px' } },
-        h('strong', {}, live ? t('found', live) : t('found0')),
+        h('strong', {}, live ? t('found', live) : t('found0'),
+          photo.scene ? h('span', { class: 'pill', 'data-scene': photo.scene }, photoSceneName(photo.scene)) : null),
         h('span', { class: 'muted small' }, `${t('model')} ${photo.model?.version || photo.model?.id || t('model_na')}`)),
       ui.mode === 'add' ? addForm() : h('div', { class: 'btns' },
         h('button', { class: 'btn ghost', type: 'button', 'data-act': 'add-missed', onclick: () => {

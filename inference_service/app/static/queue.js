@@ -71,13 +71,13 @@ export async function thumb(key, type) {
 }
 
 /** Store the chosen files first (each with its idempotency key), then try to upload. */
-export async function enqueue(files, kind, target) {
+export async function enqueue(files, kind, target, scene = null) {
   const keys = [];
   for (const f of files) {
     const bytes = await f.arrayBuffer();
     const rec = { key: uuid(), kind, target: String(target), user: st.user.id, name: f.name || 'photo.jpg',
       type: f.type || 'application/octet-stream', size: bytes.byteLength, created: Date.now(), scaled: false,
-      error: null, taken_at: f.lastModified ? new Date(f.lastModified).toISOString() : null };
+      error: null, taken_at: f.lastModified ? new Date(f.lastModified).toISOString() : null, scene };
     await idb.put(rec, bytes);  // the photo is safe on the phone from here on
     keys.push(rec.key);
   }
@@ -206,6 +206,7 @@ export async function uploadOne(queuedRec) {
   form.append('photo', new Blob([bytes], { type: rec.type }), name);
   form.append('idempotency_key', rec.key);
   if (rec.taken_at) form.append('taken_at', rec.taken_at);
+  if (rec.scene) form.append('scene', rec.scene);
   setLive(rec.key, 'up', 0);
   const r = await xhrPost(url, form, (f) => setLive(rec.key, f >= 1 ? 'proc' : 'up', f));
   if (r.status >= 200 && r.status < 300) {
