@@ -214,6 +214,12 @@ COMMANDS: list[Command] = [
         "training.partial_labels:run",
     ),
     Command(
+        "feedback",
+        "export the inspectors' decisions in the app as a labelled dataset (and review it in Label Studio)",
+        "training.feedback_cli:add_arguments",
+        "training.feedback_cli:run",
+    ),
+    Command(
         "heldout",
         "write the photos every given dataset version holds out (for A/B across splits)",
         "training.heldout:add_arguments",

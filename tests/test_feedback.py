@@ -1,0 +1,161 @@
+"""The loop from the inspector app into training: decisions made through the app's HTTP API, exported with
+``hazardscan feedback export``, read back by the training import as a source, and a training config that
+uses the export builds a dataset whose federated masks follow each photo's decisions."""
+
+from __future__ import annotations
+
+import filecmp
+import json
+from pathlib import Path
+
+import app_fixtures
+import numpy as np
+import pytest
+import yaml
+from app_fixtures import FIRE_BOX, SMOKE_BOX, AppServer, fire_and_smoke_photo, fire_photo
+
+from inference_service.cli import main
+from inference_service.taxonomy import Taxonomy
+from training.dataset import load_manifest
+from training.federated import class_masks
+from training.feedback import FindingRow, photo_labels
+from training.importer import import_all, load_source_specs
+from training.train import TrainConfig, build_from_config
+
+app_server = app_fixtures.app_server  # the fixture
+
+ADJUSTED = [150.0, 70.0, 330.0, 250.0]  # the inspector's fire box on the fire-and-smoke photo
+EXIT_BOX = [10.0, 300.0, 120.0, 470.0]  # an added 堵塞安全出口 (exit_obstruction: no shipped model has it)
+
+
+def _upload(c, inspection: str, data: bytes, key: str) -> dict:
+    r = c.post(f"/app/api/inspections/{inspection}/photos", files={"photo": ("p.jpg", data, "image/jpeg")},
+               data={"idempotency_key": key})  # fmt: skip
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def _decide(c, finding: dict, decision: str, **extra) -> None:
+    r = c.post(f"/app/api/findings/{finding['id']}/decision", json={"decision": decision, **extra})
+    assert r.status_code == 200, r.text
+
+
+@pytest.fixture(scope="module")
+def decided(app_server: AppServer) -> dict[str, str]:
+    """Four photos, decided through the API; returns photo SHA-256 by role."""
+    insp, sup = app_server.client("inspector"), app_server.client("supervisor")
+    first = insp.post("/app/api/inspections", json={"unit": {"name": "甲单位"}, "scene": "construction"}).json()
+    second = sup.post("/app/api/inspections", json={"unit": {"name": "乙单位"}, "scene": "industry"}).json()
+    both = _upload(insp, first["id"], fire_and_smoke_photo(), "f1")
+    fire, smoke = sorted(both["findings"], key=lambda f: f["hazard_id"])
+    _decide(insp, fire, "confirm", box=ADJUSTED)
+    _decide(insp, smoke, "reject")
+    added = insp.post(f"/app/api/photos/{both['id']}/findings", json={"hazard_id": "FIRE-006", "box": EXIT_BOX})
+    assert added.status_code == 201, added.text
+    confirmed = _upload(insp, first["id"], fire_photo(seed=1), "f2")
+    _decide(insp, confirmed["findings"][0], "confirm")
+    _upload(insp, first["id"], fire_photo(seed=2), "f3")  # left undecided
+    rejected = _upload(sup, second["id"], fire_photo(seed=3), "f4")
+    _decide(sup, rejected["findings"][0], "reject")
+    return {"both": both["sha256"], "confirmed": confirmed["sha256"], "rejected": rejected["sha256"]}
+
+
+def _export(server: AppServer, out: Path, root: Path, *extra: str) -> dict:
+    argv = ["feedback", "export", "--out", str(out), "--data-dir", str(server.data_dir),
+            "--database", server.database_url, "--datasets-root", str(root), *extra]  # fmt: skip
+    assert main(argv) == 0
+    return json.loads((out / "feedback_card.json").read_text())
+
+
+def test_export_writes_labels_negatives_and_a_card(app_server: AppServer, decided: dict, tmp_path: Path):
+    card = _export(app_server, tmp_path / "fb", tmp_path)
+    assert card["photos"] == 3 and card["classes"] == ["fire", "smoke", "exit_obstruction"]
+    assert card["per_class"] == {
+        "fire": {"labels": 2, "negatives": 1, "photos_labelled": 3, "new_class": False},
+        "smoke": {"labels": 0, "negatives": 1, "photos_labelled": 1, "new_class": False},
+        "exit_obstruction": {"labels": 1, "negatives": 0, "photos_labelled": 1, "new_class": True},
+    }
+    assert card["decisions"] == {"added": 1, "adjusted": 1, "confirmed": 1, "rejected": 2}
+    assert card["sources"] == {"feedback-exit_obstruction-fire-smoke": 1, "feedback-fire": 2}
+    assert card["units"] == {"甲单位": 2, "乙单位": 1} and card["skipped_photos"] == {"not decided": 1}
+    assert len(card["inspectors"]) == 2 and all(p.startswith("inspector-") for p in card["inspectors"])
+    assert not {"insp_a", "sup_a", "张检查"} & set(json.dumps(card, ensure_ascii=False).split('"'))
+    assert list(card["model_versions"].values()) == [3]
+    assert card["date_range"]["first"] == card["date_range"]["last"]
+    # the photo bytes, by content hash, and YOLO lines in the order of the card's classes
+    folder = tmp_path / "fb" / "photos" / "feedback-exit_obstruction-fire-smoke"
+    assert (folder / "images" / f"{decided['both']}.jpg").read_bytes() == fire_and_smoke_photo()
+    lines = sorted((folder / "labels" / f"{decided['both']}.txt").read_text().splitlines())
+    assert lines == ["0 0.375000 0.333333 0.281250 0.375000", "2 0.101562 0.802083 0.171875 0.354167"]
+    rejected = (tmp_path / "fb" / "photos" / "feedback-fire" / "labels" / f"{decided['rejected']}.txt").read_text()
+    assert rejected == ""  # fire labelled on the photo, no box: background
+    negatives = [json.loads(line) for line in (tmp_path / "fb" / "negatives.jsonl").read_text().splitlines()]
+    assert {n["sha256"]: n["negatives"] for n in negatives} == {
+        decided["both"]: [["smoke", *SMOKE_BOX]],
+        decided["rejected"]: [["fire", *FIRE_BOX]],
+    }
+    spec = yaml.safe_load((tmp_path / "fb" / "sources" / "feedback-fire.yaml").read_text())
+    assert spec["class_map"] == {"fire": "fire"} and spec["root"] == "fb/photos/feedback-fire"
+
+
+def test_the_same_decisions_export_to_the_same_version(app_server: AppServer, decided: dict, tmp_path: Path):
+    a = _export(app_server, tmp_path / "a", tmp_path)
+    b = _export(app_server, tmp_path / "b", tmp_path)
+    assert a == b | {"version": a["version"]} and a["version"] == b["version"]
+    cmp = filecmp.dircmp(tmp_path / "a", tmp_path / "b")
+    assert not cmp.diff_files and not cmp.left_only and not cmp.right_only
+    only = _export(app_server, tmp_path / "c", tmp_path, "--unit", "乙单位")
+    assert only["photos"] == 1 and only["classes"] == ["fire"] and only["version"] != a["version"]
+    again = _export(app_server, tmp_path / "a", tmp_path, "--unit", "乙单位")  # re-export replaces the folder
+    assert again["version"] == only["version"]
+    assert not (tmp_path / "a" / "photos" / "feedback-exit_obstruction-fire-smoke").exists()
+    # --status decided: photos with any decision (the undecided photo has none)
+    loose = _export(app_server, tmp_path / "d", tmp_path, "--status", "decided")
+    assert loose["photos"] == 3 and loose["skipped_photos"] == {"no decision": 1}
+    assert (
+        _export(app_server, tmp_path / "e", tmp_path, "--since", "2001-01-01", "--until", "2001-12-31")["photos"] == 0
+    )
+
+
+def test_training_import_and_config_read_the_export(app_server: AppServer, decided: dict, tmp_path: Path,
+                                                    taxonomy: Taxonomy):  # fmt: skip
+    root = tmp_path / "datasets"
+    root.mkdir()
+    _export(app_server, tmp_path / "fb", root)
+    specs = load_source_specs(tmp_path / "fb" / "sources")
+    imported = import_all(specs, root, taxonomy)
+    assert imported.classes == ["fire", "smoke", "exit_obstruction"]
+    assert [(i.code, i.action) for i in imported.issues] == [("empty_label", "noted")]  # the rejected fire photo
+    by_sha = {s.image.stem: s for s in imported.samples}
+    both = by_sha[decided["both"]]
+    assert [imported.classes[c] for c in both.labels.class_id.tolist()] == ["exit_obstruction", "fire"]
+    np.testing.assert_allclose(both.labels.xyxy, [EXIT_BOX, ADJUSTED], atol=0.01)
+    assert len(by_sha[decided["rejected"]].labels) == 0
+
+    config = tmp_path / "feedback-round.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "feedback-round", "weights": "yolov8n.yaml", "sources": [str(tmp_path / "fb" / "sources")],
+        "datasets_root": str(root), "val_fraction": 0.0, "federated_loss": True,
+        "train": {"imgsz": 64, "epochs": 1, "mosaic": 0.0},
+    }))  # fmt: skip
+    data_yaml = build_from_config(TrainConfig.load(config), tmp_path / "built")
+    assert {s.image.stem for s, _ in load_manifest(data_yaml.parent)} == set(decided.values())
+    masks, classes = class_masks(data_yaml)
+    by_photo = {name.split("__")[1]: dict(zip(classes, mask.tolist(), strict=True)) for name, mask in masks.items()}
+    assert by_photo[decided["both"]] == {"fire": True, "smoke": True, "exit_obstruction": True}
+    assert by_photo[decided["rejected"]] == {"fire": True, "smoke": False, "exit_obstruction": False}
+
+
+@pytest.mark.parametrize(
+    "statuses,labelled,skipped",
+    [
+        ((("FIRE-001", "confirmed"), ("FIRE-001", "pending")), (), ("fire",)),  # one fire undecided: unlabelled
+        ((("FIRE-001", "rejected"), ("FIRE-002", "confirmed")), ("fire", "smoke"), ()),
+        ((("NO-SUCH", "confirmed"),), (), ("hazard NO-SUCH",)),  # no class to label
+    ],
+)
+def test_photo_labels_leave_undecided_classes_unlabelled(taxonomy: Taxonomy, statuses, labelled, skipped):
+    rows = [FindingRow(str(i), h, None, (0, 0, 10, 10), "model", st, 0.9, False, "u") for i, (h, st) in
+            enumerate(statuses)]  # fmt: skip
+    teach = photo_labels(rows, taxonomy)
+    assert teach.labelled == labelled and tuple(k for k, _ in teach.skipped) == skipped
