@@ -161,6 +161,7 @@ export const localIds = () => JSON.parse(LS.getItem('hazardscan.localIds') || '{
 export function rememberLocal(local, id) {
   const m = localIds();
   m[local] = String(id);
+  for (const old of Object.keys(m).slice(0, -50)) delete m[old];  // keep the last 50
   LS.setItem('hazardscan.localIds', JSON.stringify(m));
 }
 export async function queueInspection(body) {
