@@ -13,9 +13,12 @@ import numpy as np
 import pytest
 import yaml
 from app_fixtures import FIRE_BOX, SMOKE_BOX, AppServer, fire_and_smoke_photo, fire_photo
+from labelstudio_fixture import LabelStudioServer, label_studio  # noqa: F401  (session fixture)
 
 from inference_service.cli import main
+from inference_service.detections import Detections
 from inference_service.taxonomy import Taxonomy
+from training import labelstudio as ls
 from training.dataset import load_manifest
 from training.federated import class_masks
 from training.feedback import FindingRow, photo_labels
@@ -23,6 +26,8 @@ from training.importer import import_all, load_source_specs
 from training.train import TrainConfig, build_from_config
 
 app_server = app_fixtures.app_server  # the fixture
+# label-studio-sdk 2.1.2 still calls pydantic's parse_obj when it refreshes the access token
+pytestmark = pytest.mark.filterwarnings("ignore:The `parse_obj` method is deprecated:DeprecationWarning")
 
 ADJUSTED = [150.0, 70.0, 330.0, 250.0]  # the inspector's fire box on the fire-and-smoke photo
 EXIT_BOX = [10.0, 300.0, 120.0, 470.0]  # an added 堵塞安全出口 (exit_obstruction: no shipped model has it)
@@ -159,3 +164,65 @@ def test_photo_labels_leave_undecided_classes_unlabelled(taxonomy: Taxonomy, sta
             enumerate(statuses)]  # fmt: skip
     teach = photo_labels(rows, taxonomy)
     assert teach.labelled == labelled and tuple(k for k, _ in teach.skipped) == skipped
+
+
+# --- review in Label Studio (the real server of labelstudio_fixture) ------------------------------------------
+
+LS_PASSWORD = "hazard-Scan-2026!"
+
+
+def test_review_round_trip_through_label_studio(
+    app_server: AppServer,
+    decided: dict,
+    label_studio: LabelStudioServer,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+):
+    token = ls.get_token(label_studio.url, "reviewer@example.com", LS_PASSWORD)
+    client = ls.connect(label_studio.url, token)
+    server = ["--url", label_studio.url, "--token", token]
+    before = _export(app_server, tmp_path / "fb", tmp_path, "--push-review", "feedback r1", *server)
+    project = json.loads(capsys.readouterr().out)["review_project"]
+    assert ls.project_labels(client, project) == ["fire", "smoke", "exit_obstruction"]
+    predictions = sorted(client.predictions.list(project=project), key=lambda p: p.task or 0)
+    tasks = {p.task: client.tasks.get(id=p.task) for p in predictions}
+    names = [str(tasks[p.task].data["image"]).rsplit("/", 1)[-1].split("-", 1)[1] for p in predictions]
+    # most doubtful first: the two photos with a rejected box (by hash), then the plainly confirmed one
+    assert names == [f"{sha}.jpg" for sha in sorted([decided["both"], decided["rejected"]])] + [
+        f"{decided['confirmed']}.jpg"
+    ]
+    first_two = sorted([decided["both"], decided["rejected"]])
+    expected = [0.0 if sha == decided["both"] else None for sha in first_two] + [1.0]  # no box: no score
+    assert [p.score for p in predictions] == expected
+    by_sha = {n.removesuffix(".jpg"): p for n, p in zip(names, predictions, strict=True)}
+    drawn = [r["value"]["rectanglelabels"][0] for r in by_sha[decided["both"]].result]
+    assert sorted(drawn) == ["exit_obstruction", "fire"]  # the rejected smoke box is not drawn
+
+    # the reviewer: on the fire-and-smoke photo the added exit box goes; on the confirmed photo a smoke box
+    # is added; the photo whose fire was rejected is not reviewed
+    both = by_sha[decided["both"]]
+    keep = [r for r in both.result if r["value"]["rectanglelabels"][0] == "fire"]
+    client.annotations.create(id=both.task, result=keep, parent_prediction=both.id)
+    confirmed = by_sha[decided["confirmed"]]
+    smoke = Detections.from_rows([(*SMOKE_BOX, 1, 1.0)])
+    extra = ls.detections_to_results(smoke, ["fire", "smoke"], 640, 480, with_scores=False)
+    client.annotations.create(id=confirmed.task, result=[*confirmed.result, *extra], parent_prediction=confirmed.id)
+
+    after = _export(app_server, tmp_path / "fb", tmp_path, "--reviewed", str(project), *server)
+    assert after["review"] == {"origin": f"Label Studio {label_studio.url} project {project}", "photos": 2,
+                               "boxes_before": 3, "boxes_after": 3}  # fmt: skip
+    assert after["version"] != before["version"]
+    assert after["sources"] == {"feedback-exit_obstruction-fire-smoke": 2, "feedback-fire": 1}
+    assert after["per_class"]["smoke"] == {"labels": 1, "negatives": 1, "photos_labelled": 2, "new_class": False}
+    assert after["per_class"]["exit_obstruction"]["labels"] == 0
+    entries = {e["sha256"]: e for e in map(json.loads, (tmp_path / "fb" / "feedback.jsonl").read_text().splitlines())}
+    got = sorted((c, *(round(v) for v in box)) for c, *box in entries[decided["confirmed"]]["labels"])
+    assert got == [("fire", *map(round, FIRE_BOX)), ("smoke", *map(round, SMOKE_BOX))]
+    # the review is applied the same way from `labelstudio pull`'s source.yaml
+    again = _export(
+        app_server, tmp_path / "fb2", tmp_path, "--reviewed", str(tmp_path / "fb" / "review" / "source.yaml")
+    )
+    assert again["version"] == after["version"]
+    bad = main(["feedback", "export", "--out", str(tmp_path / "x"), "--data-dir", str(app_server.data_dir),
+                "--database", app_server.database_url, "--reviewed", str(tmp_path / "nothing.yaml")])  # fmt: skip
+    assert bad == 2 and "neither a project id nor a source.yaml" in capsys.readouterr().err

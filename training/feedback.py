@@ -237,6 +237,33 @@ def pseudonym_key(path: Path) -> bytes:
     return path.read_bytes().strip()
 
 
+@dataclass(frozen=True)
+class Review:
+    """A reviewer's boxes per photo (by SHA-256), over the classes the review project labels."""
+
+    labels: dict[str, list[tuple[str, Box]]]
+    classes: tuple[str, ...]
+    origin: str
+
+
+def _iou(a: Box, b: Box) -> float:
+    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = iw * ih
+    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def reviewed_labels(
+    teach: PhotoLabels, boxes: Sequence[tuple[str, Box]], project_classes: Sequence[str]
+) -> PhotoLabels:
+    """The reviewer's boxes replace the inspectors'; every class of the review project is labelled on the photo
+    (the reviewer drew all of them); a rejected box stays a negative unless the reviewer drew that class there."""
+    negatives = tuple((c, b) for c, b in teach.negatives if not any(rc == c and _iou(b, rb) >= 0.5 for rc, rb in boxes))
+    labelled = tuple(sorted(set(teach.labelled) | set(project_classes)))
+    return PhotoLabels(tuple(sorted(boxes)), negatives, labelled, ())
+
+
 # --- writing --------------------------------------------------------------------------------------------
 
 
@@ -261,9 +288,11 @@ def export_feedback(
     key: bytes,
     datasets_root: Path,
     filters: Filters | None = None,
+    review: Review | None = None,
 ) -> ExportResult:
     """Write the dataset under ``out`` (its ``photos/``, ``sources/`` and files are replaced); spec roots are
-    written relative to ``datasets_root`` (the ``datasets_root`` of the training config that lists them)."""
+    written relative to ``datasets_root`` (the ``datasets_root`` of the training config that lists them).
+    With a ``review``, the reviewed photos carry the reviewer's boxes (see :func:`reviewed_labels`)."""
     filters = filters or Filters()
     chosen: dict[str, tuple[PhotoFeedback, PhotoLabels]] = {}
     skipped: Counter[str] = Counter()
@@ -278,6 +307,17 @@ def export_feedback(
         if photo.sha256 in chosen:  # the same bytes in two records: the later decisions win
             skipped["same photo again (later record kept)"] += 1
         chosen[photo.sha256] = (photo, teach)
+    review_info = None
+    if review is not None:
+        if stray := sorted(set(review.labels) - set(chosen)):
+            raise ValueError(f"{len(stray)} reviewed photos are not in this export (other filters?): {stray[:3]}")
+        before = sum(len(chosen[sha][1].labels) for sha in review.labels)
+        for sha, boxes in review.labels.items():
+            photo, teach = chosen[sha]
+            chosen[sha] = (photo, reviewed_labels(teach, boxes, review.classes))
+        after = sum(len(chosen[sha][1].labels) for sha in review.labels)
+        review_info = {"origin": review.origin, "photos": len(review.labels), "boxes_before": before,
+                       "boxes_after": after}  # fmt: skip
     classes = [c for c in taxonomy.class_names if any(c in t.labelled for _, t in chosen.values())]
     for sub in ("photos", "sources"):
         shutil.rmtree(out / sub, ignore_errors=True)
@@ -326,6 +366,7 @@ def export_feedback(
         (out / "sources" / f"{group}.yaml").write_text(text + yaml.safe_dump(spec, allow_unicode=True, sort_keys=False))
     version = _version(classes, entries)
     card = _card(version, classes, entries, [chosen[e["sha256"]][0] for e in entries], skipped, filters, taxonomy)
+    card["review"] = review_info
     (out / "feedback.jsonl").write_text("".join(json.dumps(e, ensure_ascii=False) + "\n" for e in entries))
     (out / "negatives.jsonl").write_text(
         "".join(

@@ -3,6 +3,8 @@
     hazardscan feedback export --out work/feedback [--since 2026-11-01] [--until 2026-11-30] [--unit 甲单位] \\
         [--status reviewed|decided] [--database URL] [--data-dir DIR]
     # then list work/feedback/sources beside datasets/sources in a training config (``sources: [...]``)
+    hazardscan feedback export --out work/feedback --push-review TITLE    # review in Label Studio first
+    hazardscan feedback export --out work/feedback --reviewed PROJECT_ID  # ... and apply what was reviewed
 
 The database and the photo folder default to the service's (``HAZARDSCAN_DATABASE_URL``, ``HAZARDSCAN_DATA_DIR``).
 Dates are local days (``--utc-offset``, default the service's deadline offset); ``--until`` is inclusive.
@@ -78,9 +80,22 @@ def _export(args: argparse.Namespace) -> int:
         db.close()
     key = pseudonym_key(args.key_file or data_dir / "feedback-pseudonym.key")
     root = args.datasets_root if args.datasets_root.is_absolute() else REPO / args.datasets_root
-    result = export_feedback(photos, BlobStore(data_dir / "photos"), load_taxonomy(), args.out, key, root, filters)
+    taxonomy = load_taxonomy()
+    review = None
+    if args.reviewed:
+        from training.feedback_review import load_review
+
+        review = load_review(args, taxonomy, root)
+    blobs = BlobStore(data_dir / "photos")
+    result = export_feedback(photos, blobs, taxonomy, args.out, key, root, filters, review)
     summary = {"version": result.version, "photos": result.card["photos"], "sources": str(result.sources),
                "per_class": result.card["per_class"]}  # fmt: skip
+    if review is not None:
+        summary["review"] = result.card["review"]
+    if args.push_review:
+        from training.feedback_review import push_review
+
+        summary["review_project"] = push_review(result, args, taxonomy)
     sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=1) + "\n")
     return 0
 
@@ -91,3 +106,10 @@ def run(args: argparse.Namespace) -> int:
     except (ValueError, FileNotFoundError, StorageError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
+    except Exception as exc:  # Label Studio refused or cannot be reached
+        from training.labelstudio import LabelStudioError
+
+        if isinstance(exc, LabelStudioError) or type(exc).__module__.startswith(("httpx", "label_studio_sdk")):
+            sys.stderr.write(f"error: Label Studio at {args.url}: {exc}\n")
+            return 2
+        raise
