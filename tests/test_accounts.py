@@ -125,11 +125,15 @@ def test_writes_need_the_sessions_csrf_token(app_server: AppServer):
     assert c.post("/app/api/inspections", json=body).status_code == 201
 
 
-def test_only_admins_manage_users_and_only_in_their_org(app_server: AppServer):
+def test_only_admins_add_users_and_only_in_their_org(app_server: AppServer):
     admin, inspector = app_server.client("admin"), app_server.client("inspector")
     assert inspector.get("/app/api/users").status_code == 403
     names = {u["username"] for u in admin.get("/app/api/users").json()["items"]}
     assert names == {"insp_a", "sup_a", "admin_a"}  # not org B's inspector
+    supervisor = app_server.client("supervisor")  # lists the org's people to assign ledger items, adds none
+    assert {u["username"] for u in supervisor.get("/app/api/users").json()["items"]} == names
+    assert supervisor.post("/app/api/users", json={"username": "x", "password": "long-enough-pass", "role": "admin",
+                                                    "display_name": "X"}).status_code == 403  # fmt: skip
     new = {"username": "insp_a2", "password": "another-pass", "role": "inspector", "display_name": "钱检查"}
     assert inspector.post("/app/api/users", json=new).status_code == 403
     r = admin.post("/app/api/users", json=new)

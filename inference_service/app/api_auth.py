@@ -1,4 +1,4 @@
-"""/app/api: login, logout, me, users (admin), taxonomy."""
+"""/app/api: login, logout, me, users (supervisors list them to assign ledger items; admins add them), taxonomy."""
 
 from __future__ import annotations
 
@@ -84,7 +84,7 @@ def me(session: SessionDep) -> s.SessionOut:
 
 @router.get("/users", response_model=s.UserList)
 def list_users(user: UserDep, ctx: CtxDep) -> s.UserList:
-    require(user, "admin", "listing users")
+    require(user, "supervisor", "listing users")  # supervisors assign ledger items to them
     return s.UserList(items=[user_out(u) for u in ctx.accounts.list_users(user.org_id)])
 
 

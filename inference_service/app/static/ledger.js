@@ -75,7 +75,7 @@ export async function viewLedger() {
   return h('div', {}, h('h1', {}, t('ledger')), chips, filters, total, listEl, more, exp);
 }
 
-export let peoplePromise = null;  // the organisation's users for 指派 (the API lists them to admins only)
+export let peoplePromise = null;  // the organisation's users for 指派 (listed to supervisors and admins)
 export const people = () => (peoplePromise ||= api('GET', '/app/api/users').then((r) => r.items).catch(() => []));
 /** 指派 / 调整期限 (supervisor): responsible person, assignee, deadline, note. */
 export function assignForm(it, done, err) {
