@@ -83,6 +83,14 @@ def test_language_from_accept_language(header: str | None, expected: str):
 
 
 @pytest.mark.parametrize(
+    ("header", "expected"),
+    [(None, "zh"), ("fr", "zh"), ("en-US,en;q=0.9", "en"), ("en;q=0.1, zh", "zh"), ("zh;q=0.4, en", "en")],
+)
+def test_the_app_defaults_to_chinese_and_still_weighs_q_values(header: str | None, expected: str):
+    assert messages.language(header, default="zh") == expected
+
+
+@pytest.mark.parametrize(
     ("code", "english", "chinese"),
     [
         (

@@ -121,8 +121,9 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
 )
 
 
-def language(accept_language: str | None) -> Language:
-    """``"zh"`` when the client ranks Chinese above English, else ``"en"`` (the default).
+def language(accept_language: str | None, default: Language = "en") -> Language:
+    """``"zh"`` when the client ranks Chinese above English, ``"en"`` when it ranks English above Chinese, else
+    ``default`` (English for the API; the inspector app passes ``"zh"``).
 
     Reads RFC 9110 language ranges with q-values: ``zh-CN,zh;q=0.9,en;q=0.8`` is Chinese,
     ``en-US,en;q=0.9,zh;q=0.5`` English. Ties go to the range listed first.
@@ -147,7 +148,7 @@ def language(accept_language: str | None) -> Language:
         candidate = (q, -position, lang)
         if best is None or candidate[:2] > best[:2]:
             best = candidate
-    return best[2] if best else "en"
+    return best[2] if best else default
 
 
 def to_chinese(code: str, message: str) -> str:

@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from inference_service.api.errors import error_body
+from inference_service.api.messages import language
 
 
 class AppError(Exception):
@@ -25,8 +26,8 @@ def conflict(en: str, zh: str | None = None) -> AppError:
 
 
 def wants_english(request: Request) -> bool:
-    first = request.headers.get("accept-language", "").split(",")[0].strip().lower()
-    return first.startswith("en")
+    """English when the client ranks it above Chinese (q-values count); 中文 otherwise, the app's default."""
+    return language(request.headers.get("accept-language"), default="zh") == "en"
 
 
 async def handle_app_error(request: Request, exc: Exception) -> JSONResponse:
