@@ -121,7 +121,8 @@ def store_photo(
     sha = ctx.records.blobs.put(data)
     card = scanner.detector.card
     photo = NewPhoto(kind, key, sha, info["content_type"], len(data), info["width"], info["height"], _taken_at(data),
-                     card.model_id, card.version, info["warnings"], info["detections"], scene)  # fmt: skip
+                     card.model_id, card.version, info["warnings"], info["detections"], scene,
+                     tuple(card.classes))  # fmt: skip
     findings = model_findings(scanner, scan) if kind == "inspection" else []
     row, created = ctx.records.add_photo(user.org_id, inspection_id, user.id, photo, findings)
     return row, created, scan

@@ -257,7 +257,54 @@ class HazardCount(BaseModel):
     name_zh: str
     name_en: str
     severity: str
+    domain: str
     count: int
+
+
+class DomainCount(BaseModel):
+    domain: str
+    count: int
+
+
+class SceneCount(BaseModel):
+    scene: str
+    name_zh: str
+    name_en: str
+    count: int
+
+
+class MonthCount(BaseModel):
+    month: str
+    count: int
+
+
+class CriticalRate(BaseModel):
+    scene: str
+    name_zh: str
+    inspections: int
+    critical: int
+    per_1000: float | None
+
+
+class FieldByVersion(BaseModel):
+    model_id: str
+    model_version: str
+    detector_class: str | None
+    name_zh: str
+    model_has_class: bool
+    confirmed: int
+    rejected: int
+    pending: int
+    misses: int
+    added_new: int
+    precision: float | None
+
+
+class TeachNext(BaseModel):
+    detector_class: str
+    name_zh: str
+    added: int
+    model_versions: list[str]
 
 
 class SeverityCount(BaseModel):
@@ -289,6 +336,12 @@ class Rectification(BaseModel):
     closed: int
     closed_in_time: int
     rate: float | None
+    median_days_to_close: float | None
+    submitted: int
+    ai_recheck_failed: int
+    sent_back: int
+    reopened: int
+    reopen_rate: float | None
 
 
 class ModelField(BaseModel):
@@ -305,8 +358,14 @@ class ModelField(BaseModel):
 class StatsOut(BaseModel):
     by_hazard: list[HazardCount]
     by_severity: list[SeverityCount]
+    by_domain: list[DomainCount]
     by_unit: list[UnitCount]
     by_inspector: list[InspectorCount]
+    by_scene: list[SceneCount]
     by_week: list[WeekCount]
+    by_month: list[MonthCount]
     rectification: Rectification
+    critical_per_1000: list[CriticalRate]
     model_field: list[ModelField]
+    field_by_version: list[FieldByVersion]
+    teach_next: list[TeachNext]

@@ -1,118 +1,257 @@
-"""Statistics of one organisation's records (GROUP BY on the storage layer; the week buckets in Python).
+"""Statistics of one organisation's records: one function per table, GROUP BY on the storage layer.
 
-Hazards counted are confirmed findings (the inspector's word, whether the model or the inspector found them).
+Hazards counted are confirmed findings (the inspector's word, whether the model or the inspector found them),
+dated by when the finding was made. Weeks and months are bucketed from per-day counts (local days,
+``offset_hours`` east of UTC), so no query returns one row per finding. A "unit type" is the inspection's
+scene (建筑工地, 工贸企业 …): the kind of place inspected. The model's field tables are in
+:mod:`inference_service.app.stats_model`.
 """
 
 from __future__ import annotations
 
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from functools import cached_property
 from typing import Any
 
 from inference_service.ledger import SEVERITY_ZH
 from inference_service.storage import Database
 from inference_service.taxonomy import Taxonomy
 
-
-def _range(column: str, since: float | None, until: float | None) -> tuple[str, list[Any]]:
-    sql, params = "", []
-    if since is not None:
-        sql += f" AND {column} >= ?"
-        params.append(since)
-    if until is not None:
-        sql += f" AND {column} < ?"
-        params.append(until)
-    return sql, params
+Rows = list[dict[str, Any]]
+DAY_S = 86400.0
 
 
-def stats(
-    db: Database,
-    org_id: str,
-    taxonomy: Taxonomy,
-    names: dict[str, str],
-    since: float | None,
-    until: float | None,
-    offset_hours: float,
-    now: float | None = None,
-) -> dict[str, Any]:
-    now = time.time() if now is None else now
-    rng, rp = _range("f.created_at", since, until)
-    confirmed = (
-        "FROM findings f JOIN inspections i ON i.id = f.inspection_id "
-        f"WHERE f.org_id = ? AND f.status = 'confirmed'{rng}"
-    )
+@dataclass
+class StatsQuery:
+    db: Database
+    org_id: str
+    taxonomy: Taxonomy
+    names: dict[str, str]  # user id -> display name
+    since: float | None = None
+    until: float | None = None
+    offset_hours: float = 8.0
+    now: float = field(default_factory=time.time)
+    scene: str | None = None  # only inspections of this scene (unit type)
 
-    def grouped(key: str) -> list[tuple[Any, int]]:
-        rows = db.query(
-            f"SELECT {key}, COUNT(*) {confirmed} GROUP BY {key} ORDER BY COUNT(*) DESC, {key}", [org_id, *rp]
+    def range(self, column: str) -> tuple[str, list[Any]]:
+        sql, params = "", []
+        if self.since is not None:
+            sql += f" AND {column} >= ?"
+            params.append(self.since)
+        if self.until is not None:
+            sql += f" AND {column} < ?"
+            params.append(self.until)
+        return sql, params
+
+    def confirmed(self, key: str, join: bool) -> list[tuple[Any, int]]:
+        """``(key, count)`` of confirmed findings grouped by ``key`` (``join``: key is a column of ``i``)."""
+        rng, params = self.range("f.created_at")
+        scene = ""
+        if self.scene is not None:
+            join, scene = True, " AND i.scene = ?"
+            params.append(self.scene)
+        src = "findings f JOIN inspections i ON i.id = f.inspection_id" if join else "findings f"
+        rows = self.db.query(
+            f"SELECT {key}, COUNT(*) FROM {src} WHERE f.org_id = ? AND f.status = 'confirmed'{rng}{scene} "
+            f"GROUP BY {key}",
+            [self.org_id, *params],
         )
-        return [(r[0], int(r[1])) for r in rows]
+        return sorted(((r[0], int(r[1])) for r in rows), key=lambda t: (-t[1], str(t[0])))
 
-    def hazard(hid: str) -> tuple[str, str, str]:
+    def hazard(self, hid: str) -> dict[str, str]:
         try:
-            h = taxonomy.hazard(hid)
-            return h.name_zh, h.name_en, h.severity
+            h = self.taxonomy.hazard(hid)
+            return {"name_zh": h.name_zh, "name_en": h.name_en, "severity": h.severity, "domain": h.domain}
         except KeyError:
-            return hid, hid, "medium"
+            return {"name_zh": hid, "name_en": hid, "severity": "medium", "domain": "?"}
 
-    by_hazard = []
-    for hid, n in grouped("f.hazard_id"):
-        zh, en, sev = hazard(hid)
-        by_hazard.append({"hazard_id": hid, "name_zh": zh, "name_en": en, "severity": sev, "count": n})
-    severity_counts: Counter[str] = Counter()
-    for item in by_hazard:
-        severity_counts[item["severity"]] += item["count"]
-    by_severity = [{"severity": s, "name_zh": SEVERITY_ZH[s], "count": severity_counts.get(s, 0)} for s in SEVERITY_ZH]
-    by_unit = [{"unit": u, "count": n} for u, n in grouped("i.unit_name")]
-    by_inspector = [
-        {"inspector_id": u, "display_name": names.get(u, "?"), "count": n} for u, n in grouped("i.inspector_id")
-    ]
+    @cached_property
+    def hazard_counts(self) -> list[tuple[str, int]]:
+        return self.confirmed("f.hazard_id", join=False)
 
-    tz = timezone(timedelta(hours=offset_hours))
-    weeks: Counter[str] = Counter()
-    for (ts,) in db.query(f"SELECT f.created_at {confirmed}", [org_id, *rp]):
-        year, week, _ = datetime.fromtimestamp(float(ts), tz).isocalendar()
-        weeks[f"{year}-W{week:02d}"] += 1
-    by_week = [{"week": w, "count": weeks[w]} for w in sorted(weeks)]
+    @cached_property
+    def day_counts(self) -> list[tuple[int, int]]:
+        """``(local day number since 1970-01-01, confirmed findings)``."""
+        shift = self.offset_hours * 3600.0
+        day = f"FLOOR((f.created_at + {shift!r}) / {DAY_S!r})"
+        if self.db.dialect == "sqlite":
+            day = f"CAST((f.created_at + {shift!r}) / {DAY_S!r} AS INTEGER)"  # timestamps are positive
+        return [(int(d), n) for d, n in self.confirmed(day, join=False)]
 
-    lrng, lp = _range("created_at", since, until)
-    row = db.query(
+
+def by_hazard(q: StatsQuery) -> Rows:
+    out = []
+    for hid, n in q.hazard_counts:
+        h = q.hazard(hid)
+        out.append({"hazard_id": hid, "name_zh": h["name_zh"], "name_en": h["name_en"], "severity": h["severity"],
+                    "domain": h["domain"], "count": n})  # fmt: skip
+    return out
+
+
+def by_severity(q: StatsQuery) -> Rows:
+    counts: Counter[str] = Counter()
+    for hid, n in q.hazard_counts:
+        counts[q.hazard(hid)["severity"]] += n
+    return [{"severity": s, "name_zh": SEVERITY_ZH[s], "count": counts.get(s, 0)} for s in SEVERITY_ZH]
+
+
+def by_domain(q: StatsQuery) -> Rows:
+    counts: Counter[str] = Counter()
+    for hid, n in q.hazard_counts:
+        counts[q.hazard(hid)["domain"]] += n
+    return [{"domain": d, "count": n} for d, n in sorted(counts.items(), key=lambda t: (-t[1], t[0]))]
+
+
+def by_unit(q: StatsQuery) -> Rows:
+    return [{"unit": u, "count": n} for u, n in q.confirmed("i.unit_name", join=True)]
+
+
+def by_inspector(q: StatsQuery) -> Rows:
+    return [{"inspector_id": u, "display_name": q.names.get(u, "?"), "count": n}
+            for u, n in q.confirmed("i.inspector_id", join=True)]  # fmt: skip
+
+
+def _scene_names(q: StatsQuery) -> dict[str, tuple[str, str]]:
+    """The app's inspection scenes (unit types), then the taxonomy's."""
+    from inference_service.app.api_auth import SCENES
+
+    return {**{s.id: (s.zh, s.en) for s in q.taxonomy.scenes}, **{s[0]: (s[1], s[2]) for s in SCENES}}
+
+
+def by_scene(q: StatsQuery) -> Rows:
+    names = _scene_names(q)
+    return [{"scene": s, "name_zh": names.get(s, (s, s))[0], "name_en": names.get(s, (s, s))[1], "count": n}
+            for s, n in q.confirmed("i.scene", join=True)]  # fmt: skip
+
+
+def _buckets(q: StatsQuery, label: Callable[[date], str], key: str) -> Rows:
+    counts: Counter[str] = Counter()
+    for day, n in q.day_counts:
+        counts[label(date(1970, 1, 1) + timedelta(days=day))] += n
+    return [{key: k, "count": counts[k]} for k in sorted(counts)]
+
+
+def by_week(q: StatsQuery) -> Rows:
+    def week(d: date) -> str:
+        year, number, _ = d.isocalendar()
+        return f"{year}-W{number:02d}"
+
+    return _buckets(q, week, "week")
+
+
+def by_month(q: StatsQuery) -> Rows:
+    return _buckets(q, lambda d: f"{d.year}-{d.month:02d}", "month")
+
+
+def rectification(q: StatsQuery) -> dict[str, Any]:
+    """Ledger items made in the range: open, overdue, closed (in time), median days to close, reopen rate.
+
+    Reopened: an item whose rectification the AI re-check failed, or that a reviewer sent back (待复查 →
+    整改中); the rate is over the items whose rectification was submitted."""
+    rng, params = q.range("l.created_at")
+    scene, sp = "", []
+    if q.scene is not None:
+        scene = " AND l.inspection_id IN (SELECT id FROM inspections WHERE org_id = ? AND scene = ?)"
+        sp = [q.org_id, q.scene]
+    where = f"l.org_id = ?{rng}{scene}"
+    args = [q.org_id, *params, *sp]
+    row = q.db.query(
         "SELECT COUNT(*), "
-        "SUM(CASE WHEN status <> 'closed' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN status <> 'closed' AND deadline < ? THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN status = 'closed' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN status = 'closed' AND closed_at <= deadline THEN 1 ELSE 0 END) "
-        f"FROM ledger_items WHERE org_id = ?{lrng}",
-        [now, org_id, *lp],
+        "SUM(CASE WHEN l.status <> 'closed' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.status <> 'closed' AND l.deadline < ? THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.status = 'closed' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.status = 'closed' AND l.closed_at <= l.deadline THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.rectification_photo_id IS NOT NULL THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.ai_recheck = 'failed' THEN 1 ELSE 0 END) "
+        f"FROM ledger_items l WHERE {where}",
+        [q.now, *args],
     )[0]
-    total, open_, overdue, closed, in_time = (int(v or 0) for v in row)
-    rectification = {"total": total, "open": open_, "overdue": overdue, "closed": closed, "closed_in_time": in_time,
-                     "rate": round(closed / total, 4) if total else None}  # fmt: skip
+    total, open_, overdue, closed, in_time, submitted, failed = (int(v or 0) for v in row)
+    sent_back = int(q.db.query(
+        f"SELECT COUNT(*) FROM ledger_items l WHERE {where} AND (l.ai_recheck IS NULL OR l.ai_recheck <> 'failed') "
+        "AND EXISTS "
+        "(SELECT 1 FROM ledger_history h WHERE h.item_id = l.id AND h.from_status = 'pending_review' "
+        "AND h.to_status = 'in_progress')", args,
+    )[0][0])  # fmt: skip
+    median = None
+    if closed:
+        mid = q.db.query(
+            f"SELECT l.closed_at - l.created_at FROM ledger_items l WHERE {where} AND l.status = 'closed' "
+            "ORDER BY l.closed_at - l.created_at LIMIT ? OFFSET ?",
+            [*args, 2 - closed % 2, (closed - 1) // 2],
+        )
+        median = round(sum(float(r[0]) for r in mid) / len(mid) / DAY_S, 2)
+    reopened = failed + sent_back
+    return {"total": total, "open": open_, "overdue": overdue, "closed": closed, "closed_in_time": in_time,
+            "rate": round(closed / total, 4) if total else None, "median_days_to_close": median,
+            "submitted": submitted, "ai_recheck_failed": failed, "sent_back": sent_back, "reopened": reopened,
+            "reopen_rate": round(reopened / submitted, 4) if submitted else None}  # fmt: skip
 
-    field: dict[tuple[str, str], dict[str, Any]] = {}
-    for cls, hid, source, status, n in db.query(
-        "SELECT COALESCE(f.detector_class, ''), f.hazard_id, f.source, f.status, COUNT(*) FROM findings f "
-        f"WHERE f.org_id = ?{rng} GROUP BY f.detector_class, f.hazard_id, f.source, f.status",
-        [org_id, *rp],
-    ):
-        entry = field.setdefault((cls, hid), {"detector_class": cls or None, "hazard_id": hid, "confirmed": 0,
-                                              "rejected": 0, "pending": 0, "added": 0})  # fmt: skip
-        if source == "inspector":
-            entry["added"] += int(n)
-        else:
-            entry[status] += int(n)
-    model_field = []
-    for entry in sorted(field.values(), key=lambda e: (e["detector_class"] or "~", e["hazard_id"])):
-        decided = entry["confirmed"] + entry["rejected"]
-        model_field.append({**entry, "name_zh": hazard(entry["hazard_id"])[0],
-                            "precision": round(entry["confirmed"] / decided, 4) if decided else None})  # fmt: skip
-    return {
-        "by_hazard": by_hazard,
-        "by_severity": by_severity,
-        "by_unit": by_unit,
-        "by_inspector": by_inspector,
-        "by_week": by_week,
-        "rectification": rectification,
-        "model_field": model_field,
-    }
+
+def critical_per_1000(q: StatsQuery) -> Rows:
+    """重大隐患 per 1,000 inspections, per unit type (the inspection's scene)."""
+    names = _scene_names(q)
+    irng, ip = q.range("created_at")
+    scene, sp = ("", []) if q.scene is None else (" AND scene = ?", [q.scene])
+    inspections = dict(q.db.query(
+        f"SELECT scene, COUNT(*) FROM inspections WHERE org_id = ?{irng}{scene} GROUP BY scene", [q.org_id, *ip, *sp]
+    ))  # fmt: skip
+    critical = [h.id for h in q.taxonomy.hazards if h.severity == "critical"]
+    found: dict[str, int] = {}
+    if critical:
+        rng, params = q.range("f.created_at")
+        marks = ", ".join("?" * len(critical))
+        iscene = "" if q.scene is None else " AND i.scene = ?"
+        found = {s: int(n) for s, n in q.db.query(
+            "SELECT i.scene, COUNT(*) FROM findings f JOIN inspections i ON i.id = f.inspection_id WHERE f.org_id = ? "
+            f"AND f.status = 'confirmed' AND f.hazard_id IN ({marks}){rng}{iscene} GROUP BY i.scene",
+            [q.org_id, *critical, *params, *sp],
+        )}  # fmt: skip
+    out = []
+    for s in sorted(set(inspections) | set(found)):
+        n, c = int(inspections.get(s, 0)), found.get(s, 0)
+        out.append({"scene": s, "name_zh": names.get(s, (s, s))[0], "inspections": n, "critical": c,
+                    "per_1000": round(1000 * c / n, 1) if n else None})  # fmt: skip
+    return out
+
+
+def stats(q: StatsQuery) -> dict[str, Any]:
+    """Every table (the JSON of GET /app/api/stats)."""
+    from inference_service.app.stats_model import field_by_version, model_field, teach_next
+
+    out = {name: fn(q) for name, fn in TABLES.items()}
+    out["model_field"] = model_field(q)
+    out["field_by_version"] = field_by_version(q)
+    out["teach_next"] = teach_next(q, out["field_by_version"])
+    return out
+
+
+def table(q: StatsQuery, name: str) -> Any:
+    """One table by name (KeyError for an unknown one)."""
+    from inference_service.app.stats_model import TABLES as MODEL_TABLES
+
+    return {**TABLES, **MODEL_TABLES}[name](q)
+
+
+def table_names() -> list[str]:
+    from inference_service.app.stats_model import TABLES as MODEL_TABLES
+
+    return [*TABLES, *MODEL_TABLES]
+
+
+TABLES: dict[str, Callable[[StatsQuery], Any]] = {
+    "by_hazard": by_hazard,
+    "by_severity": by_severity,
+    "by_domain": by_domain,
+    "by_unit": by_unit,
+    "by_inspector": by_inspector,
+    "by_scene": by_scene,
+    "by_week": by_week,
+    "by_month": by_month,
+    "rectification": rectification,
+    "critical_per_1000": critical_per_1000,
+}

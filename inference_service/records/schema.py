@@ -83,4 +83,16 @@ MIGRATIONS = (
             "ALTER TABLE findings ADD COLUMN suspected INTEGER NOT NULL DEFAULT 0",
         ),
     ),
+    Migration(
+        3,
+        "model versions with the classes they detect (the statistics tell misses from classes a version lacks)",
+        (
+            """CREATE TABLE model_versions (
+                model_id TEXT NOT NULL,
+                model_version TEXT NOT NULL,
+                classes TEXT NOT NULL,
+                first_seen DOUBLE PRECISION NOT NULL,
+                PRIMARY KEY (model_id, model_version))""",
+        ),
+    ),
 )

@@ -49,6 +49,7 @@ class NewPhoto:
     warnings: list[dict[str, str]]
     detections: list[dict[str, Any]]
     scene: str | None = None  # the taxonomy scene id the hazard rules ran with
+    model_classes: tuple[str, ...] = ()  # the classes of the model that scored it (kept once per version)
 
 
 _INSPECTION_COLUMNS = (
@@ -174,6 +175,12 @@ class Records:
                 )  # fmt: skip
                 for seq, f in enumerate(findings):
                     self._insert_finding(cur, org_id, inspection_id, pid, f, seq, now)
+                if photo.model_classes:
+                    cur.execute(
+                        "INSERT INTO model_versions (model_id, model_version, classes, first_seen) VALUES (?, ?, ?, ?) "
+                        "ON CONFLICT (model_id, model_version) DO NOTHING",
+                        [photo.model_id, photo.model_version, json.dumps(list(photo.model_classes)), now],
+                    )
                 if then is not None:
                     then(cur, pid)
         except Exception as exc:

@@ -1,0 +1,99 @@
+"""The model in the field, as the inspectors' decisions judge it.
+
+- ``model_field``: per detector class and hazard over all model versions (precision = confirmed ÷ (confirmed +
+  rejected) of the model's findings; ``added`` = hazards inspectors drew themselves).
+- ``field_by_version``: per model version and detector class: precision, ``misses`` (hazards inspectors added for
+  a class that version detects) and ``added_new`` (added for a class it does not have). A version's classes are
+  the ones it was serving with (the records keep them per version, ``model_versions``); a version the records
+  lack falls back to the taxonomy's ``trained_by_default_model`` classes.
+- ``teach_next``: the classes inspectors added that the model that scored the photo does not have, most first:
+  what to teach next.
+
+``scene`` in the query compares versions on the same kind of photos.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from inference_service.app.stats import Rows, StatsQuery
+
+
+def _precision(confirmed: int, rejected: int) -> float | None:
+    return round(confirmed / (confirmed + rejected), 4) if confirmed + rejected else None
+
+
+def _grouped(q: StatsQuery, keys: str, group: str) -> list[tuple[Any, ...]]:
+    rng, params = q.range("f.created_at")
+    join, scene = "", ""
+    if q.scene is not None:
+        join, scene = " JOIN inspections i ON i.id = f.inspection_id", " AND i.scene = ?"
+        params.append(q.scene)
+    return q.db.query(
+        f"SELECT {keys}, f.source, f.status, COUNT(*) FROM findings f JOIN photos p ON p.id = f.photo_id{join} "
+        f"WHERE f.org_id = ?{rng}{scene} GROUP BY {group}, f.source, f.status",
+        [q.org_id, *params],
+    )
+
+
+def model_field(q: StatsQuery) -> Rows:
+    field: dict[tuple[str, str], dict[str, Any]] = {}
+    for cls, hid, source, status, n in _grouped(q, "COALESCE(f.detector_class, ''), f.hazard_id",
+                                                 "f.detector_class, f.hazard_id"):  # fmt: skip
+        entry = field.setdefault((cls, hid), {"detector_class": cls or None, "hazard_id": hid, "confirmed": 0,
+                                              "rejected": 0, "pending": 0, "added": 0})  # fmt: skip
+        if source == "inspector":
+            entry["added"] += int(n) if status == "confirmed" else 0
+        else:
+            entry[status] += int(n)
+    ordered = sorted(field.values(), key=lambda e: (e["detector_class"] or "~", e["hazard_id"]))
+    return [{**e, "name_zh": q.hazard(e["hazard_id"])["name_zh"],
+             "precision": _precision(e["confirmed"], e["rejected"])} for e in ordered]  # fmt: skip
+
+
+def version_classes(q: StatsQuery) -> dict[tuple[str, str], set[str]]:
+    return {(m, v): set(json.loads(c)) for m, v, c in
+            q.db.query("SELECT model_id, model_version, classes FROM model_versions")}  # fmt: skip
+
+
+def field_by_version(q: StatsQuery) -> Rows:
+    known = version_classes(q)
+    default = {c.name for c in q.taxonomy.detector_classes if c.trained_by_default_model}
+    zh = {c.name: c.zh for c in q.taxonomy.detector_classes}
+    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for mid, ver, cls, source, status, n in _grouped(
+        q,
+        "p.model_id, p.model_version, COALESCE(f.detector_class, '')",
+        "p.model_id, p.model_version, f.detector_class",
+    ):
+        has = cls in known.get((mid, ver), default)
+        e = rows.setdefault((mid, ver, cls), {"model_id": mid, "model_version": ver, "detector_class": cls or None,
+                                              "name_zh": zh.get(cls, cls), "model_has_class": has, "confirmed": 0,
+                                              "rejected": 0, "pending": 0, "misses": 0, "added_new": 0})  # fmt: skip
+        if source == "inspector":
+            if status == "confirmed":
+                e["misses" if has else "added_new"] += int(n)
+        else:
+            e[status] += int(n)
+    return [{**e, "precision": _precision(e["confirmed"], e["rejected"])}
+            for _, e in sorted(rows.items(), key=lambda t: (t[0][0], t[0][1], t[0][2]))]  # fmt: skip
+
+
+def teach_next(q: StatsQuery, by_version: Rows | None = None) -> Rows:
+    out: dict[str, dict[str, Any]] = {}
+    for e in by_version if by_version is not None else field_by_version(q):
+        if e["added_new"]:
+            t = out.setdefault(e["detector_class"], {"detector_class": e["detector_class"], "name_zh": e["name_zh"],
+                                                     "added": 0, "model_versions": []})  # fmt: skip
+            t["added"] += e["added_new"]
+            t["model_versions"].append(f"{e['model_id']} {e['model_version']}")
+    return sorted(out.values(), key=lambda t: (-t["added"], t["detector_class"]))
+
+
+TABLES: dict[str, Callable[[StatsQuery], Any]] = {
+    "model_field": model_field,
+    "field_by_version": field_by_version,
+    "teach_next": teach_next,
+}
