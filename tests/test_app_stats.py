@@ -20,7 +20,9 @@ from app_fixtures import ORG_A, ORG_B, AppServer, clean_photo, fire_and_smoke_ph
 from openpyxl import load_workbook
 
 from inference_service.accounts import Accounts
+from inference_service.app.stats import StatsQuery, stats
 from inference_service.storage import Database
+from inference_service.taxonomy import load_taxonomy
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -82,6 +84,13 @@ def test_stats_count_hazards_rectification_and_the_models_field_precision(server
     assert empty["by_hazard"] == [] and empty["rectification"]["total"] == 0 and empty["rectification"]["rate"] is None
     other = server.client("inspector_b").get("/app/api/stats").json()
     assert other["by_unit"] == [] and other["model_field"] == []
+    # the pre-aggregated figures follow new decisions at once
+    p3 = _photo(insp, first["id"], fire_photo(seed=43), "s5")
+    insp.post(f"/app/api/findings/{p3['findings'][0]['id']}/decision", json={"decision": "confirm"})
+    again = insp.get("/app/api/stats").json()
+    assert [(h["hazard_id"], h["count"]) for h in again["by_hazard"]] == [("FIRE-001", 3), ("FIRE-006", 1)]
+    assert [(u["unit"], u["count"]) for u in again["by_unit"]] == [("乙单位", 2), ("甲单位", 2)]
+    assert again["rectification"]["total"] == 4
 
 
 # --- hand-made records with chosen dates ----------------------------------------------------------------------
@@ -243,6 +252,20 @@ def test_stats_tables_have_the_expected_figures(server: AppServer):
     ]
     assert [(t["detector_class"], t["added"], t["model_versions"]) for t in s["teach_next"]] == [
         ("exit_obstruction", 1, ["m v1"]), ("welding", 1, ["m v2"])]  # fmt: skip
+
+    # the rollups answer exactly what the records themselves say (all time, and a range cutting months)
+    db = Database(server.database_url)
+    try:
+        org = Accounts(db).ensure_org(ORG_A)
+        names = {u.id: u.display_name for u in Accounts(db).list_users(org)}
+        for since, until in ((None, None), ("2026-03-02T00:00+08:00", "2026-04-02T00:00+08:00")):
+            span = (_ts(since), _ts(until)) if since and until else (None, None)
+            rolled = stats(StatsQuery(db, org, load_taxonomy(), names, *span))
+            assert rolled == stats(StatsQuery(db, org, load_taxonomy(), names, *span, use_rollup=False))
+        assert rolled["by_week"] == [{"week": "2026-W10", "count": 2}, {"week": "2026-W11", "count": 2},
+                                     {"week": "2026-W14", "count": 1}]  # fmt: skip
+    finally:
+        db.close()
 
     # a date range (local days, inclusive) and a scene (unit type) narrow every table
     march = c.get("/app/api/stats", params={"from": "2026-03-01", "to": "2026-03-31"}).json()

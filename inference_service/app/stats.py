@@ -17,6 +17,7 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
+from inference_service.app.stats_rollup import day_expr, day_span, month_days, month_extent, refresh, split_months
 from inference_service.ledger import SEVERITY_ZH
 from inference_service.storage import Database
 from inference_service.taxonomy import Taxonomy
@@ -36,31 +37,97 @@ class StatsQuery:
     offset_hours: float = 8.0
     now: float = field(default_factory=time.time)
     scene: str | None = None  # only inspections of this scene (unit type)
+    use_rollup: bool = True  # False: every figure from the records themselves (the rollups' reference)
 
-    def range(self, column: str) -> tuple[str, list[Any]]:
+    def range(self, column: str, since: float | None = None, until: float | None = None,
+              raw: bool = True) -> tuple[str, list[Any]]:  # fmt: skip
+        since, until = (self.since, self.until) if raw and since is None and until is None else (since, until)
         sql, params = "", []
-        if self.since is not None:
+        if since is not None:
             sql += f" AND {column} >= ?"
-            params.append(self.since)
-        if self.until is not None:
+            params.append(since)
+        if until is not None:
             sql += f" AND {column} < ?"
-            params.append(self.until)
+            params.append(until)
         return sql, params
 
-    def confirmed(self, key: str, join: bool) -> list[tuple[Any, int]]:
-        """``(key, count)`` of confirmed findings grouped by ``key`` (``join``: key is a column of ``i``)."""
-        rng, params = self.range("f.created_at")
+    @cached_property
+    def days(self) -> tuple[int | None, int | None] | None:
+        """The range as local days when the rollups can answer it (refreshed first); else None."""
+        if not self.use_rollup or self.scene is not None:
+            return None
+        span = day_span(self.since, self.until, self.offset_hours)
+        if span is not None:
+            refresh(self.db, self.org_id, self.offset_hours)
+        return span
+
+    def day_filter(self) -> tuple[str, list[Any]]:
+        assert self.days is not None
+        d0, d1 = self.days
+        sql, params = "", list[Any]()
+        if d0 is not None:
+            sql, params = sql + " AND day >= ?", [*params, d0]
+        if d1 is not None:
+            sql, params = sql + " AND day < ?", [*params, d1]
+        return sql, params
+
+    def raw_confirmed(
+        self,
+        key: str,
+        join: bool,
+        since: float | None,
+        until: float | None,
+        raw: bool = True,
+        where: str = "",
+        extra: list[Any] | None = None,
+    ) -> list[tuple[Any, int]]:
+        rng, params = self.range("f.created_at", since, until, raw)
         scene = ""
         if self.scene is not None:
             join, scene = True, " AND i.scene = ?"
             params.append(self.scene)
         src = "findings f JOIN inspections i ON i.id = f.inspection_id" if join else "findings f"
         rows = self.db.query(
-            f"SELECT {key}, COUNT(*) FROM {src} WHERE f.org_id = ? AND f.status = 'confirmed'{rng}{scene} "
+            f"SELECT {key}, COUNT(*) FROM {src} WHERE f.org_id = ? AND f.status = 'confirmed'{where}{rng}{scene} "
             f"GROUP BY {key}",
-            [self.org_id, *params],
+            [self.org_id, *(extra or []), *params],
         )
-        return sorted(((r[0], int(r[1])) for r in rows), key=lambda t: (-t[1], str(t[0])))
+        return [(r[0], int(r[1])) for r in rows]
+
+    def month_parts(self) -> tuple[list[int], list[tuple[float, float]]]:
+        """Whole months the month rollup answers, and the epoch ranges left over (read raw)."""
+        assert self.days is not None
+        d0, d1 = self.days
+        extent = month_extent(self.db, self.org_id)
+        if extent is None:
+            return [], []
+        d0 = month_days(extent[0])[0] if d0 is None else d0
+        d1 = month_days(extent[1])[1] if d1 is None else d1
+        whole, rest = split_months(d0, d1)
+        shift = self.offset_hours * 3600.0
+        return whole, [(a * DAY_S - shift, b * DAY_S - shift) for a, b in rest]
+
+    def by_dim(self, dim: str, key: str, hazards: list[str] | None = None) -> list[tuple[Any, int]]:
+        """Confirmed findings by unit, inspector or scene (``key``: the column of ``i``), most first."""
+        where, extra = "", []
+        if hazards is not None:
+            where, extra = f" AND f.hazard_id IN ({', '.join('?' * len(hazards))})", list(hazards)
+        if self.days is None:
+            return _ordered(self.raw_confirmed(key, True, None, None, where=where, extra=extra))
+        whole, rest = self.month_parts()
+        counts: Counter[Any] = Counter()
+        if whole:
+            hz = "" if hazards is None else f" AND hazard_id IN ({', '.join('?' * len(hazards))})"
+            for k, n in self.db.query(
+                f"SELECT key, SUM(n) FROM stats_month WHERE org_id = ? AND dim = ?{hz} "
+                f"AND month IN ({', '.join('?' * len(whole))}) GROUP BY key",
+                [self.org_id, dim, *(hazards or []), *whole],
+            ):
+                counts[k] += int(n)
+        for t0, t1 in rest:
+            for k, n in self.raw_confirmed(key, True, t0, t1, raw=False, where=where, extra=extra):
+                counts[k] += n
+        return _ordered(counts.items())
 
     def hazard(self, hid: str) -> dict[str, str]:
         try:
@@ -71,16 +138,28 @@ class StatsQuery:
 
     @cached_property
     def hazard_counts(self) -> list[tuple[str, int]]:
-        return self.confirmed("f.hazard_id", join=False)
+        if self.days is None:
+            return _ordered(self.raw_confirmed("f.hazard_id", False, None, None))
+        sql, params = self.day_filter()
+        return _ordered(self.db.query(
+            f"SELECT hazard_id, SUM(n) FROM stats_day WHERE org_id = ? AND status = 'confirmed'{sql} "
+            "GROUP BY hazard_id",
+            [self.org_id, *params]))  # fmt: skip
 
     @cached_property
     def day_counts(self) -> list[tuple[int, int]]:
         """``(local day number since 1970-01-01, confirmed findings)``."""
-        shift = self.offset_hours * 3600.0
-        day = f"FLOOR((f.created_at + {shift!r}) / {DAY_S!r})"
-        if self.db.dialect == "sqlite":
-            day = f"CAST((f.created_at + {shift!r}) / {DAY_S!r} AS INTEGER)"  # timestamps are positive
-        return [(int(d), n) for d, n in self.confirmed(day, join=False)]
+        if self.days is None:
+            day = day_expr(self.db, "f.created_at", self.offset_hours)
+            return [(int(d), n) for d, n in self.raw_confirmed(day, False, None, None)]
+        sql, params = self.day_filter()
+        return [(int(d), int(n)) for d, n in self.db.query(
+            f"SELECT day, SUM(n) FROM stats_day WHERE org_id = ? AND status = 'confirmed'{sql} GROUP BY day",
+            [self.org_id, *params])]  # fmt: skip
+
+
+def _ordered(pairs: Any) -> list[tuple[Any, int]]:
+    return sorted(((k, int(n)) for k, n in pairs), key=lambda t: (-t[1], str(t[0])))
 
 
 def by_hazard(q: StatsQuery) -> Rows:
@@ -107,12 +186,12 @@ def by_domain(q: StatsQuery) -> Rows:
 
 
 def by_unit(q: StatsQuery) -> Rows:
-    return [{"unit": u, "count": n} for u, n in q.confirmed("i.unit_name", join=True)]
+    return [{"unit": u, "count": n} for u, n in q.by_dim("unit", "i.unit_name")]
 
 
 def by_inspector(q: StatsQuery) -> Rows:
     return [{"inspector_id": u, "display_name": q.names.get(u, "?"), "count": n}
-            for u, n in q.confirmed("i.inspector_id", join=True)]  # fmt: skip
+            for u, n in q.by_dim("inspector", "i.inspector_id")]  # fmt: skip
 
 
 def _scene_names(q: StatsQuery) -> dict[str, tuple[str, str]]:
@@ -125,7 +204,7 @@ def _scene_names(q: StatsQuery) -> dict[str, tuple[str, str]]:
 def by_scene(q: StatsQuery) -> Rows:
     names = _scene_names(q)
     return [{"scene": s, "name_zh": names.get(s, (s, s))[0], "name_en": names.get(s, (s, s))[1], "count": n}
-            for s, n in q.confirmed("i.scene", join=True)]  # fmt: skip
+            for s, n in q.by_dim("scene", "i.scene")]  # fmt: skip
 
 
 def _buckets(q: StatsQuery, label: Callable[[date], str], key: str) -> Rows:
@@ -172,10 +251,9 @@ def rectification(q: StatsQuery) -> dict[str, Any]:
     )[0]
     total, open_, overdue, closed, in_time, submitted, failed = (int(v or 0) for v in row)
     sent_back = int(q.db.query(
-        f"SELECT COUNT(*) FROM ledger_items l WHERE {where} AND (l.ai_recheck IS NULL OR l.ai_recheck <> 'failed') "
-        "AND EXISTS "
-        "(SELECT 1 FROM ledger_history h WHERE h.item_id = l.id AND h.from_status = 'pending_review' "
-        "AND h.to_status = 'in_progress')", args,
+        "SELECT COUNT(DISTINCT h.item_id) FROM ledger_history h JOIN ledger_items l ON l.id = h.item_id "
+        "WHERE h.to_status = 'in_progress' AND h.from_status = 'pending_review' "
+        f"AND (l.ai_recheck IS NULL OR l.ai_recheck <> 'failed') AND {where}", args,
     )[0][0])  # fmt: skip
     median = None
     if closed:
@@ -192,25 +270,35 @@ def rectification(q: StatsQuery) -> dict[str, Any]:
             "reopen_rate": round(reopened / submitted, 4) if submitted else None}  # fmt: skip
 
 
+def _inspections_by_scene(q: StatsQuery) -> dict[str, int]:
+    scene, sp = ("", []) if q.scene is None else (" AND scene = ?", [q.scene])
+    parts: list[tuple[float | None, float | None, bool]] = [(None, None, True)]
+    counts: Counter[str] = Counter()
+    if q.days is not None:
+        whole, rest = q.month_parts()
+        parts = [(t0, t1, False) for t0, t1 in rest]
+        if whole:
+            for k, n in q.db.query(
+                f"SELECT key, SUM(n) FROM stats_month WHERE org_id = ? AND dim = 'inspections' "
+                f"AND month IN ({', '.join('?' * len(whole))}) GROUP BY key",
+                [q.org_id, *whole],
+            ):
+                counts[k] += int(n)
+    for t0, t1, raw in parts:
+        rng, ip = q.range("created_at", t0, t1, raw)
+        for k, n in q.db.query(
+            f"SELECT scene, COUNT(*) FROM inspections WHERE org_id = ?{rng}{scene} GROUP BY scene", [q.org_id, *ip, *sp]
+        ):
+            counts[k] += int(n)
+    return dict(counts)
+
+
 def critical_per_1000(q: StatsQuery) -> Rows:
     """重大隐患 per 1,000 inspections, per unit type (the inspection's scene)."""
     names = _scene_names(q)
-    irng, ip = q.range("created_at")
-    scene, sp = ("", []) if q.scene is None else (" AND scene = ?", [q.scene])
-    inspections = dict(q.db.query(
-        f"SELECT scene, COUNT(*) FROM inspections WHERE org_id = ?{irng}{scene} GROUP BY scene", [q.org_id, *ip, *sp]
-    ))  # fmt: skip
+    inspections = _inspections_by_scene(q)
     critical = [h.id for h in q.taxonomy.hazards if h.severity == "critical"]
-    found: dict[str, int] = {}
-    if critical:
-        rng, params = q.range("f.created_at")
-        marks = ", ".join("?" * len(critical))
-        iscene = "" if q.scene is None else " AND i.scene = ?"
-        found = {s: int(n) for s, n in q.db.query(
-            "SELECT i.scene, COUNT(*) FROM findings f JOIN inspections i ON i.id = f.inspection_id WHERE f.org_id = ? "
-            f"AND f.status = 'confirmed' AND f.hazard_id IN ({marks}){rng}{iscene} GROUP BY i.scene",
-            [q.org_id, *critical, *params, *sp],
-        )}  # fmt: skip
+    found = dict(q.by_dim("scene", "i.scene", critical)) if critical else {}
     out = []
     for s in sorted(set(inspections) | set(found)):
         n, c = int(inspections.get(s, 0)), found.get(s, 0)

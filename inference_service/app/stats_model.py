@@ -25,7 +25,15 @@ def _precision(confirmed: int, rejected: int) -> float | None:
     return round(confirmed / (confirmed + rejected), 4) if confirmed + rejected else None
 
 
-def _grouped(q: StatsQuery, keys: str, group: str) -> list[tuple[Any, ...]]:
+def _grouped(q: StatsQuery, keys: str, group: str, rolled: str) -> list[tuple[Any, ...]]:
+    """``(*keys, source, status, count)``; ``rolled``: the same keys as columns of the day rollup."""
+    if q.days is not None:
+        sql, dp = q.day_filter()
+        return q.db.query(
+            f"SELECT {rolled}, source, status, SUM(n) FROM stats_day WHERE org_id = ?{sql} "
+            f"GROUP BY {rolled}, source, status",
+            [q.org_id, *dp],
+        )
     rng, params = q.range("f.created_at")
     join, scene = "", ""
     if q.scene is not None:
@@ -40,8 +48,8 @@ def _grouped(q: StatsQuery, keys: str, group: str) -> list[tuple[Any, ...]]:
 
 def model_field(q: StatsQuery) -> Rows:
     field: dict[tuple[str, str], dict[str, Any]] = {}
-    for cls, hid, source, status, n in _grouped(q, "COALESCE(f.detector_class, ''), f.hazard_id",
-                                                 "f.detector_class, f.hazard_id"):  # fmt: skip
+    keys = ("COALESCE(f.detector_class, ''), f.hazard_id", "f.detector_class, f.hazard_id", "detector_class, hazard_id")
+    for cls, hid, source, status, n in _grouped(q, *keys):
         entry = field.setdefault((cls, hid), {"detector_class": cls or None, "hazard_id": hid, "confirmed": 0,
                                               "rejected": 0, "pending": 0, "added": 0})  # fmt: skip
         if source == "inspector":
@@ -67,6 +75,7 @@ def field_by_version(q: StatsQuery) -> Rows:
         q,
         "p.model_id, p.model_version, COALESCE(f.detector_class, '')",
         "p.model_id, p.model_version, f.detector_class",
+        "model_id, model_version, detector_class",
     ):
         has = cls in known.get((mid, ver), default)
         e = rows.setdefault((mid, ver, cls), {"model_id": mid, "model_version": ver, "detector_class": cls or None,

@@ -1,0 +1,266 @@
+# ruff: noqa: T201  (a benchmark prints its table)
+"""Statistics queries at scale: every statistics request timed on SQLite and on PostgreSQL.
+
+    .venv/bin/python benchmarks/stats_bench.py [--inspections 100000] [--hazards 300000] [--runs 5] \\
+        [--dialects sqlite,postgresql] [--report benchmarks/reports/stats_bench.txt]
+
+Writes one organisation's synthetic records (inspections over two years, 1.5 photos each, findings of every
+taxonomy hazard from two model versions and inspectors, a ledger item per confirmed finding with its lifecycle,
+some sent back) into a fresh database made by the service's own migrations (PostgreSQL: a throw-away server
+from tests/_cctv.py), runs ANALYZE, then times each request the statistics routes serve: the whole
+``/app/api/stats`` and each ``/app/api/stats/{table}``, all time and one month, calling the same functions the
+routes call (no HTTP). Prints the median and the slowest of ``--runs`` per request; the target is < 300 ms.
+Also the first request (which builds the rollups from scratch) and one after 100 new decisions (which
+refreshes the days they belong to).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import random
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
+
+from inference_service.accounts import Accounts  # noqa: E402
+from inference_service.app.stats import StatsQuery, stats, table, table_names  # noqa: E402
+from inference_service.ledger import Ledger  # noqa: E402
+from inference_service.ledger.rules import DEFAULT_DEADLINE_DAYS, DeadlinePolicy  # noqa: E402
+from inference_service.records import BlobStore, Records  # noqa: E402
+from inference_service.storage import Database  # noqa: E402
+from inference_service.taxonomy import load_taxonomy  # noqa: E402
+
+TARGET_MS = 300.0
+SCENES = ("construction", "work_at_height", "hot_work", "residential_ebike", "industry", "gas", "public_venue")
+START = 1_730_419_200.0  # 2024-11-01 UTC: two years of records up to 2026-11-01, none in the future
+SPAN = 730 * 86400.0
+
+COLUMNS = {
+    "inspections": ("id", "org_id", "inspector_id", "unit_name", "unit_address", "scene", "created_at"),
+    "photos": (
+        "id",
+        "org_id",
+        "inspection_id",
+        "kind",
+        "idempotency_key",
+        "sha256",
+        "content_type",
+        "size_bytes",
+        "width",
+        "height",
+        "model_id",
+        "model_version",
+        "warnings",
+        "detections",
+        "uploaded_by",
+        "created_at",
+    ),
+    "findings": (
+        "id",
+        "org_id",
+        "photo_id",
+        "inspection_id",
+        "hazard_id",
+        "detector_class",
+        "confidence",
+        "x1",
+        "y1",
+        "x2",
+        "y2",
+        "source",
+        "status",
+        "seq",
+        "created_at",
+        "updated_at",
+    ),
+    "ledger_items": (
+        "id",
+        "org_id",
+        "finding_id",
+        "inspection_id",
+        "photo_id",
+        "inspector_id",
+        "unit_name",
+        "unit_address",
+        "hazard_id",
+        "severity",
+        "status",
+        "deadline",
+        "ai_recheck",
+        "rectification_photo_id",
+        "created_at",
+        "closed_at",
+        "version",
+    ),
+    "ledger_history": ("item_id", "at", "by_user", "from_status", "to_status", "note"),
+}
+
+
+def synthetic(org: str, users: list[str], n_inspections: int, n_hazards: int, seed: int = 0) -> dict[str, list]:
+    rng = random.Random(seed)
+    tax = load_taxonomy()
+    hazards = [(h.id, h.rule.when[0], h.severity) for h in tax.hazards]
+    units = [f"单位{i:03d}" for i in range(300)]
+    rows: dict[str, list] = {k: [] for k in COLUMNS}
+    photos: list[tuple[str, str, float]] = []
+    for i in range(n_inspections):
+        iid = f"i{i:07d}"
+        at = START + rng.random() * SPAN
+        rows["inspections"].append((iid, org, rng.choice(users), rng.choice(units), "", rng.choice(SCENES), at))
+        for k in range(1 + (i % 2)):
+            pid = f"p{i:07d}{k}"
+            version = "1.0.0" if at < START + SPAN / 2 else "1.1.0"
+            rows["photos"].append((pid, org, iid, "inspection", pid, "0" * 64, "image/jpeg", 1, 640, 480,
+                                   "hazardscan", version, "[]", "[]", users[0], at + k))  # fmt: skip
+            photos.append((pid, iid, at + k))
+    for n in range(n_hazards):
+        pid, iid, at = photos[rng.randrange(len(photos))]
+        hid, cls, severity = rng.choice(hazards)
+        fid = f"f{n:07d}"
+        source = "inspector" if rng.random() < 0.15 else "model"
+        status = "confirmed" if source == "inspector" else rng.choices(
+            ("confirmed", "rejected", "pending"), (0.6, 0.25, 0.15))[0]  # fmt: skip
+        rows["findings"].append((fid, org, pid, iid, hid, cls, 0.8, 0, 0, 10, 10, source, status, n % 5, at, at))
+        if status != "confirmed":
+            continue
+        lid = f"l{n:07d}"
+        deadline = at + DEFAULT_DEADLINE_DAYS[severity] * 86400 + 43200
+        state = rng.choices(("open", "in_progress", "pending_review", "closed"), (0.15, 0.15, 0.1, 0.6))[0]
+        closed = at + rng.random() * 20 * 86400 if state == "closed" else None
+        rect = "r" if state in ("pending_review", "closed") else None
+        recheck = ("failed" if rng.random() < 0.1 else "passed") if rect else None
+        rows["ledger_items"].append((lid, org, fid, iid, pid, users[0], "u", "", hid, severity, state, deadline,
+                                     recheck, rect, at, closed, 1))  # fmt: skip
+        if rect and rng.random() < 0.05:
+            rows["ledger_history"].append((lid, at + 3600, users[0], "pending_review", "in_progress", "again"))
+    return rows
+
+
+def load(db: Database, rows: dict[str, list]) -> None:
+    for name, data in rows.items():
+        cols = COLUMNS[name]
+        if db.dialect == "postgresql":
+            with db.conn().cursor() as cur, cur.copy(f"COPY {name} ({', '.join(cols)}) FROM STDIN") as copy:
+                for r in data:
+                    copy.write_row(r)
+        else:
+            with db.tx() as cur:
+                cur.raw.executemany(f"INSERT INTO {name} ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})",
+                                    data)  # fmt: skip
+    db.query("ANALYZE") if db.dialect == "sqlite" else db.conn().execute("ANALYZE")
+
+
+@contextmanager
+def database(dialect: str, folder: Path) -> Iterator[Database]:
+    if dialect == "sqlite":
+        db = Database(folder / "bench.db")
+        try:
+            yield db
+        finally:
+            db.close()
+        return
+    from _cctv import postgres_server
+
+    with postgres_server() as url:
+        db = Database(url)
+        try:
+            yield db
+        finally:
+            db.close()
+
+
+def timed(fn: Any, runs: int) -> tuple[float, float]:
+    fn()  # warm (connection, page cache)
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return statistics.median(times), max(times)
+
+
+def bench(dialect: str, args: argparse.Namespace) -> list[tuple[str, str, float, float]]:
+    with tempfile.TemporaryDirectory() as tmp, database(dialect, Path(tmp)) as db:
+        Records(db, BlobStore(Path(tmp) / "photos"))
+        Ledger(db, DeadlinePolicy(DEFAULT_DEADLINE_DAYS))
+        accounts = Accounts(db)
+        org = accounts.ensure_org("bench")
+        users = [accounts.add_user(f"u{i}", "password-123", "inspector", org, f"检查员{i}").id for i in range(8)]
+        t0 = time.perf_counter()
+        rows = synthetic(org, users, args.inspections, args.hazards)
+        load(db, rows)
+        print(f"{dialect}: {', '.join(f'{len(v)} {k}' for k, v in rows.items())} written in "
+              f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
+        tax = load_taxonomy()
+        names = {u: f"检查员{i}" for i, u in enumerate(users)}
+        month_start = datetime(2026, 10, 1, tzinfo=timezone(timedelta(hours=8))).timestamp()
+        month = (month_start, month_start + 31 * 86400)  # October 2026, local days
+        out = []
+        t0 = time.perf_counter()
+        stats(StatsQuery(db, org, tax, names, None, None, 8.0))
+        build = (time.perf_counter() - t0) * 1000
+        out.append(("first", "stats (builds the rollups)", build, build))
+        recent = START + SPAN - 30 * 86400  # inspectors decide on recent photos
+        changed = [r[0] for r in rows["findings"] if r[14] >= recent][:100]
+        t0 = time.perf_counter()
+        with db.tx() as cur:  # 100 decisions, as the app makes them: status and updated_at
+            for fid in changed:
+                cur.execute("UPDATE findings SET status = 'rejected', updated_at = ? WHERE id = ?", [time.time(), fid])
+        stats(StatsQuery(db, org, tax, names, None, None, 8.0))
+        after = (time.perf_counter() - t0) * 1000
+        out.append(("after", "100 decisions + stats", after, after))
+        for label, (since, until) in (("all time", (None, None)), ("one month", month)):
+
+            def q(since: float | None = since, until: float | None = until) -> StatsQuery:
+                return StatsQuery(db, org, tax, names, since, until, 8.0)  # a request makes its own query
+
+            out.append((label, "stats (every table)", *timed(lambda q=q: stats(q()), args.runs)))
+            for name in table_names():
+                out.append((label, name, *timed(lambda name=name, q=q: table(q(), name), args.runs)))
+        return out
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--inspections", type=int, default=100_000)
+    p.add_argument("--hazards", type=int, default=300_000)
+    p.add_argument("--runs", type=int, default=5)
+    p.add_argument("--dialects", default="sqlite,postgresql")
+    p.add_argument("--report", type=Path, help="also write the table here")
+    args = p.parse_args()
+    lines = [f"stats_bench: {args.inspections} inspections, {args.hazards} hazards; median / slowest of {args.runs} "
+             f"runs in ms; target < {TARGET_MS:.0f} ms", f"machine: {platform.platform()}, "
+             f"{platform.processor() or platform.machine()}, python {platform.python_version()}"]  # fmt: skip
+    results: dict[str, Any] = {}
+    for dialect in args.dialects.split(","):
+        rows = bench(dialect, args)
+        results[dialect] = rows
+        lines.append(f"\n{dialect}")
+        lines.append(f"  {'range':10} {'request':24} {'median':>8} {'slowest':>8}")
+        for label, name, med, worst in rows:
+            flag = "" if worst < TARGET_MS else "  OVER"
+            lines.append(f"  {label:10} {name:24} {med:8.1f} {worst:8.1f}{flag}")
+        print("\n".join(lines[-len(rows) - 2 :]), flush=True)
+    over = [(d, r[0], r[1]) for d, rows in results.items() for r in rows if r[3] >= TARGET_MS]
+    lines.append(f"\nover {TARGET_MS:.0f} ms: {len(over)} of {sum(len(r) for r in results.values())} requests")
+    if args.report:
+        args.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(lines[-1])
+    print(json.dumps({d: {f"{r[0]}/{r[1]}": round(r[2], 1) for r in rows} for d, rows in results.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
