@@ -226,3 +226,32 @@ def test_review_round_trip_through_label_studio(
     bad = main(["feedback", "export", "--out", str(tmp_path / "x"), "--data-dir", str(app_server.data_dir),
                 "--database", app_server.database_url, "--reviewed", str(tmp_path / "nothing.yaml")])  # fmt: skip
     assert bad == 2 and "neither a project id nor a source.yaml" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_tiny_federated_training_run_learns_from_the_export(
+    app_server: AppServer, decided: dict, tmp_path: Path, taxonomy: Taxonomy
+):
+    pytest.importorskip("ultralytics")
+    from training.train import train
+
+    _export(app_server, tmp_path / "fb", tmp_path)
+    config = tmp_path / "feedback-round.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "feedback-tiny", "weights": "yolov8n.yaml", "sources": [str(tmp_path / "fb" / "sources")],
+        "datasets_root": str(tmp_path), "val_fraction": 0.34, "federated_loss": True, "threads": 1,
+        "train": {"imgsz": 64, "epochs": 1, "batch": 2, "workers": 0, "cache": False, "plots": False,
+                  "mosaic": 0.0, "close_mosaic": 0},
+    }))  # fmt: skip
+    cfg = TrainConfig.load(config)
+    data_yaml = build_from_config(cfg, tmp_path / "built")
+    # the three photos differ by a pixel: one duplicate group, all on the training side; validate on them too
+    data = yaml.safe_load(data_yaml.read_text())
+    data_yaml.write_text(yaml.safe_dump({**data, "val": data["train"]}))
+    run_dir = train(cfg, data_yaml, tmp_path / "runs", device="cpu")
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["epochs_run"] == 1 and run["config"]["federated_loss"] is True
+    card = run["dataset"]["card"]
+    assert card["classes"] == ["fire", "smoke", "exit_obstruction"]
+    assert {s["name"] for s in card["sources"]} == {"feedback-exit_obstruction-fire-smoke", "feedback-fire"}
+    assert (run_dir / "weights" / "last.pt").is_file()
