@@ -3,7 +3,7 @@
 ``capacity = model_concurrency + max_queue`` requests may be inside the model routes at once: up to
 ``model_concurrency`` decoding and running the model, the rest waiting for a slot; and a request is
 admitted only while its expected wait (the queue ahead of it times the recent time per request) is within
-``max_queue_wait_s``, so slow photos (large PNGs, batches) shorten the queue instead of lengthening waits.
+``max_queue_wait_s`` (4 s), so slow photos (large PNGs, batches) shorten the queue instead of lengthening waits.
 A request beyond either is refused before its body is read, at once, with 503 and ``Retry-After``
 (:class:`AdmissionMiddleware`), so a crowd costs neither memory nor waiting time. A waiting request whose
 client has gone is dropped before it runs (:meth:`ModelGate.slot`).
