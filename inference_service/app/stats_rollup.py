@@ -52,14 +52,11 @@ MIGRATIONS = (
     ),
 )
 
-_migrated: set[int] = set()
-
-
 def ensure_schema(db: Database) -> None:
     """The rollup tables (once per database handle; needs the records and ledger schemas first)."""
-    if id(db) not in _migrated:
+    if not getattr(db, "_stats_schema", False):
         migrate(db, "stats", MIGRATIONS)
-        _migrated.add(id(db))
+        db._stats_schema = True  # type: ignore[attr-defined]
 
 
 def day_expr(db: Database, column: str, offset_hours: float) -> str:
