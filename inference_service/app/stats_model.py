@@ -46,22 +46,10 @@ def _grouped(q: StatsQuery, keys: str, group: str, rolled: str) -> list[tuple[An
     )
 
 
-def _field_rows(q: StatsQuery) -> list[tuple[Any, ...]]:
-    """``(model_id, model_version, class, hazard, source, status, count)``: one read for every field table."""
-    if "_field_rows" not in q.__dict__:
-        q.__dict__["_field_rows"] = _grouped(
-            q,
-            "p.model_id, p.model_version, COALESCE(f.detector_class, ''), f.hazard_id",
-            "p.model_id, p.model_version, f.detector_class, f.hazard_id",
-            "model_id, model_version, detector_class, hazard_id",
-        )
-    rows: list[tuple[Any, ...]] = q.__dict__["_field_rows"]
-    return rows
-
-
 def model_field(q: StatsQuery) -> Rows:
     field: dict[tuple[str, str], dict[str, Any]] = {}
-    for _mid, _ver, cls, hid, source, status, n in _field_rows(q):
+    keys = ("COALESCE(f.detector_class, ''), f.hazard_id", "f.detector_class, f.hazard_id", "detector_class, hazard_id")
+    for cls, hid, source, status, n in _grouped(q, *keys):
         entry = field.setdefault((cls, hid), {"detector_class": cls or None, "hazard_id": hid, "confirmed": 0,
                                               "rejected": 0, "pending": 0, "added": 0})  # fmt: skip
         if source == "inspector":
@@ -83,7 +71,12 @@ def field_by_version(q: StatsQuery) -> Rows:
     default = {c.name for c in q.taxonomy.detector_classes if c.trained_by_default_model}
     zh = {c.name: c.zh for c in q.taxonomy.detector_classes}
     rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for mid, ver, cls, _hid, source, status, n in _field_rows(q):
+    for mid, ver, cls, source, status, n in _grouped(
+        q,
+        "p.model_id, p.model_version, COALESCE(f.detector_class, '')",
+        "p.model_id, p.model_version, f.detector_class",
+        "model_id, model_version, detector_class",
+    ):
         has = cls in known.get((mid, ver), default)
         e = rows.setdefault((mid, ver, cls), {"model_id": mid, "model_version": ver, "detector_class": cls or None,
                                               "name_zh": zh.get(cls, cls), "model_has_class": has, "confirmed": 0,
