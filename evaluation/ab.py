@@ -109,16 +109,19 @@ def bootstrap_ab(
     margin: float = 0.0,
     confidence: float = 0.95,
     min_gt: int = 1,
+    shared: Sequence[int] | None = None,
 ) -> ABResult:
     """Compare two models' matching tables built on the same ground truth (same photos, same order).
 
     The gate's mAP50 averages the classes with at least ``min_gt`` boxes (all classes when none has): a
     class with a handful of boxes swings its AP by tens of points between resamples and would make the
-    interval too wide to judge anything. Every class still gets its own interval.
+    interval too wide to judge anything. Every class still gets its own interval. ``shared``: the class ids both
+    models predict (None: all); a class only the candidate knows (a new class) is left out of the comparison
+    instead of counting the current model's absent predictions as AP 0.
     """
     if not np.array_equal(current.n_gt, candidate.n_gt):
         raise ValueError("both tables must be built on the same photos and ground truth")
-    classes = current.classes_with_gt()
+    classes = [c for c in current.classes_with_gt() if shared is None or c in shared]
     if not classes:
         raise ValueError("no ground truth: nothing to compare")
     totals = current.gt_total()

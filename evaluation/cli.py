@@ -121,8 +121,15 @@ def _baseline(current: Detector, args: argparse.Namespace, eval_set: EvalSet, ca
     mapping = np.array([eval_set.classes.index(c) if c in eval_set.classes else -1 for c in current.card.classes])
     preds = [remap_classes(p.detections, mapping) for p in _run_model(current, eval_set, args, "baseline")]
     scored = score(eval_set, preds, candidate.federated)
+    shared = [int(c) for c in mapping[mapping >= 0]]  # classes both models predict; new classes are not compared
     result = ab.bootstrap_ab(
-        scored.table, candidate.table, eval_set.classes, args.bootstrap, margin=args.margin / 100, min_gt=args.min_boxes
+        scored.table,
+        candidate.table,
+        eval_set.classes,
+        args.bootstrap,
+        margin=args.margin / 100,
+        min_gt=args.min_boxes,
+        shared=shared,
     )
     return {
         "ab": ab.ab_dict(result, eval_set.classes),

@@ -70,3 +70,22 @@ def test_human_agreement_matches_one_to_one_at_iou():
     rows = {r["conf"]: r for r in human_agreement([(human, teacher)], (0.25, 0.85))}
     assert rows[0.25]["teacher"] == 3 and rows[0.25]["precision"] == 1 / 3 and rows[0.25]["recall"] == 0.5
     assert rows[0.85]["precision"] == 1.0 and rows[0.85]["recall"] == 0.5
+
+
+def test_ab_leaves_out_a_class_the_current_model_lacks():
+    from evaluation.ab import bootstrap_ab
+    from evaluation.matching import build_table
+
+    rng = np.random.default_rng(0)
+    gts, same, extra = [], [], []
+    for _ in range(30):
+        x, y = (float(v) for v in rng.uniform(0, 200, 2))
+        gt = Detections.from_rows([(x, y, x + 40, y + 40, 0, 1.0), (x + 100, y, x + 150, y + 50, 1, 1.0)])
+        gts.append(gt)
+        same.append(Detections(gt.xyxy[:1] + 1, gt.class_id[:1], np.array([0.8], np.float32)))
+        extra.append(Detections(gt.xyxy + 1, gt.class_id, np.array([0.8, 0.9], np.float32)))
+    current, candidate = build_table(gts, same, 2), build_table(gts, extra, 2)
+    every = bootstrap_ab(current, candidate, ["fire", "person"], 50)
+    assert every.verdict == "better"  # class 1 counted as AP 0 for the current model: the inflated comparison
+    fair = bootstrap_ab(current, candidate, ["fire", "person"], 50, shared=[0])
+    assert fair.gate_classes == [0] and set(fair.per_class) == {0} and fair.verdict == "no_clear_difference"
