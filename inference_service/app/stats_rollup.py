@@ -52,6 +52,7 @@ MIGRATIONS = (
     ),
 )
 
+
 def ensure_schema(db: Database) -> None:
     """The rollup tables (once per database handle; needs the records and ledger schemas first)."""
     if not getattr(db, "_stats_schema", False):
