@@ -1,4 +1,3 @@
-# ruff: noqa: T201  (a benchmark prints its table)
 """Inspector app: time from choosing a 12 MP photo to its result on screen, in-browser downscale vs none.
 
     .venv/bin/python benchmarks/app_upload.py [--model models/default] [--runs 5] [--photo PATH]
@@ -16,6 +15,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import io
+import logging
 import statistics
 import sys
 import tempfile
@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -61,6 +63,7 @@ def page_weight() -> tuple[int, int]:
 
 
 def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--model", type=Path, default=ROOT / "models" / "default")
     ap.add_argument("--runs", type=int, default=5, help="runs per mode and network")
@@ -105,18 +108,18 @@ def main() -> None:
                 if i:
                     times.setdefault((net, downscale), []).append(dt)
                 stored = client.get(f"/app/api/inspections/{iid}").json()["photos"][0]
-                print(f"{net:8s} {'downscale' if downscale else 'original ':9s} {dt * 1000:7.0f} ms  "
+                log.info(f"{net:8s} {'downscale' if downscale else 'original ':9s} {dt * 1000:7.0f} ms  "
                       f"stored {stored['width']}x{stored['height']}", flush=True)  # fmt: skip
         browser.close()
 
     raw, gz = page_weight()
-    print(f"\nphoto: 4000x3000 JPEG, {size / 1e6:.1f} MB; model: {args.model}; {args.runs} runs per cell (medians)")
-    print(f"{'network':10s} {'downscale':>10s} {'original':>10s} {'original/downscale':>20s}")
+    log.info(f"\nphoto: 4000x3000 JPEG, {size / 1e6:.1f} MB; model: {args.model}; {args.runs} runs per cell (medians)")
+    log.info(f"{'network':10s} {'downscale':>10s} {'original':>10s} {'original/downscale':>20s}")
     for net in NETWORKS:
         on = statistics.median(times[(net, True)]) * 1000
         off = statistics.median(times[(net, False)]) * 1000
-        print(f"{net:10s} {on:8.0f}ms {off:8.0f}ms {off / on:19.2f}x")
-    print(f"page weight: JS+CSS {raw} bytes ({raw / 1024:.1f} KiB), gzip {gz} bytes; budget 150 KiB")
+        log.info(f"{net:10s} {on:8.0f}ms {off:8.0f}ms {off / on:19.2f}x")
+    log.info(f"page weight: JS+CSS {raw} bytes ({raw / 1024:.1f} KiB), gzip {gz} bytes; budget 150 KiB")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,3 @@
-# ruff: noqa: T201  (a benchmark prints its table)
 """The loop from inspectors' decisions to a released model, measured end to end (issue 17, item 4).
 
     .venv/bin/python benchmarks/feedback_loop.py --plan                 # the steps and the commands they run
@@ -28,12 +27,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
+
+log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
@@ -114,25 +116,26 @@ def dry_run(n_photos: int) -> dict[str, float]:
         data_yaml = build_from_config(TrainConfig.load(config), work / "built")
         built = json.loads((data_yaml.parent / "dataset_card.json").read_text())
         times["5 import + build (config resolves)"] = time.perf_counter() - t0
-    print(f"feedback {card['version']}: {card['photos']} photos, per class {json.dumps(card['per_class'])}")
-    print(f"built dataset {built.get('version')}: classes {built.get('classes')}")
+    log.info(f"feedback {card['version']}: {card['photos']} photos, per class {json.dumps(card['per_class'])}")
+    log.info(f"built dataset {built.get('version')}: classes {built.get('classes')}")
     return times
 
 
 def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--plan", action="store_true", help="print the steps")
     p.add_argument("--dry-run", action="store_true", help="steps 1-3 and 5 on synthetic photos with the tiny model")
     p.add_argument("--photos", type=int, default=12)
     args = p.parse_args()
     if args.plan or not args.dry_run:
-        print("The full run" + PLAN)
+        log.info("The full run" + PLAN)
         if not args.dry_run:
             return 0
     total = time.perf_counter()
     for step, seconds in dry_run(args.photos).items():
-        print(f"  {step:40} {seconds:7.2f} s")
-    print(f"  {'dry run, all steps':40} {time.perf_counter() - total:7.2f} s")
+        log.info(f"  {step:40} {seconds:7.2f} s")
+    log.info(f"  {'dry run, all steps':40} {time.perf_counter() - total:7.2f} s")
     return 0
 
 

@@ -1,4 +1,3 @@
-# ruff: noqa: T201  (a benchmark prints its table)
 """Statistics queries at scale: every statistics request timed on SQLite and on PostgreSQL.
 
     .venv/bin/python benchmarks/stats_bench.py [--inspections 100000] [--hazards 300000] [--runs 5] \\
@@ -18,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import random
 import statistics
@@ -41,6 +41,8 @@ from inference_service.ledger.rules import DEFAULT_DEADLINE_DAYS, DeadlinePolicy
 from inference_service.records import BlobStore, Records  # noqa: E402
 from inference_service.storage import Database  # noqa: E402
 from inference_service.taxonomy import load_taxonomy  # noqa: E402
+
+log = logging.getLogger(__name__)
 
 TARGET_MS = 300.0
 SCENES = ("construction", "work_at_height", "hot_work", "residential_ebike", "industry", "gas", "public_venue")
@@ -203,7 +205,7 @@ def bench(dialect: str, args: argparse.Namespace) -> list[tuple[str, str, float,
         t0 = time.perf_counter()
         rows = synthetic(org, users, args.inspections, args.hazards)
         load(db, rows)
-        print(f"{dialect}: {', '.join(f'{len(v)} {k}' for k, v in rows.items())} written in "
+        log.info(f"{dialect}: {', '.join(f'{len(v)} {k}' for k, v in rows.items())} written in "
               f"{time.perf_counter() - t0:.0f} s", flush=True)  # fmt: skip
         tax = load_taxonomy()
         names = {u: f"检查员{i}" for i, u in enumerate(users)}
@@ -235,6 +237,7 @@ def bench(dialect: str, args: argparse.Namespace) -> list[tuple[str, str, float,
 
 
 def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--inspections", type=int, default=100_000)
     p.add_argument("--hazards", type=int, default=300_000)
@@ -254,13 +257,13 @@ def main() -> int:
         for label, name, med, worst in rows:
             flag = "" if worst < TARGET_MS else "  OVER"
             lines.append(f"  {label:10} {name:24} {med:8.1f} {worst:8.1f}{flag}")
-        print("\n".join(lines[-len(rows) - 2 :]), flush=True)
+        log.info("\n".join(lines[-len(rows) - 2 :]), flush=True)
     over = [(d, r[0], r[1]) for d, rows in results.items() for r in rows if r[3] >= TARGET_MS]
     lines.append(f"\nover {TARGET_MS:.0f} ms: {len(over)} of {sum(len(r) for r in results.values())} requests")
     if args.report:
         args.report.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    print(lines[-1])
-    print(json.dumps({d: {f"{r[0]}/{r[1]}": round(r[2], 1) for r in rows} for d, rows in results.items()}))
+    log.info(lines[-1])
+    log.info(json.dumps({d: {f"{r[0]}/{r[1]}": round(r[2], 1) for r in rows} for d, rows in results.items()}))
     return 0
 
 

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 command -v uv >/dev/null || python3 -m pip install -q uv
 common=(--python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-emit-package opencv-python
         --custom-compile-command "scripts/lock.sh" --quiet "$@")
-uv pip compile pyproject.toml requirements/build.in --extra train --extra eval --extra cctv --extra dev \
-  -o requirements/dev.lock "${common[@]}"
-uv pip compile pyproject.toml requirements/build.in -c requirements/dev.lock -o requirements/serve.lock "${common[@]}"
-echo "label-studio==1.23.2" | uv pip compile - -o requirements/labelstudio.lock "${common[@]}"
+uv pip compile pyproject.toml requirements-build.in --extra train --extra eval --extra cctv --extra dev \
+  -o requirements-dev.txt "${common[@]}"
+uv pip compile pyproject.toml requirements-build.in -c requirements-dev.txt -o requirements.txt "${common[@]}"
+echo "label-studio==1.23.2" | uv pip compile - -o requirements-labelstudio.txt "${common[@]}"

@@ -3,7 +3,7 @@
 #   serve: the slim serving install (no torch) + the CJK font for evidence images
 #   dev:   everything the tests need: training/eval/cctv extras, Label Studio in its own venv,
 #          GStreamer's RTSP server and PostgreSQL from Debian
-#   Python packages come from requirements/*.lock (see scripts/lock.sh), never resolved anew.
+#   Python packages come from requirements*.txt (see scripts/lock.sh), never resolved anew.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-dev}
@@ -23,15 +23,16 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# Python packages: exactly the versions in requirements/<mode>.lock (scripts/lock.sh writes them), installed
+# Python packages: exactly the versions in requirements*.txt (scripts/lock.sh writes them), installed
 # with --no-deps so that nothing is resolved anew here. A stamp of the lock and pyproject.toml makes a rerun
 # with nothing changed a no-op that needs no network.
-stamp() { cat "requirements/$1.lock" pyproject.toml requirements/build.in | sha256sum | cut -d' ' -f1; }
+lockfile() { [ "$1" = serve ] && echo requirements.txt || echo "requirements-$1.txt"; }
+stamp() { cat "$(lockfile "$1")" pyproject.toml requirements-build.in | sha256sum | cut -d' ' -f1; }
 install_locked() {  # venv lock
   local venv=$1 lock=$2 marker="$1/.hazardscan-$2.lock-sha256"
   [ -f "$marker" ] && [ "$(cat "$marker")" = "$(stamp "$lock")" ] && return 1
   [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
-  "$venv/bin/pip" install -q --no-deps -r "requirements/$lock.lock"
+  "$venv/bin/pip" install -q --no-deps -r "$(lockfile "$lock")"
   return 0
 }
 if [ "$mode" = serve ] && [ -f .venv/.hazardscan-dev.lock-sha256 ] \
@@ -45,12 +46,12 @@ if install_locked .venv "$lock"; then
   # wheel's; removing it deletes files both wrote, so the headless wheel goes back in whole
   if .venv/bin/pip show -q opencv-python >/dev/null 2>&1; then
     .venv/bin/pip uninstall -q -y opencv-python
-    .venv/bin/pip install -q --no-deps --force-reinstall -r <(grep '^opencv-python-headless==' requirements/$lock.lock)
+    .venv/bin/pip install -q --no-deps --force-reinstall -r <(grep '^opencv-python-headless==' "$(lockfile "$lock")")
   fi
   .venv/bin/pip install -q --no-deps --no-build-isolation -e .
   stamp "$lock" > ".venv/.hazardscan-$lock.lock-sha256"
 else
-  echo "setup: .venv is up to date with requirements/$lock.lock"
+  echo "setup: .venv is up to date with $(lockfile "$lock")"
 fi
 if [ "$mode" = dev ] && install_locked .venv-labelstudio labelstudio; then
   stamp labelstudio > .venv-labelstudio/.hazardscan-labelstudio.lock-sha256

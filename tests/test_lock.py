@@ -1,6 +1,6 @@
 """The lock files: they satisfy pyproject.toml, agree with each other, and are what is installed.
 
-A fresh machine installs `requirements/<mode>.lock` with ``--no-deps`` (scripts/setup.sh), so these pins are
+A fresh machine installs `requirements*.txt` with ``--no-deps`` (scripts/setup.sh), so these pins are
 the whole environment; scripts/lock.sh regenerates them.
 """
 
@@ -58,7 +58,8 @@ def test_unmet_reads_pins_and_specifiers(requirements: list[str], lock: str, exp
 
 
 PROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-LOCKS = {name: parse_lock((ROOT / "requirements" / f"{name}.lock").read_text()) for name in ("serve", "dev")}
+LOCK_FILES = {"serve": "requirements.txt", "dev": "requirements-dev.txt"}
+LOCKS = {name: parse_lock((ROOT / file).read_text()) for name, file in LOCK_FILES.items()}
 
 
 def test_serving_lock_meets_the_default_install_and_holds_no_torch():
@@ -82,5 +83,5 @@ def test_the_environment_is_the_lock():
         pytest.skip(f"not the locked dev environment ({marker} missing): run scripts/setup.sh dev")
     installed = {canonicalize_name(d.metadata["Name"]): d.version for d in importlib.metadata.distributions()}
     drift = {n: (v, installed.get(n)) for n, v in LOCKS["dev"].items() if installed.get(n) != v}
-    assert drift == {}, "installed versions differ from requirements/dev.lock (locked, installed)"
+    assert drift == {}, "installed versions differ from requirements-dev.txt (locked, installed)"
     assert "opencv-python" not in installed
