@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
 from inference_service.accounts import User
 from inference_service.app import schemas as s
@@ -41,7 +41,7 @@ def parse_when(value: str | None, offset_hours: float, *, end: bool = False) -> 
 
 
 def ledger_filter(
-    ctx: AppContext,
+    ctx: CtxDep,
     unit: str | None = None,
     hazard: str | None = None,
     severity: s.Severity | None = None,
@@ -51,9 +51,13 @@ def ledger_filter(
     to: str | None = None,
     overdue: bool | None = None,
 ) -> LedgerFilter:
+    """The ledger's filters from the query string (list and both exports take the same ones)."""
     off = ctx.settings.deadline_utc_offset_hours
     return LedgerFilter(unit or None, hazard or None, severity, status, inspector or None,
                         parse_when(from_, off), parse_when(to, off, end=True), overdue)  # fmt: skip
+
+
+LedgerFilterDep = Annotated[LedgerFilter, Depends(ledger_filter)]
 
 
 def _items(ctx: AppContext, user: User, flt: LedgerFilter, tax: Taxonomy, limit: int | None, offset: int = 0):
@@ -66,18 +70,10 @@ def list_ledger(
     user: UserDep,
     ctx: CtxDep,
     tax: TaxonomyDep,
-    unit: str | None = None,
-    hazard: str | None = None,
-    severity: s.Severity | None = None,
-    status: s.LedgerStatus | None = None,
-    inspector: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-    overdue: bool | None = None,
+    flt: LedgerFilterDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> s.LedgerList:
-    flt = ledger_filter(ctx, unit, hazard, severity, status, inspector, from_, to, overdue)
     items, total = _items(ctx, user, flt, tax, limit, offset)
     return s.LedgerList(items=items, total=total)
 
@@ -92,16 +88,8 @@ def export_csv(
     user: UserDep,
     ctx: CtxDep,
     tax: TaxonomyDep,
-    unit: str | None = None,
-    hazard: str | None = None,
-    severity: s.Severity | None = None,
-    status: s.LedgerStatus | None = None,
-    inspector: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-    overdue: bool | None = None,
+    flt: LedgerFilterDep,
 ) -> Response:
-    flt = ledger_filter(ctx, unit, hazard, severity, status, inspector, from_, to, overdue)
     return Response(to_csv(_export(user, ctx, tax, flt)), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})  # fmt: skip
 
@@ -111,16 +99,8 @@ def export_xlsx(
     user: UserDep,
     ctx: CtxDep,
     tax: TaxonomyDep,
-    unit: str | None = None,
-    hazard: str | None = None,
-    severity: s.Severity | None = None,
-    status: s.LedgerStatus | None = None,
-    inspector: str | None = None,
-    from_: Annotated[str | None, Query(alias="from")] = None,
-    to: str | None = None,
-    overdue: bool | None = None,
+    flt: LedgerFilterDep,
 ) -> Response:
-    flt = ledger_filter(ctx, unit, hazard, severity, status, inspector, from_, to, overdue)
     return Response(
         to_xlsx(_export(user, ctx, tax, flt)),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
