@@ -43,6 +43,20 @@ class Annotation:
     label_en: str
     label_zh: str | None
     colour: tuple[int, int, int]
+    dashed: bool = False  # a suspicion or a hazard on a doubtful frame: a person confirms it
+
+
+# Label prefixes that say a hazard is not confirmed (the box is dashed too): a suspicion (the rule only
+# suspects it) and a hazard on a photo or frame with a warning (washed out, too dark, featureless, damaged).
+SUSPECTED_MARK = ("suspected ", "疑似")
+UNCONFIRMED_MARK = ("unconfirmed ", "待确认 ")
+
+
+def doubt_marks(suspected: bool, unconfirmed: bool) -> tuple[str, str]:
+    """``(english, chinese)`` prefixes for a hazard's label: empty for a confirmed detection."""
+    en = (UNCONFIRMED_MARK[0] if unconfirmed else "") + (SUSPECTED_MARK[0] if suspected else "")
+    zh = (UNCONFIRMED_MARK[1] if unconfirmed else "") + (SUSPECTED_MARK[1] if suspected else "")
+    return en, zh
 
 
 @lru_cache(maxsize=4)
@@ -82,8 +96,10 @@ def annotations_for(
     findings: Sequence[HazardFinding],
     class_names: Sequence[str],
     class_zh: Mapping[str, str] | None = None,
+    unconfirmed: bool = False,
 ) -> list[Annotation]:
-    """Hazards (coloured by severity) first, then detections that raised no hazard."""
+    """Hazards (coloured by severity) first, then detections that raised no hazard. A suspicion, and every hazard
+    of an ``unconfirmed`` photo (one with a warning), is dashed and labelled so."""
     out: list[Annotation] = []
     used: set[int] = set()
     for f in findings:
@@ -91,10 +107,11 @@ def annotations_for(
         if f.box is not None:
             colour = SEVERITY_COLOURS.get(f.severity, DETECTION_COLOUR)
             conf = f"{f.confidence:.0%}"
-            # a suspicion says so on the photo: the inspector confirms it
-            mark_en, mark_zh = ("suspected ", "疑似") if f.suspected else ("", "")
+            # a suspicion or a doubtful photo says so on the photo: the inspector confirms it
+            mark_en, mark_zh = doubt_marks(f.suspected, unconfirmed)
             text_zh = f"{mark_zh}{f.name_zh} {f.name_en} {conf}"
-            out.append(Annotation(f.box, f"{mark_en}{f.name_en} {conf}", text_zh, colour))
+            doubtful = f.suspected or unconfirmed
+            out.append(Annotation(f.box, f"{mark_en}{f.name_en} {conf}", text_zh, colour, dashed=doubtful))
     dets = result.detections
     for i in range(len(dets)):
         if i in used:
@@ -106,6 +123,28 @@ def annotations_for(
         label_zh = f"{zh} {name} {conf}" if zh else None
         out.append(Annotation((x1, y1, x2, y2), f"{name} {conf}", label_zh, DETECTION_COLOUR))
     return out
+
+
+def _dashed_rectangle(
+    draw: ImageDraw.ImageDraw, box: tuple[float, float, float, float], colour: tuple[int, int, int], line: int
+) -> None:
+    """The outline :meth:`ImageDraw.rectangle` would draw (``line`` px wide, inside the box) in dashes ``4 * line``
+    long with gaps of ``3 * line``."""
+    x1, y1, x2, y2 = box
+    dash, period = 4 * line, 7 * line
+    w = line - 1
+    x = x1
+    while x < x2:
+        end = min(x + dash, x2)
+        draw.rectangle((x, y1, end, y1 + w), fill=colour)
+        draw.rectangle((x, y2 - w, end, y2), fill=colour)
+        x += period
+    y = y1
+    while y < y2:
+        end = min(y + dash, y2)
+        draw.rectangle((x1, y, x1 + w, end), fill=colour)
+        draw.rectangle((x2 - w, y, x2, end), fill=colour)
+        y += period
 
 
 def render_evidence(
@@ -132,7 +171,10 @@ def render_evidence(
     draw = ImageDraw.Draw(canvas)
     for a in annotations:
         x1, y1, x2, y2 = a.box[0] * sx, a.box[1] * sy, a.box[2] * sx, a.box[3] * sy
-        draw.rectangle((x1, y1, x2, y2), outline=a.colour, width=line)
+        if a.dashed:
+            _dashed_rectangle(draw, (x1, y1, x2, y2), a.colour, line)
+        else:
+            draw.rectangle((x1, y1, x2, y2), outline=a.colour, width=line)
         text = a.label_zh if (cjk is not None and a.label_zh) else a.label_en
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         tw, th = right - left, bottom - top

@@ -148,7 +148,7 @@ class Scanner:
             t1 = time.perf_counter()
             jpeg = render_evidence(
                 self._display_image(result, source),
-                annotations_for(result, findings, classes, self.class_zh),
+                annotations_for(result, findings, classes, self.class_zh, unconfirmed=bool(warnings)),
                 max_side=self.style.max_side,
                 quality=self.style.quality,
                 font_path=self.style.font_path,

@@ -238,3 +238,39 @@ def test_tick_closes_events_of_a_camera_that_stopped_sending_frames():
     assert engine.tick(3.5) == []  # last seen 1.5: absent for 2 s, not more
     (closed,) = engine.tick(3.6)
     assert closed.kind == "closed" and closed.event.ended_at == 1.5
+
+
+def _flags(actions: list[EventAction]) -> list[tuple[str, bool, bool, bool]]:
+    return [(a.kind, a.event.suspected, a.event.unconfirmed, a.event.alarm) for a in actions]
+
+
+@pytest.mark.parametrize(
+    ("marks", "expected"),
+    [
+        # every sighting by a confirming rule on a clear frame: an alarm
+        ([(False, False)] * 4, [("opened", False, False, True), ("closed", False, False, True)]),
+        # every sighting a suspicion: suspected from start to end, never an alarm
+        ([(True, False)] * 4, [("opened", True, False, False), ("closed", True, False, False)]),
+        # every sighting on a doubtful (washed-out, dark, featureless) frame: unconfirmed, never an alarm
+        ([(False, True)] * 4, [("opened", False, True, False), ("closed", False, True, False)]),
+        # one confirmed sighting on a clear frame before it opens makes it a detection at once ...
+        (
+            [(True, True), (False, False), (True, True), (True, True)],
+            [("opened", False, False, True), ("closed", False, False, True)],
+        ),
+        # ... and after it opened, by the time it closes
+        (
+            [(True, False), (True, False), (True, False), (False, False)],
+            [
+                ("opened", True, False, False),
+                ("closed", False, False, True),
+            ],
+        ),
+    ],
+)
+def test_an_event_is_suspected_or_unconfirmed_until_a_confirmed_sighting_on_a_clear_frame(marks, expected):
+    frames = [
+        (i * STEP, [Observation("FIRE-006", LEFT, 0.8, suspected=s, unconfirmed=u)]) for i, (s, u) in enumerate(marks)
+    ]
+    actions, _ = run(frames, POLICY)
+    assert _flags(actions) == expected

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 from _cctv import event, postgres_bindir, postgres_server
 
 from inference_service.cctv.scanner import StoreSink
-from inference_service.cctv.store import EventStore, StoreError, _dialect
+from inference_service.cctv.store import MIGRATIONS, EventStore, StoreError, _dialect
+from inference_service.storage import Database, migrate
 
 
 @pytest.fixture(scope="module")
@@ -67,13 +70,20 @@ def test_a_closing_without_new_evidence_keeps_the_old_jpeg(store: EventStore):
         ({"status": "closed"}, ["ev4"]),
         ({"limit": 2}, ["ev6", "ev5"]),
         ({"limit": 2, "offset": 4}, ["ev2", "ev1"]),
+        ({"suspected": True}, ["ev5", "ev2"]),
+        ({"suspected": False, "camera": "cam-0"}, ["ev6", "ev4"]),
+        ({"unconfirmed": True}, ["ev6"]),
+        ({"unconfirmed": False, "suspected": False}, ["ev4", "ev3", "ev1"]),
     ],
 )
 def test_list_filters(store: EventStore, filters: dict, expected: list[str]):
     for i in range(1, 7):
-        store.record(event(i, status="closed" if i == 4 else "open"), "opened", notify=False)
+        marks = {"suspected": i in (2, 5), "unconfirmed": i == 6}
+        store.record(event(i, status="closed" if i == 4 else "open", **marks), "opened", notify=False)
     got = store.list_events(**filters)
     assert [e.id for e in got] == expected
+    assert all(e.suspected == (e.id in ("ev2", "ev5")) and e.unconfirmed == (e.id == "ev6") for e in got)
+    assert all(e.alarm == (e.id not in ("ev2", "ev5", "ev6")) for e in got)
     assert all(e.evidence_jpeg is None for e in got)  # lists never carry the JPEGs
 
 
@@ -93,6 +103,32 @@ def test_outbox_rows_are_written_with_the_event_and_delivered_in_order(store: Ev
     store.mark_delivered(retry[0].id, now=5e9)
     assert store.pending_messages() == 1
     assert [m.kind for m in store.due_messages(now=5e9)] == ["event.closed"]
+
+
+def test_a_webhook_message_says_a_suspicion_is_not_an_alarm(store: EventStore):
+    store.record(event(1, suspected=True), "opened", notify=True)
+    store.record(event(2), "opened", notify=True)
+    suspicion, detection = (json.loads(m.payload)["event"] for m in store.due_messages(now=2e9))
+    assert (suspicion["suspected"], suspicion["unconfirmed"], suspicion["alarm"]) == (True, False, False)
+    assert (detection["suspected"], detection["alarm"], detection["severity"]) == (False, True, "critical")
+
+
+def test_events_stored_before_migration_2_read_as_confirmed_alarms(tmp_path: Path):
+    db = Database(tmp_path / "old.db")
+    migrate(db, "cctv", MIGRATIONS[:1])  # the schema before suspected/unconfirmed existed
+    old = {**asdict(event(1)), "evidence_box": "[1, 2, 3, 4]", "updated_at": 1.0}
+    columns = [c for c in old if c not in ("suspected", "unconfirmed")]
+    with db.tx() as cur:
+        cur.execute(
+            f"INSERT INTO cctv_events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            [old[c] for c in columns],
+        )
+    db.close()
+    store = EventStore(tmp_path / "old.db")
+    got = store.get_event("ev1")
+    assert got is not None and (got.suspected, got.unconfirmed, got.alarm) == (False, False, True)
+    assert [e.id for e in store.list_events(suspected=False)] == ["ev1"] and store.list_events(suspected=True) == []
+    store.close()
 
 
 def test_sqlite_data_survives_reopening(tmp_path: Path):

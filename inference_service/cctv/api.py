@@ -1,7 +1,9 @@
 """HTTP API for CCTV events: an ``APIRouter`` the main app includes.
 
-* ``GET /v1/events?camera=&hazard=&status=&since=&until=&limit=&offset=`` newest first; ``since``/``until``
-  are ISO 8601 times (UTC when no offset is given) bounding the event start;
+* ``GET /v1/events?camera=&hazard=&status=&suspected=&unconfirmed=&since=&until=&limit=&offset=`` newest
+  first; ``since``/``until`` are ISO 8601 times (UTC when no offset is given) bounding the event start;
+  ``suspected``/``unconfirmed`` (true|false) keep suspicions or events seen only on doubtful frames (or the
+  others); every event says ``alarm``: false for both kinds, which a person confirms;
 * ``GET /v1/events/{id}``;
 * ``GET /v1/events/{id}/evidence.jpg`` the best evidence frame with the hazard box drawn.
 
@@ -98,6 +100,16 @@ class EventOut(BaseModel):
     evidence_box: list[float] = Field(min_length=4, max_length=4, description="xyxy in frame pixels")
     evidence_url: str
     model_id: str
+    suspected: bool = Field(
+        description="raised by a rule that only suspects the hazard (an object in front of an exit, a person "
+        "without a harness in a work-at-height scene): a person confirms it"
+    )
+    unconfirmed: bool = Field(
+        description="seen only on doubtful frames (washed out, too dark, featureless): a person confirms it"
+    )
+    alarm: bool = Field(
+        description="raise it as an alarm at its severity; false for every suspected or unconfirmed event"
+    )
 
     @classmethod
     def from_stored(cls, e: StoredEvent) -> EventOut:
@@ -121,6 +133,9 @@ class EventOut(BaseModel):
             evidence_box=[round(x1, 2), round(y1, 2), round(x2, 2), round(y2, 2)],
             evidence_url=f"/v1/events/{e.id}/evidence.jpg",
             model_id=e.model_id,
+            suspected=e.suspected,
+            unconfirmed=e.unconfirmed,
+            alarm=e.alarm,
         )
 
 
@@ -141,6 +156,10 @@ def list_events(
     camera: str | None = None,
     hazard: Annotated[str | None, Query(description="taxonomy hazard id, e.g. FIRE-001")] = None,
     status: Literal["open", "closed"] | None = None,
+    suspected: Annotated[bool | None, Query(description="true: only suspicions; false: no suspicions")] = None,
+    unconfirmed: Annotated[
+        bool | None, Query(description="true: only events seen only on doubtful frames; false: none of those")
+    ] = None,
     since: Annotated[IsoTime | None, Query(description="events that started at or after this time")] = None,
     until: Annotated[IsoTime | None, Query(description="events that started before this time")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -150,6 +169,8 @@ def list_events(
         camera=camera,
         hazard=hazard,
         status=status,
+        suspected=suspected,
+        unconfirmed=unconfirmed,
         since=_epoch(since, "since"),
         until=_epoch(until, "until"),
         limit=limit,

@@ -15,6 +15,11 @@ Pure state machine, one :class:`CameraEvents` per camera, fed frame by frame wit
 
 The best evidence is the observation with the highest confidence, kept as an opaque frame reference
 (the scanner renders the JPEG only when the event opens and closes).
+
+An event is *suspected* while every sighting of it so far came from a rule that only suspects the hazard
+(the taxonomy's ``suspected: true``), and *unconfirmed* while every sighting was on a doubtful frame (washed
+out, too dark, featureless): one confirmed sighting on a clear frame makes it a detection. Neither kind is
+an alarm: a person confirms it.
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ class Observation:
     hazard_id: str
     box: Box  # xyxy in frame pixels
     confidence: float
+    suspected: bool = False  # raised by a rule that only suspects the hazard
+    unconfirmed: bool = False  # seen on a frame with a warning (washed out, too dark, featureless)
 
 
 @dataclass(frozen=True, eq=False)
@@ -61,6 +68,13 @@ class EventRecord:
     peak_confidence: float
     frames: int  # frames in which the hazard was seen (the opening track's before it opened, included)
     best: Evidence
+    suspected: bool = False  # every sighting so far was a suspicion
+    unconfirmed: bool = False  # every sighting so far was on a doubtful frame
+
+    @property
+    def alarm(self) -> bool:
+        """Raise it as an alarm at its severity: neither a suspicion nor seen only on doubtful frames."""
+        return not (self.suspected or self.unconfirmed)
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +129,8 @@ class _HazardState:
     best_by_track: dict[int, Evidence] = field(default_factory=dict)
     zone_by_track: dict[int, str | None] = field(default_factory=dict)
     suppressed: set[int] = field(default_factory=set)
+    confirmed_tracks: set[int] = field(default_factory=set)  # a sighting by a confirming (not suspecting) rule
+    clear_tracks: set[int] = field(default_factory=set)  # a sighting on a frame without a warning
 
 
 class CameraEvents:
@@ -183,6 +199,8 @@ class CameraEvents:
                 del state.best_by_track[tid]
                 state.zone_by_track.pop(tid, None)
                 state.suppressed.discard(tid)
+                state.confirmed_tracks.discard(tid)
+                state.clear_tracks.discard(tid)
             counted = False  # whether this frame already counted towards the open event
             for track, (obs, zone) in zip(tracks, seen, strict=True):
                 evidence = Evidence(frame, ts, obs.box, obs.confidence)
@@ -190,6 +208,10 @@ class CameraEvents:
                 if best is None or evidence.confidence > best.confidence:
                     state.best_by_track[track.id] = evidence
                 state.zone_by_track.setdefault(track.id, zone)
+                if not obs.suspected:
+                    state.confirmed_tracks.add(track.id)
+                if not obs.unconfirmed:
+                    state.clear_tracks.add(track.id)
                 if state.open is not None:  # any sighting keeps the open event alive
                     state.open = self._join(state.open, state.best_by_track[track.id], obs, ts, counted)
                     counted = True
@@ -214,6 +236,8 @@ class CameraEvents:
                     peak_confidence=state.best_by_track[track.id].confidence,
                     frames=track.hits,
                     best=state.best_by_track[track.id],
+                    suspected=track.id not in state.confirmed_tracks,
+                    unconfirmed=track.id not in state.clear_tracks,
                 )
                 counted = True
                 actions.append(EventAction("opened", state.open))
@@ -227,6 +251,8 @@ class CameraEvents:
             peak_confidence=max(event.peak_confidence, obs.confidence),
             frames=event.frames + (0 if counted else 1),
             best=best if best.confidence > event.best.confidence else event.best,
+            suspected=event.suspected and obs.suspected,
+            unconfirmed=event.unconfirmed and obs.unconfirmed,
         )
 
     def tick(self, ts: float) -> list[EventAction]:

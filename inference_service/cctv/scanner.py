@@ -27,15 +27,23 @@ from inference_service.cctv.events import CameraEvents, EventAction, EventRecord
 from inference_service.cctv.sources import CameraReader, Frame
 from inference_service.cctv.store import EventStore, StoredEvent
 from inference_service.cctv.webhook import WebhookWorker
-from inference_service.evidence import DEFAULT_FONT, DETECTION_COLOUR, SEVERITY_COLOURS, Annotation, render_evidence
-from inference_service.imaging import DecodedImage, photo_warnings
+from inference_service.evidence import (
+    DEFAULT_FONT,
+    DETECTION_COLOUR,
+    SEVERITY_COLOURS,
+    Annotation,
+    doubt_marks,
+    render_evidence,
+)
+from inference_service.imaging import DecodedImage, PhotoWarning, photo_warnings
 from inference_service.runtime import Detector, DetectResult
 from inference_service.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
 
 # A nearly uniform view (flared, fogged, covered or dark lens) lasts seconds, so every 5th sampled frame is
-# enough to see it; the check costs about 0.3 ms of a 1080p frame.
+# enough to see it; the check costs about 0.3 ms of a 1080p frame. A frame in which a hazard is seen is
+# always checked: a hazard on a doubtful frame is unconfirmed, never an alarm.
 VIEW_CHECK_EVERY = 5
 
 
@@ -132,6 +140,8 @@ class ScanReport:
     frames: int = 0
     opened: int = 0
     closed: int = 0
+    closed_suspected: int = 0  # events that closed as suspicions (never alarms)
+    closed_unconfirmed: int = 0  # events that closed seen only on doubtful frames (never alarms)
     batches: BatchStats = field(default_factory=BatchStats)
     cameras: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -146,6 +156,8 @@ class ScanReport:
             "fps": round(self.fps, 2),
             "events_opened": self.opened,
             "events_closed": self.closed,
+            "events_suspected": self.closed_suspected,
+            "events_unconfirmed": self.closed_unconfirmed,
             "batches": {
                 "count": self.batches.batches,
                 "largest": self.batches.largest,
@@ -182,8 +194,13 @@ class StreamScanner:
         detectable = {h.id for h in taxonomy.detectable_hazards(self.classes)}
         if not detectable:
             logger.warning("model %s raises none of the taxonomy's hazards: no events", detector.card.model_id)
+        known = set(self.classes)
         for cam in config.cameras:
-            missing = sorted(set(cam.hazards or ()) - detectable)
+            # in the camera's scene its scene rules count too (a corridor camera can raise FIRE-006)
+            raisable = {
+                h.id for h in taxonomy.hazards if any(r.raisable_by(known) and r.applies_in(cam.scene) for r in h.rules)
+            }
+            missing = sorted(set(cam.hazards or ()) - raisable)
             if missing:
                 logger.warning("camera %s: model %s cannot raise %s", cam.id, detector.card.model_id, missing)
         extra = {"id_factory": id_factory} if id_factory else {}
@@ -195,7 +212,8 @@ class StreamScanner:
         }
         self.readers: list[CameraReader] = []
         self.report = ScanReport()
-        self._evidence: dict[str, tuple[Evidence, bytes]] = {}  # open event id → its rendered best evidence
+        # open event id → its rendered best evidence (and whether it was drawn as an alarm)
+        self._evidence: dict[str, tuple[Evidence, bytes, bool]] = {}
         self._last_status = self._last_flush = time.time()
 
     def run(self, duration_s: float | None = None) -> ScanReport:
@@ -273,17 +291,24 @@ class StreamScanner:
             if self.observer is not None:
                 self.observer(frame, result)
             findings = self.taxonomy.evaluate(result.detections, self.classes, self.scenes.get(frame.camera_id))
-            observations = [Observation(f.hazard_id, f.box, f.confidence) for f in findings if f.box is not None]
             engine = self.events[frame.camera_id]
+            warned = False
             if frame.index % VIEW_CHECK_EVERY == 0:
-                self._check_view(frame, engine)
+                warned = bool(self._check_view(frame, engine))
+            elif findings:
+                warned = bool(photo_warnings(frame.image.array))
+            observations = [
+                Observation(f.hazard_id, f.box, f.confidence, suspected=f.suspected, unconfirmed=warned)
+                for f in findings
+                if f.box is not None
+            ]
             self._emit(engine.update(frame.ts, observations, frame.image, result.width, result.height))
         self.report.frames += len(batch)
 
     @staticmethod
-    def _check_view(frame: Frame, engine: CameraEvents) -> None:
+    def _check_view(frame: Frame, engine: CameraEvents) -> list[PhotoWarning]:
         """Count nearly uniform frames (a washed-out, dark or covered view); log when a camera's view turns so
-        and when it recovers."""
+        and when it recovers. Returns the frame's warnings."""
         warnings = photo_warnings(frame.image.array)
         stats = engine.stats
         stats.frames_view_checked += 1
@@ -295,6 +320,7 @@ class StreamScanner:
             else:
                 logger.info("camera %s: view recovered (%s before)", frame.camera_id, stats.view_warning)
         stats.view_warning = code
+        return warnings
 
     def _housekeeping(self, finished: set[str], pending: Iterable[tuple[list[Frame], Any]] = ()) -> None:
         """Close events of cameras whose source ended, and of live cameras that stopped delivering.
@@ -333,32 +359,39 @@ class StreamScanner:
     def _emit(self, actions: Iterable[EventAction]) -> None:
         for action in actions:
             self.sink.emit(action.kind, self._stored(action.event))
+            event = action.event
             if action.kind == "opened":
                 self.report.opened += 1
             else:
                 self.report.closed += 1
+                self.report.closed_suspected += event.suspected
+                self.report.closed_unconfirmed += event.unconfirmed
+            doubt = ", ".join(k for k, v in (("suspected", event.suspected), ("unconfirmed", event.unconfirmed)) if v)
             logger.info(
-                "event %s %s: camera %s hazard %s zone %s peak %.2f",
-                action.event.id,
+                "event %s %s: camera %s hazard %s zone %s peak %.2f %s",
+                event.id,
                 action.kind,
-                action.event.camera_id,
-                action.event.hazard_id,
-                action.event.zone,
-                action.event.peak_confidence,
+                event.camera_id,
+                event.hazard_id,
+                event.zone,
+                event.peak_confidence,
+                f"{doubt}: not an alarm, a person confirms it" if doubt else "alarm",
             )
 
     def _stored(self, event: EventRecord) -> StoredEvent:
         hazard = self.taxonomy.hazard(event.hazard_id)
         best = event.best
         conf = f"{best.confidence:.0%}"
+        mark_en, mark_zh = doubt_marks(event.suspected, event.unconfirmed)  # the photo API's marks: dashed, 疑似
         annotation = Annotation(
             best.box,
-            f"{hazard.name_en} {conf}",
-            f"{hazard.name_zh} {hazard.name_en} {conf}",
+            f"{mark_en}{hazard.name_en} {conf}",
+            f"{mark_zh}{hazard.name_zh} {hazard.name_en} {conf}",
             SEVERITY_COLOURS.get(hazard.severity, DETECTION_COLOUR),
+            dashed=not event.alarm,
         )
         cached = self._evidence.pop(event.id, None)
-        if cached is not None and cached[0] is best:  # closing with the evidence it opened with
+        if cached is not None and cached[0] is best and cached[2] == event.alarm:  # closing as it opened
             jpeg = cached[1]
         else:
             image: DecodedImage = best.frame
@@ -370,7 +403,7 @@ class StreamScanner:
                 font_path=self.options.font_path,
             )
         if event.status == "open":
-            self._evidence[event.id] = (best, jpeg)
+            self._evidence[event.id] = (best, jpeg, event.alarm)
         return StoredEvent(
             id=event.id,
             camera_id=event.camera_id,
@@ -390,4 +423,6 @@ class StreamScanner:
             evidence_box=best.box,
             model_id=self.detector.card.model_id,
             evidence_jpeg=jpeg,
+            suspected=event.suspected,
+            unconfirmed=event.unconfirmed,
         )

@@ -3,7 +3,8 @@
 On the service's storage layer (:mod:`inference_service.storage`, schema component ``cctv``). Two tables:
 
 * ``cctv_events``: one row per event, upserted when it opens and again when it closes, with its best
-  evidence JPEG;
+  evidence JPEG and whether it is a suspicion (``suspected``) or was seen only on doubtful frames
+  (``unconfirmed``): neither is an alarm (migration 2);
 * ``cctv_outbox``: webhook messages written in the same transaction as the event row (transactional
   outbox), so a message exists exactly when its event state does, and stays until a 2xx marks it
   delivered.
@@ -84,6 +85,8 @@ _COLUMNS = (
     "evidence_jpeg",
     "model_id",
     "updated_at",
+    "suspected",
+    "unconfirmed",
 )
 _LIST_COLUMNS = tuple(c for c in _COLUMNS if c != "evidence_jpeg")
 
@@ -111,6 +114,13 @@ class StoredEvent:
     evidence_box: tuple[float, float, float, float]
     model_id: str
     evidence_jpeg: bytes | None = None
+    suspected: bool = False  # a suspicion (the taxonomy rule only suspects it): a person confirms it
+    unconfirmed: bool = False  # seen only on doubtful frames (washed out, too dark, featureless)
+
+    @property
+    def alarm(self) -> bool:
+        """Raise it as an alarm at its severity; never for a suspicion or an unconfirmed event."""
+        return not (self.suspected or self.unconfirmed)
 
     def public_dict(self) -> dict[str, Any]:
         """Everything but the JPEG, for webhooks and logs."""
@@ -118,6 +128,7 @@ class StoredEvent:
         data.pop("evidence_jpeg")
         data["evidence_box"] = [round(v, 2) for v in self.evidence_box]
         data["evidence_url"] = f"/v1/events/{self.id}/evidence.jpg"
+        data["alarm"] = self.alarm
         return data
 
 
@@ -135,7 +146,17 @@ def _dialect(url: str) -> tuple[str, str]:
     return parse_url(url)
 
 
-MIGRATIONS = (Migration(1, "events and webhook outbox", _SCHEMA),)
+MIGRATIONS = (
+    Migration(1, "events and webhook outbox", _SCHEMA),
+    Migration(
+        2,
+        "event suspected (a suspicion for a person to confirm) and unconfirmed (seen only on doubtful frames)",
+        (
+            "ALTER TABLE cctv_events ADD COLUMN suspected INTEGER NOT NULL DEFAULT 0",
+            "ALTER TABLE cctv_events ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
+)
 
 
 class EventStore:
@@ -169,7 +190,13 @@ class EventStore:
     def record(self, event: StoredEvent, kind: str, *, notify: bool) -> None:
         """Upsert the event; with ``notify`` also queue webhook message ``event.<kind>`` atomically."""
         now = time.time()
-        values = {**asdict(event), "evidence_box": json.dumps(list(event.evidence_box)), "updated_at": now}
+        values = {
+            **asdict(event),
+            "evidence_box": json.dumps(list(event.evidence_box)),
+            "updated_at": now,
+            "suspected": int(event.suspected),
+            "unconfirmed": int(event.unconfirmed),
+        }
         row = [values[c] for c in _COLUMNS]
         updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("id", "evidence_jpeg"))
         sql = (
@@ -195,6 +222,7 @@ class EventStore:
         data["evidence_box"] = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
         if data.get("evidence_jpeg") is not None:
             data["evidence_jpeg"] = bytes(data["evidence_jpeg"])
+        data["suspected"], data["unconfirmed"] = bool(data["suspected"]), bool(data["unconfirmed"])
         return StoredEvent(**data)
 
     def list_events(
@@ -205,10 +233,13 @@ class EventStore:
         since: float | None = None,
         until: float | None = None,
         status: str | None = None,
+        suspected: bool | None = None,
+        unconfirmed: bool | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[StoredEvent]:
-        """Events newest first (by start); ``since``/``until`` bound the start time, inclusive/exclusive."""
+        """Events newest first (by start); ``since``/``until`` bound the start time, inclusive/exclusive;
+        ``suspected``/``unconfirmed`` keep only events that are (True) or are not (False) so."""
         where, params = [], []
         for clause, value in (
             ("camera_id = ?", camera),
@@ -216,6 +247,8 @@ class EventStore:
             ("started_at >= ?", since),
             ("started_at < ?", until),
             ("status = ?", status),
+            ("suspected = ?", None if suspected is None else int(suspected)),
+            ("unconfirmed = ?", None if unconfirmed is None else int(unconfirmed)),
         ):
             if value is not None:
                 where.append(clause)
