@@ -1,37 +1,57 @@
 """The loop from inspectors' decisions to a released model, measured end to end (issue 17, item 4).
 
-    .venv/bin/python benchmarks/feedback_loop.py --plan                 # the steps and the commands they run
-    .venv/bin/python benchmarks/feedback_loop.py --dry-run [--photos 12]  # steps 1-4 on synthetic photos
+    .venv/bin/python benchmarks/feedback_loop.py --plan                   # the steps and the commands they run
+    .venv/bin/python benchmarks/feedback_loop.py --dry-run [--photos 12]  # steps 1-3 and 5 on synthetic photos
+    nohup nice -n 19 .venv/bin/python benchmarks/feedback_loop.py --full --n 100 --n 50 \\
+        > work/loop/full.log 2>&1 &                                        # the real loop, a few CPU hours
+    .venv/bin/python benchmarks/feedback_loop.py --report                 # benchmarks/reports/feedback-loop.md
 
-The full run (not done yet; needs the held-back photos of one class the shipped model lacks, with labels, and
-a few CPU hours):
+The full run (``--full``; every step's outputs, logs and wall time under ``work/loop``, state.json; a step that
+is done is not run again, so a stopped run resumes):
 
-1. seed: start the service with the shipped model; per held-back photo an inspection (unit, scene) and the upload
-2. decide: the simulated inspector confirms model boxes that match a label (IoU >= 0.5), rejects the others and
-   adds every label box of the new class (taken from the photo's labels) through POST /photos/{id}/findings
-3. export: ``hazardscan feedback export --out W/feedback`` (card: counts per class, version)
-4. review: ``--push-review`` then ``--reviewed`` (a reviewer who accepts every box) against Label Studio
-5. import: a training config with ``sources: [datasets/sources, W/feedback/sources]`` and ``federated_loss: true``
-   resolves and builds its dataset (``hazardscan train --config C`` from the shipped model's checkpoint)
-6. gate: ``hazardscan eval ab`` of the new run against the shipped model on the held-out photos
-7. release: ``hazardscan release`` as a new model version; the service started on it shows it in /v1/model
-8. report: the new class's AP50 against the number of inspector-labelled photos (one run per 25/50/100/...), and
-   the wall time of every step
+0. start: the shipped model's dataset version rebuilt by the importer (its val split is the evaluation set),
+   and the shipped model minus the new class (``hazardscan recover --drop-classes fire``, released under
+   work/loop/models): the start of the loop and the baseline of the gate
+1. seed: the service on that model; per held-back photo (the train-split photos of one source that carry a
+   label of the new class, a fixed random N of them) an inspection (unit, scene) and the upload
+2. decide: the simulated inspector (:func:`inspector_decisions`) confirms model boxes that match a label of
+   their class (IoU >= 0.5), rejects the others, and adds every label box the model did not find (every box
+   of the new class) as the hazard its class raises; boxes of classes the photo's source never labels stay
+   undecided (the labels cannot say whether they are right)
+3. export: ``hazardscan feedback export --status decided`` (an undecided class stays unlabelled on its photo)
+4. review: ``--push-review`` to a Label Studio server started here as the tests start it, a reviewer who
+   accepts every box, then ``--reviewed PROJECT`` (the review replaces the inspectors' boxes)
+5. teach: ``hazardscan teach --model <start> --data <export> --classes <new class>`` (fine-tunes the start
+   model on the export plus a replay of its own training photos)
+6. gate: ``hazardscan eval --baseline <start>`` on the val split: the new class's AP50, and the A/B of every
+   class both models have (exit 1: worse)
+7. release: ``hazardscan release`` as a new model version under work/loop/models; the service started on it
+   lists the new class in /v1/model
+8. report: the new class's AP50 against the number of inspector-labelled photos, the gate, the wall time of
+   every step (``--report``)
 
 ``--dry-run`` runs steps 1-3 and 5 (build only) with the test suite's tiny model and synthetic photos whose new
 class (``exit_obstruction``, 堵塞安全出口 FIRE-006) is a grey block at a known place, and prints the wall time of
-each step; 4 needs a Label Studio server (tests/test_feedback.py runs that round trip), 6-8 a real model.
+each step.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import logging
+import random
+import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -43,15 +63,91 @@ sys.path.insert(0, str(ROOT))
 
 PLAN = __doc__.split("The full run", 1)[1].split("``--dry-run`` runs", 1)[0]
 NEW_HAZARD, NEW_CLASS = "FIRE-006", "exit_obstruction"
+WORK = ROOT / "work" / "loop"
+REPORT = ROOT / "benchmarks" / "reports" / "feedback-loop.md"
+UNITS = ("东城工贸一厂", "西城仓储中心", "南区食品加工厂", "北区木器厂", "开发区物流园")  # simulated inspected units
+
+Box = tuple[float, float, float, float]
 
 
-FIRE_BOX = (160.0, 80.0, 320.0, 240.0)  # the red square of every synthetic photo
-
-
-def _iou(a: list[float] | tuple[float, ...], b: tuple[float, ...]) -> float:
+def _iou(a: Sequence[float], b: Sequence[float]) -> float:
     iw, ih = max(0.0, min(a[2], b[2]) - max(a[0], b[0])), max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
     union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - iw * ih
     return iw * ih / union if union > 0 else 0.0
+
+
+# ---- the simulated inspector ------------------------------------------------------------------------------
+
+
+@dataclass
+class Decisions:
+    """What the simulated inspector does on one photo: finding ids to confirm / reject / leave, boxes to add."""
+
+    confirm: list[str] = field(default_factory=list)
+    reject: list[str] = field(default_factory=list)
+    undecided: list[str] = field(default_factory=list)
+    add: list[tuple[str, Box]] = field(default_factory=list)  # (hazard id, box)
+
+
+def inspector_decisions(
+    findings: Sequence[dict[str, Any]],
+    labels: Sequence[tuple[str, Box]],
+    labelled: set[str],
+    hazard_of: dict[str, str],
+    min_iou: float = 0.5,
+) -> Decisions:
+    """Decisions taken from a photo's labels (``(class, box)``; ``labelled``: the classes its source labels).
+
+    A model finding of a labelled class is confirmed when it overlaps a not yet matched label of its class by
+    ``min_iou`` (most confident findings first), else rejected; a finding of a class the source never labels,
+    or without a detector class, is left undecided. Every label box no finding matched is added as the hazard
+    ``hazard_of`` names for its class (classes without one are not added)."""
+    out = Decisions()
+    matched: set[int] = set()
+    for f in sorted(findings, key=lambda f: -(f.get("confidence") or 0.0)):
+        cls = f.get("detector_class")
+        if cls is None or cls not in labelled:
+            out.undecided.append(f["id"])
+            continue
+        best, best_iou = -1, min_iou
+        for j, (c, box) in enumerate(labels):
+            if c == cls and j not in matched and (iou := _iou(f["box"], box)) >= best_iou:
+                best, best_iou = j, iou
+        if best >= 0:
+            matched.add(best)
+            out.confirm.append(f["id"])
+        else:
+            out.reject.append(f["id"])
+    out.add = [(hazard_of[c], box) for j, (c, box) in enumerate(labels) if j not in matched and c in hazard_of]
+    return out
+
+
+def hazards_by_class(taxonomy: Any, classes: Sequence[str]) -> dict[str, str]:
+    """The hazard an inspector files for a box of each class: the first whose rule needs that class alone
+    (no other class, no scene, not a suspicion)."""
+    out: dict[str, str] = {}
+    for hazard in taxonomy.hazards:
+        r = hazard.rule
+        if len(r.when) == 1 and r.when[0] in classes and not (r.with_ or r.without or r.scene or r.suspected):
+            out.setdefault(r.when[0], hazard.id)
+    return out
+
+
+def held_back_photos(rows: Sequence[dict[str, Any]], source: str, class_id: int, seed: int = 0) -> list[dict]:
+    """The train-split photos of ``source`` with a label of ``class_id``, in a fixed random order (the first N
+    of them are the N photos the inspectors label; a smaller N is a subset of a larger one)."""
+    chosen = sorted(
+        (r for r in rows if r["source"] == source and r["split"] == "train" and any(int(b[4]) == class_id
+                                                                                  for b in r["boxes"])),
+        key=lambda r: r["sha1"],
+    )  # fmt: skip
+    random.Random(seed).shuffle(chosen)
+    return chosen
+
+
+# ---- the dry run (tiny model, synthetic photos) -----------------------------------------------------------
+
+FIRE_BOX = (160.0, 80.0, 320.0, 240.0)  # the red square of every synthetic photo
 
 
 def _photo(i: int) -> tuple[bytes, tuple[float, float, float, float]]:
@@ -68,7 +164,6 @@ def dry_run(n_photos: int) -> dict[str, float]:
     from _builders import build_model_dir
     from app_fixtures import start_app_server
 
-    from inference_service.cli import main as cli
     from training.train import TrainConfig, build_from_config
 
     times: dict[str, float] = {}
@@ -80,36 +175,22 @@ def dry_run(n_photos: int) -> dict[str, float]:
             t0 = time.perf_counter()
             uploaded = []
             for i in range(n_photos):
-                insp = c.post("/app/api/inspections", json={"unit": {"name": f"单位{i % 3}"}, "scene": "industry"})
                 data, box = _photo(i)
-                files = {"photo": ("p.jpg", data, "image/jpeg")}
-                r = c.post(
-                    f"/app/api/inspections/{insp.json()['id']}/photos", files=files, data={"idempotency_key": f"k{i}"}
-                )
-                r.raise_for_status()
-                uploaded.append((r.json(), box))
+                uploaded.append((_inspect(c, data, "image/jpeg", f"单位{i % 3}", f"k{i}"), box))
             times["1 seed (upload, model scores)"] = time.perf_counter() - t0
             t0 = time.perf_counter()
             for photo, box in uploaded:
-                for f in photo["findings"]:  # the inspector confirms what matches the photo's label, rejects the rest
-                    right = f["hazard_id"] == "FIRE-001" and _iou(f["box"], FIRE_BOX) >= 0.5
-                    decision = {"decision": "confirm" if right else "reject"}
-                    c.post(f"/app/api/findings/{f['id']}/decision", json=decision).raise_for_status()
-                r = c.post(f"/app/api/photos/{photo['id']}/findings", json={"hazard_id": NEW_HAZARD, "box": list(box)})
-                r.raise_for_status()
+                labels = [("fire", FIRE_BOX), (NEW_CLASS, box)]
+                _apply(c, photo, inspector_decisions(photo["findings"], labels, {"fire", NEW_CLASS},
+                                                     {"fire": "FIRE-001", NEW_CLASS: NEW_HAZARD}))  # fmt: skip
             times["2 decide (confirm, add the new class)"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            out = work / "feedback"
-            argv = ["feedback", "export", "--out", str(out), "--data-dir", str(server.data_dir),
-                    "--database", server.database_url, "--datasets-root", str(work)]  # fmt: skip
-            if cli(argv) != 0:
-                raise SystemExit("export failed")
-            card = json.loads((out / "feedback_card.json").read_text())
+            card = _export(server.data_dir, server.database_url, work / "feedback", work)
             times["3 export"] = time.perf_counter() - t0
         t0 = time.perf_counter()
         config = work / "round.yaml"
         config.write_text(yaml.safe_dump({
-            "name": "feedback-dry-run", "weights": "yolov8n.yaml", "sources": [str(out / "sources")],
+            "name": "feedback-dry-run", "weights": "yolov8n.yaml", "sources": [str(work / "feedback" / "sources")],
             "datasets_root": str(work), "val_fraction": 0.25, "federated_loss": True,
             "train": {"imgsz": 64, "epochs": 1, "mosaic": 0.0},
         }))  # fmt: skip
@@ -121,21 +202,411 @@ def dry_run(n_photos: int) -> dict[str, float]:
     return times
 
 
+# ---- steps shared by both runs --------------------------------------------------------------------------
+
+
+def _inspect(c: Any, data: bytes, content_type: str, unit: str, key: str, scene: str = "industry") -> dict:
+    """One inspection of ``unit`` with one uploaded photo; returns the photo as the API gives it."""
+    insp = c.post("/app/api/inspections", json={"unit": {"name": unit}, "scene": scene})
+    insp.raise_for_status()
+    r = c.post(f"/app/api/inspections/{insp.json()['id']}/photos", files={"photo": ("p.jpg", data, content_type)},
+               data={"idempotency_key": key})  # fmt: skip
+    r.raise_for_status()
+    return dict(r.json())
+
+
+def _apply(c: Any, photo: dict, decisions: Decisions) -> None:
+    for ids, decision in ((decisions.confirm, "confirm"), (decisions.reject, "reject")):
+        for fid in ids:
+            c.post(f"/app/api/findings/{fid}/decision", json={"decision": decision}).raise_for_status()
+    for hazard, box in decisions.add:
+        r = c.post(f"/app/api/photos/{photo['id']}/findings", json={"hazard_id": hazard, "box": [*box]})
+        r.raise_for_status()
+
+
+def _cli(argv: Sequence[str]) -> dict[str, Any]:
+    """``hazardscan ARGV`` in this process; its JSON output."""
+    from inference_service.cli import main as cli
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = cli([str(a) for a in argv])
+    if rc != 0:
+        raise RuntimeError(f"hazardscan {' '.join(map(str, argv[:2]))} exited with {rc}")
+    return dict(json.loads(out.getvalue())) if out.getvalue().strip() else {}
+
+
+def _export(data_dir: Path, database: str, out: Path, root: Path, *extra: str) -> dict[str, Any]:
+    _cli(["feedback", "export", "--out", out, "--data-dir", data_dir, "--database", database,
+          "--datasets-root", root, *extra])  # fmt: skip
+    return dict(json.loads((out / "feedback_card.json").read_text()))
+
+
+# ---- the full run -------------------------------------------------------------------------------------------
+
+
+class State:
+    """``work/loop/state.json``: per step its wall time and what it measured; a recorded step is done."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.is_file() else {}
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.data.get(key)
+
+    @contextlib.contextmanager
+    def step(self, key: str) -> Iterator[dict[str, Any]]:
+        """Times the block and records what it put into the yielded dict (nothing when it raised)."""
+        log.info("step %s ...", key)
+        info: dict[str, Any] = {}
+        t0 = time.perf_counter()
+        yield info
+        info["wall_s"] = round(time.perf_counter() - t0, 1)
+        self.data[key] = info
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.write_text(json.dumps(self.data, ensure_ascii=False, indent=1))
+        log.info("step %s: %.1f s %s", key, info["wall_s"], json.dumps(info, ensure_ascii=False)[:400])
+
+
+@dataclass
+class Setup:
+    model: Path  # the shipped model
+    new_class: str
+    source: str  # the photo set whose photos the inspectors label
+    config: Path  # the training config whose dataset version the shipped model was trained on
+    work: Path
+    seed: int = 0
+    teach_args: list[str] = field(default_factory=list)  # more arguments for `hazardscan teach`
+
+    @property
+    def start_model(self) -> Path:
+        return self.work / "models" / f"{self.model.resolve().name}-no-{self.new_class}"
+
+
+def _hazardscan(argv: Sequence[str | Path], logfile: Path) -> int:
+    """``hazardscan ARGV`` as a child process (it inherits this process's nice), output to ``logfile``."""
+    logfile.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [sys.executable, "-m", "inference_service.cli", *map(str, argv)]
+    with logfile.open("ab") as out:
+        out.write(f"\n$ hazardscan {' '.join(cmd[3:])}\n".encode())
+        out.flush()
+        return subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False).returncode
+
+
+def _must(rc: int, what: str, logfile: Path) -> None:
+    if rc != 0:
+        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-30:])
+        raise RuntimeError(f"{what} exited with {rc}; the end of {logfile}:\n{tail}")
+
+
+def prepare(setup: Setup, state: State) -> Path:
+    """Step 0: the dataset version of the shipped model (rebuilt from the specs) and the start model; returns
+    the dataset folder."""
+    from training.train import TrainConfig, build_from_config
+
+    shipped = json.loads((setup.model / "card.json").read_text())
+    if not (done := state.get("0 dataset")) or not Path(done["dir"]).is_dir():
+        with state.step("0 dataset") as info:
+            data_yaml = build_from_config(TrainConfig.load(setup.config), ROOT / "work" / "datasets")
+            card = json.loads((data_yaml.parent / "dataset_card.json").read_text())
+            want = shipped.get("data", {}).get("dataset_version")
+            if want and card["version"] != want:
+                raise RuntimeError(
+                    f"{setup.config} builds dataset {card['version']}, {setup.model} was trained on {want}"
+                )
+            info.update(dir=str(data_yaml.parent), version=card["version"], photos=card["photos"])
+    dataset = Path(state.data["0 dataset"]["dir"])
+    if not state.get("0 start model") or not (setup.start_model / "card.json").is_file():
+        with state.step("0 start model") as info:
+            logfile = setup.work / "start-model.log"
+            checkpoint = setup.work / "start" / f"{setup.start_model.name}.pt"
+            _must(_hazardscan(["recover", "--model", setup.model, "--drop-classes", setup.new_class, "--out",
+                               checkpoint, "--photos", dataset / "images" / "train", "--release", setup.start_model],
+                              logfile), "recover --drop-classes", logfile)  # fmt: skip
+            card = json.loads((setup.start_model / "card.json").read_text())
+            info.update(model=str(setup.start_model), classes=card["classes"], version=card["version"])
+    return dataset
+
+
+def seed_and_decide(setup: Setup, state: State, n: int, dataset: Path) -> None:
+    """Steps 1-2 on a fresh service data folder (both again if either is missing)."""
+    from app_fixtures import start_app_server
+
+    from inference_service.taxonomy import load_taxonomy
+
+    if state.get(f"n{n} 1 seed") and state.get(f"n{n} 2 decide"):
+        return
+    rows = [json.loads(line) for line in (dataset / "manifest.jsonl").read_text().splitlines()]
+    classes = json.loads((dataset / "dataset_card.json").read_text())["classes"]
+    spec = next(s for s in json.loads((dataset / "dataset_card.json").read_text())["sources"]
+                if s["name"] == setup.source)  # fmt: skip
+    labelled = {c for c in spec["class_map"].values() if c}
+    photos = held_back_photos(rows, setup.source, classes.index(setup.new_class), setup.seed)
+    if len(photos) < n:
+        raise RuntimeError(f"{setup.source} has {len(photos)} train photos with {setup.new_class}, fewer than {n}")
+    photos = photos[:n]
+    hazard_of = hazards_by_class(load_taxonomy(), sorted(labelled))
+    app = setup.work / f"n{n}" / "app"
+    if app.exists():
+        import shutil
+
+        shutil.rmtree(app)
+    with start_app_server(setup.start_model, app, HAZARDSCAN_PRECISION="fp32") as server:
+        c = server.client("inspector")
+        uploaded = []
+        with state.step(f"n{n} 1 seed") as info:
+            for i, row in enumerate(photos):
+                data = Path(row["image"]).read_bytes()
+                kind = "image/png" if row["image"].lower().endswith(".png") else "image/jpeg"
+                uploaded.append((_inspect(c, data, kind, UNITS[i % len(UNITS)], f"loop-{row['sha1']}"), row))
+            found = Counter(f["detector_class"] for p, _ in uploaded for f in p["findings"])
+            info.update(photos=len(uploaded), model_findings=dict(sorted(found.items(), key=str)),
+                        data_dir=str(server.data_dir), database=server.database_url)  # fmt: skip
+        with state.step(f"n{n} 2 decide") as info:
+            tally: Counter[str] = Counter()
+            for photo, row in uploaded:
+                labels = [(classes[int(b[4])], (b[0], b[1], b[2], b[3])) for b in row["boxes"]]
+                d = inspector_decisions(photo["findings"], labels, labelled, hazard_of)
+                _apply(c, photo, d)
+                by_id = {f["id"]: f["detector_class"] for f in photo["findings"]}
+                tally.update(f"confirmed {by_id[i]}" for i in d.confirm)
+                tally.update(f"rejected {by_id[i]}" for i in d.reject)
+                tally.update(f"undecided {by_id[i]}" for i in d.undecided)
+                tally.update(f"added {h}" for h, _ in d.add)
+            info.update(decisions=dict(sorted(tally.items())), labelled_classes=sorted(labelled), hazards=hazard_of)
+
+
+def export(setup: Setup, state: State, n: int, root: Path) -> Path:
+    """Step 3; returns the export folder."""
+    out = setup.work / f"n{n}" / "feedback"
+    seeded = state.data[f"n{n} 1 seed"]
+    if not state.get(f"n{n} 3 export") or not (out / "feedback_card.json").is_file():
+        with state.step(f"n{n} 3 export") as info:
+            card = _export(Path(seeded["data_dir"]), seeded["database"], out, root, "--status", "decided")
+            info.update(version=card["version"], photos=card["photos"], per_class=card["per_class"],
+                        decisions=card["decisions"], sources=card["sources"])  # fmt: skip
+    return out
+
+
+@contextlib.contextmanager
+def label_studio(data_dir: Path) -> Iterator[str]:
+    """A Label Studio server on loopback, started the way the tests start it (tests/labelstudio_fixture.py)."""
+    from labelstudio_fixture import _free_port, _stop, _wait_healthy, find_label_studio, server_env
+
+    binary = find_label_studio()
+    if binary is None:
+        raise FileNotFoundError("no Label Studio server (.venv-labelstudio/bin/label-studio): see labelstudio_fixture")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    url = f"http://127.0.0.1:{_free_port()}"
+    logfile = data_dir / "server.log"
+    with logfile.open("wb") as out:
+        proc = subprocess.Popen(
+            [str(binary), "start", "--no-browser", "--internal-host", "127.0.0.1", "--port", url.rsplit(":", 1)[1],
+             "--data-dir", str(data_dir)],
+            cwd=data_dir, env=server_env(data_dir), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        _wait_healthy(url, proc, logfile)
+        yield url
+    finally:
+        _stop(proc)
+
+
+def accept_every_box(client: Any, project: int) -> dict[str, int]:
+    """The reviewer: submits every task's pre-annotation as it is (a task without one: nothing there)."""
+    predicted = {p.task: p for p in client.predictions.list(project=project)}
+    tasks = [t.id for t in client.tasks.list(project=project)]
+    boxes = 0
+    for task in tasks:
+        p = predicted.get(task)
+        result = list(p.result or []) if p is not None else []
+        client.annotations.create(id=task, result=result, **({"parent_prediction": p.id} if p is not None else {}))
+        boxes += len(result)
+    return {"tasks": len(tasks), "boxes_accepted": boxes}
+
+
+def review(setup: Setup, state: State, n: int, out: Path, root: Path) -> None:
+    """Step 4: push the export for review, accept every box, apply the review (re-exports into ``out``)."""
+    from training import labelstudio as ls
+
+    if state.get(f"n{n} 4 review"):
+        return
+    seeded = state.data[f"n{n} 1 seed"]
+    base = [Path(seeded["data_dir"]), seeded["database"], out, root]
+    with state.step(f"n{n} 4 review") as info:
+        t0 = time.perf_counter()
+        with label_studio(setup.work / f"n{n}" / "labelstudio") as url:
+            info["server_start_s"] = round(time.perf_counter() - t0, 1)
+            token = ls.get_token(url, "reviewer@example.com", "hazard-Scan-2026!")
+            server = ["--url", url, "--token", token]
+            t0 = time.perf_counter()
+            argv = ["feedback", "export", "--out", out, "--data-dir", base[0], "--database", base[1],
+                    "--datasets-root", root, "--status", "decided", "--push-review", f"loop n{n}", *server]  # fmt: skip
+            pushed = _cli(argv)
+            info["push_s"] = round(time.perf_counter() - t0, 1)
+            t0 = time.perf_counter()
+            info.update(accept_every_box(ls.connect(url, token), pushed["review_project"]))
+            info["review_s"] = round(time.perf_counter() - t0, 1)
+            t0 = time.perf_counter()
+            card = _export(*base, "--status", "decided", "--reviewed", str(pushed["review_project"]), *server)  # type: ignore[arg-type]
+            info["pull_apply_s"] = round(time.perf_counter() - t0, 1)
+        info.update(project=pushed["review_project"], version_before=pushed["version"], version=card["version"],
+                    review=card["review"], per_class=card["per_class"], sources=card["sources"])  # fmt: skip
+
+
+def teach(setup: Setup, state: State, n: int, data: Path) -> Path:
+    """Step 5: ``hazardscan teach`` from the start model on the export; returns the taught model folder."""
+    out = setup.work / f"n{n}" / "teach"
+    model = setup.work / "models" / f"{setup.model.resolve().name}-{setup.new_class}-n{n}"
+    if not state.get(f"n{n} 5 teach") or not (model / "card.json").is_file():
+        logfile = setup.work / f"n{n}" / "teach.log"
+        with state.step(f"n{n} 5 teach") as info:
+            argv = ["teach", "--model", setup.start_model, "--data", data, "--classes", setup.new_class,
+                    "--out", out, "--release", model, *setup.teach_args]  # fmt: skip
+            _must(_hazardscan(argv, logfile), "teach", logfile)
+            card = json.loads((model / "card.json").read_text())
+            info.update(model=str(model), classes=card["classes"], version=card["version"], argv=[str(a) for a in argv])
+            info["card_training"] = {k: card.get("training", {}).get(k) for k in ("epochs", "wall_time_s", "hardware")}
+    return model
+
+
+def gate(setup: Setup, state: State, n: int, model: Path, dataset: Path) -> None:
+    """Step 6: the taught model against the start model on the val split (exit 1: worse on the shared classes)."""
+    if state.get(f"n{n} 6 gate"):
+        return
+    out = setup.work / f"n{n}" / "gate"
+    logfile = setup.work / f"n{n}" / "gate.log"
+    with state.step(f"n{n} 6 gate") as info:
+        rc = _hazardscan(["eval", "--model", model, "--data", dataset, "--split", "val", "--baseline",
+                          setup.start_model, "--out", out, "--no-int8"], logfile)  # fmt: skip
+        if rc not in (0, 1):
+            _must(rc, "eval --baseline", logfile)
+        report = json.loads((out / "report.json").read_text())
+        info.update(exit=rc, passed=rc == 0, report=str(out / "report.json"), **gate_figures(report, setup.new_class))
+
+
+def gate_figures(report: dict[str, Any], new_class: str) -> dict[str, Any]:
+    """What the report says of the new class and of the A/B over the classes both models have."""
+    per_class = report.get("per_class") or report.get("candidate", {}).get("per_class") or {}
+    row = per_class.get(new_class, {}) if isinstance(per_class, dict) else {}
+    return {"new_class": row, "map50": report.get("map50") or report.get("overall", {}).get("map50"),
+            "ab": report.get("ab"), "baseline": report.get("baseline")}  # fmt: skip
+
+
+def serve(setup: Setup, state: State, n: int, model: Path) -> None:
+    """Step 7 (the end): the service started on the new model; what /v1/model says."""
+    import httpx
+    from app_fixtures import start_app_server
+
+    if state.get(f"n{n} 7 serve"):
+        return
+    with state.step(f"n{n} 7 serve") as info:
+        with start_app_server(model, setup.work / f"n{n}" / "app-new", HAZARDSCAN_PUBLIC_ROUTES="/v1/model") as server:
+            card = httpx.get(f"{server.base_url}/v1/model", timeout=30).raise_for_status().json()
+        info.update(model_id=card["model_id"], version=card["version"], classes=card["classes"],
+                    has_new_class=setup.new_class in card["classes"])  # fmt: skip
+
+
+STAGES = ("export", "review", "teach", "gate", "serve")
+
+
+def full_run(setup: Setup, ns: Sequence[int], until: str = "serve") -> State:
+    """Every step for each N (largest first), up to and including the stage ``until``."""
+    state = State(setup.work / "state.json")
+    dataset = prepare(setup, state)
+    root = datasets_root(setup.config)
+    last = STAGES.index(until)
+    for n in sorted(ns, reverse=True):
+        seed_and_decide(setup, state, n, dataset)
+        out = export(setup, state, n, root)
+        if last < STAGES.index("review"):
+            continue
+        try:
+            review(setup, state, n, out, root)
+        except FileNotFoundError as exc:  # no Label Studio here: teach from the inspectors' boxes as exported
+            log.warning("review skipped: %s", exc)
+        if last < STAGES.index("teach"):
+            continue
+        model = teach(setup, state, n, out)
+        if last >= STAGES.index("gate"):
+            gate(setup, state, n, model, dataset)
+        if last >= STAGES.index("serve"):
+            serve(setup, state, n, model)
+    return state
+
+
+def datasets_root(config: Path) -> Path:
+    from training.train import TrainConfig
+
+    cfg = TrainConfig.load(config)
+    return cfg.resolve(cfg.datasets_root).resolve()
+
+
+def report_text(state: State) -> str:
+    """The report's figures as markdown tables, from the recorded steps (the prose is written by hand)."""
+    d = state.data
+    ns = sorted({int(k.split()[0][1:]) for k in d if k.startswith("n")})
+    lines = ["| step | " + " | ".join(f"N = {n}" for n in ns) + " |", "|---|" + "---:|" * len(ns)]
+    steps = sorted({k.split(" ", 1)[1] for k in d if k.startswith("n")})
+    for step in steps:
+        cells = [_seconds(d.get(f"n{n} {step}", {}).get("wall_s")) for n in ns]
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    totals = [sum(v.get("wall_s", 0.0) for k, v in d.items() if k.startswith(f"n{n} ")) for n in ns]
+    lines.append("| **loop, steps 1-7** | " + " | ".join(f"**{_seconds(t)}**" for t in totals) + " |")
+    start = [f"- {k}: {_seconds(v.get('wall_s'))}" for k, v in d.items() if k.startswith("0 ")]
+    curve = ["| inspector-labelled photos | new-class AP50 | mAP50 (all classes) | gate |", "|---:|---:|---:|---|"]
+    for n in ns:
+        g = d.get(f"n{n} 6 gate")
+        if g:
+            ap = (g.get("new_class") or {}).get("ap50")
+            curve.append(f"| {n} | {_fmt(ap)} | {_fmt(g.get('map50'))} | {'passed' if g.get('passed') else 'failed'} |")
+    return "\n".join(["## Wall time per step", "", *start, "", *lines, "", "## New class against N", "", *curve, ""])
+
+
+def _seconds(s: float | None) -> str:
+    if s is None:
+        return "-"
+    return f"{s:.1f} s" if s < 120 else f"{s / 60:.1f} min"
+
+
+def _fmt(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Label Studio request otherwise
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--plan", action="store_true", help="print the steps")
     p.add_argument("--dry-run", action="store_true", help="steps 1-3 and 5 on synthetic photos with the tiny model")
-    p.add_argument("--photos", type=int, default=12)
+    p.add_argument("--photos", type=int, default=12, help="--dry-run: synthetic photos")
+    p.add_argument("--full", action="store_true", help="the real loop (resumes from work/loop/state.json)")
+    p.add_argument("--n", type=int, action="append", help="--full: inspector-labelled photos (repeatable)")
+    p.add_argument("--until", choices=STAGES, default="serve", help="--full: stop after this stage")
+    p.add_argument("--model", type=Path, default=ROOT / "models" / "hazardscan-v5", help="the shipped model")
+    p.add_argument("--new-class", default="fire", help="the class the start model lacks and the inspectors add")
+    p.add_argument("--source", default="fire-smoke-cctv", help="the photo set the held-back photos come from")
+    p.add_argument("--config", type=Path, default=ROOT / "training" / "configs" / "v7-phash.yaml",
+                   help="the training config that builds the shipped model's dataset version")  # fmt: skip
+    p.add_argument("--work", type=Path, default=WORK)
+    p.add_argument("--teach-arg", action="append", default=[], help="--full: one more argument for teach")
+    p.add_argument("--report", action="store_true", help=f"write {REPORT.relative_to(ROOT)} from the state")
     args = p.parse_args()
-    if args.plan or not args.dry_run:
+    if args.plan or not (args.dry_run or args.full or args.report):
         log.info("The full run" + PLAN)
-        if not args.dry_run:
-            return 0
-    total = time.perf_counter()
-    for step, seconds in dry_run(args.photos).items():
-        log.info(f"  {step:40} {seconds:7.2f} s")
-    log.info(f"  {'dry run, all steps':40} {time.perf_counter() - total:7.2f} s")
+        return 0
+    if args.dry_run:
+        total = time.perf_counter()
+        for step, seconds in dry_run(args.photos).items():
+            log.info(f"  {step:40} {seconds:7.2f} s")
+        log.info(f"  {'dry run, all steps':40} {time.perf_counter() - total:7.2f} s")
+    if args.full:
+        setup = Setup(args.model, args.new_class, args.source, args.config, args.work, teach_args=args.teach_arg)
+        full_run(setup, args.n or [100], args.until)
+    if args.report:
+        REPORT.write_text(report_text(State(args.work / "state.json")))
+        log.info("wrote %s", REPORT)
     return 0
 
 
