@@ -5,6 +5,7 @@ trainer with every tensor, and keep the old class scores when the head is widene
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +37,8 @@ def _perturbed_yolov8n(seed: int = 0) -> Any:
                 bn.bias.normal_(0, 0.3)
                 bn.running_mean.normal_(0, 0.5)
                 bn.running_var.uniform_(0.5, 2.0)
+        for branch in model.model[-1].cv3:
+            branch[-1].bias.normal_(-2.0, 1.0)  # class scores far from the initial prior
     model.names = dict(enumerate(CLASSES))
     return model.eval()
 
@@ -152,3 +155,78 @@ def test_a_checkpoint_exports_as_a_teacher_the_served_pipeline_runs(exported: Pa
     det = Detector.load(tmp_path / "teacher")
     photo = (exported.parent / "photos" / "p0.jpg").read_bytes()
     assert det.card.classes == CLASSES and det.detect(photo, conf=0.0).width == 96
+
+
+@pytest.mark.parametrize(
+    ("add", "drop", "reset", "expected"),
+    [
+        ((), (), (), ["fire", "smoke", "no_helmet"]),  # no edit
+        (("person",), (), (), ["fire", "smoke", "no_helmet", "person"]),  # appended
+        ((), ("smoke",), (), ["fire", "no_helmet"]),  # removed, order kept
+        ((), (), ("smoke",), ["fire", "smoke", "no_helmet"]),  # reset keeps its place
+        (("smoke",), ("smoke",), (), ["fire", "no_helmet", "smoke"]),  # dropped then added: moves to the end
+        (("fire",), (), (), ValueError),  # already a class
+        ((), ("person",), (), ValueError),  # not a class of the model
+        ((), ("smoke",), ("smoke",), ValueError),  # both dropped and reset
+    ],
+)
+def test_head_classes(add: tuple[str, ...], drop: tuple[str, ...], reset: tuple[str, ...], expected: Any):
+    from training.recover import head_classes
+
+    if expected is ValueError:
+        with pytest.raises(ValueError):
+            head_classes(CLASSES, add, drop, reset)
+    else:
+        assert head_classes(CLASSES, add, drop, reset) == expected
+
+
+def test_edit_head_moves_keeps_and_zeroes_channels():
+    from training.recover import _prior_bias, edit_head
+
+    w = np.arange(3 * 2, dtype=np.float32).reshape(3, 2, 1, 1)
+    b = np.array([1.0, 2.0, 3.0], np.float32)
+    other = np.ones((3, 2), np.float32)  # not a class convolution: passed through
+    fused = {"model.22.cv3.1.2.weight": w, "model.22.cv3.1.2.bias": b, "model.22.cv2.1.2.weight": other}
+    out = edit_head(fused, CLASSES, ["fire", "no_helmet", "person"], (), [8.0, 16.0, 32.0])
+    np.testing.assert_array_equal(out["model.22.cv3.1.2.weight"][:2], w[[0, 2]])
+    assert not out["model.22.cv3.1.2.weight"][2].any()
+    np.testing.assert_allclose(out["model.22.cv3.1.2.bias"], [1.0, 3.0, _prior_bias(3, 16.0)])
+    assert out["model.22.cv2.1.2.weight"] is other
+    reset = edit_head(fused, CLASSES, CLASSES, ["smoke"], [8.0, 16.0, 32.0])
+    assert not reset["model.22.cv3.1.2.weight"][1].any() and reset["model.22.cv3.1.2.bias"][2] == 3.0
+
+
+def test_dropped_and_reset_classes_leave_the_other_scores(exported: Path, tmp_path: Path):
+    from training.recover import _prior_bias, find_photos, recover
+
+    photos = find_photos(exported.parent / "photos", 6)
+    summary = recover(exported, tmp_path / "d.pt", photos, drop_classes=["smoke"])
+    assert summary["classes"] == ["fire", "no_helmet"] and summary["max_abs_output_diff"] < 1e-3
+    ours, ref, _ = _outputs(tmp_path / "d.pt", exported)
+    assert ours.shape == (6, 4 + 2, 84)
+    np.testing.assert_allclose(ours, ref[:, [0, 1, 2, 3, 4, 6]], atol=1e-3)
+
+    recover(exported, tmp_path / "r.pt", photos, reset_classes=["smoke"])
+    ours, ref, _ = _outputs(tmp_path / "r.pt", exported)
+    np.testing.assert_allclose(ours[:, [0, 1, 2, 3, 4, 6]], ref[:, [0, 1, 2, 3, 4, 6]], atol=1e-3)
+    # smoke starts again from zero weights: each level's score is the sigmoid of its prior bias
+    prior = sorted(1 / (1 + math.exp(-_prior_bias(3, s))) for s in (8.0, 16.0, 32.0))
+    np.testing.assert_allclose(np.unique(ours[:, 5].round(7)), prior, rtol=1e-3)
+    assert float(ref[:, 5].max()) > 0.05
+
+
+def test_a_model_without_a_class_is_released_without_training(exported: Path, tmp_path: Path):
+    from inference_service.cli import main
+
+    card = json.loads((exported / "card.json").read_text())
+    (exported / "card.json").write_text(json.dumps({**card, "class_thresholds": {"fire": 0.3, "smoke": 0.4}}))
+    code = main(
+        ["recover", "--model", str(exported), "--out", str(tmp_path / "d.pt"), "--drop-classes", "smoke",
+         "--photos", str(exported.parent / "photos"), "--release", str(tmp_path / "nosmoke")]
+    )  # fmt: skip
+    assert code == 0
+    det = Detector.load(tmp_path / "nosmoke")
+    assert det.card.classes == ["fire", "no_helmet"] and det.card.class_thresholds == {"fire": 0.3}
+    released = json.loads((tmp_path / "nosmoke" / "card.json").read_text())
+    assert released["training"]["head_edit"]["dropped"] == ["smoke"] and released["metrics"] == {}
+    assert det.detect((exported.parent / "photos" / "p0.jpg").read_bytes(), conf=0.0).width == 96
