@@ -14,7 +14,7 @@ from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, TaxonomyDep, UserDep
 from inference_service.app.documents import DocHazard, DocInspection, DocPhoto, Kind, render, to_pdf
 from inference_service.app.errors import not_found
-from inference_service.app.views import hazard_fields
+from inference_service.app.views import finding_out, hazard_fields
 from inference_service.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/app", tags=["app documents"])
@@ -43,6 +43,7 @@ def build(ctx: AppContext, user: User, inspection_id: str, taxonomy: Taxonomy, k
             if f["status"] not in wanted:
                 continue
             h = hazard_fields(taxonomy, f["hazard_id"])
+            marks = finding_out(f, taxonomy)
             item = ledger.get(f["id"])
             hazards.append(
                 DocHazard(
@@ -57,6 +58,8 @@ def build(ctx: AppContext, user: User, inspection_id: str, taxonomy: Taxonomy, k
                     f["note"] or "",
                     _local(item["deadline"], off) if item else None,
                     item["responsible_person"] if item else "",
+                    marks.suspected,
+                    marks.unconfirmed,
                 )
             )
         if kind == "notice" and not hazards:

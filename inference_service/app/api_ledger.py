@@ -209,6 +209,9 @@ def rectification(
     detectable = hazard is not None and any(r.raisable_by(known) and r.applies_in(scene) for r in hazard.rules)
     found = [(f.hazard_id, None) for f in scan.findings] + [("", d["class"]) for d in info["detections"]]
     result, reason = recheck(item["hazard_id"], detector_class, detectable, card.classes, found)
+    if result == "passed" and scan.unconfirmed:  # a dark or washed-out photo shows nothing: it proves nothing
+        codes = ", ".join(w.code for w in scan.warnings)
+        result, reason = None, f"the rectification photo carries a warning ({codes}); a person must judge it"
     sha = ctx.records.blobs.put(data)
     new = NewPhoto("rectification", key, sha, info["content_type"], len(data), info["width"], info["height"], None,
                    card.model_id, card.version, info["warnings"], info["detections"], scene)  # fmt: skip

@@ -17,7 +17,7 @@ from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, ScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.views import finding_out, inspection_out, photo_out
-from inference_service.evidence import SEVERITY_COLOURS, Annotation, render_evidence
+from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks, render_evidence
 from inference_service.imaging import decode_for_display
 from inference_service.records import NewFinding, NewPhoto, RecordConflict
 from inference_service.scan import Scanner, ScanOptions, ScanResult
@@ -93,13 +93,16 @@ def scan_photo(scanner: Scanner, data: bytes, scene: str | None = None) -> tuple
 
 
 def model_findings(scanner: Scanner, scan: ScanResult) -> list[NewFinding]:
+    """The scan's hazards as pending findings, each marked as the API marks it: a suspicion, and every hazard
+    of a photo with a warning unconfirmed. None enters the ledger before the inspector confirms it."""
     classes = scanner.detector.card.classes
     out = []
     for f in scan.findings:
         if f.box is None:
             continue
         cls = classes[int(scan.detect.detections.class_id[f.detection_indices[0]])] if f.detection_indices else None
-        out.append(NewFinding(f.hazard_id, f.box, cls, round(f.confidence, 4), suspected=f.suspected))
+        out.append(NewFinding(f.hazard_id, f.box, cls, round(f.confidence, 4), suspected=f.suspected,
+                              unconfirmed=scan.unconfirmed))  # fmt: skip
     return out
 
 
@@ -232,24 +235,22 @@ def evidence_jpeg(
     max_side: int = 1600,
     statuses: tuple[str, ...] = ("pending", "confirmed"),
 ) -> bytes:
-    """The photo with its findings of these statuses drawn (current boxes)."""
+    """The photo with its findings of these statuses drawn (current boxes); a pending suspicion or a pending
+    finding of a doubtful photo dashed and labelled 疑似 / 待确认, as the detection API draws them."""
     data = ctx.records.blobs.get(row["sha256"])
     image = decode_for_display(data, max_side, max_pixels=ctx.settings.max_pixels)
     notes = []
     for f in ctx.records.findings_of([row["id"]])[row["id"]]:
         if f["status"] not in statuses:
             continue
-        try:
-            h = taxonomy.hazard(f["hazard_id"])
-            zh, en, sev = h.name_zh, h.name_en, h.severity
-        except KeyError:
-            zh = en = f["hazard_id"]
-            sev = "medium"
-        conf = f" {float(f['confidence']):.0%}" if f["confidence"] is not None else ""
-        mark = "✓ " if f["status"] == "confirmed" else ""
+        out = finding_out(f, taxonomy)
+        conf = f" {out.confidence:.0%}" if out.confidence is not None else ""
+        doubt_en, doubt_zh = doubt_marks(out.suspected, out.unconfirmed) if out.awaiting_confirmation else ("", "")
+        mark_en, mark_zh = ("✓ ", "✓ ") if f["status"] == "confirmed" else (doubt_en, doubt_zh)
         box = (float(f["x1"]), float(f["y1"]), float(f["x2"]), float(f["y2"]))
-        colour = SEVERITY_COLOURS.get(sev, (0, 170, 110))
-        notes.append(Annotation(box, f"{mark}{en}{conf}", f"{mark}{zh}{conf}", colour))
+        colour = SEVERITY_COLOURS.get(out.severity, (0, 170, 110))
+        notes.append(Annotation(box, f"{mark_en}{out.name_en}{conf}", f"{mark_zh}{out.name_zh}{conf}", colour,
+                                dashed=out.awaiting_confirmation))  # fmt: skip
     return render_evidence(
         image, notes, max_side=max_side, quality=ctx.settings.evidence_quality, font_path=ctx.settings.font_path
     )

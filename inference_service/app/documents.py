@@ -30,6 +30,16 @@ class DocHazard:
     note: str
     deadline: str | None  # local date-time text, for confirmed hazards with a ledger item
     responsible_person: str = ""
+    suspected: bool = False  # 疑似: a rule that only suspects it raised it (or the model was under 0.5 sure)
+    unconfirmed: bool = False  # found on a photo with a warning (washed out, too dark, featureless)
+
+    @property
+    def status_zh(self) -> str:
+        """确认情况: a pending suspicion or a finding of a doubtful photo says why it waits for the inspector."""
+        if self.status == "pending" and (self.suspected or self.unconfirmed):
+            why = "、".join(w for w, on in (("疑似隐患", self.suspected), ("照片存疑", self.unconfirmed)) if on)
+            return f"{why}，待检查员确认"
+        return STATUS_ZH.get(self.status, self.status)
 
 
 @dataclass(frozen=True)
@@ -112,7 +122,7 @@ def _summary(doc: DocInspection, kind: Kind) -> str:
     for p in doc.photos:
         for h in p.hazards:
             n += 1
-            last = h.deadline or "—" if kind == "notice" else STATUS_ZH.get(h.status, h.status)
+            last = h.deadline or "—" if kind == "notice" else h.status_zh
             cells.append(
                 f"<tr><td>{n}</td><td>{_e(h.name_zh)}<div class='meta'>{_e(h.name_en)}</div></td>"
                 f"<td>{_sev(h.severity)}</td><td>照片 {p.index}</td><td>{_e(last)}</td></tr>"
@@ -120,10 +130,18 @@ def _summary(doc: DocInspection, kind: Kind) -> str:
     if not cells:
         return "<p>本次检查未发现隐患。</p>" if kind == "record" else "<p>无需整改的隐患。</p>"
     last_head = "整改期限" if kind == "notice" else "确认情况"
+    doubtful = any(h.status == "pending" and (h.suspected or h.unconfirmed) for p in doc.photos for h in p.hazards)
+    note = (
+        '<p class="meta">“疑似隐患”“照片存疑”的条目尚未经检查员确认，不作为已确认隐患，不进入隐患台账；'
+        "照片上以虚线框标出。</p>"
+        if doubtful
+        else ""
+    )
     return (
         f"<table><tr><th>序号</th><th>隐患</th><th>等级</th><th>照片</th><th>{last_head}</th></tr>"
         + "".join(cells)
         + "</table>"
+        + note
     )
 
 
@@ -146,7 +164,7 @@ def _photo_page(p: DocPhoto, kind: Kind) -> str:
         rows = [
             ("隐患", f"{_e(h.name_zh)}（{_e(h.name_en)}）"),
             ("等级", _sev(h.severity)),
-            ("来源", _e(origin) + ("" if kind == "notice" else f"，{_e(STATUS_ZH.get(h.status, h.status))}")),
+            ("来源", _e(origin) + ("" if kind == "notice" else f"，{_e(h.status_zh)}")),
             ("依据", _e(h.legal_basis)),
             ("整改建议", _e(h.advice_zh)),
         ]

@@ -138,7 +138,17 @@ class FindingOut(BaseModel):
     box: BoxList
     source: Literal["model", "inspector"]
     status: Literal["pending", "confirmed", "rejected"]
-    suspected: bool
+    suspected: bool = Field(
+        description="疑似: a rule that only suspects the hazard raised it, or the model is under 0.5 sure"
+    )
+    unconfirmed: bool = Field(
+        False, description="found on a photo with a warning (washed out, too dark, featureless, damaged data)"
+    )
+    awaiting_confirmation: bool = Field(
+        False,
+        description="pending and doubtful (suspected or unconfirmed): only the inspector's confirmation makes it a "
+        "hazard, and only then does it enter the ledger",
+    )
     note: str
     ledger_item_id: str | None
 

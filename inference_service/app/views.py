@@ -30,6 +30,10 @@ def hazard_fields(taxonomy: Taxonomy, hazard_id: str) -> dict[str, str]:
 
 def finding_out(row: Row, taxonomy: Taxonomy) -> s.FindingOut:
     conf = row["confidence"]
+    suspected = bool(row["suspected"]) or (
+        row["source"] == "model" and conf is not None and float(conf) < SUSPECT_BELOW
+    )
+    unconfirmed = bool(row.get("unconfirmed"))
     return s.FindingOut(
         id=row["id"],
         photo_id=row["photo_id"],
@@ -40,8 +44,9 @@ def finding_out(row: Row, taxonomy: Taxonomy) -> s.FindingOut:
         box=[round(float(row[k]), 1) for k in ("x1", "y1", "x2", "y2")],
         source=row["source"],
         status=row["status"],
-        suspected=bool(row["suspected"])
-        or (row["source"] == "model" and conf is not None and float(conf) < SUSPECT_BELOW),
+        suspected=suspected,
+        unconfirmed=unconfirmed,
+        awaiting_confirmation=row["status"] == "pending" and (suspected or unconfirmed),
         note=row["note"] or "",
         ledger_item_id=row["ledger_item_id"],
     )

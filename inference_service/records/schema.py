@@ -95,4 +95,9 @@ MIGRATIONS = (
                 PRIMARY KEY (model_id, model_version))""",
         ),
     ),
+    Migration(
+        4,
+        "finding unconfirmed (found on a photo with a warning: doubtful until the inspector confirms it)",
+        ("ALTER TABLE findings ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0",),
+    ),
 )

@@ -32,6 +32,7 @@ class NewFinding:
     status: str = "pending"  # pending | confirmed | rejected
     note: str = ""
     suspected: bool = False  # the rule that raised it marks a suspicion for the inspector to confirm
+    unconfirmed: bool = False  # found on a photo with a warning (washed out, too dark, featureless, damaged)
 
 
 @dataclass(frozen=True)
@@ -203,10 +204,10 @@ class Records:
         x1, y1, x2, y2 = f.box
         cur.execute(
             "INSERT INTO findings (id, org_id, photo_id, inspection_id, hazard_id, detector_class, confidence, "
-            "x1, y1, x2, y2, source, status, note, seq, created_at, updated_at, suspected) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "x1, y1, x2, y2, source, status, note, seq, created_at, updated_at, suspected, unconfirmed) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [fid, org_id, photo_id, inspection_id, f.hazard_id, f.detector_class, f.confidence, x1, y1, x2, y2,
-             f.source, f.status, f.note, seq, now, now, int(f.suspected)],
+             f.source, f.status, f.note, seq, now, now, int(f.suspected), int(f.unconfirmed)],
         )  # fmt: skip
         return fid
 
