@@ -122,6 +122,7 @@ def test_a_spent_rate_limit_is_429_with_retry_after(closed, store: KeyStore):
     assert statuses == [200, 200, 429]
     r = client.post("/v1/detect", files={"photo": ("p.png", PHOTO)}, headers=_bearer(text))
     assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limited"
+    assert r.headers["Connection"] == "close"  # refused before its body was read: the body is never read
     assert 1 <= int(r.headers["Retry-After"]) <= 30 and "2/min" in r.json()["error"]["message"]
     assert 'hazardscan_requests_refused_total{reason="rate_limited"} 2.0' in client.get("/metrics").text
 

@@ -86,6 +86,7 @@ def test_a_full_queue_refuses_at_once_before_reading_the_body(tight: tuple[LiveS
         refused = client.post("/v1/detect", files={"photo": ("p.png", PHOTO)})
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
         assert refused.json()["error"]["code"] == "server_busy"
+        assert refused.headers["Connection"] == "close"  # its body is never read
         assert client.get("/healthz").status_code == 200  # never behind the model
         a.sendall(body[100:])  # one of them finishes its upload and is answered
         assert b"200 OK" in _read_all(a).split(b"\r\n", 1)[0]
@@ -141,6 +142,31 @@ def test_a_burst_is_answered_or_refused_never_collapses(tiny_model_dir: Path):
     assert sum(counts.values()) == 32 and set(counts) <= {200, 503}, counts
     assert counts[200] >= 1 and set(health) == {200}
     assert f'hazardscan_requests_refused_total{{reason="queue_full"}} {counts[503]}.0' in refused or counts[503] == 0
+
+
+def _read_to_eof(sock: socket.socket) -> bytes:
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def test_a_refused_upload_is_answered_and_closed_without_its_body_being_read(tiny_model_dir: Path):
+    # Kept alive, the connection would stay open (for the 120 s timeouts) while the server waited to read and
+    # throw away the 50 MB the request announced; refused, it is answered and closed at once.
+    settings = Settings(model_path=tiny_model_dir, threads=1, header_timeout_s=120, keepalive_timeout_s=120)
+    with LiveServer(settings) as client:
+        port = client.base_url.port or 0
+        with _raw(port) as sock:
+            sock.sendall(_request_head(port, 50 * 1024 * 1024) + f"--{BOUNDARY}\r\n".encode())
+            answer = _read_to_eof(sock)  # the socket's 20 s timeout raises if the server keeps it open
+        head = answer.split(b"\r\n\r\n", 1)[0].lower()
+        assert head.startswith(b"http/1.1 413") and b"connection: close" in head
+        assert b"payload_too_large" in answer
+        with _raw(port) as sock:  # a refusal without a body keeps the connection for the next request
+            sock.sendall(b"GET /v1/nowhere HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert b"connection: close" not in sock.recv(65536).lower()
+        assert client.get("/healthz").status_code == 200
 
 
 def test_headers_that_never_finish_are_cut_off(tiny_model_dir: Path):

@@ -5,7 +5,9 @@
 admitted only while its expected wait (the queue ahead of it times the recent time per request) is within
 ``max_queue_wait_s`` (4 s), so slow photos (large PNGs, batches) shorten the queue instead of lengthening waits.
 A request beyond either is refused before its body is read, at once, with 503 and ``Retry-After``
-(:class:`AdmissionMiddleware`), so a crowd costs neither memory nor waiting time. A waiting request whose
+(:class:`AdmissionMiddleware`), and its connection closed so that its body is never read either
+(:func:`~inference_service.api.errors.refusal`): a crowd costs neither memory, nor waiting time, nor the event
+loop's time. A waiting request whose
 client has gone is dropped before it runs (:meth:`ModelGate.slot`).
 """
 
@@ -21,7 +23,7 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from inference_service.api.errors import RETRY_AFTER_BUSY_S, ClientGoneError, ServerBusyError, error_response
+from inference_service.api.errors import RETRY_AFTER_BUSY_S, ClientGoneError, ServerBusyError, refusal
 
 if TYPE_CHECKING:
     from inference_service.api.state import Metrics
@@ -134,18 +136,17 @@ class AdmissionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        language = Headers(scope=scope).get("accept-language")
         charged = self.bodies.charge(scope, self.limit_for(scope["path"]))
         if charged is None:
             busy = ServerBusyError(f"the server is receiving other uploads; retry in {RETRY_AFTER_BUSY_S} s")
-            await error_response(busy, language)(scope, receive, send)
+            await refusal(busy, scope)(scope, receive, send)
             return
         try:
-            await self._gated(scope, receive, send, language)
+            await self._gated(scope, receive, send)
         finally:
             self.bodies.in_use -= charged
 
-    async def _gated(self, scope: Scope, receive: Receive, send: Send, language: str | None) -> None:
+    async def _gated(self, scope: Scope, receive: Receive, send: Send) -> None:
         if not self.gated(scope["path"]):
             await self.app(scope, receive, send)
             return
@@ -153,7 +154,7 @@ class AdmissionMiddleware:
             busy = ServerBusyError(
                 f"the server is busy ({self.gate.capacity} photos running or queued); retry in {RETRY_AFTER_BUSY_S} s"
             )
-            await error_response(busy, language)(scope, receive, send)
+            await refusal(busy, scope)(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)

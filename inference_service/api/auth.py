@@ -20,7 +20,7 @@ from inference_service.api.errors import (
     RateLimitedError,
     ServiceUnavailableError,
     UnauthorizedError,
-    error_response,
+    refusal,
 )
 from inference_service.api.keys import RateLimiter
 
@@ -79,7 +79,7 @@ class ApiKeyMiddleware:
         try:
             name = await self._check(path, presented_key(headers))
         except (UnauthorizedError, ForbiddenError, RateLimitedError, ServiceUnavailableError) as exc:
-            await error_response(exc, headers.get("accept-language"))(scope, receive, send)
+            await refusal(exc, scope)(scope, receive, send)
             return
         scope.setdefault("state", {})["api_key"] = name
         await self.app(scope, receive, send)

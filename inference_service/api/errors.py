@@ -10,7 +10,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from inference_service.api.messages import localize
 from inference_service.budget import BudgetBusyError
@@ -152,6 +154,28 @@ def error_response(exc: Exception, accept_language: str | None = None) -> JSONRe
     if isinstance(exc, UnauthorizedError):
         headers["WWW-Authenticate"] = 'Bearer realm="hazardscan"'
     return JSONResponse(error_body(code, message), status_code=status, headers=headers or None)
+
+
+def declares_body(scope: Scope) -> bool:
+    """Whether the request announces a body still to come (``Content-Length`` above 0, or chunked)."""
+    headers = Headers(scope=scope)
+    length = headers.get("content-length")
+    return (length is not None and length.strip() not in ("", "0")) or "transfer-encoding" in headers
+
+
+def refusal(exc: Exception, scope: Scope) -> JSONResponse:
+    """The error for a request refused before its body was read (busy, too large, no key).
+
+    When a body is on its way the answer also closes the connection. Kept alive, the server would have to
+    read and throw away the whole body to find the next request, in the event loop: a crowd retrying 20 MB
+    uploads that are each refused at once kept the loop busy reading them, and ``/healthz`` waited behind.
+    Closed, the kernel drops the rest; the client still reads the answer (httpx and curl do: the answer
+    comes before the reset).
+    """
+    response = error_response(exc, Headers(scope=scope).get("accept-language"))
+    if declares_body(scope):
+        response.headers["Connection"] = "close"
+    return response
 
 
 async def _handle(request: Request, exc: Exception) -> JSONResponse:

@@ -9,15 +9,15 @@ import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from inference_service.api.errors import BodyTimeoutError, PayloadTooLargeError, error_response
+from inference_service.api.errors import BodyTimeoutError, PayloadTooLargeError, error_response, refusal
 from inference_service.api.state import Metrics
 
 
 class BodyLimitMiddleware:
     """Reject bodies over the route's limit: at once from ``Content-Length``, else while streaming.
 
-    Nothing over the limit is buffered. Whatever the app makes of the aborted read is discarded and
-    the client gets the 413 JSON error instead.
+    Nothing over the limit is buffered or read: the 413 closes the connection. Whatever the app makes of
+    the aborted read is discarded and the client gets the 413 JSON error instead.
     """
 
     def __init__(self, app: ASGIApp, limit_for: Callable[[str], int]) -> None:
@@ -32,7 +32,7 @@ class BodyLimitMiddleware:
         too_large = PayloadTooLargeError(f"request body is larger than the {limit:,}-byte limit for {scope['path']}")
         declared = Headers(scope=scope).get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await error_response(too_large, Headers(scope=scope).get("accept-language"))(scope, receive, send)
+            await refusal(too_large, scope)(scope, receive, send)  # closes: the body is never read
             return
 
         received = 0
@@ -63,7 +63,7 @@ class BodyLimitMiddleware:
             if not exceeded:
                 raise
         if exceeded and not started:
-            await error_response(too_large, Headers(scope=scope).get("accept-language"))(scope, receive, send)
+            await refusal(too_large, scope)(scope, receive, send)  # closes: the rest is never read
 
 
 class BodyTimeoutMiddleware:
