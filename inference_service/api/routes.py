@@ -134,12 +134,20 @@ async def detect_batch(
     return BatchResponse(model=ModelInfo.of(card), succeeded=ok, failed=len(items) - ok, items=items)
 
 
+STALE_COVERAGE_KEYS = frozenset({"hazards_raised", "hazards_not_raised", "hazard_coverage"})
+
+
 @router.get("/v1/model", response_model=ModelView, responses=ERRORS, tags=["info"])
 async def model_card(scanner: ScannerDep, state: StateDep) -> dict[str, Any]:
     """The model card (classes, input size, thresholds, metrics), how this process serves it, and which hazards
     it raises as detections, as suspicions, only in a declared scene, or not yet (from the taxonomy)."""
     card = scanner.detector.card
-    return {**state.public_card(card), "hazards": scanner.taxonomy.coverage(card.classes)}
+    public = state.public_card(card)
+    # what the card said it raised was worked out with the taxonomy it was trained for; ``hazards`` is the truth
+    # under the taxonomy served now (scenes and suspicions may have come since)
+    public["extra"] = {k: v for k, v in public["extra"].items() if k not in STALE_COVERAGE_KEYS}
+    tax = scanner.taxonomy
+    return {**public, "hazards": {**tax.coverage(card.classes), "taxonomy_version": tax.version}}
 
 
 @router.get("/v1/hazards", responses=ERRORS, tags=["info"])

@@ -135,8 +135,8 @@ class ModelView(BaseModel):
     serving: dict[str, Any] = Field(description="how this process runs it: precision, why, measured times")
     hazards: dict[str, Any] = Field(
         default_factory=dict,
-        description="what it raises, from the taxonomy and its classes: detections, suspicions, need_scene "
-        "(hazard -> scenes), cannot_raise (hazard -> missing classes)",
+        description="what it raises under the taxonomy served now (taxonomy_version), from its classes: detections, "
+        "suspicions, need_scene (hazard -> scenes), cannot_raise (hazard -> missing classes)",
     )
 
 
