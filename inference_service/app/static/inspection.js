@@ -123,8 +123,12 @@ export function photoCard(photo) {
     const kids = [];
     for (const f of photo.findings || []) {
       if (ui.mode !== 'view' && f.id === ui.fid) continue;
+      // a pending suspicion, or a finding of a doubtful photo: dashed and labelled 疑似 until the inspector confirms
+      const doubt = f.awaiting_confirmation && f.status === 'pending';
+      const mark = doubt ? `${t(f.suspected ? 'suspected' : 'unconfirmed')} ` : '';
       const el = h('div', { class: `box b-${f.severity}${f.status === 'rejected' ? ' rejected' : ''}${
-        f.box[1] / H < 0.06 ? ' low-y' : ''}${f.box[0] / W > 0.5 ? ' right-x' : ''}` }, h('span', {}, `${hzName(f)}${f.confidence != null ? ` ${pct(f.confidence)}` : ''}`));
+        doubt ? ' doubt' : ''}${f.box[1] / H < 0.06 ? ' low-y' : ''}${f.box[0] / W > 0.5 ? ' right-x' : ''}`,
+      'data-box': f.id }, h('span', {}, `${mark}${hzName(f)}${f.confidence != null ? ` ${pct(f.confidence)}` : ''}`));
       place(el, f.box);
       kids.push(el);
     }
@@ -192,15 +196,19 @@ export function photoCard(photo) {
     const stKey = { pending: 'st_pending', confirmed: 'st_confirmed', rejected: 'st_rejected' }[f.status];
     const editing = ui.mode === 'adjust' && ui.fid === f.id;
     const hz = hazardById(f.hazard_id);
-    return h('article', { class: `hz bl-${f.severity} st-${f.status}`, 'data-finding': f.id,
-      'data-status': f.status, 'data-hazard': f.hazard_id, 'data-source': f.source },
+    const doubt = f.awaiting_confirmation && f.status === 'pending';
+    return h('article', { class: `hz bl-${f.severity} st-${f.status}${doubt ? ' doubt' : ''}`, 'data-finding': f.id,
+      'data-status': f.status, 'data-hazard': f.hazard_id, 'data-source': f.source,
+      'data-suspected': String(Boolean(f.suspected)), 'data-unconfirmed': String(Boolean(f.unconfirmed)) },
     h('div', { class: 'row' }, sevBadge(f.severity), h('h3', { class: 'grow' }, hzName(f)),
       h('span', { class: `st ${f.status === 'confirmed' ? 'st-closed' : f.status === 'rejected' ? '' : 'st-open'}` },
         t(stKey))),
     h('div', { class: 'row conf' },
       f.source === 'inspector' ? t('by_inspector') : `${t('conf')} ${pct(f.confidence)}`,
-      f.suspected ? h('span', { class: 'pill' }, t('suspected')) : null,
+      f.suspected ? h('span', { class: 'pill doubt', 'data-mark': 'suspected' }, t('suspected')) : null,
+      f.unconfirmed ? h('span', { class: 'pill doubt', 'data-mark': 'unconfirmed' }, t('unconfirmed')) : null,
       f.detector_class ? h('span', { class: 'muted small' }, f.detector_class) : null),
+    doubt ? h('p', { class: 'awaiting', 'data-awaiting': 'true' }, t('awaiting')) : null,
     h('dl', {}, h('dt', {}, t('basis')), h('dd', {}, f.legal_basis || hz?.legal_basis || ''),
       h('dt', {}, t('advice')), h('dd', {}, (en() && (f.advice_en || hz?.advice_en)) || f.advice_zh || hz?.advice_zh || ''),
       f.note ? [h('dt', {}, t('note')), h('dd', {}, f.note)] : null),
