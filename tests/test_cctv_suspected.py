@@ -162,3 +162,12 @@ def test_the_photo_api_labels_hazards_on_a_doubtful_photo_unconfirmed(model: Pat
     site = scanner.scan(encode(scene(256, 256, [(128, 64, 192, 128, (255, 0, 0))]), "PNG"))
     notes = annotations_for(site.detect, site.findings, CLASSES, scanner.class_zh, unconfirmed=site.unconfirmed)
     assert not site.unconfirmed and not any(n.dashed for n in notes)
+
+
+def test_ray_workers_reports_add_up_their_suspected_and_unconfirmed_events():
+    from inference_service.cctv.ray_engine import merge_reports
+
+    one = {"frames": 10, "events_opened": 2, "events_closed": 2, "events_suspected": 1, "events_unconfirmed": 0}
+    two = {"frames": 5, "events_opened": 3, "events_closed": 3, "events_suspected": 2, "events_unconfirmed": 1}
+    merged = merge_reports([{**one, "cameras": {"a": {}}}, {**two, "cameras": {"b": {}}}], elapsed_s=1.0)
+    assert (merged["events_closed"], merged["events_suspected"], merged["events_unconfirmed"]) == (5, 3, 1)

@@ -112,6 +112,8 @@ def merge_reports(reports: Sequence[dict[str, Any]], elapsed_s: float) -> dict[s
         "fps": round(frames / elapsed_s, 2) if elapsed_s > 0 else 0.0,
         "events_opened": sum(r["events_opened"] for r in reports),
         "events_closed": sum(r["events_closed"] for r in reports),
+        "events_suspected": sum(r.get("events_suspected", 0) for r in reports),
+        "events_unconfirmed": sum(r.get("events_unconfirmed", 0) for r in reports),
         "cameras": {k: v for r in reports for k, v in r["cameras"].items()},
     }
 
