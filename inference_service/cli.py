@@ -232,6 +232,12 @@ COMMANDS: list[Command] = [
         "training.recover:run",
     ),
     Command(
+        "teach",
+        "teach a model a class from a few labelled photos: recover, replay, train on a CPU budget, release",
+        "training.teach:add_arguments",
+        "training.teach:run",
+    ),
+    Command(
         "resample",
         "write a copy of a dataset with rare-class training photos repeated (repeat-factor sampling)",
         "training.resample:add_arguments",

@@ -16,6 +16,7 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,15 @@ def _final_metrics(trainer: Any) -> dict[str, float]:
     return {k: float(v) for k, v in metrics.items() if isinstance(v, int | float) and math.isfinite(float(v))}
 
 
-def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None = None) -> Path:
-    """Train and return the run folder (holding ``weights/best.pt`` and ``run.json``)."""
+def train(
+    cfg: TrainConfig,
+    data_yaml: Path,
+    run_root: Path,
+    device: str | None = None,
+    callbacks: Mapping[str, Callable[[Any], None]] | None = None,
+) -> Path:
+    """Train and return the run folder (holding ``weights/best.pt`` and ``run.json``); ``callbacks``: extra
+    Ultralytics callbacks by event (``on_train_epoch_end``: ...)."""
     run_root = run_root.resolve()
     prepare_offline(run_root / ".ultralytics")
     import torch
@@ -119,6 +127,8 @@ def train(cfg: TrainConfig, data_yaml: Path, run_root: Path, device: str | None 
     threads = cfg.threads or os.cpu_count() or 1
     # Ultralytics pins torch to cores - 1 threads when it selects the CPU (1 of 2 here); take them all back.
     model.add_callback("on_pretrain_routine_end", lambda _trainer: torch.set_num_threads(threads))
+    for event, callback in (callbacks or {}).items():
+        model.add_callback(event, callback)
     args = {
         "data": str(data_yaml),
         "project": str(run_root),
