@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -187,8 +188,9 @@ def test_teach_end_to_end_on_a_tiny_model(tmp_path: Path):
     with torch.no_grad():  # a trained model's BatchNorms are far from identity (an identity one exports no bias)
         for m in net.modules():
             if isinstance(m, torch.nn.BatchNorm2d):
-                m.bias.normal_(0, 0.3)
-                m.running_mean.normal_(0, 0.5)
+                bn: Any = m
+                bn.bias.normal_(0, 0.3)
+                bn.running_mean.normal_(0, 0.5)
     torch.save({"model": net.eval(), "train_args": {"task": "detect", "imgsz": 64}, "epoch": -1}, tmp_path / "t.pt")
     card = {
         "model_id": "tiny-v8", "version": "1", "architecture": "yolov8n", "classes": ["fire", "smoke"],
