@@ -90,7 +90,8 @@ def _print_table(photo: Path, response: Any) -> None:
         f"{len(response.hazards)} hazards  {ms:.0f} ms"
     )
     for h in response.hazards:
-        kind = "SUSPECT" if h.suspected else "HAZARD "  # a suspicion: an inspector confirms it
+        # a suspicion, or a hazard on a photo with a warning: no alarm, an inspector confirms it
+        kind = "SUSPECT" if h.suspected else "UNCONF " if h.unconfirmed else "HAZARD "
         print(
             f"  {kind} {h.id:<10} {h.severity:<8} {h.confidence:5.2f}  {h.name_zh} / {h.name_en}  {list(h.box or [])}"
         )

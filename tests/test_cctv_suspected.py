@@ -171,3 +171,17 @@ def test_ray_workers_reports_add_up_their_suspected_and_unconfirmed_events():
     two = {"frames": 5, "events_opened": 3, "events_closed": 3, "events_suspected": 2, "events_unconfirmed": 1}
     merged = merge_reports([{**one, "cameras": {"a": {}}}, {**two, "cameras": {"b": {}}}], elapsed_s=1.0)
     assert (merged["events_closed"], merged["events_suspected"], merged["events_unconfirmed"]) == (5, 3, 1)
+
+
+def test_cli_detect_marks_the_hazards_of_a_doubtful_photo(model: Path, tmp_path: Path, capsys):
+    from inference_service.cli import main
+
+    red = tmp_path / "red.png"
+    red.write_bytes(encode(Image.new("RGB", (64, 64), (255, 0, 0)), "PNG"))
+    site = tmp_path / "site.png"
+    site.write_bytes(encode(scene(256, 256, [(128, 64, 192, 128, (255, 0, 0))]), "PNG"))
+    assert main(["detect", str(red), "--model", str(model)]) == 0
+    out = capsys.readouterr().out
+    assert "UNCONF  FIRE-001" in out and "HAZARD " not in out and "WARNING featureless" in out
+    assert main(["detect", str(site), "--model", str(model)]) == 0
+    assert "HAZARD  FIRE-001" in capsys.readouterr().out
