@@ -258,11 +258,12 @@ def _flags(actions: list[EventAction]) -> list[tuple[str, bool, bool, bool]]:
             [(True, True), (False, False), (True, True), (True, True)],
             [("opened", False, False, True), ("closed", False, False, True)],
         ),
-        # ... and after it opened, by the time it closes
+        # ... and after it opened, at that sighting: the alarm goes out then (once), not at the close
         (
-            [(True, False), (True, False), (True, False), (False, False)],
+            [(True, False), (True, False), (True, False), (False, False), (True, False), (False, False)],
             [
                 ("opened", True, False, False),
+                ("confirmed", False, False, True),
                 ("closed", False, False, True),
             ],
         ),

@@ -185,3 +185,25 @@ def test_cli_detect_marks_the_hazards_of_a_doubtful_photo(model: Path, tmp_path:
     assert "UNCONF  FIRE-001" in out and "HAZARD " not in out and "WARNING featureless" in out
     assert main(["detect", str(site), "--model", str(model)]) == 0
     assert "HAZARD  FIRE-001" in capsys.readouterr().out
+
+
+def test_a_suspicion_confirmed_while_open_raises_its_alarm_at_once(taxonomy: Taxonomy, tmp_path: Path):
+    from inference_service.cctv.scanner import ListSink
+
+    # blue: a person (a suspected CONST-002 in a work-at-height scene); then green in the same place: a detected
+    # worker at height without a harness (a confirmed CONST-002)
+    model = build_model_dir(tmp_path / "m", classes=["fire", "worker_at_height", "person"], class_thresholds={})
+    cell = (80, 40, 160, 120)
+    video = write_video(
+        tmp_path / "v.avi", seconds=4.0, shows=[(1.0, 2.0, (*cell, BLUE_BGR)), (2.0, 3.0, (*cell, (0, 255, 0)))]
+    )
+    cams = {"defaults": {"events": POLICY}, "cameras": [{"id": "c", "url": str(video), "scene": "work_at_height"}]}
+    sink = ListSink()
+    StreamScanner(parse_cameras(cams), Detector.load(model, threads=1), taxonomy, sink).run()
+    got = [(kind, e.hazard_id, e.suspected, e.alarm) for kind, e in sink.items]
+    assert got == [
+        ("opened", "CONST-002", True, False),
+        ("confirmed", "CONST-002", False, True),
+        ("closed", "CONST-002", False, True),
+    ]
+    assert sink.items[0][1].evidence_jpeg != sink.items[1][1].evidence_jpeg  # redrawn solid, without 疑似

@@ -18,8 +18,9 @@ The best evidence is the observation with the highest confidence, kept as an opa
 
 An event is *suspected* while every sighting of it so far came from a rule that only suspects the hazard
 (the taxonomy's ``suspected: true``), and *unconfirmed* while every sighting was on a doubtful frame (washed
-out, too dark, featureless): one confirmed sighting on a clear frame makes it a detection. Neither kind is
-an alarm: a person confirms it.
+out, too dark, featureless): one confirmed sighting on a clear frame makes it a detection (an open event
+that turns so yields a ``confirmed`` action, so the alarm goes out then). Neither kind is an alarm: a person
+confirms it.
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ class EventRecord:
 
 @dataclass(frozen=True, eq=False)
 class EventAction:
-    kind: Literal["opened", "closed"]
+    kind: Literal["opened", "confirmed", "closed"]  # confirmed: an open suspected/unconfirmed event became an alarm
     event: EventRecord
 
 
@@ -213,8 +214,11 @@ class CameraEvents:
                 if not obs.unconfirmed:
                     state.clear_tracks.add(track.id)
                 if state.open is not None:  # any sighting keeps the open event alive
+                    was_alarm = state.open.alarm
                     state.open = self._join(state.open, state.best_by_track[track.id], obs, ts, counted)
                     counted = True
+                    if state.open.alarm and not was_alarm:  # raise the alarm now, not when it closes
+                        actions.append(EventAction("confirmed", state.open))
                     continue
                 if track.age(ts) < self.policy.persistence_s:
                     continue

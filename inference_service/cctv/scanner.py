@@ -362,7 +362,7 @@ class StreamScanner:
             event = action.event
             if action.kind == "opened":
                 self.report.opened += 1
-            else:
+            elif action.kind == "closed":
                 self.report.closed += 1
                 self.report.closed_suspected += event.suspected
                 self.report.closed_unconfirmed += event.unconfirmed

@@ -3,7 +3,8 @@
 Each message is POSTed as stored with headers
 
 * ``X-Hazardscan-Signature: sha256=<hex HMAC-SHA256 of the body with the shared secret>``
-* ``X-Hazardscan-Event: event.opened | event.closed``
+* ``X-Hazardscan-Event: event.opened | event.confirmed | event.closed`` (confirmed: an open suspected or
+  unconfirmed event became an alarm)
 * ``X-Hazardscan-Delivery: <outbox id>`` (stable across retries: receivers de-duplicate on it)
 
 Only a 2xx answer marks a message delivered; anything else (connection refused, timeout, 3xx, 4xx,
