@@ -42,6 +42,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import random
 import subprocess
 import sys
@@ -263,9 +264,12 @@ class State:
         t0 = time.perf_counter()
         yield info
         info["wall_s"] = round(time.perf_counter() - t0, 1)
-        self.data[key] = info
+        # re-read first: runs for different N may share the file (each writes only its own steps)
+        self.data = {**(json.loads(self.path.read_text()) if self.path.is_file() else {}), key: info}
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.path.write_text(json.dumps(self.data, ensure_ascii=False, indent=1))
+        partial = self.path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(json.dumps(self.data, ensure_ascii=False, indent=1))
+        partial.replace(self.path)
         log.info("step %s: %.1f s %s", key, info["wall_s"], json.dumps(info, ensure_ascii=False)[:400])
 
 
@@ -466,8 +470,10 @@ def teach(setup: Setup, state: State, n: int, data: Path) -> Path:
                     "--out", out, "--release", model, *setup.teach_args]  # fmt: skip
             _must(_hazardscan(argv, logfile), "teach", logfile)
             card = json.loads((model / "card.json").read_text())
-            info.update(model=str(model), classes=card["classes"], version=card["version"], argv=[str(a) for a in argv])
-            info["card_training"] = {k: card.get("training", {}).get(k) for k in ("epochs", "wall_time_s", "hardware")}
+            record = json.loads((out / "teach.json").read_text())
+            info.update(model=str(model), model_id=card["model_id"], version=card["version"], classes=card["classes"],
+                        argv=[str(a) for a in argv])  # fmt: skip
+            info["teach"] = {k: v for k, v in record.items() if k not in ("photo_list", "epoch_log", "classes")}
     return model
 
 
@@ -487,11 +493,27 @@ def gate(setup: Setup, state: State, n: int, model: Path, dataset: Path) -> None
 
 
 def gate_figures(report: dict[str, Any], new_class: str) -> dict[str, Any]:
-    """What the report says of the new class and of the A/B over the classes both models have."""
-    per_class = report.get("per_class") or report.get("candidate", {}).get("per_class") or {}
-    row = per_class.get(new_class, {}) if isinstance(per_class, dict) else {}
-    return {"new_class": row, "map50": report.get("map50") or report.get("overall", {}).get("map50"),
-            "ab": report.get("ab"), "baseline": report.get("baseline")}  # fmt: skip
+    """What an eval report says of the new class, of every class, and of the A/B over the classes both have."""
+    rows = {r["class"]: r for r in report.get("per_class", [])}
+    new = rows.get(new_class, {})
+    ab = report.get("ab") or {}
+    ab_classes = ab.get("per_class") or {}
+    return {
+        "new_class": {k: new.get(k) for k in ("ap50", "ap50_95", "gt", "photos", "precision", "recall", "threshold")},
+        "map50": report["overall"]["map50"],
+        "per_class_ap50": {c: r.get("ap50") for c, r in rows.items()},
+        "ab": {
+            "verdict": ab.get("verdict"),
+            "line": ab.get("line"),
+            "map50": ab.get("map50"),
+            "per_class": {c: _pick(v, "current", "candidate", "diff", "ci") for c, v in ab_classes.items()},
+        },
+        "baseline": report.get("baseline"),
+    }
+
+
+def _pick(d: dict[str, Any], *keys: str) -> dict[str, Any]:
+    return {k: d.get(k) for k in keys}
 
 
 def serve(setup: Setup, state: State, n: int, model: Path) -> None:
@@ -505,7 +527,7 @@ def serve(setup: Setup, state: State, n: int, model: Path) -> None:
         with start_app_server(model, setup.work / f"n{n}" / "app-new", HAZARDSCAN_PUBLIC_ROUTES="/v1/model") as server:
             card = httpx.get(f"{server.base_url}/v1/model", timeout=30).raise_for_status().json()
         info.update(model_id=card["model_id"], version=card["version"], classes=card["classes"],
-                    has_new_class=setup.new_class in card["classes"])  # fmt: skip
+                    has_new_class=setup.new_class in card["classes"], raises=card["hazards"]["detections"])  # fmt: skip
 
 
 STAGES = ("export", "review", "teach", "gate", "serve")
