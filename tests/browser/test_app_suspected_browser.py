@@ -60,9 +60,11 @@ def test_a_suspicion_and_a_doubtful_photo_wait_for_the_inspector(server: AppServ
     expect(doubtful).to_have_attribute("data-unconfirmed", "true")
     expect(doubtful.locator("[data-mark=unconfirmed]")).to_have_text("照片存疑")
     expect(page.locator("[data-photo] .warn").first).to_contain_text("建议重拍")
+    flare_card = page.locator("[data-photo]").filter(has=doubtful)
+    n = page.locator("[data-hazard=FIRE-001]").count()
+    expect(flare_card.locator("[data-waiting]")).to_have_text(f"{n} 处待确认")  # every hazard of it waits
 
-    flare = page.locator("[data-photo]").filter(has=doubtful)
-    flare.scroll_into_view_if_needed()
+    flare_card.scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / "unconfirmed-photo.png"))
 
     # the inspector confirms the suspicion: solid box, no 待检查员确认, and it is in the ledger

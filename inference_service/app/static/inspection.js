@@ -271,11 +271,13 @@ export function photoCard(photo) {
   function renderBelow() {
     const fs = photo.findings || [];
     const live = fs.filter((f) => f.status !== 'rejected').length;
+    const waiting = fs.filter((f) => f.awaiting_confirmation && f.status === 'pending').length;
     below.replaceChildren(
       ...(photo.warnings || []).map((w) => h('div', { class: 'warn', role: 'note' }, icon('warn'),
         h('div', {}, h('strong', {}, `${t('retake')}：`), en() ? w.message_en : w.message_zh))),
       h('div', { class: 'row spread', style: { marginTop: '10px' } },
         h('strong', {}, live ? t('found', live) : t('found0'),
+          waiting ? h('span', { class: 'pill doubt', 'data-waiting': waiting }, t('n_awaiting', waiting)) : null,
           photo.scene ? h('span', { class: 'pill', 'data-scene': photo.scene }, photoSceneName(photo.scene)) : null),
         h('span', { class: 'muted small' }, `${t('model')} ${photo.model?.version || photo.model?.id || t('model_na')}`)),
       ui.mode === 'add' ? addForm() : h('div', { class: 'btns' },
