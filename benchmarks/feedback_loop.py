@@ -566,24 +566,71 @@ def datasets_root(config: Path) -> Path:
 
 
 def report_text(state: State) -> str:
-    """The report's figures as markdown tables, from the recorded steps (the prose is written by hand)."""
+    """The report's figures as markdown, from the recorded steps (the prose around them is written by hand)."""
     d = state.data
     ns = sorted({int(k.split()[0][1:]) for k in d if k.startswith("n")})
-    lines = ["| step | " + " | ".join(f"N = {n}" for n in ns) + " |", "|---|" + "---:|" * len(ns)]
-    steps = sorted({k.split(" ", 1)[1] for k in d if k.startswith("n")})
-    for step in steps:
-        cells = [_seconds(d.get(f"n{n} {step}", {}).get("wall_s")) for n in ns]
-        lines.append(f"| {step} | " + " | ".join(cells) + " |")
+    head = "| step | " + " | ".join(f"N = {n}" for n in ns) + " |"
+    lines = [head, "|---|" + "---:|" * len(ns)]
+    for step in sorted({k.split(" ", 1)[1] for k in d if k.startswith("n")}):
+        lines.append(f"| {step} | " + " | ".join(_seconds(d.get(f"n{n} {step}", {}).get("wall_s")) for n in ns) + " |")
     totals = [sum(v.get("wall_s", 0.0) for k, v in d.items() if k.startswith(f"n{n} ")) for n in ns]
     lines.append("| **loop, steps 1-7** | " + " | ".join(f"**{_seconds(t)}**" for t in totals) + " |")
-    start = [f"- {k}: {_seconds(v.get('wall_s'))}" for k, v in d.items() if k.startswith("0 ")]
-    curve = ["| inspector-labelled photos | new-class AP50 | mAP50 (all classes) | gate |", "|---:|---:|---:|---|"]
+    start = [f"- {k}: {_seconds(v.get('wall_s'))}" for k, v in sorted(d.items()) if k.startswith("0 ")]
+    curve = ["| inspector-labelled photos | new class AP50 | AP50-95 | val boxes | teach CPU min | epochs | gate |",
+             "|---:|---:|---:|---:|---:|---:|---|"]  # fmt: skip
+    ab_rows: dict[str, dict[int, str]] = {}
+    base: dict[str, float | None] = {}
+    verdicts = []
     for n in ns:
-        g = d.get(f"n{n} 6 gate")
-        if g:
-            ap = (g.get("new_class") or {}).get("ap50")
-            curve.append(f"| {n} | {_fmt(ap)} | {_fmt(g.get('map50'))} | {'passed' if g.get('passed') else 'failed'} |")
-    return "\n".join(["## Wall time per step", "", *start, "", *lines, "", "## New class against N", "", *curve, ""])
+        g, t = d.get(f"n{n} 6 gate"), (d.get(f"n{n} 5 teach") or {}).get("teach", {})
+        if not g:
+            continue
+        new = g.get("new_class") or {}
+        cpu = t.get("total_cpu_s")
+        curve.append(f"| {n} | {_fmt(new.get('ap50'))} | {_fmt(new.get('ap50_95'))} | {new.get('gt', '-')} | "
+                     f"{'-' if cpu is None else f'{cpu / 60:.1f}'} | {t.get('epochs', '-')} | "
+                     f"{'passed' if g.get('passed') else 'failed'} |")  # fmt: skip
+        ab = g.get("ab") or {}
+        verdicts.append(f"- N = {n}: {ab.get('line')}")
+        for c, v in (ab.get("per_class") or {}).items():
+            ab_rows.setdefault(c, {})[n] = _ab_cell(v)
+            base[c] = v.get("current")
+        ab_rows.setdefault("**mAP50 (gate)**", {})[n] = _ab_cell(ab.get("map50") or {})
+        base["**mAP50 (gate)**"] = (ab.get("map50") or {}).get("current")
+    gated = [n for n in ns if d.get(f"n{n} 6 gate")]
+    table = ["| class | start model | " + " | ".join(f"N = {n}: AP50 (diff, points [95% CI])" for n in gated) + " |",
+             "|---|---:|" + "---:|" * len(gated)]  # fmt: skip
+    for c, row in ab_rows.items():
+        table.append(f"| {c} | {_fmt(base.get(c))} | " + " | ".join(row.get(n, "-") for n in gated) + " |")
+    served = [f"- N = {n}: {v['model_id']} {v['version']}, classes {', '.join(v['classes'])}; "
+              f"the new class listed: {'yes' if v['has_new_class'] else 'no'}"
+              for n in ns if (v := d.get(f"n{n} 7 serve"))]  # fmt: skip
+    return "\n".join([
+        "### New class against the number of inspector-labelled photos", "", *curve, "",
+        "### The gate: every class both models have", "", *table, "", *verdicts, "",
+        "### /v1/model of the service started on the new model", "", *served, "",
+        "### Wall time per step", "", *start, "", *lines, "",
+    ])  # fmt: skip
+
+
+def _ab_cell(v: dict[str, Any]) -> str:
+    lo, hi = v.get("ci") or (None, None)
+    return f"{_fmt(v.get('candidate'))} ({_pts(v.get('diff'))} [{_pts(lo)}, {_pts(hi)}])"
+
+
+def _pts(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.1f}"
+
+
+FIGURES = ("<!-- figures: benchmarks/feedback_loop.py --report -->", "<!-- /figures -->")
+
+
+def write_report(path: Path, figures: str) -> None:
+    """Put ``figures`` between the report's figure marks (the hand-written text around them stays)."""
+    text = path.read_text() if path.is_file() else f"# The feedback loop, end to end\n\n{FIGURES[0]}\n{FIGURES[1]}\n"
+    before, rest = text.split(FIGURES[0], 1)
+    after = rest.split(FIGURES[1], 1)[1]
+    path.write_text(f"{before}{FIGURES[0]}\n{figures}{FIGURES[1]}{after}")
 
 
 def _seconds(s: float | None) -> str:
@@ -627,7 +674,7 @@ def main() -> int:
         setup = Setup(args.model, args.new_class, args.source, args.config, args.work, teach_args=args.teach_arg)
         full_run(setup, args.n or [100], args.until)
     if args.report:
-        REPORT.write_text(report_text(State(args.work / "state.json")))
+        write_report(REPORT, report_text(State(args.work / "state.json")))
         log.info("wrote %s", REPORT)
     return 0
 

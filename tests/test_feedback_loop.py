@@ -13,6 +13,7 @@ from benchmarks.feedback_loop import (
     held_back_photos,
     inspector_decisions,
     report_text,
+    write_report,
 )
 from inference_service.taxonomy import Taxonomy
 
@@ -69,15 +70,33 @@ def test_held_back_photos_are_train_photos_of_the_source_with_the_class_and_nest
 
 def test_report_tables_come_from_the_recorded_steps(tmp_path: Path):
     state = State(tmp_path / "state.json")
+    ab = {"line": "VERDICT: no worse", "map50": {"current": 0.70, "candidate": 0.69, "diff": -0.01, "ci": [-0.02, 0.0]},
+          "per_class": {"smoke": {"current": 0.75, "candidate": 0.74, "diff": -0.01, "ci": [-0.03, 0.01]}}}  # fmt: skip
     state.data = {
         "0 dataset": {"wall_s": 9.0},
         "n50 1 seed": {"wall_s": 10.0},
         "n100 1 seed": {"wall_s": 20.0},
-        "n100 5 teach": {"wall_s": 1800.0},
-        "n100 6 gate": {"wall_s": 100.0, "new_class": {"ap50": 0.61234}, "map50": 0.7, "passed": True},
-    }
+        "n100 5 teach": {"wall_s": 1800.0, "teach": {"total_cpu_s": 1890.0, "epochs": 41}},
+        "n100 6 gate": {"wall_s": 100.0, "new_class": {"ap50": 0.61234, "gt": 97}, "passed": True, "ab": ab},
+        "n100 7 serve": {"wall_s": 5.0, "model_id": "m", "version": "1", "classes": ["smoke", "fire"],
+                         "has_new_class": True},
+    }  # fmt: skip
     text = report_text(state)
     assert "| 1 seed | 10.0 s | 20.0 s |" in text
     assert "| 5 teach | - | 30.0 min |" in text
-    assert "| **loop, steps 1-7** | **10.0 s** | **32.0 min** |" in text
-    assert "| 100 | 0.612 | 0.700 | passed |" in text and "| 50 |" not in text.split("New class")[1]
+    assert "| **loop, steps 1-7** | **10.0 s** | **32.1 min** |" in text
+    assert "| 100 | 0.612 | - | 97 | 31.5 | 41 | passed |" in text
+    assert "| 50 |" not in text.split("New class")[1].split("###")[0]  # N = 50 has no gate yet
+    assert "| smoke | 0.750 | 0.740 (-1.0 [-3.0, +1.0]) |" in text
+    assert "| **mAP50 (gate)** | 0.700 | 0.690 (-1.0 [-2.0, +0.0]) |" in text
+    assert "- N = 100: m 1, classes smoke, fire; the new class listed: yes" in text
+
+
+def test_the_report_keeps_the_text_around_the_figures(tmp_path: Path):
+    report = tmp_path / "r.md"
+    write_report(report, "old\n")
+    report.write_text("# Title\n\nprose\n" + report.read_text().split("\n", 2)[2] + "more prose\n")
+    write_report(report, "| new |\n")
+    text = report.read_text()
+    assert text.startswith("# Title\n\nprose\n") and text.endswith("more prose\n")
+    assert "| new |" in text and "old" not in text
