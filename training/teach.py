@@ -51,6 +51,7 @@ from training.importer import Sample, SourceSpec
 
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
+BN_PHOTOS = 32  # training photos of the model's dataset for the BatchNorm statistics of recover
 VAL_PHOTOS = 16  # of each kind, for Ultralytics' own end-of-training check (training photos: not a score)
 
 
@@ -337,7 +338,7 @@ def teach(
     arch = card.get("architecture", "yolov8n")
     start = out / f"{arch}_from_{card['model_id']}.pt"  # release reads the architecture off this name
     t = cpu_seconds()
-    bn_photos = find_photos(own_root / "images" / "train", 64)
+    bn_photos = find_photos(own_root / "images" / "train", BN_PHOTOS)
     add = [c for c in taught if c not in had]
     recovered = recover(model, start, bn_photos, add_classes=add, reset_classes=had)
     steps["recover_cpu_s"] = round(cpu_seconds() - t, 1)
