@@ -8,8 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from _builders import encode, scene
 from PIL import Image
-from test_api import FIRE_PHOTO, LiveServer
+from test_api import FIRE_PHOTO, RED, LiveServer
 
 from inference_service.api.negotiation import wants_jpeg
 from inference_service.api.settings import Settings
@@ -52,12 +53,22 @@ def test_detect_answers_with_the_evidence_jpeg(client: httpx.Client, url: str, h
     assert r.status_code == 200, r.text
     assert r.headers["content-type"] == "image/jpeg"
     assert r.headers["x-hazardscan-hazards"] == "FIRE-001"
+    assert r.headers["x-hazardscan-alarms"] == "FIRE-001"  # a clear photo: the hazard is an alarm
     assert r.headers["x-hazardscan-model"] == "tiny-rgb test-1"
     image = Image.open(io.BytesIO(r.content))
     assert image.format == "JPEG" and image.size == (256, 256)
     # the box is drawn: the evidence differs from the photo around the fire's edge
     original = Image.open(io.BytesIO(FIRE_PHOTO)).convert("RGB")
     assert original.getpixel((127, 96)) != image.convert("RGB").getpixel((127, 96))
+
+
+def test_a_hazard_on_a_doubtful_photo_is_listed_but_raises_no_alarm(client: httpx.Client):
+    red = encode(scene(256, 256, [(0, 0, 256, 256, RED)]), "JPEG", quality=95)  # one colour: featureless
+    r = client.post("/v1/detect?format=jpeg", files={"photo": ("red.jpg", red, "image/jpeg")})
+    assert r.status_code == 200, r.text
+    assert "featureless" in r.headers["x-hazardscan-warnings"]
+    assert set(r.headers["x-hazardscan-hazards"].split(",")) == {"FIRE-001"}
+    assert r.headers["x-hazardscan-alarms"] == ""
 
 
 def test_detect_stays_json_by_default_and_errors_stay_json(client: httpx.Client):
