@@ -21,6 +21,7 @@ from openpyxl import load_workbook
 
 from inference_service.accounts import Accounts
 from inference_service.app.stats import StatsQuery, stats
+from inference_service.app.stats_rollup import rebuild
 from inference_service.storage import Database
 from inference_service.taxonomy import load_taxonomy
 
@@ -151,10 +152,11 @@ class Seed:
             cur.execute(
                 "INSERT INTO ledger_items (id, org_id, finding_id, inspection_id, photo_id, inspector_id, unit_name, "
                 "unit_address, hazard_id, severity, status, deadline, ai_recheck, rectification_photo_id, "
-                "created_at, closed_at, version) "
-                "VALUES (?, ?, ?, ?, 'p', 'u', 'x', '', 'H', 'high', ?, ?, ?, ?, ?, ?, 1)",
+                "created_at, closed_at, version, scene) "
+                "VALUES (?, ?, ?, ?, 'p', 'u', 'x', '', 'H', 'high', ?, ?, ?, ?, ?, ?, 1, "
+                "(SELECT scene FROM inspections WHERE id = ?))",
                 [lid, self.org, finding, inspection, status, _ts(deadline), recheck, rect, _ts(created),
-                 _ts(closed) if closed else None],
+                 _ts(closed) if closed else None, inspection],
             )  # fmt: skip
             if sent_back:
                 cur.execute(
@@ -203,6 +205,7 @@ def _seed(url: str) -> None:
         ib = s.inspection("丁单位", "construction", "insp_b", "2026-03-02T10:00+08:00", org=s.org_b)
         pb = s.photo(ib, "v1", "2026-03-02T10:00+08:00", org=s.org_b)
         s.finding(pb, ib, "FIRE-001", "fire", "model", "confirmed", "2026-03-02T10:00+08:00", org=s.org_b)
+        rebuild(s.db)  # records written past the app's write path: the rollups are built again from them
     finally:
         s.db.close()
 

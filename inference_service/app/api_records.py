@@ -266,7 +266,8 @@ def photo_evidence(photo_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) 
 def _ledger_hooks(ctx: AppContext, user: User, taxonomy: Taxonomy) -> dict[str, Any]:
     def on_confirm(cur: Cursor, finding: dict[str, Any]) -> str:
         insp = cur.execute(
-            "SELECT inspector_id, unit_name, unit_address FROM inspections WHERE id = ?", [finding["inspection_id"]]
+            "SELECT inspector_id, unit_name, unit_address, scene FROM inspections WHERE id = ?",
+            [finding["inspection_id"]],
         ).fetch_dicts()[0]
         try:
             severity = taxonomy.hazard(finding["hazard_id"]).severity

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from inference_service.accounts import Accounts
 from inference_service.api.settings import Settings
+from inference_service.app import stats_rollup
 from inference_service.ledger import DeadlinePolicy, Ledger
 from inference_service.records import BlobStore, Records
 from inference_service.storage import Database
@@ -39,11 +40,15 @@ class AppContext:
 
 
 def open_context(settings: Settings) -> AppContext:
-    """Make the data folder, open the database and bring every component's schema up to date."""
+    """Make the data folder, open the database and bring every component's schema (and the statistics
+    rollups) up to date."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
     blobs = BlobStore(settings.data_dir / "photos")
     ctx = AppContext(settings, db, Accounts(db), Records(db, blobs), Ledger(db, deadline_policy(settings)))
+    # the statistics rollups: built here once (a migration, or another local offset), then kept by every write
+    stats_rollup.ensure(db, settings.deadline_utc_offset_hours)
+    ctx.records.listener = stats_rollup.RollupWriter()
     logger.info("inspector app storage: %s (%s), photos in %s", db.dialect, _redacted(db.url), blobs.root)
     return ctx
 

@@ -9,6 +9,7 @@ scene (建筑工地, 工贸企业 …): the kind of place inspected. The model's
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -17,11 +18,12 @@ from datetime import date, timedelta
 from functools import cached_property
 from typing import Any
 
-from inference_service.app.stats_rollup import day_expr, day_span, month_days, month_extent, refresh, split_months
+from inference_service.app.stats_rollup import configured_offset, day_expr, day_span, ensure_schema, split_months
 from inference_service.ledger import SEVERITY_ZH
 from inference_service.storage import Database
 from inference_service.taxonomy import Taxonomy
 
+logger = logging.getLogger(__name__)
 Rows = list[dict[str, Any]]
 DAY_S = 86400.0
 
@@ -53,23 +55,26 @@ class StatsQuery:
 
     @cached_property
     def days(self) -> tuple[int | None, int | None] | None:
-        """The range as local days when the rollups can answer it (refreshed first); else None."""
-        if not self.use_rollup or self.scene is not None:
+        """The range as local days when the rollups can answer it; else None (every figure from the records)."""
+        if not self.use_rollup:
             return None
         span = day_span(self.since, self.until, self.offset_hours)
-        if span is not None:
-            refresh(self.db, self.org_id, self.offset_hours)
+        if span is None:
+            return None
+        ensure_schema(self.db)
+        built = configured_offset(self.db)
+        if built != self.offset_hours:
+            logger.warning("statistics rollups are built for offset %s, not %s: reading the records (slow); "
+                           "restart the service to rebuild them", built, self.offset_hours)  # fmt: skip
+            return None
         return span
 
-    def day_filter(self) -> tuple[str, list[Any]]:
-        assert self.days is not None
-        d0, d1 = self.days
-        sql, params = "", list[Any]()
-        if d0 is not None:
-            sql, params = sql + " AND day >= ?", [*params, d0]
-        if d1 is not None:
-            sql, params = sql + " AND day < ?", [*params, d1]
-        return sql, params
+    def daily(self, cols: str, where: str, d0: int, d1: int) -> list[tuple[Any, ...]]:
+        """``(*cols, n)`` of the days ``[d0, d1)`` from the day rollup (every scene)."""
+        return self.db.query(
+            f"SELECT {cols}, SUM(n) FROM stats_day WHERE org_id = ?{where} AND day >= ? AND day < ? GROUP BY {cols}",
+            [self.org_id, d0, d1],
+        )
 
     def raw_confirmed(
         self,
@@ -94,40 +99,60 @@ class StatsQuery:
         )
         return [(r[0], int(r[1])) for r in rows]
 
-    def month_parts(self) -> tuple[list[int], list[tuple[float, float]]]:
-        """Whole months the month rollup answers, and the epoch ranges left over (read raw)."""
+    def monthly(
+        self,
+        table: str,
+        cols: str,
+        where: str,
+        params: list[Any],
+        raw: Callable[[float, float], list[tuple[Any, ...]]],
+        daily: Callable[[int, int], list[tuple[Any, ...]]] | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """``(*cols, n)``: whole months from a month rollup (of the query's scene, if any); the days left over
+        from the day rollup (``daily(d0, d1)``, no scene) or else from the records (``raw(t0, t1)`` with the same
+        columns, applying the scene itself)."""
         assert self.days is not None
-        d0, d1 = self.days
-        extent = month_extent(self.db, self.org_id)
-        if extent is None:
-            return [], []
-        d0 = month_days(extent[0])[0] if d0 is None else d0
-        d1 = month_days(extent[1])[1] if d1 is None else d1
-        whole, rest = split_months(d0, d1)
+        whole, rest = split_months(*self.days)
+        counts: Counter[tuple[Any, ...]] = Counter()
+        if whole is not None:
+            sql, p = (f" AND {where}" if where else ""), list(params)
+            for bound, op in zip(whole, (">=", "<"), strict=True):
+                if bound is not None:
+                    sql, p = f"{sql} AND month {op} ?", [*p, bound]
+            if self.scene is not None:
+                sql, p = f"{sql} AND scene = ?", [*p, self.scene]
+            for *k, n in self.db.query(
+                f"SELECT {cols}, SUM(n) FROM {table} WHERE org_id = ?{sql} GROUP BY {cols}", [self.org_id, *p]
+            ):
+                counts[tuple(k)] += int(n)
         shift = self.offset_hours * 3600.0
-        return whole, [(a * DAY_S - shift, b * DAY_S - shift) for a, b in rest]
+        days = daily if self.scene is None else None  # the day rollup has no scene
+        for a, b in rest:
+            for *k, n in days(a, b) if days is not None else raw(a * DAY_S - shift, b * DAY_S - shift):
+                counts[tuple(k)] += int(n)
+        return [(*k, n) for k, n in counts.items() if n]
 
-    def by_dim(self, dim: str, key: str, hazards: list[str] | None = None) -> list[tuple[Any, int]]:
-        """Confirmed findings by unit, inspector or scene (``key``: the column of ``i``), most first."""
-        where, extra = "", []
+    def by_dim(
+        self,
+        dim: str,
+        col: str,
+        key: str,
+        hazards: list[str] | None = None,
+        daily: Callable[[int, int], list[tuple[Any, ...]]] | None = None,
+    ) -> list[tuple[Any, int]]:
+        """Confirmed findings by the month rollup's ``col`` of ``dim`` (``key``: the same as a column of the
+        records ``f``/``i``), most first."""
+        where, extra = "", list[Any]()
         if hazards is not None:
             where, extra = f" AND f.hazard_id IN ({', '.join('?' * len(hazards))})", list(hazards)
         if self.days is None:
             return _ordered(self.raw_confirmed(key, True, None, None, where=where, extra=extra))
-        whole, rest = self.month_parts()
-        counts: Counter[Any] = Counter()
-        if whole:
-            hz = "" if hazards is None else f" AND hazard_id IN ({', '.join('?' * len(hazards))})"
-            for k, n in self.db.query(
-                f"SELECT key, SUM(n) FROM stats_month WHERE org_id = ? AND dim = ?{hz} "
-                f"AND month IN ({', '.join('?' * len(whole))}) GROUP BY key",
-                [self.org_id, dim, *(hazards or []), *whole],
-            ):
-                counts[k] += int(n)
-        for t0, t1 in rest:
-            for k, n in self.raw_confirmed(key, True, t0, t1, raw=False, where=where, extra=extra):
-                counts[k] += n
-        return _ordered(counts.items())
+        hz = "" if hazards is None else f" AND hazard_id IN ({', '.join('?' * len(hazards))})"
+        rows = self.monthly(
+            "stats_month", col, f"dim = ?{hz}", [dim, *extra],
+            lambda t0, t1: self.raw_confirmed(key, True, t0, t1, False, where, extra), daily,
+        )  # fmt: skip
+        return _ordered(rows)
 
     def hazard(self, hid: str) -> dict[str, str]:
         try:
@@ -140,22 +165,19 @@ class StatsQuery:
     def hazard_counts(self) -> list[tuple[str, int]]:
         if self.days is None:
             return _ordered(self.raw_confirmed("f.hazard_id", False, None, None))
-        sql, params = self.day_filter()
-        return _ordered(self.db.query(
-            f"SELECT hazard_id, SUM(n) FROM stats_day WHERE org_id = ? AND status = 'confirmed'{sql} "
-            "GROUP BY hazard_id",
-            [self.org_id, *params]))  # fmt: skip
+        return self.by_dim("hazard", "hazard_id", "f.hazard_id",
+                           daily=lambda a, b: self.daily("hazard_id", " AND status = 'confirmed'", a, b))  # fmt: skip
 
     @cached_property
     def day_counts(self) -> list[tuple[int, int]]:
         """``(local day number since 1970-01-01, confirmed findings)``."""
+        day = day_expr(self.db, "f.created_at", self.offset_hours)
         if self.days is None:
-            day = day_expr(self.db, "f.created_at", self.offset_hours)
             return [(int(d), n) for d, n in self.raw_confirmed(day, False, None, None)]
-        sql, params = self.day_filter()
-        return [(int(d), int(n)) for d, n in self.db.query(
-            f"SELECT day, SUM(n) FROM stats_day WHERE org_id = ? AND status = 'confirmed'{sql} GROUP BY day",
-            [self.org_id, *params])]  # fmt: skip
+        rows = self.monthly("stats_month", "CAST(key AS INTEGER)", "dim = 'day'", [],
+                            lambda t0, t1: self.raw_confirmed(day, True, t0, t1, False),
+                            lambda a, b: self.daily("day", " AND status = 'confirmed'", a, b))  # fmt: skip
+        return [(int(d), int(n)) for d, n in rows]
 
 
 def _ordered(pairs: Any) -> list[tuple[Any, int]]:
@@ -186,12 +208,12 @@ def by_domain(q: StatsQuery) -> Rows:
 
 
 def by_unit(q: StatsQuery) -> Rows:
-    return [{"unit": u, "count": n} for u, n in q.by_dim("unit", "i.unit_name")]
+    return [{"unit": u, "count": n} for u, n in q.by_dim("unit", "key", "i.unit_name")]
 
 
 def by_inspector(q: StatsQuery) -> Rows:
     return [{"inspector_id": u, "display_name": q.names.get(u, "?"), "count": n}
-            for u, n in q.by_dim("inspector", "i.inspector_id")]  # fmt: skip
+            for u, n in q.by_dim("inspector", "key", "i.inspector_id")]  # fmt: skip
 
 
 def _scene_names(q: StatsQuery) -> dict[str, tuple[str, str]]:
@@ -204,7 +226,7 @@ def _scene_names(q: StatsQuery) -> dict[str, tuple[str, str]]:
 def by_scene(q: StatsQuery) -> Rows:
     names = _scene_names(q)
     return [{"scene": s, "name_zh": names.get(s, (s, s))[0], "name_en": names.get(s, (s, s))[1], "count": n}
-            for s, n in q.by_dim("scene", "i.scene")]  # fmt: skip
+            for s, n in q.by_dim("hazard", "scene", "i.scene")]  # fmt: skip
 
 
 def _buckets(q: StatsQuery, label: Callable[[date], str], key: str) -> Rows:
@@ -232,10 +254,7 @@ def rectification(q: StatsQuery) -> dict[str, Any]:
     Reopened: an item whose rectification the AI re-check failed, or that a reviewer sent back (待复查 →
     整改中); the rate is over the items whose rectification was submitted."""
     rng, params = q.range("l.created_at")
-    scene, sp = "", []
-    if q.scene is not None:
-        scene = " AND l.inspection_id IN (SELECT id FROM inspections WHERE org_id = ? AND scene = ?)"
-        sp = [q.org_id, q.scene]
+    scene, sp = ("", []) if q.scene is None else (" AND l.scene = ?", [q.scene])  # the inspection's scene
     where = f"l.org_id = ?{rng}{scene}"
     args = [q.org_id, *params, *sp]
     row = q.db.query(
@@ -272,25 +291,17 @@ def rectification(q: StatsQuery) -> dict[str, Any]:
 
 def _inspections_by_scene(q: StatsQuery) -> dict[str, int]:
     scene, sp = ("", []) if q.scene is None else (" AND scene = ?", [q.scene])
-    parts: list[tuple[float | None, float | None, bool]] = [(None, None, True)]
-    counts: Counter[str] = Counter()
-    if q.days is not None:
-        whole, rest = q.month_parts()
-        parts = [(t0, t1, False) for t0, t1 in rest]
-        if whole:
-            for k, n in q.db.query(
-                f"SELECT key, SUM(n) FROM stats_month WHERE org_id = ? AND dim = 'inspections' "
-                f"AND month IN ({', '.join('?' * len(whole))}) GROUP BY key",
-                [q.org_id, *whole],
-            ):
-                counts[k] += int(n)
-    for t0, t1, raw in parts:
-        rng, ip = q.range("created_at", t0, t1, raw)
-        for k, n in q.db.query(
+
+    def raw(since: float | None, until: float | None, whole: bool = False) -> list[tuple[Any, ...]]:
+        rng, ip = q.range("created_at", since, until, whole)
+        return q.db.query(
             f"SELECT scene, COUNT(*) FROM inspections WHERE org_id = ?{rng}{scene} GROUP BY scene", [q.org_id, *ip, *sp]
-        ):
-            counts[k] += int(n)
-    return dict(counts)
+        )
+
+    if q.days is None:
+        return {k: int(n) for k, n in raw(None, None, True)}
+    rows = q.monthly("stats_month", "scene", "dim = 'inspections'", [], raw)
+    return {k: int(n) for k, n in rows}
 
 
 def critical_per_1000(q: StatsQuery) -> Rows:
@@ -298,7 +309,7 @@ def critical_per_1000(q: StatsQuery) -> Rows:
     names = _scene_names(q)
     inspections = _inspections_by_scene(q)
     critical = [h.id for h in q.taxonomy.hazards if h.severity == "critical"]
-    found = dict(q.by_dim("scene", "i.scene", critical)) if critical else {}
+    found = dict(q.by_dim("hazard", "scene", "i.scene", critical)) if critical else {}
     out = []
     for s in sorted(set(inspections) | set(found)):
         n, c = int(inspections.get(s, 0)), found.get(s, 0)

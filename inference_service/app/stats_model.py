@@ -26,24 +26,24 @@ def _precision(confirmed: int, rejected: int) -> float | None:
 
 
 def _grouped(q: StatsQuery, keys: str, group: str, rolled: str) -> list[tuple[Any, ...]]:
-    """``(*keys, source, status, count)``; ``rolled``: the same keys as columns of the day rollup."""
-    if q.days is not None:
-        sql, dp = q.day_filter()
+    """``(*keys, source, status, count)``; ``rolled``: the same keys as columns of the rollups."""
+
+    def raw(since: float | None, until: float | None, whole: bool = False) -> list[tuple[Any, ...]]:
+        rng, params = q.range("f.created_at", since, until, whole)
+        join, scene = "", ""
+        if q.scene is not None:
+            join, scene = " JOIN inspections i ON i.id = f.inspection_id", " AND i.scene = ?"
+            params.append(q.scene)
         return q.db.query(
-            f"SELECT {rolled}, source, status, SUM(n) FROM stats_day WHERE org_id = ?{sql} "
-            f"GROUP BY {rolled}, source, status",
-            [q.org_id, *dp],
+            f"SELECT {keys}, f.source, f.status, COUNT(*) FROM findings f JOIN photos p ON p.id = f.photo_id{join} "
+            f"WHERE f.org_id = ?{rng}{scene} GROUP BY {group}, f.source, f.status",
+            [q.org_id, *params],
         )
-    rng, params = q.range("f.created_at")
-    join, scene = "", ""
-    if q.scene is not None:
-        join, scene = " JOIN inspections i ON i.id = f.inspection_id", " AND i.scene = ?"
-        params.append(q.scene)
-    return q.db.query(
-        f"SELECT {keys}, f.source, f.status, COUNT(*) FROM findings f JOIN photos p ON p.id = f.photo_id{join} "
-        f"WHERE f.org_id = ?{rng}{scene} GROUP BY {group}, f.source, f.status",
-        [q.org_id, *params],
-    )
+
+    if q.days is None:
+        return raw(None, None, True)
+    cols = f"{rolled}, source, status"  # whole months from the month rollup (by scene), edges from the day rollup
+    return q.monthly("stats_field", cols, "", [], raw, lambda a, b: q.daily(cols, "", a, b))
 
 
 def model_field(q: StatsQuery) -> Rows:

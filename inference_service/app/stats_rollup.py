@@ -1,29 +1,47 @@
-"""Pre-aggregated statistics, refreshed from a watermark: the statistics stay fast at 300,000 hazards.
+"""Pre-aggregated statistics, kept up to date by the writes themselves: every statistics request stays fast.
 
-Records are append-only and a finding changes only by a decision, which sets its ``updated_at``; an inspection
-never changes. So a refresh reads the findings changed since the last one (with a two-minute overlap for
-transactions still open then), and recomputes the local days and months they belong to:
+Three rollup tables, every row a count ``n`` under a primary key:
 
-- ``stats_day``: confirmed/rejected/pending findings per local day, hazard, class, source, status, model version
-  (serves hazards by type/severity/domain, week, month and the model's field tables);
-- ``stats_month``: confirmed findings per local month and unit, inspector or scene (scene with its hazard, for
-  the critical ratio), and inspections per month and scene.
+- ``stats_day``: findings per local day, hazard, class, source, status and model version (hazards by type,
+  severity, domain, week and month, and the model's field tables, with no scene filter);
+- ``stats_month``: per local month and inspection scene, confirmed findings by unit, inspector, hazard and local
+  day (``dim`` unit / inspector / hazard / day), and inspections (``dim`` inspections);
+- ``stats_field``: findings per local month, inspection scene, hazard, class, source, status and model version
+  (the model's field tables for one scene: model versions compared on the same kind of photos).
 
-Each refresh is one transaction under the migration lock, so two service processes never interleave. Day and
-month are local (``offset_hours``); a different offset rebuilds the organisation's rows.
+Records change in three ways only: an inspection is made, a finding is made, a finding's status is decided
+(hazard, class, dates, photo and inspection of a finding never change). :class:`RollupWriter` is the records'
+listener: in the same transaction as the write it adds +1 / -1 to the rows the change touches, in one sorted order
+(two transactions never lock the same rows in opposite orders, so PostgreSQL never deadlocks on them), and
+deletes a row whose count reaches 0 (the tables equal a rebuild's). :func:`ensure` builds the tables from the
+records once, at start-up, when they are missing or were built for another local offset; a rebuild locks the
+record tables, so no write falls between the build and the first delta. Writes that bypass
+:class:`~inference_service.records.Records` (a bulk load, a test's own SQL) are followed by :func:`rebuild`.
+
+Days and months are local: ``offset_hours`` east of UTC, one offset per database (``stats_config``).
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from datetime import date
+from typing import Any
 
 from inference_service.storage import Cursor, Database, Migration, migrate
 from inference_service.storage.migrations import LOCK_KEY
 
-OVERLAP_S = 120.0  # findings written by a transaction still open at the last refresh are read again
+logger = logging.getLogger(__name__)
+
 DAY_S = 86400.0
+
+DAY_KEY = ("org_id", "day", "hazard_id", "detector_class", "source", "status", "model_id", "model_version")
+MONTH_KEY = ("org_id", "dim", "month", "scene", "key", "hazard_id")
+FIELD_KEY = ("org_id", "month", "scene", "hazard_id", "detector_class", "source", "status", "model_id",
+             "model_version")  # fmt: skip
+TABLE_KEYS = {"stats_day": DAY_KEY, "stats_month": MONTH_KEY, "stats_field": FIELD_KEY}
 
 MIGRATIONS = (
     Migration(
@@ -50,6 +68,32 @@ MIGRATIONS = (
             "CREATE INDEX ledger_close_time ON ledger_items (org_id, status, (closed_at - created_at), created_at)",
         ),
     ),
+    Migration(
+        2,
+        "rollups kept by the writes (keyed rows, upserted in the write's transaction); scene in the month rollup; "
+        "per-month field rollup by scene; one local offset per database; scene index for the ledger figures",
+        (
+            "DROP TABLE stats_day",
+            "DROP TABLE stats_month",
+            "DROP TABLE stats_state",
+            f"""CREATE TABLE stats_day (
+                org_id TEXT NOT NULL, day INTEGER NOT NULL, hazard_id TEXT NOT NULL, detector_class TEXT NOT NULL,
+                source TEXT NOT NULL, status TEXT NOT NULL, model_id TEXT NOT NULL, model_version TEXT NOT NULL,
+                n INTEGER NOT NULL, PRIMARY KEY ({", ".join(DAY_KEY)}))""",
+            f"""CREATE TABLE stats_month (
+                org_id TEXT NOT NULL, dim TEXT NOT NULL, month INTEGER NOT NULL, scene TEXT NOT NULL,
+                key TEXT NOT NULL, hazard_id TEXT NOT NULL, n INTEGER NOT NULL,
+                PRIMARY KEY ({", ".join(MONTH_KEY)}))""",
+            f"""CREATE TABLE stats_field (
+                org_id TEXT NOT NULL, month INTEGER NOT NULL, scene TEXT NOT NULL, hazard_id TEXT NOT NULL,
+                detector_class TEXT NOT NULL, source TEXT NOT NULL, status TEXT NOT NULL, model_id TEXT NOT NULL,
+                model_version TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY ({", ".join(FIELD_KEY)}))""",
+            """CREATE TABLE stats_config (
+                id INTEGER PRIMARY KEY, offset_hours DOUBLE PRECISION NOT NULL, built_at DOUBLE PRECISION NOT NULL)""",
+            "CREATE INDEX inspections_scene ON inspections (org_id, scene, id)",
+            "CREATE INDEX ledger_inspection ON ledger_items (inspection_id)",
+        ),
+    ),
 )
 
 
@@ -60,11 +104,29 @@ def ensure_schema(db: Database) -> None:
         db._stats_schema = True  # type: ignore[attr-defined]
 
 
+# ---- local days and months -------------------------------------------------------------------------------------
+
+
 def day_expr(db: Database, column: str, offset_hours: float) -> str:
     shift = offset_hours * 3600.0
     if db.dialect == "sqlite":
         return f"CAST(({column} + {shift!r}) / {DAY_S!r} AS INTEGER)"  # timestamps are positive
     return f"CAST(FLOOR(({column} + {shift!r}) / {DAY_S!r}) AS INTEGER)"
+
+
+def month_expr(db: Database, column: str, offset_hours: float) -> str:
+    """SQL for :func:`month_of_day` of the local day of ``column``."""
+    shift = offset_hours * 3600.0
+    if db.dialect == "sqlite":
+        t = f"{column} + {shift!r}"
+        return (f"(CAST(strftime('%Y', {t}, 'unixepoch') AS INTEGER) * 12 "
+                f"+ CAST(strftime('%m', {t}, 'unixepoch') AS INTEGER) - 1)")  # fmt: skip
+    t = f"(to_timestamp(FLOOR({column} + {shift!r})) AT TIME ZONE 'UTC')"
+    return f"(CAST(EXTRACT(YEAR FROM {t}) AS INTEGER) * 12 + CAST(EXTRACT(MONTH FROM {t}) AS INTEGER) - 1)"
+
+
+def day_of(t: float, offset_hours: float) -> int:
+    return int((t + offset_hours * 3600.0) // DAY_S)
 
 
 def month_of_day(day: int) -> int:
@@ -78,104 +140,6 @@ def month_days(month: int) -> tuple[int, int]:
     first = date(y, m + 1, 1).toordinal() - date(1970, 1, 1).toordinal()
     ny, nm = divmod(month + 1, 12)
     return first, date(ny, nm + 1, 1).toordinal() - date(1970, 1, 1).toordinal()
-
-
-def _bounds(days: Iterable[int], offset_hours: float) -> list[tuple[float, float]]:
-    """Contiguous runs of local days as ``[t0, t1)`` epoch ranges."""
-    runs: list[list[int]] = []
-    for d in sorted(set(days)):
-        if runs and runs[-1][1] == d:
-            runs[-1][1] = d + 1
-        else:
-            runs.append([d, d + 1])
-    shift = offset_hours * 3600.0
-    return [(a * DAY_S - shift, b * DAY_S - shift) for a, b in runs]
-
-
-def _seen(db: Database | Cursor, org_id: str, since: float) -> str:
-    """What the overlap window holds: counts and sums of the change times (a new or later change alters it)."""
-    run = db.query if isinstance(db, Database) else (lambda sql, p: db.execute(sql, p).fetchall())
-    f = run("SELECT COUNT(*), SUM(updated_at) FROM findings WHERE org_id = ? AND updated_at > ?", [org_id, since])
-    i = run("SELECT COUNT(*), SUM(created_at) FROM inspections WHERE org_id = ? AND created_at > ?", [org_id, since])
-    return repr((int(f[0][0]), float(f[0][1] or 0), int(i[0][0]), float(i[0][1] or 0)))
-
-
-def refresh(db: Database, org_id: str, offset_hours: float) -> None:
-    """Bring the organisation's rollups up to date (a no-op when nothing changed)."""
-    ensure_schema(db)
-    state = db.query("SELECT watermark, offset_hours, seen FROM stats_state WHERE org_id = ?", [org_id])
-    since: float | None = None
-    if state and float(state[0][1]) == offset_hours:
-        since = float(state[0][0]) - OVERLAP_S
-        if _seen(db, org_id, since) == state[0][2]:
-            return
-    now = time.time()
-    with db.tx() as cur:
-        if db.dialect == "postgresql":
-            cur.execute("SELECT pg_advisory_xact_lock(?)", [LOCK_KEY])
-        day = day_expr(db, "created_at", offset_hours)
-        if since is None:
-            for table in ("stats_day", "stats_month"):
-                cur.execute(f"DELETE FROM {table} WHERE org_id = ?", [org_id])
-            days = {int(r[0]) for r in cur.execute(f"SELECT DISTINCT {day} FROM findings WHERE org_id = ?",
-                                                   [org_id]).fetchall()}  # fmt: skip
-            months = {int(r[0]) for r in cur.execute(f"SELECT DISTINCT {day} FROM inspections WHERE org_id = ?",
-                                                     [org_id]).fetchall()}  # fmt: skip
-        else:
-            days = {int(r[0]) for r in cur.execute(
-                f"SELECT DISTINCT {day} FROM findings WHERE org_id = ? AND updated_at > ?", [org_id, since]
-            ).fetchall()}  # fmt: skip
-            months = {int(r[0]) for r in cur.execute(
-                f"SELECT DISTINCT {day} FROM inspections WHERE org_id = ? AND created_at > ?", [org_id, since]
-            ).fetchall()}  # fmt: skip
-        months = {month_of_day(d) for d in months | days}
-        _days(cur, org_id, days, offset_hours)
-        _months(cur, org_id, months, offset_hours)
-        cur.execute("DELETE FROM stats_state WHERE org_id = ?", [org_id])
-        cur.execute("INSERT INTO stats_state (org_id, watermark, offset_hours, seen) VALUES (?, ?, ?, ?)",
-                    [org_id, now, offset_hours, _seen(cur, org_id, now - OVERLAP_S)])  # fmt: skip
-
-
-def _days(cur: Cursor, org_id: str, days: set[int], offset_hours: float) -> None:
-    day = day_expr(cur.db, "created_at", offset_hours)
-    for t0, t1 in _bounds(days, offset_hours):
-        d0, d1 = round((t0 + offset_hours * 3600) / DAY_S), round((t1 + offset_hours * 3600) / DAY_S)
-        cur.execute("DELETE FROM stats_day WHERE org_id = ? AND day >= ? AND day < ?", [org_id, d0, d1])
-        cur.execute(
-            "INSERT INTO stats_day (org_id, day, hazard_id, detector_class, source, status, model_id, model_version, "
-            f"n) SELECT f.org_id, {day.replace('created_at', 'f.created_at')}, f.hazard_id, "
-            "COALESCE(f.detector_class, ''), f.source, f.status, p.model_id, p.model_version, COUNT(*) "
-            "FROM findings f JOIN photos p ON p.id = f.photo_id "
-            "WHERE f.org_id = ? AND f.created_at >= ? AND f.created_at < ? "
-            "GROUP BY f.org_id, 2, f.hazard_id, f.detector_class, f.source, f.status, p.model_id, p.model_version",
-            [org_id, t0, t1],
-        )
-
-
-def _months(cur: Cursor, org_id: str, months: set[int], offset_hours: float) -> None:
-    shift = offset_hours * 3600.0
-    insert = cur.db.sql("INSERT INTO stats_month (org_id, month, dim, key, hazard_id, n) VALUES (?, ?, ?, ?, ?, ?)")
-    for m in sorted(months):
-        d0, d1 = month_days(m)
-        t0, t1 = d0 * DAY_S - shift, d1 * DAY_S - shift
-        cur.execute("DELETE FROM stats_month WHERE org_id = ? AND month = ?", [org_id, m])
-        counts: dict[tuple[str, str, str], int] = {}
-        for unit, inspector, scene, hazard, n in cur.execute(  # one scan of the month for the three dimensions
-            "SELECT i.unit_name, i.inspector_id, i.scene, f.hazard_id, COUNT(*) FROM findings f "
-            "JOIN inspections i ON i.id = f.inspection_id WHERE f.org_id = ? AND f.status = 'confirmed' "
-            "AND f.created_at >= ? AND f.created_at < ? GROUP BY i.unit_name, i.inspector_id, i.scene, f.hazard_id",
-            [org_id, t0, t1],
-        ).fetchall():
-            for key in (("unit", unit, ""), ("inspector", inspector, ""), ("scene", scene, hazard)):
-                counts[key] = counts.get(key, 0) + int(n)
-        for scene, n in cur.execute(
-            "SELECT scene, COUNT(*) FROM inspections WHERE org_id = ? AND created_at >= ? AND created_at < ? "
-            "GROUP BY scene",
-            [org_id, t0, t1],
-        ).fetchall():
-            counts[("inspections", scene, "")] = int(n)
-        if counts:
-            cur.raw.executemany(insert, [(org_id, m, d, k, h, n) for (d, k, h), n in sorted(counts.items())])
 
 
 def day_span(since: float | None, until: float | None, offset_hours: float) -> tuple[int | None, int | None] | None:
@@ -193,23 +157,195 @@ def day_span(since: float | None, until: float | None, offset_hours: float) -> t
     return out[0], out[1]
 
 
-def month_extent(db: Database, org_id: str) -> tuple[int, int] | None:
-    """The first and last month the organisation's rollup holds (None: no records)."""
-    row = db.query("SELECT MIN(month), MAX(month) FROM stats_month WHERE org_id = ?", [org_id])[0]
-    return None if row[0] is None else (int(row[0]), int(row[1]))
-
-
-def split_months(d0: int, d1: int) -> tuple[list[int], list[tuple[int, int]]]:
-    """Whole months inside ``[d0, d1)`` (read from the month rollup) and the day ranges left over (read raw)."""
-    whole: list[int] = []
-    rest: list[tuple[int, int]] = []
-    if d1 <= d0:
-        return whole, rest
-    for m in range(month_of_day(d0), month_of_day(d1 - 1) + 1):
+def split_months(d0: int | None, d1: int | None) -> tuple[tuple[int | None, int | None] | None, list[tuple[int, int]]]:
+    """Whole months inside ``[d0, d1)`` as a month range ``[m0, m1)`` (None: no whole month; an open end stays
+    None), and the day ranges left over (at most two, read from the records)."""
+    if d0 is not None and d1 is not None and d1 <= d0:
+        return None, []
+    rest: set[tuple[int, int]] = set()
+    m0: int | None = None
+    if d0 is not None:
+        m = month_of_day(d0)
         first, nxt = month_days(m)
-        a, b = max(first, d0), min(nxt, d1)
-        if (a, b) == (first, nxt):
-            whole.append(m)
-        elif a < b:
-            rest.append((a, b))
-    return whole, rest
+        m0 = m if d0 == first else m + 1
+        if d0 != first:
+            rest.add((d0, nxt if d1 is None else min(nxt, d1)))
+    m1: int | None = None
+    if d1 is not None:
+        m1 = month_of_day(d1)  # months before d1's are whole
+        first, _ = month_days(m1)
+        a = first if d0 is None else max(first, d0)
+        if a < d1:
+            rest.add((a, d1))
+    whole = None if m0 is not None and m1 is not None and m1 <= m0 else (m0, m1)
+    return whole, sorted(rest)
+
+
+# ---- what one change adds -----------------------------------------------------------------------------------------
+
+Key = tuple[str, tuple[Any, ...]]  # (table, primary key values)
+
+
+def finding_keys(f: dict[str, Any], status: str, offset_hours: float) -> list[Key]:
+    """The rollup rows a finding counts in while it has ``status``.
+
+    ``f``: the finding's ``org_id, created_at, hazard_id, detector_class, source, model_id, model_version`` and its
+    inspection's ``scene, unit_name, inspector_id``."""
+    day = day_of(float(f["created_at"]), offset_hours)
+    month = month_of_day(day)
+    org, hid, cls, scene = f["org_id"], f["hazard_id"], f["detector_class"] or "", f["scene"]
+    model = (f["source"], status, f["model_id"], f["model_version"])
+    keys: list[Key] = [
+        ("stats_day", (org, day, hid, cls, *model)),
+        ("stats_field", (org, month, scene, hid, cls, *model)),
+    ]
+    if status == "confirmed":
+        keys += [
+            ("stats_month", (org, "unit", month, scene, f["unit_name"], "")),
+            ("stats_month", (org, "inspector", month, scene, f["inspector_id"], "")),
+            ("stats_month", (org, "hazard", month, scene, "", hid)),
+            ("stats_month", (org, "day", month, scene, str(day), "")),
+        ]
+    return keys
+
+
+def inspection_key(org_id: str, created_at: float, scene: str, offset_hours: float) -> Key:
+    month = month_of_day(day_of(created_at, offset_hours))
+    return ("stats_month", (org_id, "inspections", month, scene, "", ""))
+
+
+def finding_deltas(changes: Iterable[tuple[dict[str, Any], str | None]], offset_hours: float) -> Counter[Key]:
+    """+1 for each finding's rows under its status now, -1 under its status before (None: a new finding)."""
+    out: Counter[Key] = Counter()
+    for f, before in changes:
+        if before == f["status"]:
+            continue
+        for k in finding_keys(f, f["status"], offset_hours):
+            out[k] += 1
+        if before is not None:
+            for k in finding_keys(f, before, offset_hours):
+                out[k] -= 1
+    return out
+
+
+def apply(cur: Cursor, deltas: Counter[Key]) -> None:
+    """Add the deltas in one sorted order; rows whose count reaches 0 are deleted."""
+    for (table, key), n in sorted(deltas.items()):
+        if n == 0:
+            continue
+        cols = TABLE_KEYS[table]
+        where = " AND ".join(f"{c} = ?" for c in cols)
+        cur.execute(
+            f"INSERT INTO {table} ({', '.join(cols)}, n) VALUES ({', '.join('?' * (len(cols) + 1))}) "
+            f"ON CONFLICT ({', '.join(cols)}) DO UPDATE SET n = {table}.n + excluded.n",
+            [*key, n],
+        )
+        if n < 0:
+            cur.execute(f"DELETE FROM {table} WHERE {where} AND n = 0", list(key))
+
+
+_FINDING_SQL = (
+    "SELECT f.id, f.org_id, f.created_at, f.hazard_id, f.detector_class, f.source, f.status, p.model_id, "
+    "p.model_version, i.scene, i.unit_name, i.inspector_id FROM findings f JOIN photos p ON p.id = f.photo_id "
+    "JOIN inspections i ON i.id = f.inspection_id WHERE f.id IN ({marks})"
+)
+
+
+def configured_offset(db: Database | Cursor) -> float | None:
+    """The local offset the rollups were built for; None while they have not been built."""
+    sql = "SELECT offset_hours FROM stats_config WHERE id = 1"
+    rows = db.query(sql) if isinstance(db, Database) else db.execute(sql).fetchall()
+    return float(rows[0][0]) if rows else None
+
+
+class RollupWriter:
+    """The records' listener: the rollups follow each write in its own transaction (a no-op until built)."""
+
+    def inspection_added(self, cur: Cursor, inspection_id: str) -> None:
+        offset = configured_offset(cur)  # read after the write: a rebuild holding the lock has finished by now
+        if offset is None:
+            return
+        row = cur.execute("SELECT org_id, created_at, scene FROM inspections WHERE id = ?", [inspection_id]).fetchone()
+        if row is not None:
+            apply(cur, Counter({inspection_key(row[0], float(row[1]), row[2], offset): 1}))
+
+    def findings_changed(self, cur: Cursor, changes: Sequence[tuple[str, str | None]]) -> None:
+        """``changes``: (finding id, its status before; None for a new finding), after the write."""
+        if not changes:
+            return
+        offset = configured_offset(cur)
+        if offset is None:
+            return
+        before = dict(changes)
+        rows = cur.execute(_FINDING_SQL.format(marks=", ".join("?" * len(before))), list(before)).fetch_dicts()
+        apply(cur, finding_deltas(((r, before[r["id"]]) for r in rows), offset))
+
+
+# ---- building from the records ----------------------------------------------------------------------------------
+
+
+def rebuild(db: Database, offset_hours: float | None = None) -> None:
+    """Every organisation's rollups from the records, in one transaction that keeps writers out meanwhile.
+
+    ``offset_hours`` None: the offset they were built for (8, China, if never)."""
+    ensure_schema(db)
+    if offset_hours is None:
+        offset_hours = configured_offset(db)
+        offset_hours = 8.0 if offset_hours is None else offset_hours
+    t0 = time.perf_counter()
+    day = day_expr(db, "f.created_at", offset_hours)
+    month = month_expr(db, "f.created_at", offset_hours)
+    with db.tx() as cur:
+        if db.dialect == "postgresql":
+            cur.execute("SELECT pg_advisory_xact_lock(?)", [LOCK_KEY])
+            # writers wait until the build commits (and the build waits for writes in flight), so each write is
+            # either in the build or applies its delta after it
+            cur.execute("LOCK TABLE inspections, photos, findings IN SHARE MODE")
+        for table in ("stats_day", "stats_month", "stats_field", "stats_config"):
+            cur.execute(f"DELETE FROM {table}")
+        cur.execute(
+            f"INSERT INTO stats_day ({', '.join(DAY_KEY)}, n) SELECT f.org_id, {day}, f.hazard_id, "
+            "COALESCE(f.detector_class, ''), f.source, f.status, p.model_id, p.model_version, COUNT(*) "
+            "FROM findings f JOIN photos p ON p.id = f.photo_id "
+            "GROUP BY f.org_id, 2, f.hazard_id, 4, f.source, f.status, p.model_id, p.model_version"
+        )
+        cur.execute(
+            f"INSERT INTO stats_field ({', '.join(FIELD_KEY)}, n) SELECT f.org_id, {month}, i.scene, f.hazard_id, "
+            "COALESCE(f.detector_class, ''), f.source, f.status, p.model_id, p.model_version, COUNT(*) "
+            "FROM findings f JOIN photos p ON p.id = f.photo_id JOIN inspections i ON i.id = f.inspection_id "
+            "GROUP BY f.org_id, 2, i.scene, f.hazard_id, 5, f.source, f.status, p.model_id, p.model_version"
+        )
+        day_text = f"CAST({day} AS TEXT)"
+        for dim, key, hazard in (("unit", "i.unit_name", "''"), ("inspector", "i.inspector_id", "''"),
+                                 ("hazard", "''", "f.hazard_id"), ("day", day_text, "''")):  # fmt: skip
+            cur.execute(
+                f"INSERT INTO stats_month ({', '.join(MONTH_KEY)}, n) SELECT f.org_id, '{dim}', {month}, i.scene, "
+                f"{key}, {hazard}, COUNT(*) FROM findings f JOIN inspections i ON i.id = f.inspection_id "
+                f"WHERE f.status = 'confirmed' GROUP BY f.org_id, 3, i.scene, 5, 6"
+            )
+        cur.execute(
+            f"INSERT INTO stats_month ({', '.join(MONTH_KEY)}, n) SELECT i.org_id, 'inspections', "
+            f"{month.replace('f.created_at', 'i.created_at')}, i.scene, '', '', COUNT(*) FROM inspections i "
+            "GROUP BY i.org_id, 3, i.scene"
+        )
+        cur.execute("INSERT INTO stats_config (id, offset_hours, built_at) VALUES (1, ?, ?)",
+                    [offset_hours, time.time()])  # fmt: skip
+    logger.info("statistics rollups built from the records in %.1f s", time.perf_counter() - t0)
+
+
+def ensure(db: Database, offset_hours: float) -> bool:
+    """At start-up: the schema, and the rollups built unless they already are for this offset (True: built now)."""
+    ensure_schema(db)
+    if configured_offset(db) == offset_hours:
+        return False
+    rebuild(db, offset_hours)
+    return True
+
+
+def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every rollup row, sorted (the rebuild-equals-incremental check)."""
+    out = {}
+    for table, key in TABLE_KEYS.items():
+        rows = db.query(f"SELECT {', '.join(key)}, n FROM {table}")
+        out[table] = sorted(tuple(r) for r in rows)
+    return out

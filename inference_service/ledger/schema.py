@@ -40,4 +40,17 @@ MIGRATIONS = (
             "CREATE INDEX ledger_history_item ON ledger_history (item_id, id)",
         ),
     ),
+    Migration(
+        2,
+        "the inspection's scene (unit type) on each item: the statistics read one scene's items by an index",
+        (
+            "ALTER TABLE ledger_items ADD COLUMN scene TEXT",
+            "UPDATE ledger_items SET scene = "
+            "(SELECT i.scene FROM inspections i WHERE i.id = ledger_items.inspection_id)",
+            "CREATE INDEX ledger_scene_created ON ledger_items (org_id, scene, created_at, status, deadline, "
+            "closed_at, rectification_photo_id, ai_recheck)",
+            "CREATE INDEX ledger_scene_close_time ON ledger_items (org_id, scene, status, (closed_at - created_at), "
+            "created_at)",
+        ),
+    ),
 )

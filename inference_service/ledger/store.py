@@ -46,15 +46,16 @@ class Ledger:
     # ---- inside the records' transactions --------------------------------------------------------
 
     def open_item(self, cur: Cursor, finding: Row, inspection: Row, severity: str, user_id: str) -> str:
-        """A new 待整改 item for a confirmed finding (in the caller's transaction)."""
+        """A new 待整改 item for a confirmed finding (in the caller's transaction); ``inspection``: its
+        ``inspector_id, unit_name, unit_address, scene``."""
         item_id, now = uuid.uuid4().hex, time.time()
         cur.execute(
             "INSERT INTO ledger_items (id, org_id, finding_id, inspection_id, photo_id, inspector_id, unit_name, "
-            "unit_address, hazard_id, severity, status, deadline, created_at, version) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 1)",
+            "unit_address, hazard_id, severity, status, deadline, created_at, version, scene) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?, 1, ?)",
             [item_id, finding["org_id"], finding["id"], finding["inspection_id"], finding["photo_id"],
              inspection["inspector_id"], inspection["unit_name"], inspection["unit_address"], finding["hazard_id"],
-             severity, self.policy.deadline(severity, now), now],
+             severity, self.policy.deadline(severity, now), now, inspection.get("scene")],
         )  # fmt: skip
         self._history(cur, item_id, user_id, None, "open", "confirmed", now)
         return item_id

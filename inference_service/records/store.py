@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from inference_service.records.blobs import BlobStore
 from inference_service.records.schema import MIGRATIONS
@@ -61,10 +61,27 @@ _INSPECTION_COLUMNS = (
 )
 
 
+class RecordsListener(Protocol):
+    """Told of every change to the counted facts, inside the write's transaction (derived tables follow it)."""
+
+    def inspection_added(self, cur: Cursor, inspection_id: str) -> None: ...
+
+    def findings_changed(self, cur: Cursor, changes: Sequence[tuple[str, str | None]]) -> None:
+        """``changes``: (finding id, its status before the write; None for a new finding)."""
+
+
 class Records:
-    def __init__(self, db: Database, blobs: BlobStore) -> None:
+    def __init__(
+        self,
+        db: Database,
+        blobs: BlobStore,
+        listener: RecordsListener | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.db = db
         self.blobs = blobs
+        self.listener = listener
+        self.clock = clock  # when a write happens (tests date records with it)
         migrate(db, "records", MIGRATIONS)
 
     # ---- inspections -------------------------------------------------------------------------------
@@ -94,8 +111,10 @@ class Records:
                     "INSERT INTO inspections (id, org_id, inspector_id, unit_name, unit_address, unit_credit_code, "
                     "scene, lat, lon, accuracy_m, client_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [iid, org_id, inspector_id, unit_name, unit_address, unit_credit_code, scene, lat, lon, acc,
-                     client_id, time.time()],
+                     client_id, self.clock()],
                 )  # fmt: skip
+                if self.listener is not None:
+                    self.listener.inspection_added(cur, iid)
         except Exception as exc:
             if client_id and is_unique_violation(exc):  # another request with this key won the race
                 found = self._inspection_by_client(org_id, client_id)
@@ -162,7 +181,7 @@ class Records:
         if found:
             return found, False
         self.blobs.path(photo.sha256)  # validates; the bytes were put by the caller
-        pid, now = uuid.uuid4().hex, time.time()
+        pid, now = uuid.uuid4().hex, self.clock()
         try:
             with self.db.tx() as cur:
                 cur.execute(
@@ -174,8 +193,10 @@ class Records:
                      json.dumps(photo.warnings, ensure_ascii=False), json.dumps(photo.detections), user_id, now,
                      photo.scene],
                 )  # fmt: skip
-                for seq, f in enumerate(findings):
-                    self._insert_finding(cur, org_id, inspection_id, pid, f, seq, now)
+                fids = [self._insert_finding(cur, org_id, inspection_id, pid, f, seq, now)
+                        for seq, f in enumerate(findings)]  # fmt: skip
+                if self.listener is not None:
+                    self.listener.findings_changed(cur, [(fid, None) for fid in fids])
                 if photo.model_classes:
                     cur.execute(
                         "INSERT INTO model_versions (model_id, model_version, classes, first_seen) VALUES (?, ?, ?, ?) "
@@ -236,7 +257,7 @@ class Records:
         on_confirm: Callable[[Cursor, Row], str],
     ) -> Row:
         """An inspector's own finding (confirmed at once): row, decision and ledger item in one transaction."""
-        now = time.time()
+        now = self.clock()
         with self.db.tx() as cur:
             seq_row = cur.execute("SELECT COUNT(*) FROM findings WHERE photo_id = ?", [photo["id"]]).fetchone()
             seq = int(seq_row[0]) if seq_row else 0
@@ -245,6 +266,8 @@ class Records:
             row = cur.execute("SELECT * FROM findings WHERE id = ?", [fid]).fetch_dicts()[0]
             item_id = on_confirm(cur, row)
             cur.execute("UPDATE findings SET ledger_item_id = ? WHERE id = ?", [item_id, fid])
+            if self.listener is not None:
+                self.listener.findings_changed(cur, [(fid, None)])
         out = self.finding(org_id, fid)
         assert out is not None
         return out
@@ -265,7 +288,7 @@ class Records:
         """Confirm or reject; None when the finding is not this organisation's.
 
         Raises :class:`RecordConflict` once the finding's ledger item has left 待整改 (``open``)."""
-        now = time.time()
+        now = self.clock()
         for attempt in range(2):
             try:
                 with self.db.tx() as cur:
@@ -305,6 +328,8 @@ class Records:
                     elif decision == "reject" and item is not None:
                         on_withdraw(cur, item)
                         cur.execute("UPDATE findings SET ledger_item_id = NULL WHERE id = ?", [finding_id])
+                    if self.listener is not None:
+                        self.listener.findings_changed(cur, [(finding_id, f["status"])])
                 break
             except Exception as exc:  # two confirms raced to make the ledger item: the loser re-reads
                 if attempt == 0 and is_unique_violation(exc):
