@@ -253,6 +253,21 @@ def test_stats_tables_have_the_expected_figures(server: AppServer):
         ("v2", "smoke", True, 0, 0, 0, 1, 0, None),
         ("v2", "welding", False, 0, 0, 0, 0, 1, None),
     ]
+    # the same per scene: v2's fire precision is 1.0 on construction sites and 0.0 in the industry scene
+    by_scene = [(v["scene"], *(v[k] for k in keys)) for v in s["field_by_scene"]]
+    assert by_scene == [
+        ("construction", "v1", "exit_obstruction", False, 0, 0, 0, 0, 1, None),
+        ("construction", "v1", "fire", True, 1, 0, 0, 0, 0, 1.0),
+        ("construction", "v1", "smoke", True, 0, 1, 0, 0, 0, 0.0),
+        ("construction", "v2", "fire", True, 1, 0, 0, 0, 0, 1.0),
+        ("construction", "v2", "no_helmet", True, 0, 0, 1, 0, 0, None),
+        ("construction", "v2", "smoke", True, 0, 0, 0, 1, 0, None),
+        ("industry", "v2", "fire", True, 0, 1, 0, 0, 0, 0.0),
+        ("industry", "v2", "no_helmet", True, 0, 0, 0, 1, 0, None),
+        ("industry", "v2", "welding", False, 0, 0, 0, 0, 1, None),
+    ]  # fmt: skip
+    # every finding is counted under the model id and version that scored its photo
+    assert {(v["model_id"], v["model_version"]) for v in s["field_by_scene"]} == {("m", "v1"), ("m", "v2")}
     assert [(t["detector_class"], t["added"], t["model_versions"]) for t in s["teach_next"]] == [
         ("exit_obstruction", 1, ["m v1"]), ("welding", 1, ["m v2"])]  # fmt: skip
 
@@ -279,6 +294,7 @@ def test_stats_tables_have_the_expected_figures(server: AppServer):
     assert industry["rectification"]["total"] == 2
     assert [(v["model_version"], v["detector_class"]) for v in industry["field_by_version"]] == [
         ("v2", "fire"), ("v2", "no_helmet"), ("v2", "welding")]  # fmt: skip
+    assert [v for v in s["field_by_scene"] if v["scene"] == "industry"] == industry["field_by_scene"]
 
     # one table as JSON, CSV and XLSX
     one = c.get("/app/api/stats/by_unit").json()

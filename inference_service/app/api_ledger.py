@@ -9,10 +9,11 @@ from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
 from inference_service.accounts import User
 from inference_service.app import schemas as s
-from inference_service.app.api_records import check_key, read_photo, scan_photo
+from inference_service.app.api_records import TAKEN_AT, check_key, check_taken_at, read_photo, scan_photo
 from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, ScannerDep, TaxonomyDep, UserDep, require
 from inference_service.app.errors import AppError, conflict, not_found
+from inference_service.app.photo_time import exif_taken_at, shown
 from inference_service.app.views import ledger_out
 from inference_service.ledger import LedgerConflict, LedgerFilter, LedgerForbidden, recheck
 from inference_service.ledger.export import to_csv, to_xlsx
@@ -179,9 +180,11 @@ def rectification(
     ctx: CtxDep,
     scanner: ScannerDep,
     note: Annotated[str, Form(max_length=2000)] = "",
+    taken_at: Annotated[str | None, Form(description=TAKEN_AT)] = None,
 ) -> s.LedgerItemOut:
     """Attach the rectification photo; the model re-checks it (same hazard still seen: AI 复查未通过)."""
     key = check_key(idempotency_key)
+    client_taken_at = check_taken_at(taken_at, ctx.settings.deadline_utc_offset_hours)
     tax = scanner.taxonomy
     item = ctx.ledger.get(user.org_id, item_id)
     if item is None:
@@ -213,8 +216,10 @@ def rectification(
         codes = ", ".join(w.code for w in scan.warnings)
         result, reason = None, f"the rectification photo carries a warning ({codes}); a person must judge it"
     sha = ctx.records.blobs.put(data)
-    new = NewPhoto("rectification", key, sha, info["content_type"], len(data), info["width"], info["height"], None,
-                   card.model_id, card.version, info["warnings"], info["detections"], scene)  # fmt: skip
+    when, source = shown(exif_taken_at(data), client_taken_at, ctx.settings.deadline_utc_offset_hours)
+    new = NewPhoto("rectification", key, sha, info["content_type"], len(data), info["width"], info["height"], when,
+                   card.model_id, card.version, info["warnings"], info["detections"], scene,
+                   taken_at_source=source, client_taken_at=client_taken_at)  # fmt: skip
 
     def attach(cur: Cursor, photo_id: str) -> None:
         ctx.ledger.rectify(cur, user.org_id, item_id, user.id, photo_id, result, f"{note} [AI: {reason}]".strip())

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import io
 import logging
+import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
@@ -16,6 +16,7 @@ from inference_service.app.api_auth import PHOTO_SCENE_OF, SCENE_IDS
 from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, ScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
+from inference_service.app.photo_time import TakenAtError, exif_taken_at, parse_taken_at, shown
 from inference_service.app.views import finding_out, inspection_out, photo_out
 from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks, render_evidence
 from inference_service.imaging import decode_for_display
@@ -29,6 +30,10 @@ router = APIRouter(prefix="/app/api", tags=["app"])
 
 IDEMPOTENCY_MAX = 100
 _PHOTO_SCENE = "taxonomy scene id of this photo (e.g. elevator, corridor); default: the inspection's"
+TAKEN_AT = (
+    "when the photo was taken (the file's time): ISO 8601, local time without a zone, or epoch seconds or "
+    "milliseconds; not in the future (5 minutes of clock skew allowed); the photo's EXIF time wins"
+)
 
 
 def photo_scene_of(inspection_scene: str, taxonomy: Taxonomy) -> str | None:
@@ -52,16 +57,15 @@ def read_photo(upload: UploadFile, limit: int) -> bytes:
     return data
 
 
-def _taken_at(data: bytes) -> str | None:
-    """EXIF DateTimeOriginal as ``YYYY-MM-DDTHH:MM:SS`` (camera local time), if the photo has one."""
+def check_taken_at(text: str | None, offset_hours: float) -> float | None:
+    """The upload form's ``taken_at`` as epoch seconds (None when not sent); a clear 422 when impossible."""
+    if text is None:
+        return None
     try:
-        with Image.open(io.BytesIO(data)) as img:
-            raw = img.getexif().get_ifd(0x8769).get(36867)
-    except Exception:
-        return None
-    if not isinstance(raw, str) or len(raw) < 19:
-        return None
-    return raw[:10].replace(":", "-") + "T" + raw[11:19]
+        return parse_taken_at(text, now=time.time(), offset_hours=offset_hours)
+    except TakenAtError as exc:
+        zh = f"拍摄时间（taken_at）无效：{exc}；请发送 ISO 8601 时间或纪元秒，且不晚于当前时间"
+        raise AppError(422, "invalid_taken_at", str(exc), zh) from exc
 
 
 def check_key(key: str) -> str:
@@ -115,17 +119,21 @@ def store_photo(
     data: bytes,
     scanner: Scanner,
     scene: str | None = None,
+    client_taken_at: float | None = None,
 ) -> tuple[dict[str, Any], bool, ScanResult | None]:
-    """Score and keep a photo: bytes on disk by content address first, then its rows in one transaction."""
+    """Score and keep a photo: bytes on disk by content address first, then its rows in one transaction.
+
+    ``client_taken_at``: the upload form's ``taken_at`` (epoch seconds); the photo's EXIF time wins over it."""
     seen = ctx.records.photo_by_key(user.org_id, key)
     if seen is not None:
         return seen, False, None
     scan, info = scan_photo(scanner, data, scene)
     sha = ctx.records.blobs.put(data)
     card = scanner.detector.card
-    photo = NewPhoto(kind, key, sha, info["content_type"], len(data), info["width"], info["height"], _taken_at(data),
+    taken_at, source = shown(exif_taken_at(data), client_taken_at, ctx.settings.deadline_utc_offset_hours)
+    photo = NewPhoto(kind, key, sha, info["content_type"], len(data), info["width"], info["height"], taken_at,
                      card.model_id, card.version, info["warnings"], info["detections"], scene,
-                     tuple(card.classes))  # fmt: skip
+                     tuple(card.classes), source, client_taken_at)  # fmt: skip
     findings = model_findings(scanner, scan) if kind == "inspection" else []
     row, created = ctx.records.add_photo(user.org_id, inspection_id, user.id, photo, findings)
     return row, created, scan
@@ -193,14 +201,17 @@ def upload_photo(
     ctx: CtxDep,
     scanner: ScannerDep,
     scene: Annotated[str | None, Form(description=_PHOTO_SCENE)] = None,
+    taken_at: Annotated[str | None, Form(description=TAKEN_AT)] = None,
 ) -> Any:
     key = check_key(idempotency_key)
+    client_taken_at = check_taken_at(taken_at, ctx.settings.deadline_utc_offset_hours)
     inspection = ctx.records.inspection(user.org_id, inspection_id)
     if inspection is None:
         raise not_found("inspection", "检查记录")
     photo_scene = scanner.taxonomy.check_scene(scene or None) or photo_scene_of(inspection["scene"], scanner.taxonomy)
     data = read_photo(photo, ctx.settings.max_upload_bytes)
-    row, created, _ = store_photo(ctx, user, inspection_id, "inspection", key, data, scanner, photo_scene)
+    row, created, _ = store_photo(ctx, user, inspection_id, "inspection", key, data, scanner, photo_scene,
+                                  client_taken_at)  # fmt: skip
     if row["inspection_id"] != inspection_id or row["kind"] != "inspection":
         raise conflict("this idempotency_key was used for another photo upload", "该 idempotency_key 已用于其他照片")
     out = photo_out(row, ctx.records.findings_of([row["id"]])[row["id"]], scanner.taxonomy)

@@ -161,6 +161,7 @@ class PhotoOut(BaseModel):
     height: int
     scene: str | None
     taken_at: str | None
+    taken_at_source: Literal["exif", "client"] | None = None  # the photo's EXIF time, or the upload form's
     original_url: str
     evidence_url: str
     model: ModelRef
@@ -310,6 +311,10 @@ class FieldByVersion(BaseModel):
     precision: float | None
 
 
+class FieldByScene(FieldByVersion):
+    scene: str  # the inspection's scene (unit type)
+
+
 class TeachNext(BaseModel):
     detector_class: str
     name_zh: str
@@ -378,4 +383,5 @@ class StatsOut(BaseModel):
     critical_per_1000: list[CriticalRate]
     model_field: list[ModelField]
     field_by_version: list[FieldByVersion]
+    field_by_scene: list[FieldByScene]
     teach_next: list[TeachNext]

@@ -320,11 +320,12 @@ def critical_per_1000(q: StatsQuery) -> Rows:
 
 def stats(q: StatsQuery) -> dict[str, Any]:
     """Every table (the JSON of GET /app/api/stats)."""
-    from inference_service.app.stats_model import field_by_version, model_field, teach_next
+    from inference_service.app.stats_model import field_by_scene, field_by_version, model_field, teach_next
 
     out = {name: fn(q) for name, fn in TABLES.items()}
     out["model_field"] = model_field(q)
     out["field_by_version"] = field_by_version(q)
+    out["field_by_scene"] = field_by_scene(q)
     out["teach_next"] = teach_next(q, out["field_by_version"])
     return out
 

@@ -6,6 +6,8 @@
   a class that version detects) and ``added_new`` (added for a class it does not have). A version's classes are
   the ones it was serving with (the records keep them per version, ``model_versions``); a version the records
   lack falls back to the taxonomy's ``trained_by_default_model`` classes.
+- ``field_by_scene``: ``field_by_version`` per inspection scene (unit type), so a new release is judged on the
+  same kind of photos as the one before (one request; ``scene`` in the query keeps one).
 - ``teach_next``: the classes inspectors added that the model that scored the photo does not have, most first:
   what to teach next.
 
@@ -66,28 +68,56 @@ def version_classes(q: StatsQuery) -> dict[tuple[str, str], set[str]]:
             q.db.query("SELECT model_id, model_version, classes FROM model_versions")}  # fmt: skip
 
 
-def field_by_version(q: StatsQuery) -> Rows:
+def _by_version(q: StatsQuery, rows: list[tuple[Any, ...]], scene: bool) -> Rows:
+    """Field rows per (scene,) model version and class from ``(scene?, model_id, model_version, class, source,
+    status, n)``."""
     known = version_classes(q)
     default = {c.name for c in q.taxonomy.detector_classes if c.trained_by_default_model}
     zh = {c.name: c.zh for c in q.taxonomy.detector_classes}
-    rows: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for mid, ver, cls, source, status, n in _grouped(
-        q,
-        "p.model_id, p.model_version, COALESCE(f.detector_class, '')",
-        "p.model_id, p.model_version, f.detector_class",
-        "model_id, model_version, detector_class",
-    ):
+    out: dict[tuple[str, ...], dict[str, Any]] = {}
+    for row in rows:
+        where, (mid, ver, cls, source, status, n) = row[: int(scene)], row[int(scene) :]
         has = cls in known.get((mid, ver), default)
-        e = rows.setdefault((mid, ver, cls), {"model_id": mid, "model_version": ver, "detector_class": cls or None,
-                                              "name_zh": zh.get(cls, cls), "model_has_class": has, "confirmed": 0,
-                                              "rejected": 0, "pending": 0, "misses": 0, "added_new": 0})  # fmt: skip
+        first = {"scene": where[0]} if scene else {}
+        e = out.setdefault((*where, mid, ver, cls), {**first, "model_id": mid, "model_version": ver,
+                                                     "detector_class": cls or None, "name_zh": zh.get(cls, cls),
+                                                     "model_has_class": has, "confirmed": 0, "rejected": 0,
+                                                     "pending": 0, "misses": 0, "added_new": 0})  # fmt: skip
         if source == "inspector":
             if status == "confirmed":
                 e["misses" if has else "added_new"] += int(n)
         else:
             e[status] += int(n)
-    return [{**e, "precision": _precision(e["confirmed"], e["rejected"])}
-            for _, e in sorted(rows.items(), key=lambda t: (t[0][0], t[0][1], t[0][2]))]  # fmt: skip
+    return [{**e, "precision": _precision(e["confirmed"], e["rejected"])} for _, e in sorted(out.items())]
+
+
+def field_by_version(q: StatsQuery) -> Rows:
+    rows = _grouped(
+        q,
+        "p.model_id, p.model_version, COALESCE(f.detector_class, '')",
+        "p.model_id, p.model_version, f.detector_class",
+        "model_id, model_version, detector_class",
+    )
+    return _by_version(q, rows, scene=False)
+
+
+def field_by_scene(q: StatsQuery) -> Rows:
+    """``field_by_version`` per inspection scene: model versions compared on the same kind of photos."""
+    keys = "i.scene, p.model_id, p.model_version, COALESCE(f.detector_class, '')"
+
+    def raw(since: float | None, until: float | None, whole: bool = False) -> list[tuple[Any, ...]]:
+        rng, params = q.range("f.created_at", since, until, whole)
+        scene = "" if q.scene is None else " AND i.scene = ?"
+        return q.db.query(
+            f"SELECT {keys}, f.source, f.status, COUNT(*) FROM findings f JOIN photos p ON p.id = f.photo_id "
+            f"JOIN inspections i ON i.id = f.inspection_id WHERE f.org_id = ?{rng}{scene} "
+            f"GROUP BY i.scene, p.model_id, p.model_version, f.detector_class, f.source, f.status",
+            [q.org_id, *params, *([] if q.scene is None else [q.scene])],
+        )
+
+    cols = "scene, model_id, model_version, detector_class, source, status"
+    rows = raw(None, None, True) if q.days is None else q.monthly("stats_field", cols, "", [], raw)
+    return _by_version(q, rows, scene=True)
 
 
 def teach_next(q: StatsQuery, by_version: Rows | None = None) -> Rows:
@@ -104,5 +134,6 @@ def teach_next(q: StatsQuery, by_version: Rows | None = None) -> Rows:
 TABLES: dict[str, Callable[[StatsQuery], Any]] = {
     "model_field": model_field,
     "field_by_version": field_by_version,
+    "field_by_scene": field_by_scene,
     "teach_next": teach_next,
 }

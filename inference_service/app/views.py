@@ -62,6 +62,7 @@ def photo_out(row: Row, findings: Sequence[Row], taxonomy: Taxonomy) -> s.PhotoO
         height=int(row["height"]),
         scene=row["scene"],
         taken_at=row["taken_at"],
+        taken_at_source=row.get("taken_at_source"),
         original_url=f"/app/api/photos/{pid}/original",
         evidence_url=f"/app/api/photos/{pid}/evidence.jpg",
         model=s.ModelRef(id=row["model_id"], version=row["model_version"]),

@@ -100,4 +100,13 @@ MIGRATIONS = (
         "finding unconfirmed (found on a photo with a warning: doubtful until the inspector confirms it)",
         ("ALTER TABLE findings ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0",),
     ),
+    Migration(
+        5,
+        "photo taken_at_source (exif | client) and client_taken_at (the upload form's taken_at, epoch seconds)",
+        (
+            "ALTER TABLE photos ADD COLUMN taken_at_source TEXT",
+            "ALTER TABLE photos ADD COLUMN client_taken_at DOUBLE PRECISION",
+            "UPDATE photos SET taken_at_source = 'exif' WHERE taken_at IS NOT NULL",
+        ),
+    ),
 )

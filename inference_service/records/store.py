@@ -51,6 +51,8 @@ class NewPhoto:
     detections: list[dict[str, Any]]
     scene: str | None = None  # the taxonomy scene id the hazard rules ran with
     model_classes: tuple[str, ...] = ()  # the classes of the model that scored it (kept once per version)
+    taken_at_source: str | None = None  # where taken_at came from: exif | client (the upload form's taken_at)
+    client_taken_at: float | None = None  # the upload form's taken_at, epoch seconds (kept even when EXIF wins)
 
 
 _INSPECTION_COLUMNS = (
@@ -187,11 +189,12 @@ class Records:
                 cur.execute(
                     "INSERT INTO photos (id, org_id, inspection_id, kind, idempotency_key, sha256, content_type, "
                     "size_bytes, width, height, taken_at, model_id, model_version, warnings, detections, "
-                    "uploaded_by, created_at, scene) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "uploaded_by, created_at, scene, taken_at_source, client_taken_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [pid, org_id, inspection_id, photo.kind, photo.idempotency_key, photo.sha256, photo.content_type,
                      photo.size_bytes, photo.width, photo.height, photo.taken_at, photo.model_id, photo.model_version,
                      json.dumps(photo.warnings, ensure_ascii=False), json.dumps(photo.detections), user_id, now,
-                     photo.scene],
+                     photo.scene, photo.taken_at_source, photo.client_taken_at],
                 )  # fmt: skip
                 fids = [self._insert_finding(cur, org_id, inspection_id, pid, f, seq, now)
                         for seq, f in enumerate(findings)]  # fmt: skip

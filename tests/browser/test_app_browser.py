@@ -6,7 +6,9 @@ One module-scoped server; each test makes its own inspection, so the order of th
 from __future__ import annotations
 
 import io
+import os
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -213,6 +215,34 @@ def test_photo_is_downscaled_upright_in_the_browser(app_server: AppServer, phone
     expect(page.locator("[data-photo] [data-scene=corridor]")).to_be_visible()
     stored = app_server.client("inspector").get(p["original_url"])
     assert Image.open(io.BytesIO(stored.content)).size == (1536, 2048)  # the bytes sent were the small ones
+
+
+def test_photo_keeps_the_files_time_and_goes_without_it_when_the_clock_is_ahead(
+    app_server: AppServer, phone: Any, tmp_path: Path
+) -> None:
+    """The queue sends each file's time (File.lastModified) as taken_at; the server keeps it on the photo and the
+    photo's header shows it. A file dated a day ahead (a phone clock gone wrong) is refused by the server with
+    invalid_taken_at, and the queue sends the photo again without the time instead of leaving it stuck."""
+    files = []
+    for name, shade, when in (("t1.jpg", 60, 1_772_416_800), ("t2.jpg", 200, int(time.time()) + 86_400)):
+        path = tmp_path / name  # 1_772_416_800: 2026-03-02 10:00:00 in China
+        Image.new("RGB", (640, 480), (shade, 120, 150)).save(path, "JPEG", quality=80)
+        os.utime(path, (when, when))
+        files.append(path)
+    page = phone()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "拍摄时间测试单位")
+    choose_photos(page, files[:1])
+    expect(page.locator("[data-photo]")).to_have_count(1)
+    taken = page.locator('[data-photo] [data-taken="2026-03-02T10:00:00"]')
+    expect(taken).to_contain_text("拍摄于 2026-03-02 10:00:00（文件时间）")
+    choose_photos(page, files[1:])
+    expect(page.locator("[data-photo]")).to_have_count(2)
+    expect(page.locator("[data-queue] .qi")).to_have_count(0)  # not left failed in the queue
+    got = [(p["taken_at"], p["taken_at_source"]) for p in inspection(app_server.client("inspector"), iid)["photos"]]
+    assert got == [("2026-03-02T10:00:00", "client"), (None, None)]
+    expect(page.locator("[data-photo] [data-taken]")).to_have_count(1)
+    assert page.errors == []
 
 
 def test_another_organisation_cannot_see_the_record(app_server: AppServer, phone: Any, photos: Any) -> None:

@@ -279,7 +279,11 @@ export function photoCard(photo) {
         h('strong', {}, live ? t('found', live) : t('found0'),
           waiting ? h('span', { class: 'pill doubt', 'data-waiting': waiting }, t('n_awaiting', waiting)) : null,
           photo.scene ? h('span', { class: 'pill', 'data-scene': photo.scene }, photoSceneName(photo.scene)) : null),
-        h('span', { class: 'muted small' }, `${t('model')} ${photo.model?.version || photo.model?.id || t('model_na')}`)),
+        h('span', { class: 'muted small' },
+          photo.taken_at ? h('span', { 'data-taken': photo.taken_at, 'data-taken-source': photo.taken_at_source || '' },
+            t('taken', photo.taken_at.replace('T', ' ')), photo.taken_at_source === 'client' ? t('taken_client') : '',
+            ' · ') : null,
+          `${t('model')} ${photo.model?.version || photo.model?.id || t('model_na')}`)),
       ui.mode === 'add' ? addForm() : h('div', { class: 'btns' },
         h('button', { class: 'btn ghost', type: 'button', 'data-act': 'add-missed', onclick: () => {
           ui.mode = 'add'; ui.fid = null; ui.box = null; frame.classList.add('drawing'); drawBoxes(); renderBelow();

@@ -228,6 +228,12 @@ export async function uploadOne(queuedRec) {
     if (r.status === 401) loggedOut();
     return 'stop';
   }
+  if (r.status === 422 && r.data?.error?.code === 'invalid_taken_at' && rec.taken_at) {
+    rec.taken_at = null;  // the device's clock was off: the photo goes without its file time
+    await idb.put(rec);
+    setLive(rec.key, 'wait');
+    return 'again';
+  }
   rec.error = r.data?.error?.message || `HTTP ${r.status}`;
   await idb.put(rec);
   live.delete(rec.key);
