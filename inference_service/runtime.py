@@ -51,6 +51,16 @@ class DetectResult:
     image: DecodedImage = field(repr=False)  # what was decoded; evidence is drawn on it
 
 
+@dataclass(eq=False)
+class Staged:
+    """Photos decoded and laid out as input tensors: all the work before the session (:meth:`Detector.stage`)."""
+
+    images: list[DecodedImage]
+    geometries: list[ImageGeometry]
+    timings: list[dict[str, float]]  # per photo, filled in as the stages run
+    groups: list[tuple[np.ndarray, list[int]]]  # one input tensor per input shape, and the photos in it
+
+
 def session_options(threads: int | None = None, *, spinning: bool = False) -> ort.SessionOptions:
     """Deliberate CPU settings for a request-serving process.
 
@@ -203,48 +213,78 @@ class Detector:
 
         ``conf`` replaces the card's per-class thresholds for this call; ``classes`` keeps only those
         class names. Undecodable bytes raise; decode them first with :meth:`decode` to isolate errors.
+        The same as :meth:`stage`, :meth:`infer` and :meth:`finish` one chunk at a time.
         """
-        class_ids = self.class_ids(classes)
-        thresholds = self.card.thresholds(conf)
+        self.class_ids(classes)  # an unknown class fails before anything is decoded
         chunk = self.model.fixed_batch or self.max_batch
         results: list[DetectResult] = []
         for start in range(0, len(images), chunk):
-            results.extend(self._detect_chunk(images[start : start + chunk], thresholds, class_ids))
+            staged = self.stage(images[start : start + chunk])
+            results.extend(self.finish(staged, self.infer(staged), conf, classes))
         return results
 
-    def _detect_chunk(
-        self, images: Sequence[ImageInput], thresholds: np.ndarray, class_ids: list[int] | None
-    ) -> list[DetectResult]:
+    def stage(self, images: Sequence[ImageInput]) -> Staged:
+        """Everything before the session: decode (bytes), letterbox and the input tensors (one per input shape
+        and batch of at most ``max_batch``, or the model's fixed batch).
+
+        The service runs this outside its model slot, so that the slot only ever holds the session."""
         decoded: list[DecodedImage] = []
-        prepared: list[tuple[np.ndarray, ImageGeometry]] = []
+        geometries: list[ImageGeometry] = []
+        padded: list[np.ndarray] = []
         timings: list[dict[str, float]] = []
         for item in images:
             t0 = time.perf_counter()
             img = self.decode(item) if isinstance(item, bytes) else item
             t_decode = _ms(t0) if isinstance(item, bytes) else 0.0
             t1 = time.perf_counter()
-            prepared.append(self.prepare(img))
+            array, geometry = self.prepare(img)
             decoded.append(img)
+            geometries.append(geometry)
+            padded.append(array)
             timings.append({"decode": t_decode, "preprocess": _ms(t1)})
         # One session call per input shape: with rect inputs, photos of other aspect ratios differ.
-        groups: dict[tuple[int, ...], list[int]] = {}
-        for i, (padded, _) in enumerate(prepared):
-            groups.setdefault(padded.shape, []).append(i)
-        outputs: list[np.ndarray] = [np.empty(0, np.float32)] * len(images)
-        for (h, w, _), members in groups.items():
-            tensor = np.zeros((self.model.fixed_batch or len(members), 3, h, w), np.float32)
-            for slot, i in enumerate(members):
-                t1 = time.perf_counter()
-                to_tensor(prepared[i][0], bgr=decoded[i].channels == "BGR", out=tensor[slot])
-                timings[i]["preprocess"] = round(timings[i]["preprocess"] + _ms(t1), 3)
+        members_of: dict[tuple[int, ...], list[int]] = {}
+        for i, array in enumerate(padded):
+            members_of.setdefault(array.shape, []).append(i)
+        groups: list[tuple[np.ndarray, list[int]]] = []
+        size = self.model.fixed_batch or self.max_batch
+        for (h, w, _), same_shape in members_of.items():
+            for start in range(0, len(same_shape), size):
+                members = same_shape[start : start + size]
+                tensor = np.zeros((self.model.fixed_batch or len(members), 3, h, w), np.float32)
+                for slot, i in enumerate(members):
+                    t1 = time.perf_counter()
+                    to_tensor(padded[i], bgr=decoded[i].channels == "BGR", out=tensor[slot])
+                    timings[i]["preprocess"] = round(timings[i]["preprocess"] + _ms(t1), 3)
+                groups.append((tensor, members))
+        return Staged(decoded, geometries, timings, groups)
+
+    def infer(self, staged: Staged) -> list[np.ndarray]:
+        """The session's raw output for each staged photo (one session call per input shape)."""
+        outputs: list[np.ndarray] = [np.empty(0, np.float32)] * len(staged.images)
+        for tensor, members in staged.groups:
             t2 = time.perf_counter()
             output = self._run(tensor)
             t_infer = round(_ms(t2) / len(members), 3)
             for slot, i in enumerate(members):
                 outputs[i] = output[slot][None]
-                timings[i]["infer"] = t_infer
+                staged.timings[i]["infer"] = t_infer
+        return outputs
+
+    def finish(
+        self,
+        staged: Staged,
+        outputs: Sequence[np.ndarray],
+        conf: float | None = None,
+        classes: Sequence[str] | None = None,
+    ) -> list[DetectResult]:
+        """Boxes in original pixels from the raw outputs of :meth:`infer` (thresholds, NMS, class filter)."""
+        class_ids = self.class_ids(classes)
+        thresholds = self.card.thresholds(conf)
         results: list[DetectResult] = []
-        for img, (_, geometry), output, timing in zip(decoded, prepared, outputs, timings, strict=True):
+        for img, geometry, output, timing in zip(
+            staged.images, staged.geometries, outputs, staged.timings, strict=True
+        ):
             t3 = time.perf_counter()
             (dets,) = postprocess(output, [geometry], thresholds, self.card.nms_iou, classes=class_ids)
             timing["postprocess"] = _ms(t3)

@@ -1,4 +1,8 @@
-"""One scan = detect + hazard rules (+ evidence photo). Shared by the HTTP API and the CLI."""
+"""One scan = detect + hazard rules (+ evidence photo). Shared by the HTTP API and the CLI.
+
+A scan runs in three steps, :meth:`Scanner.stage` (decode, letterbox), :meth:`Scanner.infer` (the session) and
+:meth:`Scanner.finish` (boxes, hazards, evidence), so that the service holds a model slot for the session alone.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from inference_service.budget import MB, BudgetBusyError
 from inference_service.evidence import DEFAULT_FONT, annotations_for, render_evidence
@@ -20,7 +26,7 @@ from inference_service.imaging import (
     decode_for_display,
     photo_warnings,
 )
-from inference_service.runtime import Detector, DetectResult, ImageInput
+from inference_service.runtime import Detector, DetectResult, ImageInput, Staged
 from inference_service.taxonomy import HazardFinding, Taxonomy
 
 logger = logging.getLogger(__name__)
@@ -59,6 +65,17 @@ class EvidenceStyle:
     quality: int = 85
 
 
+@dataclass(eq=False)
+class Pending:
+    """One request's photos between the stages: staged for the model, or already refused."""
+
+    staged: Staged  # the photos that decoded
+    sources: list[bytes | None]  # their bytes (for a larger evidence decode), per staged photo
+    slots: list[int]  # their places in the request
+    errors: dict[int, ImageError | BudgetBusyError]  # place -> why that photo was refused
+    count: int  # photos in the request (or chunk)
+
+
 class Scanner:
     """A detector and a taxonomy that agree on class names. Thread-safe."""
 
@@ -79,15 +96,43 @@ class Scanner:
         if unknown:
             logger.warning("model classes %s are not in the taxonomy; they raise no hazards", unknown)
 
+    def check(self, options: ScanOptions | None) -> None:
+        """Raise for an unknown scene or class, before anything is decoded."""
+        opts = options or ScanOptions()
+        self.taxonomy.check_scene(opts.scene)
+        self.detector.class_ids(opts.classes)
+
     def scan(self, image: ImageInput, options: ScanOptions | None = None) -> ScanResult:
         return self.scan_batch([image], options)[0]
 
     def scan_batch(self, images: Sequence[ImageInput], options: ScanOptions | None = None) -> list[ScanResult]:
-        opts = options or ScanOptions()
-        self.taxonomy.check_scene(opts.scene)
-        detected = self.detector.detect_batch(images, conf=opts.min_confidence, classes=opts.classes)
+        """Scan photos; the first that cannot be decoded raises. :meth:`stage`, :meth:`infer`, :meth:`finish`."""
+        pending = self.stage(images, options)
+        return [r for r in self.finish(pending, self.infer(pending), options) if isinstance(r, ScanResult)]
+
+    def stage(self, images: Sequence[ImageInput], options: ScanOptions | None = None) -> Pending:
+        """The work before the model: check the options, decode, letterbox (raises on a photo it cannot use)."""
+        self.check(options)
+        staged = self.detector.stage(images)
         sources = [image if isinstance(image, bytes) else None for image in images]
-        return [self._finish(r, opts, src) for r, src in zip(detected, sources, strict=True)]
+        return Pending(staged, sources, list(range(len(images))), {}, len(images))
+
+    def infer(self, pending: Pending) -> list[np.ndarray]:
+        """The model's raw outputs for the staged photos: the only step that needs a model slot."""
+        return self.detector.infer(pending.staged)
+
+    def finish(
+        self, pending: Pending, outputs: Sequence[np.ndarray], options: ScanOptions | None = None
+    ) -> list[ScanResult | ImageError | BudgetBusyError]:
+        """Boxes, hazards, photo warnings and the evidence photo; each photo's result or error, in request order."""
+        opts = options or ScanOptions()
+        detected = self.detector.finish(pending.staged, outputs, opts.min_confidence, opts.classes)
+        out: list[ScanResult | ImageError | BudgetBusyError | None] = [None] * pending.count
+        for i, exc in pending.errors.items():
+            out[i] = exc
+        for i, result, source in zip(pending.slots, detected, pending.sources, strict=True):
+            out[i] = self._finish(result, opts, source)
+        return [r for r in out if r is not None]
 
     def scan_each(
         self, photos: Sequence[bytes], options: ScanOptions | None = None
@@ -97,17 +142,20 @@ class Scanner:
         The detector's ``max_decode_bytes`` bounds the decode memory of all the photos together: once a batch
         has spent it, its further photos are refused (413) without being decoded.
         """
-        self.taxonomy.check_scene(options.scene if options else None)
+        self.check(options)
         out: list[ScanResult | ImageError | BudgetBusyError] = []
         spent = [0]
         for start in range(0, len(photos), CHUNK):
-            out.extend(self._scan_chunk(photos[start : start + CHUNK], options or ScanOptions(), spent))
+            pending = self.stage_each(photos[start : start + CHUNK], options, spent)
+            out.extend(self.finish(pending, self.infer(pending), options))
         return out
 
-    def _scan_chunk(
-        self, photos: Sequence[bytes], opts: ScanOptions, spent: list[int]
-    ) -> list[ScanResult | ImageError | BudgetBusyError]:
-        out: list[ScanResult | ImageError | BudgetBusyError | None] = [None] * len(photos)
+    def stage_each(self, photos: Sequence[bytes], options: ScanOptions | None, spent: list[int]) -> Pending:
+        """:meth:`stage` for one chunk of a batch: a photo that cannot be decoded keeps its error, the rest go on.
+
+        ``spent``: decode bytes the request's earlier chunks used (updated), against ``max_decode_bytes``."""
+        self.check(options)
+        errors: dict[int, ImageError | BudgetBusyError] = {}
         decoded: list[tuple[int, DecodedImage, float]] = []
         budget = self.detector.max_decode_bytes
         for i, data in enumerate(photos):
@@ -115,7 +163,7 @@ class Scanner:
             if budget is not None:
                 cost = decode_cost_of(data, max(self.detector.input_size))
                 if spent[0] and spent[0] + cost > budget:
-                    out[i] = ImageTooLargeError(
+                    errors[i] = ImageTooLargeError(
                         f"this request's photos need more than {budget / MB:.0f} MB to decode together; "
                         "send this one in another request"
                     )
@@ -124,17 +172,13 @@ class Scanner:
             try:
                 image = self.detector.decode(data)
             except (ImageError, BudgetBusyError) as exc:
-                out[i] = exc
+                errors[i] = exc
                 continue
             decoded.append((i, image, round((time.perf_counter() - t0) * 1000, 3)))
-        detected = self.detector.detect_batch(
-            [image for _, image, _ in decoded], conf=opts.min_confidence, classes=opts.classes
-        )
-        scans = [self._finish(r, opts, photos[i]) for (i, _, _), r in zip(decoded, detected, strict=True)]
-        for (i, _, decode_ms), scan in zip(decoded, scans, strict=True):
-            scan.timings_ms["decode"] = decode_ms
-            out[i] = scan
-        return [r for r in out if r is not None]
+        staged = self.detector.stage([image for _, image, _ in decoded])
+        for timing, (_, _, decode_ms) in zip(staged.timings, decoded, strict=True):
+            timing["decode"] = decode_ms
+        return Pending(staged, [photos[i] for i, _, _ in decoded], [i for i, _, _ in decoded], errors, len(photos))
 
     def _finish(self, result: DetectResult, opts: ScanOptions, source: bytes | None) -> ScanResult:
         t0 = time.perf_counter()

@@ -113,6 +113,45 @@ def test_a_client_that_left_while_queued_is_not_run(tight: tuple[LiveServer, htt
     assert 'hazardscan_images_total{outcome="scanned"}' not in metrics
 
 
+def test_photos_decode_while_the_model_slot_is_taken(tight: tuple[LiveServer, httpx.Client]):
+    live, client = tight
+    gate = _gate(live)
+    assert gate.loop is not None
+    asyncio.run_coroutine_threadsafe(gate.slots.acquire(), gate.loop).result(10)  # the one model slot is busy
+    answers: list[int] = []
+    poster = threading.Thread(
+        target=lambda: answers.append(client.post("/v1/detect", files={"photo": ("p.png", PHOTO)}).status_code)
+    )
+    poster.start()
+    # decoded (its decode slot used and given back) while the model slot is still taken: it waits with its tensor
+    _wait_until(lambda: gate.decode_s > 0 and gate.admitted == 1 and gate.decoding_now == 0, "decoded first")
+    assert gate.running == 0 and gate.infer_s == 0 and not answers
+    gate.loop.call_soon_threadsafe(gate.slots.release)
+    poster.join(30)
+    assert answers == [200] and gate.infer_s > 0
+
+
+def test_decoding_worker_threads_run_below_the_event_loop(tiny_model_dir: Path):
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("per-thread nice values are Linux's")
+    settings = Settings(model_path=tiny_model_dir, threads=1, worker_nice=6)
+    live = LiveServer(settings)
+    with live as client:
+        assert client.post("/v1/detect", files={"photo": ("p.png", PHOTO)}).status_code == 200
+        loop_tid = live.thread.native_id
+        assert loop_tid is not None
+        base = os.getpriority(os.PRIO_PROCESS, loop_tid)  # the event loop keeps its priority
+        lowered = [
+            int(t)
+            for t in os.listdir("/proc/self/task")
+            if os.getpriority(os.PRIO_PROCESS, int(t)) == min(19, base + 6)
+        ]
+        assert lowered and loop_tid not in lowered
+
+
 def test_a_burst_is_answered_or_refused_never_collapses(tiny_model_dir: Path):
     settings = Settings(model_path=tiny_model_dir, threads=1, model_concurrency=1, max_queue=2)
     photo = encode(noisy_photo(1200, 900), "PNG")  # slow enough to decode that the burst overlaps

@@ -1,14 +1,16 @@
 """A bounded queue in front of the model.
 
-``capacity = model_concurrency + max_queue`` requests may be inside the model routes at once: up to
-``model_concurrency`` decoding and running the model, the rest waiting for a slot; and a request is
-admitted only while its expected wait (the queue ahead of it times the recent time per request) is within
+``capacity = model_concurrency + max_queue`` requests may be inside the model routes at once. Each goes through
+two stages, each with its own slots: decoding (``decode_concurrency`` at once: decode, letterbox, the input
+tensor) and the model (``model_concurrency`` at once: the ONNX Runtime session alone), so one request decodes
+while another runs the model, and a slow decode (a large PNG) never holds a model slot. A request is admitted
+only while its expected wait (the queue ahead of it times the recent time per request) is within
 ``max_queue_wait_s`` (4 s), so slow photos (large PNGs, batches) shorten the queue instead of lengthening waits.
 A request beyond either is refused before its body is read, at once, with 503 and ``Retry-After``
 (:class:`AdmissionMiddleware`), and its connection closed so that its body is never read either
 (:func:`~inference_service.api.errors.refusal`): a crowd costs neither memory, nor waiting time, nor the event
-loop's time. A waiting request whose
-client has gone is dropped before it runs (:meth:`ModelGate.slot`).
+loop's time. A waiting request whose client has gone is dropped before it decodes or runs
+(:meth:`ModelGate.decoding`, :meth:`ModelGate.slot`).
 """
 
 from __future__ import annotations
@@ -30,21 +32,34 @@ if TYPE_CHECKING:
 
 
 class ModelGate:
-    def __init__(self, concurrency: int, max_queue: int, metrics: Metrics, max_wait_s: float | None = None) -> None:
+    def __init__(
+        self,
+        concurrency: int,
+        max_queue: int,
+        metrics: Metrics,
+        max_wait_s: float | None = None,
+        decode_concurrency: int | None = None,
+    ) -> None:
         self.concurrency = concurrency
+        self.decode_concurrency = decode_concurrency or concurrency
         self.capacity = concurrency + max_queue
         self.metrics = metrics
         self.max_wait_s = max_wait_s
-        self.service_s = 0.0  # moving average of the time a request holds a slot
+        self.service_s = 0.0  # recent time per request in its two stages (decode_s + infer_s)
+        self.decode_s = 0.0  # moving averages of the time a request holds a decode slot, a model slot
+        self.infer_s = 0.0
         self.admitted = 0  # inside the gated routes: running or waiting (event-loop only, no lock needed)
-        self.running = 0
+        self.running = 0  # holding a model slot
+        self.decoding_now = 0  # holding a decode slot
         self._slots: asyncio.Semaphore | None = None
+        self._decode_slots: asyncio.Semaphore | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
 
     def bind(self) -> None:
         """Make the slots in the running (server's) event loop; called at start-up."""
         self.loop = asyncio.get_running_loop()
         self._slots = asyncio.Semaphore(self.concurrency)
+        self._decode_slots = asyncio.Semaphore(self.decode_concurrency)
 
     @property
     def slots(self) -> asyncio.Semaphore:
@@ -54,8 +69,15 @@ class ModelGate:
         return self._slots
 
     @property
+    def decode_slots(self) -> asyncio.Semaphore:
+        if self._decode_slots is None:
+            self.bind()
+        assert self._decode_slots is not None
+        return self._decode_slots
+
+    @property
     def waiting(self) -> int:
-        return self.admitted - self.running
+        return self.admitted - self.running - self.decoding_now
 
     def expected_wait_s(self) -> float:
         """How long a request admitted now would wait for a slot, from the recent time per request."""
@@ -75,21 +97,42 @@ class ModelGate:
     def leave(self) -> None:
         self.admitted -= 1
 
+    async def _check_client(self, request: Request) -> None:
+        if await request.is_disconnected():
+            self.metrics.refused.labels("client_gone").inc()
+            raise ClientGoneError("the client disconnected before its photo was scanned")
+
+    @asynccontextmanager
+    async def decoding(self, request: Request) -> AsyncIterator[None]:
+        """Wait for a decode slot; a request whose client has disconnected meanwhile is dropped, not decoded."""
+        async with self.decode_slots:
+            await self._check_client(request)
+            self.decoding_now += 1
+            t0 = time.monotonic()
+            try:
+                yield
+            finally:
+                self.decoding_now -= 1
+                self.decode_s = _average(self.decode_s, time.monotonic() - t0)
+                self.service_s = self.decode_s + self.infer_s
+
     @asynccontextmanager
     async def slot(self, request: Request) -> AsyncIterator[None]:
         """Wait for a model slot; a request whose client has disconnected meanwhile is dropped, not run."""
         async with self.slots:
-            if await request.is_disconnected():
-                self.metrics.refused.labels("client_gone").inc()
-                raise ClientGoneError("the client disconnected before its photo was scanned")
+            await self._check_client(request)
             self.running += 1
             t0 = time.monotonic()
             try:
                 yield
             finally:
                 self.running -= 1
-                held = time.monotonic() - t0
-                self.service_s = held if self.service_s == 0.0 else 0.8 * self.service_s + 0.2 * held
+                self.infer_s = _average(self.infer_s, time.monotonic() - t0)
+                self.service_s = self.decode_s + self.infer_s
+
+
+def _average(mean: float, value: float) -> float:
+    return value if mean == 0.0 else 0.8 * mean + 0.2 * value
 
 
 class BodyBudget:

@@ -1,5 +1,5 @@
-"""HTTP routes. The model routes read the upload in the event loop, wait for a model slot (bounded queue),
-then decode and run the model in the thread pool."""
+"""HTTP routes. The model routes read the upload in the event loop, then, in worker threads: decode it (in a
+decode slot), run the model (in a model slot, the session alone) and finish (hazards, evidence) in neither."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from starlette.concurrency import run_in_threadpool
 
 from inference_service.api.deps import MetricsDep, OptionsDep, ScannerDep, StateDep
 from inference_service.api.errors import ApiError, PayloadTooLargeError, TooManyFilesError, describe, error_body
@@ -26,9 +25,10 @@ from inference_service.api.schemas import (
     ModelView,
     Readiness,
 )
+from inference_service.api.state import ServiceState
 from inference_service.budget import BudgetBusyError
 from inference_service.imaging import SUPPORTED_HUMAN, ImageError
-from inference_service.scan import ScanResult
+from inference_service.scan import CHUNK, Scanner, ScanOptions, ScanResult
 
 router = APIRouter()
 
@@ -84,19 +84,43 @@ async def detect(
     jpeg = wants_jpeg(request.headers.get("accept"), fmt)
     if jpeg:
         options = dataclasses.replace(options, evidence=True)
-    metrics = state.metrics
+    metrics, gate, workers = state.metrics, state.gate, state.workers
     try:
         data = await read_upload(photo, state.settings.max_upload_bytes)
-        async with state.gate.slot(request):
-            scan = await run_in_threadpool(scanner.scan, data, options)
+        async with gate.decoding(request):
+            pending = await workers.run(scanner.stage, [data], options)
+        async with gate.slot(request):
+            outputs = await workers.run(scanner.infer, pending)
+        (scan,) = await workers.run(scanner.finish, pending, outputs, options)
     except (ImageError, ApiError, BudgetBusyError):
         metrics.observe_rejected()
         raise
+    assert isinstance(scan, ScanResult)  # stage raised for a photo it could not use
     metrics.observe_scan(scan)
     if jpeg and scan.evidence_jpeg is not None:
         headers = evidence_headers(scan, ModelInfo.of(scanner.detector.card))
         return Response(scan.evidence_jpeg, media_type="image/jpeg", headers=headers)
     return DetectResponse.from_scan(scan, scanner.detector.card)
+
+
+async def scan_in_chunks(
+    request: Request, state: ServiceState, scanner: Scanner, photos: list[bytes], options: ScanOptions
+) -> list[ScanResult | ImageError | BudgetBusyError]:
+    """:meth:`Scanner.scan_each` through the gate's two stages, one chunk at a time (photos of other requests
+    get their turn between the chunks of a long batch)."""
+    gate, workers = state.gate, state.workers
+    scanner.check(options)
+    out: list[ScanResult | ImageError | BudgetBusyError] = []
+    spent = [0]
+    for start in range(0, len(photos), CHUNK):
+        async with gate.decoding(request):
+            pending = await workers.run(scanner.stage_each, photos[start : start + CHUNK], options, spent)
+        outputs = []
+        if pending.staged.images:
+            async with gate.slot(request):
+                outputs = await workers.run(scanner.infer, pending)
+        out.extend(await workers.run(scanner.finish, pending, outputs, options))
+    return out
 
 
 @router.post("/v1/detect/batch", response_model=BatchResponse, responses=ERRORS, tags=["detect"])
@@ -119,8 +143,7 @@ async def detect_batch(
             payloads[i] = await read_upload(upload, settings.max_upload_bytes)
         except PayloadTooLargeError as exc:
             outcomes[i] = exc
-    async with state.gate.slot(request):
-        scanned = await run_in_threadpool(scanner.scan_each, list(payloads.values()), options)
+    scanned = await scan_in_chunks(request, state, scanner, list(payloads.values()), options)
     for i, result in zip(payloads, scanned, strict=True):
         outcomes[i] = result
     items = []

@@ -46,7 +46,24 @@ class Settings(BaseSettings):
             "that does not fit: 503 with Retry-After before its body is read. At least the largest batch body",
         ),
     ] = 256
-    model_concurrency: Annotated[int, Field(gt=0, description="requests decoding/running the model at once")] = 2
+    model_concurrency: Annotated[
+        int, Field(gt=0, description="requests running the model (the ONNX Runtime session alone) at once")
+    ] = 2
+    decode_concurrency: Annotated[
+        int | None,
+        Field(gt=0, description="requests decoding at once, beside those running the model; all cores if unset"),
+    ] = None
+    worker_nice: Annotated[
+        int,
+        Field(
+            ge=0,
+            le=19,
+            description="niceness the decode and model threads add to their own (Linux, per thread), so that the "
+            "event loop, which reads uploads and answers /healthz, gets the CPU first; 0: off. Only on a machine "
+            "the service has to itself: where other sessions or cgroups are busy, niced threads lose their core to "
+            "them (see inference_service/api/workers.py)",
+        ),
+    ] = 0
     max_queue: Annotated[
         int, Field(ge=0, description="requests admitted to wait for the model; beyond: 503 with Retry-After at once")
     ] = 16
@@ -84,10 +101,11 @@ class Settings(BaseSettings):
     ort_spinning: Annotated[
         bool,
         Field(
-            description="let ONNX Runtime threads spin-wait between ops (one 416 px run on 2 cores: 14.4 ms "
-            "spinning, 19.9 ms sleeping); turn off when other busy processes share the cores"
+            description="let ONNX Runtime threads spin-wait between ops: a little faster on idle dedicated cores, "
+            "several times slower when anything else wants them (other processes, or this service's own decoding "
+            "under load); see docs/performance.md"
         ),
-    ] = True
+    ] = False
     rect: Annotated[
         bool | None,
         Field(

@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from inference_service.api.admission import ModelGate
 from inference_service.api.keys import KeyCache, open_key_store
 from inference_service.api.settings import MB, Settings
+from inference_service.api.workers import Workers, lower_priority
 from inference_service.budget import DecodeBudget
 from inference_service.cctv.store import EventStore
 from inference_service.model_card import ModelCard, ModelLoadError
@@ -119,11 +120,19 @@ class ServiceState:
     keys_reason: str | None = "the key store is not open yet"
     budget: DecodeBudget = field(init=False)
     gate: ModelGate = field(init=False)
+    workers: Workers = field(init=False)
 
     def __post_init__(self) -> None:
         s = self.settings
         self.budget = DecodeBudget(s.decode_memory_mb * MB, wait_s=s.decode_wait_s)
-        self.gate = ModelGate(s.model_concurrency, s.max_queue, self.metrics, s.max_queue_wait_s)
+        self.gate = ModelGate(
+            s.model_concurrency,
+            s.max_queue,
+            self.metrics,
+            s.max_queue_wait_s,
+            decode_concurrency=s.decode_concurrency or os.cpu_count() or 1,
+        )
+        self.workers = Workers(s.worker_nice)
 
     def load(self) -> None:
         """Load model and taxonomy, open the events and key stores; on failure keep the reason for /readyz."""
@@ -131,6 +140,8 @@ class ServiceState:
         self.open_keys()
         s = self.settings
         t0 = time.perf_counter()
+        # ONNX Runtime's threads, made with the session, inherit this thread's priority: lower it first.
+        lower_priority(s.worker_nice)
         try:
             detector = Detector.load(
                 s.model_path,
