@@ -28,7 +28,7 @@ from inference_service.api.schemas import (
 from inference_service.api.state import ServiceState
 from inference_service.budget import BudgetBusyError
 from inference_service.imaging import SUPPORTED_HUMAN, ImageError
-from inference_service.scan import CHUNK, Scanner, ScanOptions, ScanResult
+from inference_service.scan import CHUNK, Pending, Scanner, ScanOptions, ScanResult
 
 router = APIRouter()
 
@@ -37,14 +37,30 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 }
 
 
+def check_size(upload: UploadFile, limit: int) -> None:
+    """Refuse an upload over ``limit`` bytes from its recorded size, without reading it."""
+    if upload.size is not None and upload.size > limit:
+        name = upload.filename or "photo"
+        raise PayloadTooLargeError(f"{name} is {upload.size:,} bytes; the limit is {limit:,} bytes")
+
+
+def read_file(upload: UploadFile, limit: int) -> bytes:
+    """The upload's bytes (a copy of the in-memory part), refusing more than ``limit``. Blocking: in a worker
+    thread, a 20 MB copy never holds up the event loop."""
+    check_size(upload, limit)
+    upload.file.seek(0)
+    data = upload.file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLargeError(f"{upload.filename or 'photo'} is larger than the {limit:,}-byte limit")
+    return data
+
+
 async def read_upload(upload: UploadFile, limit: int) -> bytes:
     """The upload's bytes, refusing more than ``limit`` without reading them all."""
-    name = upload.filename or "photo"
-    if upload.size is not None and upload.size > limit:
-        raise PayloadTooLargeError(f"{name} is {upload.size:,} bytes; the limit is {limit:,} bytes")
+    check_size(upload, limit)
     data = await upload.read(limit + 1)
     if len(data) > limit:
-        raise PayloadTooLargeError(f"{name} is larger than the {limit:,}-byte limit")
+        raise PayloadTooLargeError(f"{upload.filename or 'photo'} is larger than the {limit:,}-byte limit")
     return data
 
 
@@ -86,9 +102,10 @@ async def detect(
         options = dataclasses.replace(options, evidence=True)
     metrics, gate, workers = state.metrics, state.gate, state.workers
     try:
-        data = await read_upload(photo, state.settings.max_upload_bytes)
+        limit = state.settings.max_upload_bytes
+        check_size(photo, limit)
         async with gate.decoding(request):
-            pending = await workers.run(scanner.stage, [data], options)
+            pending = await workers.run(stage_upload, scanner, photo, limit, options)
         async with gate.slot(request):
             outputs = await workers.run(scanner.infer, pending)
         (scan,) = await workers.run(scanner.finish, pending, outputs, options)
@@ -101,6 +118,10 @@ async def detect(
         headers = evidence_headers(scan, ModelInfo.of(scanner.detector.card))
         return Response(scan.evidence_jpeg, media_type="image/jpeg", headers=headers)
     return DetectResponse.from_scan(scan, scanner.detector.card)
+
+
+def stage_upload(scanner: Scanner, upload: UploadFile, limit: int, options: ScanOptions) -> Pending:
+    return scanner.stage([read_file(upload, limit)], options)
 
 
 async def scan_in_chunks(
