@@ -87,11 +87,21 @@ def test_stats_count_hazards_rectification_and_the_models_field_precision(server
     assert other["by_unit"] == [] and other["model_field"] == []
     # the pre-aggregated figures follow new decisions at once
     p3 = _photo(insp, first["id"], fire_photo(seed=43), "s5")
-    insp.post(f"/app/api/findings/{p3['findings'][0]['id']}/decision", json={"decision": "confirm"})
+    fire3 = insp.post(f"/app/api/findings/{p3['findings'][0]['id']}/decision", json={"decision": "confirm"}).json()
     again = insp.get("/app/api/stats").json()
     assert [(h["hazard_id"], h["count"]) for h in again["by_hazard"]] == [("FIRE-001", 3), ("FIRE-006", 1)]
     assert [(u["unit"], u["count"]) for u in again["by_unit"]] == [("乙单位", 2), ("甲单位", 2)]
     assert again["rectification"]["total"] == 4
+    # a reviewer sends a rectification back (待复查 -> 整改中): reopened; the closed one took no time at all
+    item = sup.post(f"/app/api/ledger/{fire3['ledger_item_id']}/transition",
+                    json={"to": "in_progress", "version": 1}).json()  # fmt: skip
+    item = sup.post(f"/app/api/ledger/{item['id']}/rectification", files={"photo": ("f.jpg", clean_photo(seed=44))},
+                    data={"idempotency_key": "s6"}).json()  # fmt: skip
+    back = sup.post(f"/app/api/ledger/{item['id']}/transition", json={"to": "in_progress", "version": item["version"]})
+    assert back.status_code == 200, back.text
+    r = insp.get("/app/api/stats/rectification").json()["rows"]
+    assert (r["submitted"], r["sent_back"], r["reopened"], r["reopen_rate"]) == (2, 1, 1, 0.5)
+    assert (r["closed"], r["median_days_to_close"]) == (1, 0.0)
 
 
 # --- hand-made records with chosen dates ----------------------------------------------------------------------
@@ -152,11 +162,12 @@ class Seed:
             cur.execute(
                 "INSERT INTO ledger_items (id, org_id, finding_id, inspection_id, photo_id, inspector_id, unit_name, "
                 "unit_address, hazard_id, severity, status, deadline, ai_recheck, rectification_photo_id, "
-                "created_at, closed_at, version, scene) "
+                "created_at, closed_at, version, scene, close_s, sent_back) "
                 "VALUES (?, ?, ?, ?, 'p', 'u', 'x', '', 'H', 'high', ?, ?, ?, ?, ?, ?, 1, "
-                "(SELECT scene FROM inspections WHERE id = ?))",
+                "(SELECT scene FROM inspections WHERE id = ?), ?, ?)",
                 [lid, self.org, finding, inspection, status, _ts(deadline), recheck, rect, _ts(created),
-                 _ts(closed) if closed else None, inspection],
+                 _ts(closed) if closed else None, inspection, _ts(closed) - _ts(created) if closed else None,
+                 int(sent_back)],
             )  # fmt: skip
             if sent_back:
                 cur.execute(

@@ -264,21 +264,17 @@ def rectification(q: StatsQuery) -> dict[str, Any]:
         "SUM(CASE WHEN l.status = 'closed' THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN l.status = 'closed' AND l.closed_at <= l.deadline THEN 1 ELSE 0 END), "
         "SUM(CASE WHEN l.rectification_photo_id IS NOT NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN l.ai_recheck = 'failed' THEN 1 ELSE 0 END) "
+        "SUM(CASE WHEN l.ai_recheck = 'failed' THEN 1 ELSE 0 END), "
+        "SUM(CASE WHEN l.sent_back = 1 AND (l.ai_recheck IS NULL OR l.ai_recheck <> 'failed') THEN 1 ELSE 0 END) "
         f"FROM ledger_items l WHERE {where}",
         [q.now, *args],
     )[0]
-    total, open_, overdue, closed, in_time, submitted, failed = (int(v or 0) for v in row)
-    sent_back = int(q.db.query(
-        "SELECT COUNT(DISTINCT h.item_id) FROM ledger_history h JOIN ledger_items l ON l.id = h.item_id "
-        "WHERE h.to_status = 'in_progress' AND h.from_status = 'pending_review' "
-        f"AND (l.ai_recheck IS NULL OR l.ai_recheck <> 'failed') AND {where}", args,
-    )[0][0])  # fmt: skip
+    total, open_, overdue, closed, in_time, submitted, failed, sent_back = (int(v or 0) for v in row)
     median = None
     if closed:
         mid = q.db.query(
-            f"SELECT l.closed_at - l.created_at FROM ledger_items l WHERE {where} AND l.status = 'closed' "
-            "ORDER BY l.closed_at - l.created_at LIMIT ? OFFSET ?",
+            f"SELECT l.close_s FROM ledger_items l WHERE {where} AND l.status = 'closed' "
+            "ORDER BY l.close_s LIMIT ? OFFSET ?",
             [*args, 2 - closed % 2, (closed - 1) // 2],
         )
         median = round(sum(float(r[0]) for r in mid) / len(mid) / DAY_S, 2)

@@ -94,6 +94,11 @@ MIGRATIONS = (
             "CREATE INDEX ledger_inspection ON ledger_items (inspection_id)",
         ),
     ),
+    Migration(
+        3,
+        "drop the ledger indexes the statistics no longer read (the ledger's own migration 3 covers its figures)",
+        ("DROP INDEX ledger_created", "DROP INDEX ledger_close_time", "DROP INDEX ledger_history_sent_back"),
+    ),
 )
 
 

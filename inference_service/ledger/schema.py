@@ -53,4 +53,24 @@ MIGRATIONS = (
             "created_at)",
         ),
     ),
+    Migration(
+        3,
+        "close_s (seconds from made to closed) and sent_back (待复查 -> 整改中 once) on each item: the statistics read "
+        "their figures in one covering scan and the median time to close from a plain index",
+        (
+            "ALTER TABLE ledger_items ADD COLUMN close_s DOUBLE PRECISION",
+            "ALTER TABLE ledger_items ADD COLUMN sent_back INTEGER NOT NULL DEFAULT 0",
+            "UPDATE ledger_items SET close_s = closed_at - created_at WHERE closed_at IS NOT NULL",
+            "UPDATE ledger_items SET sent_back = 1 WHERE id IN (SELECT item_id FROM ledger_history "
+            "WHERE from_status = 'pending_review' AND to_status = 'in_progress')",
+            "DROP INDEX ledger_scene_created",
+            "DROP INDEX ledger_scene_close_time",
+            "CREATE INDEX ledger_figures ON ledger_items (org_id, created_at, status, deadline, closed_at, "
+            "rectification_photo_id, ai_recheck, sent_back)",
+            "CREATE INDEX ledger_scene_figures ON ledger_items (org_id, scene, created_at, status, deadline, "
+            "closed_at, rectification_photo_id, ai_recheck, sent_back)",
+            "CREATE INDEX ledger_close_s ON ledger_items (org_id, status, close_s, created_at)",
+            "CREATE INDEX ledger_scene_close_s ON ledger_items (org_id, scene, status, close_s, created_at)",
+        ),
+    ),
 )

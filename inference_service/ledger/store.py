@@ -194,8 +194,10 @@ class Ledger:
         now = time.time()
         sets, params = ["status = ?", "version = version + 1"], list[Any]([to])
         if to == "closed":
-            sets.append("closed_at = ?")
-            params.append(now)
+            sets.append("closed_at = ?, close_s = ? - created_at")
+            params.extend([now, now])
+        if (status, to) == ("pending_review", "in_progress"):
+            sets.append("sent_back = 1")  # a reviewer sent the rectification back
         if responsible_person is not None:
             sets.append("responsible_person = ?")
             params.append(responsible_person.strip())
