@@ -10,6 +10,8 @@ decompression bombs, 1×1 pixels, text files, 20 MB of junk behind a JPEG signat
 ``/healthz`` all along. It prints the status codes per input, latencies of the accepted requests, the
 ``/healthz`` latencies, and RSS at ready, at peak and 10 s after the load. Target (issue 16): peak RSS
 under 1 GB, back toward the base afterwards.
+``--client-nice N`` lowers the client threads (Linux), which here share the server's cores and in service
+never do; ``--server-root`` serves another checkout (an earlier commit) with the same clients, to compare.
 ``--mix soak --seconds 1800 --clients 8`` is the soak run: day-to-day photos for 30 minutes, RSS by quarter.
 Not a test: the figures depend on the machine and what else runs on it.
 """
@@ -34,6 +36,9 @@ import httpx
 from PIL import Image
 
 from evaluation.bench_service import REPO, free_port, phone_photo, rss_mb
+from inference_service.api.workers import lower_priority
+
+CLIENT_NICE = 0
 
 
 def png16_rgba(width: int, height: int) -> bytes:
@@ -137,17 +142,30 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--server-root",
+        type=Path,
+        default=REPO,
+        help="serve the code of this checkout (e.g. an earlier commit's, from `git worktree add`) to compare",
+    )
+    parser.add_argument(
+        "--client-nice",
+        type=int,
+        default=CLIENT_NICE,
+        help="niceness of the client threads (Linux), which here share the server's cores (default: 0, the server's)",
+    )
+    parser.add_argument(
         "--mix", choices=("evil", "soak"), default="evil", help="evil: the review's inputs; soak: day-to-day photos"
     )
     args = parser.parse_args()
 
     catalogue = inputs() if args.mix == "evil" else soak_inputs()
     port = free_port()
-    env = {**os.environ, "PYTHONPATH": str(REPO), "HAZARDSCAN_LOG_LEVEL": "WARNING"}
+    root = args.server_root.resolve()
+    env = {**os.environ, "PYTHONPATH": str(root), "HAZARDSCAN_LOG_LEVEL": "WARNING"}
     env.setdefault("HAZARDSCAN_PUBLIC_ROUTES", "/v1/detect,/v1/detect/batch")  # open detection for the run
     proc = subprocess.Popen(
         [sys.executable, "-m", "inference_service.cli", "serve", "--port", str(port), "--model", str(args.model)],
-        cwd=REPO,
+        cwd=root,
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
@@ -163,17 +181,20 @@ def main() -> int:
                 raise RuntimeError("the service did not become ready")
             time.sleep(0.1)
         rss_ready = rss_mb(proc.pid)
+        load_before = os.getloadavg()[0]
         sampler = RssSampler(proc.pid)
         sampler.start()
         results: list[tuple[str, int, float]] = []
         errors: Counter[str] = Counter()
         lock = threading.Lock()
         end = time.monotonic() + args.seconds
+        client_nice = args.client_nice
         names = list(catalogue)
         weights = [catalogue[n][0] for n in names]
 
         def client(seed: int) -> None:
             rng = random.Random(seed)
+            lower_priority(client_nice)
             with httpx.Client(base_url=base, timeout=120) as c:
                 while time.monotonic() < end:
                     name = rng.choices(names, weights)[0]
@@ -213,17 +234,23 @@ def main() -> int:
     for name, status, _ in results:
         by_input[name][status] += 1
     codes = Counter(status for _, status, _ in results)
-    lines = [f"{args.clients} clients, {args.seconds:.0f} s, {len(results)} answers, transport errors {dict(errors)}"]
+    lines = [
+        f"{args.clients} clients (nice +{args.client_nice}), {args.seconds:.0f} s, {len(results)} answers, "
+        f"transport errors {dict(errors)}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    ]
     lines += [f"  {name:<20} {dict(sorted(by_input[name].items()))}" for name in names]
     lines.append(f"status codes: {dict(sorted(codes.items()))}")
     if len(accepted) > 1:
-        q = statistics.quantiles(accepted, n=20)
-        lines.append(f"answered (<500) latency: p50 {statistics.median(accepted):.2f} s, p95 {q[18]:.2f} s")
+        q = statistics.quantiles(accepted, n=100)
+        lines.append(
+            f"answered (<500) latency: p50 {statistics.median(accepted):.2f} s, p95 {q[94]:.2f} s, p99 {q[98]:.2f} s"
+        )
     if len(health) > 1:
         hq = statistics.quantiles(health, n=100)
         lines.append(
             f"/healthz: {len(health)} probes, p50 {statistics.median(health) * 1000:.1f} ms, "
-            f"p99 {hq[98] * 1000:.1f} ms, max {max(health) * 1000:.1f} ms"
+            f"p95 {hq[94] * 1000:.1f} ms, p99 {hq[98] * 1000:.1f} ms, max {max(health) * 1000:.1f} ms, "
+            f"over 100 ms: {sum(h > 0.1 for h in health)}"
         )
     lines.append(f"RSS: ready {rss_ready:.0f} MB, peak {sampler.peak:.0f} MB, 10 s after {rss_after:.0f} MB")
     if sampler.timeline:  # a leak shows as a rising median from quarter to quarter
