@@ -18,8 +18,9 @@ def test_service_report_gives_medians_and_paired_ratios():
     lines = report(samples, {"frame.jpg": 0.8, "phone.jpg": 4.6})
     frame, phone = lines[1].split(), lines[2].split()
     # ratios are medians of per-run pairs (1.5, 1.0, 1.2 -> 1.2), not ratios of medians (15 / 10)
-    assert frame == ["frame.jpg", "0.8", "10.0", "15.0", "-", "1.20x", "-", "1.50x"]
-    assert phone == ["phone.jpg", "4.6", "10.0", "35.0", "55.0", "3.50x", "5.50x", "4.00x"]
+    # last column: service against (floor + bare), pair by pair (15/15, 20/25, 12/15 -> 0.8)
+    assert frame == ["frame.jpg", "0.8", "10.0", "15.0", "-", "1.20x", "-", "1.50x", "0.80x"]
+    assert phone == ["phone.jpg", "4.6", "10.0", "35.0", "55.0", "3.50x", "5.50x", "4.00x", "0.88x"]
     assert lines[4].endswith("frame.jpg 5.0  phone.jpg 30.0")
     assert lines[-1] == "  phone.jpg        decode 6.0  infer 11.0"
 
