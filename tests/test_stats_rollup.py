@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import datetime
@@ -130,6 +131,51 @@ def test_rollups_kept_by_random_writes_equal_a_rebuild(db: Database, tmp_path: P
     assert sr.snapshot(db) == kept
     for org in ("org-a", "org-b"):
         assert _all_stats(db, org, True) == _all_stats(db, org, False)
+
+
+def test_concurrent_writers_neither_deadlock_nor_lose_counts(request: pytest.FixtureRequest, tmp_path: Path):
+    """Four threads photograph and decide at once on PostgreSQL, on the same day, hazards in shuffled orders: the
+    rollup rows they share are taken in one sorted order (no deadlock), and no +1 is lost."""
+    db = Database(request.getfixturevalue("pg_url"))
+    try:
+        w = Writer(db, tmp_path / "photos", seed=5)
+        t = _ts("2026-03-02T10:00+08:00")
+        w.records.clock = lambda: t  # one day, one month: every writer counts in the same rows
+        sr.ensure(db, 8.0)
+        w.records.listener = sr.RollupWriter()
+        for _ in range(30):
+            w.step()
+        pool = list(w.findings)
+        errors: list[BaseException] = []
+
+        def work(seed: int) -> None:
+            rng = random.Random(seed)
+            try:
+                for k in range(25):
+                    org, iid = rng.choice(w.inspections)
+                    if k % 3 == 0:
+                        hazards = rng.sample(HAZARDS, 3)  # the same rows, another order each time
+                        photo = NewPhoto("inspection", f"c{seed}-{k}", "0" * 64, "image/jpeg", 1, 64, 64, None, "m",
+                                         "v1", [], [], None, ())  # fmt: skip
+                        w.records.add_photo(org, iid, "u1", photo, [NewFinding(h, (0, 0, 9, 9), c) for h, c in hazards])
+                    else:
+                        org, fid = rng.choice(pool)
+                        with contextlib.suppress(RecordConflict):
+                            w.records.decide(org, fid, "u1", rng.choice(("confirm", "reject")), None, None, **w.hooks())
+            except BaseException as exc:  # a deadlock or a failed transaction
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        assert errors == []
+        kept = sr.snapshot(db)
+        sr.rebuild(db)
+        assert sr.snapshot(db) == kept
+    finally:
+        db.close()
 
 
 def test_rollups_follow_another_offset_only_after_a_rebuild(db: Database, tmp_path: Path):
