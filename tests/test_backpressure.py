@@ -131,6 +131,20 @@ def test_photos_decode_while_the_model_slot_is_taken(tight: tuple[LiveServer, ht
     assert answers == [200] and gate.infer_s > 0
 
 
+def test_a_lone_request_goes_through_in_one_worker_call(
+    tight: tuple[LiveServer, httpx.Client], monkeypatch: pytest.MonkeyPatch
+):
+    from inference_service.api import routes
+
+    calls: list[str] = []
+    for name in ("scan_upload", "stage_upload"):
+        real = getattr(routes, name)
+        monkeypatch.setattr(routes, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
+    _, client = tight
+    assert client.post("/v1/detect", files={"photo": ("p.png", PHOTO)}).status_code == 200
+    assert calls[0] == "scan_upload"  # idle gate: decode, model and finish in one call, not stage by stage
+
+
 def test_decoding_worker_threads_run_below_the_event_loop(tiny_model_dir: Path):
     import os
     import sys
@@ -289,3 +303,29 @@ def test_slow_requests_shorten_the_queue():
     slow.service_s = 1.0  # one second a request: admitted while the wait ahead stays within 1.5 s
     assert sum(slow.admit() for _ in range(30)) == 5  # 2 run at once, 3 wait 0.5, 1.0 and 1.5 s
     assert slow.expected_wait_s() == pytest.approx(2.0)
+
+
+def test_an_idle_gate_lets_a_request_take_both_stages_at_once():
+    from inference_service.api.state import Metrics
+
+    class Connected:  # a request whose client is still there
+        async def is_disconnected(self) -> bool:
+            return False
+
+    async def main() -> None:
+        gate = ModelGate(concurrency=1, max_queue=4, metrics=Metrics(), decode_concurrency=1)
+        gate.bind()
+        assert gate.idle()
+        async with gate.whole(Connected()) as record:  # type: ignore[arg-type]
+            assert not gate.idle() and gate.running == 1 and gate.decoding_now == 1
+            record(0.03, 0.05)
+        assert gate.idle() and (gate.decode_s, gate.infer_s) == (0.03, 0.05)
+        assert gate.service_s == pytest.approx(0.08)
+        async with gate.decoding(Connected()):  # type: ignore[arg-type]
+            assert not gate.idle()  # a decode slot is taken: the next request goes stage by stage
+        gate.admitted = 1  # the asking request itself
+        assert gate.idle()
+        gate.admitted = 2  # and another, holding no slot: it waits (or still uploads) ahead
+        assert not gate.idle()
+
+    asyncio.run(main())
