@@ -140,3 +140,32 @@ def test_a_batch_shares_one_request_decode_budget(tiny_model_dir, taxonomy):
     results = Scanner(detector, taxonomy).scan_each([big, big, encode(noisy_photo(640, 480), "JPEG"), big])
     assert [type(r).__name__ for r in results] == ["ScanResult", "ScanResult", "ScanResult", "ImageTooLargeError"]
     assert "send this one in another request" in results[3].message  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("orientation", [1, 6, 8])
+@pytest.mark.parametrize("reduce_above", [10**9, 100_000])  # as is, and box-reduced like a large photo
+def test_webp_decodes_to_the_same_pixels_as_pillow(orientation: int, reduce_above: int, monkeypatch):
+    # still opaque WebPs go through OpenCV's libwebp, which lets go of the GIL; the pixels must not change
+    from inference_service import imaging
+
+    monkeypatch.setattr(imaging, "REDUCE_ABOVE_PIXELS", reduce_above)
+    calls: list[int] = []
+    real = imaging._decode_webp
+    monkeypatch.setattr(imaging, "_decode_webp", lambda *a: calls.append(1) or real(*a))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = encode(noisy_photo(640, 480), "WEBP", quality=80, exif=exif.tobytes())
+    decoded = imaging.decode_image(data, target=160)
+    with Image.open(io.BytesIO(data)) as img:
+        img.load()
+        expected = img.reduce(4) if reduce_above < 640 * 480 else img
+        expected = np.asarray(ImageOps.exif_transpose(expected).convert("RGB"))
+    assert calls == [1]  # through OpenCV
+    assert decoded.format == "WEBP" and np.array_equal(decoded.array, expected)
+    assert (decoded.width, decoded.height) == ((480, 640) if orientation in (6, 8) else (640, 480))
+
+
+def test_a_cut_webp_is_refused():
+    data = encode(noisy_photo(320, 240), "WEBP", quality=80)
+    with pytest.raises(InvalidImageError):
+        decode_image(data[: len(data) // 2])
