@@ -248,7 +248,7 @@ def bench(dialect: str, args: argparse.Namespace) -> list[tuple[str, str, float,
         stats_rollup.ensure(db, 8.0)  # what the service does at start-up after the migration, once
         build = (time.perf_counter() - t0) * 1000
         out.append(("build", "rollups at start-up", build, build))
-        records.listener = stats_rollup.RollupWriter()
+        records.listener = ledger.listener = stats_rollup.RollupWriter()  # as the service wires them
         requests: list[tuple[str, Any]] = [("stats (every table)", stats)]
         requests += [(name, lambda q, name=name: table(q, name)) for name in table_names()]
 

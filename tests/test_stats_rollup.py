@@ -91,16 +91,33 @@ class Writer:
             added = NewFinding(h, (0, 0, 5, 5), c, None, "inspector", "confirmed")
             f = self.records.add_finding(org, photo, "u2", added, self.hooks()["on_confirm"])
             self.findings.append((org, f["id"]))
-        elif r < 0.9:
+        elif r < 0.75:
             org, fid = rng.choice(self.findings)
             with contextlib.suppress(RecordConflict):  # its ledger item has moved on: the decision is frozen
                 self.records.decide(org, fid, "u1", rng.choice(("confirm", "reject")), None, None, **self.hooks())
-        else:
+        else:  # the item's next step: 整改中, a rectification photo (re-check passed, failed or none), 销号 or back
             org, fid = rng.choice(self.findings)
-            item = self.records.finding(org, fid)["ledger_item_id"]  # type: ignore[index]
-            if item:
-                with contextlib.suppress(LedgerConflict):
-                    self.ledger.transition(org, item, "u3", "supervisor", "in_progress", 1)
+            item_id = self.records.finding(org, fid)["ledger_item_id"]  # type: ignore[index]
+            item = self.ledger.get(org, item_id) if item_id else None
+            if item is None:
+                return
+            with contextlib.suppress(LedgerConflict):
+                if item["status"] == "open":
+                    self.ledger.transition(org, item_id, "u3", "supervisor", "in_progress", item["version"])
+                elif item["status"] == "in_progress":
+                    recheck = rng.choice(("passed", "failed", None))
+                    photo = NewPhoto("rectification", f"r{rng.random()}", "0" * 64, "image/jpeg", 1, 64, 64, None,
+                                     "m", "v1", [], [])  # fmt: skip
+                    self.records.add_photo(org, item["inspection_id"], "u3", photo, [], then=lambda cur, pid: (
+                        self.ledger.rectify(cur, org, item_id, "u3", pid, recheck, "")))  # fmt: skip
+                elif item["status"] == "pending_review":
+                    to = rng.choice(("closed", "in_progress"))
+                    self.ledger.transition(org, item_id, "u3", "supervisor", to, item["version"], note="ok",
+                                           override=True)  # fmt: skip
+
+    def listen(self) -> None:
+        """From here on the rollups follow every write."""
+        self.records.listener = self.ledger.listener = sr.RollupWriter()
 
 
 def _all_stats(db: Database, org: str, use_rollup: bool) -> list[dict]:
@@ -120,12 +137,15 @@ def test_rollups_kept_by_random_writes_equal_a_rebuild(db: Database, tmp_path: P
     for _ in range(40):  # records from before the rollups existed: the start-up build counts them
         w.step()
     assert sr.ensure(db, 8.0) is True and sr.ensure(db, 8.0) is False
-    w.records.listener = sr.RollupWriter()
+    w.listen()
     for _ in range(260):
         w.step()
     kept = sr.snapshot(db)
     decided = db.query("SELECT COUNT(*) FROM decisions WHERE decision IN ('confirm', 'reject')")[0][0]
     assert decided > 50 and len(kept["stats_day"]) > 20 and len(kept["stats_month"]) > 20  # the sequence did things
+    lifecycle = {r[3] for r in kept["stats_ledger"]}, {r[5:8] for r in kept["stats_ledger"]}
+    assert lifecycle[0] == {"open", "in_progress", "pending_review", "closed"} and (1, 1, 0) in lifecycle[1]
+    assert any(r[7] for r in kept["stats_ledger"]) and any(r[4] for r in kept["stats_ledger"])  # sent back, in time
     assert {r[1] for r in kept["stats_field"]} == {MARCH - 1, MARCH, MARCH + 1}  # February, March, April
     sr.rebuild(db)
     assert sr.snapshot(db) == kept
@@ -142,7 +162,7 @@ def test_concurrent_writers_neither_deadlock_nor_lose_counts(request: pytest.Fix
         t = _ts("2026-03-02T10:00+08:00")
         w.records.clock = lambda: t  # one day, one month: every writer counts in the same rows
         sr.ensure(db, 8.0)
-        w.records.listener = sr.RollupWriter()
+        w.listen()
         for _ in range(30):
             w.step()
         pool = list(w.findings)
@@ -181,7 +201,7 @@ def test_concurrent_writers_neither_deadlock_nor_lose_counts(request: pytest.Fix
 def test_rollups_follow_another_offset_only_after_a_rebuild(db: Database, tmp_path: Path):
     w = Writer(db, tmp_path / "photos", seed=3)
     sr.ensure(db, 8.0)
-    w.records.listener = sr.RollupWriter()
+    w.listen()
     for _ in range(60):
         w.step()
     q = StatsQuery(db, "org-a", load_taxonomy(), {}, offset_hours=0.0)

@@ -48,7 +48,7 @@ def open_context(settings: Settings) -> AppContext:
     ctx = AppContext(settings, db, Accounts(db), Records(db, blobs), Ledger(db, deadline_policy(settings)))
     # the statistics rollups: built here once (a migration, or another local offset), then kept by every write
     stats_rollup.ensure(db, settings.deadline_utc_offset_hours)
-    ctx.records.listener = stats_rollup.RollupWriter()
+    ctx.records.listener = ctx.ledger.listener = stats_rollup.RollupWriter()
     logger.info("inspector app storage: %s (%s), photos in %s", db.dialect, _redacted(db.url), blobs.root)
     return ctx
 

@@ -19,7 +19,7 @@ from functools import cached_property
 from typing import Any
 
 from inference_service.app.stats_rollup import configured_offset, day_expr, day_span, ensure_schema, split_months
-from inference_service.ledger import SEVERITY_ZH
+from inference_service.ledger import SEVERITY_ZH, STATUS_ZH
 from inference_service.storage import Database
 from inference_service.taxonomy import Taxonomy
 
@@ -248,28 +248,46 @@ def by_month(q: StatsQuery) -> Rows:
     return _buckets(q, lambda d: f"{d.year}-{d.month:02d}", "month")
 
 
+_LEDGER_FLAGS = (  # the columns of the ledger rollup, from the items themselves
+    "l.status, CASE WHEN l.status = 'closed' AND l.closed_at <= l.deadline THEN 1 ELSE 0 END, "
+    "CASE WHEN l.rectification_photo_id IS NOT NULL THEN 1 ELSE 0 END, "
+    "CASE WHEN l.ai_recheck = 'failed' THEN 1 ELSE 0 END, l.sent_back"
+)
+_NOT_CLOSED = tuple(s for s in STATUS_ZH if s != "closed")
+
+
 def rectification(q: StatsQuery) -> dict[str, Any]:
     """Ledger items made in the range: open, overdue, closed (in time), median days to close, reopen rate.
 
     Reopened: an item whose rectification the AI re-check failed, or that a reviewer sent back (待复查 →
-    整改中); the rate is over the items whose rectification was submitted."""
+    整改中); the rate is over the items whose rectification was submitted. Counts come from the ledger rollup
+    (whole months); overdue (it depends on now) and the median are read from the items by index."""
     rng, params = q.range("l.created_at")
     scene, sp = ("", []) if q.scene is None else (" AND l.scene = ?", [q.scene])  # the inspection's scene
     where = f"l.org_id = ?{rng}{scene}"
     args = [q.org_id, *params, *sp]
-    row = q.db.query(
-        "SELECT COUNT(*), "
-        "SUM(CASE WHEN l.status <> 'closed' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN l.status <> 'closed' AND l.deadline < ? THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN l.status = 'closed' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN l.status = 'closed' AND l.closed_at <= l.deadline THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN l.rectification_photo_id IS NOT NULL THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN l.ai_recheck = 'failed' THEN 1 ELSE 0 END), "
-        "SUM(CASE WHEN l.sent_back = 1 AND (l.ai_recheck IS NULL OR l.ai_recheck <> 'failed') THEN 1 ELSE 0 END) "
-        f"FROM ledger_items l WHERE {where}",
-        [q.now, *args],
-    )[0]
-    total, open_, overdue, closed, in_time, submitted, failed, sent_back = (int(v or 0) for v in row)
+
+    def raw(since: float | None, until: float | None, whole: bool = False) -> list[tuple[Any, ...]]:
+        r, p = q.range("l.created_at", since, until, whole)
+        return q.db.query(
+            f"SELECT {_LEDGER_FLAGS}, COUNT(*) FROM ledger_items l WHERE l.org_id = ?{r}{scene} GROUP BY 1, 2, 3, 4, 5",
+            [q.org_id, *p, *sp],
+        )
+
+    cols = "status, in_time, submitted, failed, sent_back"
+    rows = raw(None, None, True) if q.days is None else q.monthly("stats_ledger", cols, "", [], raw)
+    total = closed = in_time = submitted = failed = sent_back = 0
+    for status, it, sub, fail, back, n in rows:
+        total += int(n)
+        closed += int(n) if status == "closed" else 0
+        in_time += int(it) * int(n)
+        submitted += int(sub) * int(n)
+        failed += int(fail) * int(n)
+        sent_back += int(n) if int(back) and not int(fail) else 0
+    overdue = int(q.db.query(
+        f"SELECT COUNT(*) FROM ledger_items l WHERE {where} AND l.status IN ({', '.join('?' * len(_NOT_CLOSED))}) "
+        "AND l.deadline < ?", [*args, *_NOT_CLOSED, q.now],
+    )[0][0])  # fmt: skip
     median = None
     if closed:
         mid = q.db.query(
@@ -279,7 +297,7 @@ def rectification(q: StatsQuery) -> dict[str, Any]:
         )
         median = round(sum(float(r[0]) for r in mid) / len(mid) / DAY_S, 2)
     reopened = failed + sent_back
-    return {"total": total, "open": open_, "overdue": overdue, "closed": closed, "closed_in_time": in_time,
+    return {"total": total, "open": total - closed, "overdue": overdue, "closed": closed, "closed_in_time": in_time,
             "rate": round(closed / total, 4) if total else None, "median_days_to_close": median,
             "submitted": submitted, "ai_recheck_failed": failed, "sent_back": sent_back, "reopened": reopened,
             "reopen_rate": round(reopened / submitted, 4) if submitted else None}  # fmt: skip

@@ -30,6 +30,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
+from inference_service.ledger.store import STATE_COLUMNS
 from inference_service.storage import Cursor, Database, Migration, migrate
 from inference_service.storage.migrations import LOCK_KEY
 
@@ -41,7 +42,8 @@ DAY_KEY = ("org_id", "day", "hazard_id", "detector_class", "source", "status", "
 MONTH_KEY = ("org_id", "dim", "month", "scene", "key", "hazard_id")
 FIELD_KEY = ("org_id", "month", "scene", "hazard_id", "detector_class", "source", "status", "model_id",
              "model_version")  # fmt: skip
-TABLE_KEYS = {"stats_day": DAY_KEY, "stats_month": MONTH_KEY, "stats_field": FIELD_KEY}
+LEDGER_KEY = ("org_id", "month", "scene", "status", "in_time", "submitted", "failed", "sent_back")
+TABLE_KEYS = {"stats_day": DAY_KEY, "stats_month": MONTH_KEY, "stats_field": FIELD_KEY, "stats_ledger": LEDGER_KEY}
 
 MIGRATIONS = (
     Migration(
@@ -98,6 +100,18 @@ MIGRATIONS = (
         3,
         "drop the ledger indexes the statistics no longer read (the ledger's own migration 3 covers its figures)",
         ("DROP INDEX ledger_created", "DROP INDEX ledger_close_time", "DROP INDEX ledger_history_sent_back"),
+    ),
+    Migration(
+        4,
+        "ledger items per local month of creation, scene, status, closed in time, submitted, re-check failed and "
+        "sent back (the rectification figures); the rollups are built again",
+        (
+            f"""CREATE TABLE stats_ledger (
+                org_id TEXT NOT NULL, month INTEGER NOT NULL, scene TEXT NOT NULL, status TEXT NOT NULL,
+                in_time INTEGER NOT NULL, submitted INTEGER NOT NULL, failed INTEGER NOT NULL,
+                sent_back INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY ({", ".join(LEDGER_KEY)}))""",
+            "DELETE FROM stats_config",  # built before stats_ledger existed: the next start-up builds them all
+        ),
     ),
 )
 
@@ -214,6 +228,16 @@ def finding_keys(f: dict[str, Any], status: str, offset_hours: float) -> list[Ke
     return keys
 
 
+def ledger_key(item: dict[str, Any], offset_hours: float) -> Key:
+    """The rollup row a ledger item counts in (``item``: its ``STATE_COLUMNS``)."""
+    month = month_of_day(day_of(float(item["created_at"]), offset_hours))
+    closed = item["status"] == "closed"
+    in_time = int(closed and item["closed_at"] is not None and float(item["closed_at"]) <= float(item["deadline"]))
+    return ("stats_ledger", (item["org_id"], month, item["scene"] or "", item["status"], in_time,
+                             int(item["rectification_photo_id"] is not None), int(item["ai_recheck"] == "failed"),
+                             int(item["sent_back"])))  # fmt: skip
+
+
 def inspection_key(org_id: str, created_at: float, scene: str, offset_hours: float) -> Key:
     month = month_of_day(day_of(created_at, offset_hours))
     return ("stats_month", (org_id, "inspections", month, scene, "", ""))
@@ -285,6 +309,19 @@ class RollupWriter:
         rows = cur.execute(_FINDING_SQL.format(marks=", ".join("?" * len(before))), list(before)).fetch_dicts()
         apply(cur, finding_deltas(((r, before[r["id"]]) for r in rows), offset))
 
+    def ledger_changed(self, cur: Cursor, item_id: str, before: dict[str, Any] | None) -> None:
+        """``before``: the item's state before the write (None: a new item); after it is read here."""
+        offset = configured_offset(cur)
+        if offset is None:
+            return
+        after = cur.execute(f"SELECT {STATE_COLUMNS} FROM ledger_items WHERE id = ?", [item_id]).fetch_dicts()
+        deltas: Counter[Key] = Counter()
+        if after:
+            deltas[ledger_key(after[0], offset)] += 1
+        if before is not None:
+            deltas[ledger_key(before, offset)] -= 1
+        apply(cur, deltas)
+
 
 # ---- building from the records ----------------------------------------------------------------------------------
 
@@ -305,8 +342,8 @@ def rebuild(db: Database, offset_hours: float | None = None) -> None:
             cur.execute("SELECT pg_advisory_xact_lock(?)", [LOCK_KEY])
             # writers wait until the build commits (and the build waits for writes in flight), so each write is
             # either in the build or applies its delta after it
-            cur.execute("LOCK TABLE inspections, photos, findings IN SHARE MODE")
-        for table in ("stats_day", "stats_month", "stats_field", "stats_config"):
+            cur.execute("LOCK TABLE inspections, photos, findings, ledger_items IN SHARE MODE")
+        for table in ("stats_day", "stats_month", "stats_field", "stats_ledger", "stats_config"):
             cur.execute(f"DELETE FROM {table}")
         cur.execute(
             f"INSERT INTO stats_day ({', '.join(DAY_KEY)}, n) SELECT f.org_id, {day}, f.hazard_id, "
@@ -332,6 +369,14 @@ def rebuild(db: Database, offset_hours: float | None = None) -> None:
             f"INSERT INTO stats_month ({', '.join(MONTH_KEY)}, n) SELECT i.org_id, 'inspections', "
             f"{month.replace('f.created_at', 'i.created_at')}, i.scene, '', '', COUNT(*) FROM inspections i "
             "GROUP BY i.org_id, 3, i.scene"
+        )
+        cur.execute(
+            f"INSERT INTO stats_ledger ({', '.join(LEDGER_KEY)}, n) SELECT l.org_id, "
+            f"{month.replace('f.created_at', 'l.created_at')}, COALESCE(l.scene, ''), l.status, "
+            "CASE WHEN l.status = 'closed' AND l.closed_at <= l.deadline THEN 1 ELSE 0 END, "
+            "CASE WHEN l.rectification_photo_id IS NOT NULL THEN 1 ELSE 0 END, "
+            "CASE WHEN l.ai_recheck = 'failed' THEN 1 ELSE 0 END, l.sent_back, COUNT(*) FROM ledger_items l "
+            "GROUP BY l.org_id, 2, 3, l.status, 5, 6, 7, l.sent_back"
         )
         cur.execute("INSERT INTO stats_config (id, offset_hours, built_at) VALUES (1, ?, ?)",
                     [offset_hours, time.time()])  # fmt: skip

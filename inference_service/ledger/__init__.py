@@ -9,7 +9,7 @@ from inference_service.ledger.rules import (
     iso,
     recheck,
 )
-from inference_service.ledger.store import Ledger, LedgerConflict, LedgerFilter, LedgerForbidden
+from inference_service.ledger.store import Ledger, LedgerConflict, LedgerFilter, LedgerForbidden, LedgerListener
 
 __all__ = [
     "DEFAULT_DEADLINE_DAYS",
@@ -20,6 +20,7 @@ __all__ = [
     "LedgerConflict",
     "LedgerFilter",
     "LedgerForbidden",
+    "LedgerListener",
     "is_overdue",
     "iso",
     "recheck",

@@ -73,4 +73,14 @@ MIGRATIONS = (
             "CREATE INDEX ledger_scene_close_s ON ledger_items (org_id, scene, status, close_s, created_at)",
         ),
     ),
+    Migration(
+        4,
+        "indexes for the overdue count (not closed, deadline passed), and the planner's statistics of every ledger "
+        "index (a new index without them can win over the one that needs no sort)",
+        (
+            "CREATE INDEX ledger_overdue ON ledger_items (org_id, status, deadline, created_at)",
+            "CREATE INDEX ledger_scene_overdue ON ledger_items (org_id, scene, status, deadline, created_at)",
+            "ANALYZE ledger_items",
+        ),
+    ),
 )

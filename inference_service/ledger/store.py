@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from inference_service.ledger.rules import STATUS_ZH, TRANSITIONS, DeadlinePolicy
 from inference_service.ledger.schema import MIGRATIONS
@@ -37,10 +37,23 @@ class LedgerFilter:
     overdue: bool | None = None
 
 
+STATE_COLUMNS = (
+    "id, org_id, created_at, scene, status, deadline, closed_at, rectification_photo_id, ai_recheck, sent_back"
+)
+
+
+class LedgerListener(Protocol):
+    """Told of every change to an item, inside the write's transaction (derived tables follow it)."""
+
+    def ledger_changed(self, cur: Cursor, item_id: str, before: Row | None) -> None:
+        """``before``: the item's :data:`STATE_COLUMNS` before the write (None: a new item)."""
+
+
 class Ledger:
-    def __init__(self, db: Database, policy: DeadlinePolicy) -> None:
+    def __init__(self, db: Database, policy: DeadlinePolicy, listener: LedgerListener | None = None) -> None:
         self.db = db
         self.policy = policy
+        self.listener = listener
         migrate(db, "ledger", MIGRATIONS)
 
     # ---- inside the records' transactions --------------------------------------------------------
@@ -58,12 +71,15 @@ class Ledger:
              severity, self.policy.deadline(severity, now), now, inspection.get("scene")],
         )  # fmt: skip
         self._history(cur, item_id, user_id, None, "open", "confirmed", now)
+        self._changed(cur, item_id, None)
         return item_id
 
     def withdraw(self, cur: Cursor, item_id: str) -> None:
         """Remove a still-open item whose finding was rejected after all (the decisions keep the audit)."""
+        before = self._state(cur, item_id)
         cur.execute("DELETE FROM ledger_history WHERE item_id = ?", [item_id])
         cur.execute("DELETE FROM ledger_items WHERE id = ? AND status = 'open'", [item_id])
+        self._changed(cur, item_id, before)
 
     @staticmethod
     def status_in(cur: Cursor, item_id: str) -> str | None:
@@ -82,6 +98,7 @@ class Ledger:
         status, version = str(row[0]), int(row[1])
         if status == "closed":
             raise LedgerConflict("the ledger item is closed (已销号); it cannot take another rectification photo")
+        before = self._state(cur, item_id)
         updated = cur.execute(
             "UPDATE ledger_items SET rectification_photo_id = ?, ai_recheck = ?, status = 'pending_review', "
             "version = version + 1 WHERE id = ? AND version = ?",
@@ -90,6 +107,7 @@ class Ledger:
         if updated != 1:
             raise LedgerConflict("the ledger item was changed meanwhile; reload it")
         self._history(cur, item_id, user_id, status, "pending_review", note, time.time())
+        self._changed(cur, item_id, before)
 
     # ---- reads ------------------------------------------------------------------------------------
 
@@ -202,6 +220,7 @@ class Ledger:
             sets.append("responsible_person = ?")
             params.append(responsible_person.strip())
         with self.db.tx() as cur:
+            before = self._state(cur, item_id)
             updated = cur.execute(
                 f"UPDATE ledger_items SET {', '.join(sets)} WHERE id = ? AND version = ? AND status = ?",
                 [*params, item_id, int(version), status],
@@ -210,6 +229,7 @@ class Ledger:
                 raise LedgerConflict("the ledger item was changed meanwhile (stale version); reload it")
             history_note = note if not (to == "closed" and override) else f"[override AI re-check] {note}"
             self._history(cur, item_id, user_id, status, to, history_note, now)
+            self._changed(cur, item_id, before)
         return self.get(org_id, item_id)
 
     def assign(
@@ -248,6 +268,15 @@ class Ledger:
                 raise LedgerConflict("the ledger item was changed meanwhile (stale version); reload it")
             self._history(cur, item_id, user_id, item["status"], item["status"], note or "assigned", time.time())
         return self.get(org_id, item_id)
+
+    @staticmethod
+    def _state(cur: Cursor, item_id: str) -> Row | None:
+        rows = cur.execute(f"SELECT {STATE_COLUMNS} FROM ledger_items WHERE id = ?", [item_id]).fetch_dicts()
+        return rows[0] if rows else None
+
+    def _changed(self, cur: Cursor, item_id: str, before: Row | None) -> None:
+        if self.listener is not None:
+            self.listener.ledger_changed(cur, item_id, before)
 
     @staticmethod
     def _history(cur: Cursor, item_id: str, user_id: str, frm: str | None, to: str, note: str, now: float) -> None:
