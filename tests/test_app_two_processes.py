@@ -1,6 +1,6 @@
 """Two service processes on one PostgreSQL serve the same inspections and ledger: uploads through both at
 once with the same and with different idempotency keys, then the same ledger transitions through both.
-No record lost, none duplicated, no transition applied twice."""
+No record lost, none duplicated, no transition applied twice, the statistics rollups exact."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import httpx
 from _pg import pg_server, pg_url  # noqa: F401  (fixtures)
 from app_fixtures import clean_photo, fire_photo, start_app_server
 
+from inference_service.app import stats_rollup
 from inference_service.storage import Database
 
 
@@ -77,4 +78,8 @@ def test_two_processes_on_one_postgresql(tiny_model_dir: Path, tmp_path: Path, p
         assert sorted(codes) == [200] * 8 + [409] * 24
         assert db.query("SELECT COUNT(*) FROM ledger_history WHERE to_status = 'in_progress'") == [(8,)]
         assert db.query("SELECT DISTINCT version FROM ledger_items") == [(2,)]
+        # both processes kept the statistics rollups in their own transactions: what a rebuild makes, no more
+        kept = stats_rollup.snapshot(db)
+        stats_rollup.rebuild(db)
+        assert stats_rollup.snapshot(db) == kept and kept["stats_ledger"][0][-1] == 8
         db.close()

@@ -326,10 +326,12 @@ class RollupWriter:
 # ---- building from the records ----------------------------------------------------------------------------------
 
 
-def rebuild(db: Database, offset_hours: float | None = None) -> None:
+def rebuild(db: Database, offset_hours: float | None = None, *, unless_built: bool = False) -> bool:
     """Every organisation's rollups from the records, in one transaction that keeps writers out meanwhile.
 
-    ``offset_hours`` None: the offset they were built for (8, China, if never)."""
+    ``offset_hours`` None: the offset they were built for (8, China, if never). ``unless_built``: nothing when
+    they are built for this offset once the lock is held (another process starting at the same time built them).
+    True when built now."""
     ensure_schema(db)
     if offset_hours is None:
         offset_hours = configured_offset(db)
@@ -343,6 +345,8 @@ def rebuild(db: Database, offset_hours: float | None = None) -> None:
             # writers wait until the build commits (and the build waits for writes in flight), so each write is
             # either in the build or applies its delta after it
             cur.execute("LOCK TABLE inspections, photos, findings, ledger_items IN SHARE MODE")
+        if unless_built and configured_offset(cur) == offset_hours:
+            return False
         for table in ("stats_day", "stats_month", "stats_field", "stats_ledger", "stats_config"):
             cur.execute(f"DELETE FROM {table}")
         cur.execute(
@@ -380,7 +384,12 @@ def rebuild(db: Database, offset_hours: float | None = None) -> None:
         )
         cur.execute("INSERT INTO stats_config (id, offset_hours, built_at) VALUES (1, ?, ?)",
                     [offset_hours, time.time()])  # fmt: skip
+        for table in TABLE_KEYS:  # the planner's statistics of tables just refilled: the first requests plan well
+            cur.execute(f"ANALYZE {table}")
+    if db.dialect == "sqlite":  # the build's pages from the write-ahead log into the database file
+        db.query("PRAGMA wal_checkpoint(PASSIVE)")
     logger.info("statistics rollups built from the records in %.1f s", time.perf_counter() - t0)
+    return True
 
 
 def ensure(db: Database, offset_hours: float) -> bool:
@@ -388,8 +397,7 @@ def ensure(db: Database, offset_hours: float) -> bool:
     ensure_schema(db)
     if configured_offset(db) == offset_hours:
         return False
-    rebuild(db, offset_hours)
-    return True
+    return rebuild(db, offset_hours, unless_built=True)
 
 
 def snapshot(db: Database) -> dict[str, list[tuple[Any, ...]]]:
