@@ -24,6 +24,7 @@ from inference_service.api.routes import router
 from inference_service.api.server import tune_malloc
 from inference_service.api.settings import MB, Settings, get_settings
 from inference_service.api.state import ServiceState
+from inference_service.api.uploads import install as install_part_buffers
 from inference_service.app import close_storage, install, open_storage, upload_limit
 from inference_service.cctv.api import router as events_router
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     MultiPartParser.spool_max_size = max(
         MultiPartParser.spool_max_size, settings.max_upload_bytes + 1, settings.max_batch_bytes + FORM_OVERHEAD
     )
+    install_part_buffers()  # file parts as a list of chunks, joined once: not a BytesIO regrown 30 times
     state = ServiceState(settings)
 
     @asynccontextmanager
