@@ -33,6 +33,7 @@ from pathlib import Path
 import httpx
 
 from evaluation.bench_service import REPO, Service, free_port, phone_photo
+from inference_service.api.settings import Settings
 from inference_service.api.workers import lower_priority
 from inference_service.model_card import load_model
 from inference_service.runtime import Detector
@@ -168,7 +169,7 @@ def main() -> int:
     args.model = args.model.resolve()
     loaded = load_model(args.model)
     card = loaded.card
-    rect = Detector(loaded).rect  # the service's padding for photos: as the card says
+    rect = Detector(loaded, rect=Settings().rect).rect  # the service's padding: HAZARDSCAN_RECT, else the card
     buf = io.BytesIO()
     phone_photo(1920, 1080, seed=1920).save(buf, format="JPEG", quality=92)
     photo = buf.getvalue()
