@@ -39,6 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT))
 
+import inference_service.app.api_auth  # noqa: E402, F401  (loaded at the service's start-up; the scene names)
 from inference_service.accounts import Accounts  # noqa: E402
 from inference_service.app import stats_rollup  # noqa: E402
 from inference_service.app.stats import StatsQuery, stats, table, table_names  # noqa: E402
