@@ -1,22 +1,25 @@
 """Pre-aggregated statistics, kept up to date by the writes themselves: every statistics request stays fast.
 
-Three rollup tables, every row a count ``n`` under a primary key:
+Four rollup tables, every row a count ``n`` under a primary key:
 
-- ``stats_day``: findings per local day, hazard, class, source, status and model version (hazards by type,
-  severity, domain, week and month, and the model's field tables, with no scene filter);
+- ``stats_day``: findings per local day, hazard, class, source, status and model version (the days at a range's
+  edges, with no scene filter);
 - ``stats_month``: per local month and inspection scene, confirmed findings by unit, inspector, hazard and local
   day (``dim`` unit / inspector / hazard / day), and inspections (``dim`` inspections);
 - ``stats_field``: findings per local month, inspection scene, hazard, class, source, status and model version
-  (the model's field tables for one scene: model versions compared on the same kind of photos).
+  (the model's field tables; model versions compared on the same kind of photos);
+- ``stats_ledger``: ledger items per local month of creation, scene, status, closed in time, rectification
+  submitted, AI re-check failed and sent back (the rectification figures but overdue and the median).
 
 Records change in three ways only: an inspection is made, a finding is made, a finding's status is decided
-(hazard, class, dates, photo and inspection of a finding never change). :class:`RollupWriter` is the records'
-listener: in the same transaction as the write it adds +1 / -1 to the rows the change touches, in one sorted order
-(two transactions never lock the same rows in opposite orders, so PostgreSQL never deadlocks on them), and
-deletes a row whose count reaches 0 (the tables equal a rebuild's). :func:`ensure` builds the tables from the
-records once, at start-up, when they are missing or were built for another local offset; a rebuild locks the
-record tables, so no write falls between the build and the first delta. Writes that bypass
-:class:`~inference_service.records.Records` (a bulk load, a test's own SQL) are followed by :func:`rebuild`.
+(hazard, class, dates, photo and inspection of a finding never change); a ledger item is made, moved, rectified
+or withdrawn. :class:`RollupWriter` listens to both the records and the ledger: in the same transaction as the
+write it adds +1 / -1 to the rows the change touches, in one sorted order (two transactions never lock the same
+rows in opposite orders, so PostgreSQL never deadlocks on them), and deletes a row whose count reaches 0 (the
+tables equal a rebuild's). :func:`ensure` builds the tables from the records once, at start-up, when they are
+missing or were built for another local offset; a rebuild locks the record tables, so no write falls between the
+build and the first delta. Writes that bypass :class:`~inference_service.records.Records` and
+:class:`~inference_service.ledger.Ledger` (a bulk load, a test's own SQL) are followed by :func:`rebuild`.
 
 Days and months are local: ``offset_hours`` east of UTC, one offset per database (``stats_config``).
 """
