@@ -172,10 +172,14 @@ def render(cls: str, rows: list[dict[str, Any]], v5_ap: float | None) -> list[st
     ]
     for r in rows:
         lo, hi = r["others_ci"]
+        if r["n"] == 0:  # the fresh channel untrained: the other channels are v5's
+            budget, others = "–", "unchanged (no training) | –"
+        else:
+            budget = f"{r['budget']:g}"
+            others = f"{_pts(r['others_diff'])} [{_pts(lo)}, {_pts(hi)}] | {', '.join(r['regressions']) or '-'}"
         lines.append(
-            f"| {r['n']} | {r['boxes']} | {r['budget']:g} | {r['epochs']} | {r['train_cpu_min']:.1f} "
-            f"| {r['total_cpu_min']:.1f} | {r['train_wall_min']:.0f} | {r['ap50']:.3f} "
-            f"| {_pts(r['others_diff'])} [{_pts(lo)}, {_pts(hi)}] | {', '.join(r['regressions']) or '-'} |"
+            f"| {r['n']} | {r['boxes']} | {budget} | {r['epochs']} | {r['train_cpu_min']:.1f} "
+            f"| {r['total_cpu_min']:.1f} | {r['train_wall_min']:.0f} | {r['ap50']:.3f} | {others} |"
         )
     trained = [r for r in rows if r["n"] > 0]
     if trained:
