@@ -321,6 +321,9 @@ def test_an_idle_gate_lets_a_request_take_both_stages_at_once():
             record(0.03, 0.05)
         assert gate.idle() and (gate.decode_s, gate.infer_s) == (0.03, 0.05)
         assert gate.service_s == pytest.approx(0.08)
+        async with gate.whole(Connected()):  # type: ignore[arg-type]
+            pass  # refused while decoding: nothing recorded, the averages stay
+        assert (gate.decode_s, gate.infer_s) == (0.03, 0.05)
         async with gate.decoding(Connected()):  # type: ignore[arg-type]
             assert not gate.idle()  # a decode slot is taken: the next request goes stage by stage
         gate.admitted = 1  # the asking request itself

@@ -112,7 +112,7 @@ class ModelGate:
             await self._check_client(request)
             self.decoding_now += 1
             self.running += 1
-            held = {"decode": 0.0, "infer": 0.0}
+            held: dict[str, float] = {}
 
             def record(decode_s: float, infer_s: float) -> None:
                 held.update(decode=decode_s, infer=infer_s)
@@ -122,9 +122,10 @@ class ModelGate:
             finally:
                 self.decoding_now -= 1
                 self.running -= 1
-                self.decode_s = _average(self.decode_s, held["decode"])
-                self.infer_s = _average(self.infer_s, held["infer"])
-                self.service_s = self.decode_s + self.infer_s
+                if held:  # a photo refused while decoding tells nothing about the time a photo takes
+                    self.decode_s = _average(self.decode_s, held["decode"])
+                    self.infer_s = _average(self.infer_s, held["infer"])
+                    self.service_s = self.decode_s + self.infer_s
 
     async def _check_client(self, request: Request) -> None:
         if await request.is_disconnected():
