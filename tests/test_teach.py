@@ -223,3 +223,53 @@ def test_teach_end_to_end_on_a_tiny_model(tmp_path: Path):
     assert det.card.classes == ["fire", "smoke"] and det.card.class_thresholds == {"smoke": 0.4}
     released = json.loads((tmp_path / "taught" / "card.json").read_text())
     assert released["training"]["teach"]["taught"] == ["fire"] and released["architecture"] == "yolov8n"
+
+
+def test_keep_others_freezes_all_but_the_last_class_convolutions():
+    pytest.importorskip("ultralytics")
+    from ultralytics.nn.tasks import DetectionModel
+
+    from training.teach import keep_others_freeze
+
+    names = list(DetectionModel("yolov8n.yaml", nc=3, verbose=False).state_dict())
+    frozen = keep_others_freeze(names)
+    prefixes = [f"model.{f}." for f in frozen]
+    trainable = [n for n in names if not any(p in n for p in prefixes) and n.endswith(("weight", "bias"))]
+    assert trainable == [f"model.22.cv3.{i}.2.{k}" for i in range(3) for k in ("weight", "bias")]
+    assert list(range(22)) == frozen[:22] and "22.cv2.0.0" in frozen and "22.cv3.2.1" in frozen
+    bn = [n.rsplit(".", 1)[0] for n in names if n.endswith("running_mean")]
+    assert all(any(p in m for p in prefixes) for m in bn)  # every BatchNorm keeps its statistics
+
+
+@pytest.mark.slow
+def test_keep_others_moves_only_the_taught_rows(tmp_path: Path):
+    """Ultralytics trains with the freeze entries and the row masks: the taught class's rows learn, every other
+    weight and BatchNorm statistic of the start checkpoint comes out unchanged (up to the half precision in
+    which Ultralytics saves its checkpoints)."""
+    pytest.importorskip("ultralytics")
+    import torch
+    from ultralytics.nn.tasks import DetectionModel
+
+    from tests._builders import fire_only_dataset
+    from training.teach import CpuBudget, _train
+
+    built = fire_only_dataset(tmp_path)
+    torch.manual_seed(0)
+    net = DetectionModel("yolov8n.yaml", nc=2, verbose=False)
+    net.names = {0: "fire", 1: "smoke"}
+    start = tmp_path / "yolov8n_start.pt"
+    torch.save({"model": net.eval(), "train_args": {"task": "detect", "imgsz": 64}, "epoch": -1}, start)
+    card = {"input_size": [64, 64]}
+    run = _train(start, built.root / "data.yaml", tmp_path / "o", card, 0.05, 1, 0, 10, 0.05, CpuBudget(0.05), [0])
+    ckpt = torch.load(run / "weights" / "last.pt", map_location="cpu", weights_only=False)
+    after = (ckpt.get("ema") or ckpt["model"]).float().state_dict()
+    moved = []
+    for name, before in net.state_dict().items():
+        if not before.dtype.is_floating_point:
+            continue
+        if name.startswith("model.22.cv3.") and name.split(".")[4] == "2":  # a last class convolution
+            assert torch.allclose(after[name][1], before[1], rtol=1e-3, atol=1e-4), name  # smoke's row: held
+            moved.append(float((after[name][0] - before[0]).abs().max()))
+        else:
+            assert torch.allclose(after[name], before, rtol=1e-3, atol=1e-4), name
+    assert len(moved) == 6 and max(moved) > 1e-2  # fire's rows learned

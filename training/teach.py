@@ -22,7 +22,10 @@ The steps:
    budget of process CPU time: Ultralytics' ``time`` starts at ``cpu_minutes / threads`` and is re-set after
    every epoch to the wall time at which the CPU time measured so far reaches the budget (a shared machine
    gives a process less than its threads); the last epoch's weights are the result (nothing is chosen on a
-   validation set);
+   validation set). ``--keep-others`` trains only the taught classes' rows of the head's last class
+   convolutions, with every BatchNorm's statistics and the weight decay held: every other class answers as
+   the start model does, up to the half precision of Ultralytics' checkpoints (no forgetting, by
+   construction), at the cost of a linear classifier on the features the model already has;
 6. release: ONNX fp32 and int8 with a model card (``hazardscan release``), into ``--release`` or
    ``<out>/model``; ``<out>/teach.json`` records the photos, CPU seconds per step and epochs.
 
@@ -117,6 +120,52 @@ def train_args(imgsz: int, cpu_minutes: float, threads: int, freeze: int, lr0: f
         "val": False,
         "plots": False,
     }
+
+
+def keep_others_freeze(param_names: Sequence[str]) -> list[int | str]:
+    """Ultralytics ``freeze`` entries that leave trainable only the last class convolution of each detection
+    scale (``model.<head>.cv3.<scale>.<last>``): every layer before the head, and every other block of the head
+    (frozen blocks also keep their BatchNorm statistics)."""
+    parts = [n.split(".") for n in param_names if n.startswith("model.")]
+    head = max(int(p[1]) for p in parts)
+    last: dict[str, int] = {}
+    for p in parts:
+        if int(p[1]) == head and p[2] == "cv3":
+            last[p[3]] = max(last.get(p[3], 0), int(p[4]))
+    frozen: list[int | str] = list(range(head))
+    for p in parts:
+        if int(p[1]) != head or (p[2] == "cv3" and int(p[4]) == last[p[3]]):
+            continue
+        entry = ".".join(p[1:5]) if len(p) > 5 else ".".join(p[1:-1])
+        if entry not in frozen:
+            frozen.append(entry)
+    return frozen
+
+
+class ClassRows:
+    """Ultralytics callback: the gradients of the head's last class convolutions are kept to the rows of
+    ``rows`` (the taught classes), so the optimiser (without weight decay) moves nothing else."""
+
+    def __init__(self, rows: Sequence[int]) -> None:
+        self.rows = list(rows)
+
+    def masks(self, n_classes: int) -> Any:
+        import torch
+
+        mask = torch.zeros(n_classes)
+        mask[self.rows] = 1.0
+        return mask
+
+    def on_pretrain_routine_end(self, trainer: Any) -> None:
+        detect = trainer.model.model[-1]
+        for branch in detect.cv3:
+            conv = branch[-1]
+            mask = self.masks(conv.out_channels).to(conv.weight.device)
+            conv.weight.register_hook(lambda g, m=mask: g * m.view(-1, 1, 1, 1))
+            conv.bias.register_hook(lambda g, m=mask: g * m)
+
+    def callbacks(self) -> dict[str, Callable[[Any], None]]:
+        return {"on_pretrain_routine_end": self.on_pretrain_routine_end}  # after Ultralytics' freezing
 
 
 def budget_hours(cpu_budget_s: float, cpu_used_s: float, wall_used_s: float) -> float:
@@ -270,6 +319,7 @@ def teach(
     seed: int = 0,
     freeze: int = 10,
     lr0: float = 0.005,
+    keep_others: bool = False,
     datasets_root: Path = REPO / "../shared/datasets",
     datasets: Path = REPO / "work/datasets",
     release_to: Path | None = None,
@@ -349,7 +399,8 @@ def teach(
     run_dir = out / "run"
     epochs = 0
     if chosen and cpu_minutes > 0:
-        run_dir = _train(start, data_yaml, out, card, cpu_minutes, threads, seed, freeze, lr0, budget)
+        rows = [classes.index(c) for c in taught] if keep_others else None
+        run_dir = _train(start, data_yaml, out, card, cpu_minutes, threads, seed, freeze, lr0, budget, rows)
         epochs = json.loads((run_dir / "run.json").read_text())["epochs_run"]
     else:
         _untrained_run(start, data_yaml, run_dir, card)
@@ -374,7 +425,8 @@ def teach(
         "replay": len(replayed),
         "seed": seed,
         "threads": threads,
-        "freeze": freeze,
+        "freeze": "all but the taught classes' rows" if keep_others else freeze,
+        "keep_others": keep_others,
         "lr0": lr0,
         "cpu_minutes_budget": cpu_minutes,
         "epochs": epochs,
@@ -408,9 +460,19 @@ def _train(
     freeze: int,
     lr0: float,
     budget: CpuBudget,
+    rows: Sequence[int] | None = None,
 ) -> Path:
+    """Ultralytics on the teach dataset; with ``rows``, only those class rows of the head learn."""
+    import torch
+
     from training.train import TrainConfig, train
 
+    args = train_args(max(card["input_size"]), cpu_minutes, threads, freeze, lr0)
+    callbacks = budget.callbacks()
+    if rows is not None:
+        names = list(torch.load(start, map_location="cpu", weights_only=False)["model"].state_dict())
+        args.update(freeze=keep_others_freeze(names), weight_decay=0.0)
+        callbacks.update(ClassRows(rows).callbacks())  # events of their own: one callback an event
     cfg = TrainConfig(
         name="run",
         weights=str(start.resolve()),
@@ -418,9 +480,9 @@ def _train(
         seed=seed,
         threads=threads,
         federated_loss=True,
-        train=train_args(max(card["input_size"]), cpu_minutes, threads, freeze, lr0),
+        train=args,
     )
-    run_dir = train(cfg, data_yaml, out, device="cpu", callbacks=budget.callbacks())
+    run_dir = train(cfg, data_yaml, out, device="cpu", callbacks=callbacks)
     weights = run_dir / "weights"
     # the result is the last epoch; Ultralytics' best.pt is chosen on its val photos (training photos here)
     if (weights / "best.pt").exists():
@@ -473,6 +535,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--freeze", type=int, default=10, help="first N layers kept frozen (10: the backbone)")
     p.add_argument("--lr0", type=float, default=0.005)
+    p.add_argument(
+        "--keep-others",
+        action="store_true",
+        help="train only the taught classes' rows of the head: every other class answers as before",
+    )
     p.add_argument("--datasets-root", type=Path, default=REPO / "../shared/datasets", help="where photo sets live")
     p.add_argument("--datasets", type=Path, default=REPO / "work/datasets", help="where dataset versions are built")
     p.add_argument("--out", type=Path, help="work folder (default: work/teach/<classes>-<photos>-s<seed>)")
@@ -499,6 +566,7 @@ def run(args: argparse.Namespace) -> int:
             seed=args.seed,
             freeze=args.freeze,
             lr0=args.lr0,
+            keep_others=args.keep_others,
             datasets_root=args.datasets_root,
             datasets=args.datasets,
             release_to=args.release,
