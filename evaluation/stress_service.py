@@ -111,7 +111,8 @@ with httpx.Client(base_url=sys.argv[1], timeout=30) as c:
     while time.monotonic() < end:
         t0 = time.perf_counter()
         c.get("/healthz")
-        print(time.perf_counter() - t0, flush=True)
+        sys.stdout.write(f"{time.perf_counter() - t0}\\n")
+        sys.stdout.flush()
         time.sleep(0.1)
 """
 

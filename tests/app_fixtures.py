@@ -33,7 +33,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from _builders import encode, scene
+from _builders import build_model_dir, encode, scene
 from _cctv import free_port
 
 from inference_service.accounts import Accounts
@@ -161,3 +161,15 @@ def clean_photo(seed: int = 0) -> bytes:
     featureless, and a hazard-free verdict on it would prove nothing)."""
     stripes = [(x, 0, x + 40, 480, (90, 90, 90)) for x in range(0, 640, 80)]
     return encode(scene(640, 480, [*stripes, (0, 0, 4, 4, (seed % 256, 114, 114))]), "JPEG", quality=92)
+
+
+SCENE_CLASSES = ["fire", "exit_sign", "person"]  # red, green, blue: FIRE-001, and the scene rules' classes
+
+
+@contextmanager
+def scene_model_server(root: Path) -> Iterator[AppServer]:
+    """An app server on a tiny model of :data:`SCENE_CLASSES` with no thresholds: a person in a declared
+    work-at-height scene raises a suspected CONST-002."""
+    model = build_model_dir(root / "m", classes=SCENE_CLASSES, class_thresholds={})
+    with start_app_server(model, root / "data") as s:
+        yield s

@@ -11,22 +11,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _builders import build_model_dir, encode, scene
-from app_fixtures import AppServer, start_app_server
+from _builders import encode, scene
+from app_fixtures import AppServer, scene_model_server
 from PIL import Image
 from pypdf import PdfReader
 
-# red, green, blue: fire raises FIRE-001; a person in a declared work-at-height scene a suspected CONST-002
-CLASSES = ["fire", "exit_sign", "person"]
 BOX = (160, 80, 320, 240)  # one cell of the tiny model's grid on a 640×480 photo
 UNIT = {"name": "阳泉某建筑公司", "address": "矿区北大街 1 号"}
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    root = tmp_path_factory.mktemp("suspected")
-    model = build_model_dir(root / "m", classes=CLASSES, class_thresholds={})
-    with start_app_server(model, root / "data") as s:
+    with scene_model_server(tmp_path_factory.mktemp("suspected")) as s:
         yield s
 
 

@@ -13,20 +13,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from _builders import build_model_dir, encode, scene
-from app_fixtures import REPO, AppServer, start_app_server
+from _builders import encode, scene
+from app_fixtures import REPO, AppServer, scene_model_server
 from browser_helpers import expect, login
 from test_app_browser import choose_photos, inspection, start_inspection
 
-CLASSES = ["fire", "exit_sign", "person"]
 SHOTS = REPO / "work" / "screenshots"
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
-    root = tmp_path_factory.mktemp("sus-browser")
-    model = build_model_dir(root / "m", classes=CLASSES, class_thresholds={})
-    with start_app_server(model, root / "data") as s:
+    with scene_model_server(tmp_path_factory.mktemp("sus-browser")) as s:
         yield s
 
 
