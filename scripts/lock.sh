@@ -13,4 +13,8 @@ common=(--python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-emit-
 uv pip compile pyproject.toml requirements-build.in --extra train --extra eval --extra cctv --extra dev \
   -o requirements-dev.txt "${common[@]}"
 uv pip compile pyproject.toml requirements-build.in -c requirements-dev.txt -o requirements.txt "${common[@]}"
+# the same pins in the standard format (PEP 751), with every artifact's URL and sha256: the record a tool that
+# reads pylock.toml (uv, pip in time) or an auditor checks; the installs read requirements-dev.txt
+uv pip compile pyproject.toml requirements-build.in --extra train --extra eval --extra cctv --extra dev \
+  -c requirements-dev.txt -o pylock.toml "${common[@]}"
 echo "label-studio==1.23.2" | uv pip compile - -o requirements-labelstudio.txt "${common[@]}"

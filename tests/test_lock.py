@@ -85,3 +85,18 @@ def test_the_environment_is_the_lock():
     drift = {n: (v, installed.get(n)) for n, v in LOCKS["dev"].items() if installed.get(n) != v}
     assert drift == {}, "installed versions differ from requirements-dev.txt (locked, installed)"
     assert "opencv-python" not in installed
+
+
+def test_pylock_holds_the_dev_pins_with_hashes():
+    """pylock.toml (PEP 751) is the dev lock again, in the standard format: same names and versions, and
+    every package names at least one artifact with a sha256."""
+    pylock = tomllib.loads((ROOT / "pylock.toml").read_text())
+    assert pylock["lock-version"] == "1.0"
+    packages = pylock["packages"]
+    assert {canonicalize_name(p["name"]): p["version"] for p in packages} == LOCKS["dev"]
+    unhashed = [
+        p["name"]
+        for p in packages
+        if not any(a.get("hashes", {}).get("sha256") for a in [p.get("sdist", {}), *p.get("wheels", [])])
+    ]
+    assert unhashed == []
