@@ -137,12 +137,12 @@ def test_a_lone_request_goes_through_in_one_worker_call(
     from inference_service.api import routes
 
     calls: list[str] = []
-    for name in ("scan_upload", "stage_upload"):
+    for name in ("scan_photo", "stage_photo"):
         real = getattr(routes, name)
         monkeypatch.setattr(routes, name, lambda *a, _real=real, _name=name: calls.append(_name) or _real(*a))
     _, client = tight
     assert client.post("/v1/detect", files={"photo": ("p.png", PHOTO)}).status_code == 200
-    assert calls[0] == "scan_upload"  # idle gate: decode, model and finish in one call, not stage by stage
+    assert calls[0] == "scan_photo"  # idle gate: decode, model and finish in one call, not stage by stage
 
 
 def test_decoding_worker_threads_run_below_the_event_loop(tiny_model_dir: Path):

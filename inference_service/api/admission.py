@@ -197,7 +197,7 @@ class AdmissionMiddleware:
         gate: ModelGate,
         gated: Callable[[str], bool],
         bodies: BodyBudget,
-        limit_for: Callable[[str], int],
+        limit_for: Callable[[Scope], int],
     ) -> None:
         self.app = app
         self.gate = gate
@@ -209,7 +209,7 @@ class AdmissionMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        charged = self.bodies.charge(scope, self.limit_for(scope["path"]))
+        charged = self.bodies.charge(scope, self.limit_for(scope))
         if charged is None:
             busy = ServerBusyError(f"the server is receiving other uploads; retry in {RETRY_AFTER_BUSY_S} s")
             await refusal(busy, scope)(scope, receive, send)

@@ -14,6 +14,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from starlette.formparsers import MultiPartParser
+from starlette.types import Scope
 
 from inference_service.api.admission import AdmissionMiddleware, BodyBudget
 from inference_service.api.auth import ApiKeyMiddleware, parse_routes
@@ -25,6 +26,7 @@ from inference_service.api.server import tune_malloc
 from inference_service.api.settings import MB, Settings, get_settings
 from inference_service.api.state import ServiceState
 from inference_service.api.uploads import install as install_part_buffers
+from inference_service.api.uploads import sends_form
 from inference_service.app import close_storage, install, open_storage, upload_limit
 from inference_service.cctv.api import router as events_router
 
@@ -71,9 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.app_enabled:
         install(app)  # the inspector app: /app (static SPA), /app/api/* (cookie sessions + CSRF)
 
-    def body_limit(path: str) -> int:
-        if path == "/v1/detect":
-            return settings.max_upload_bytes + FORM_OVERHEAD
+    def body_limit(scope: Scope) -> int:
+        path = scope["path"]
+        if path == "/v1/detect":  # the photo as the body itself, or in a form
+            return settings.max_upload_bytes + (FORM_OVERHEAD if sends_form(scope) else 0)
         if path == "/v1/detect/batch":
             return settings.max_batch_bytes + FORM_OVERHEAD
         photo_limit = upload_limit(path, settings)

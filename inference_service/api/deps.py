@@ -66,8 +66,23 @@ async def scan_options(
     conf = min_confidence_f if min_confidence_f is not None else min_confidence_q
     classes = classes_f if classes_f is not None else classes_q
     evidence = evidence_f if evidence_f is not None else evidence_q
+    return _options(conf, classes, evidence, scene)
+
+
+async def query_scan_options(
+    min_confidence: Annotated[float | None, Query(ge=0, le=1, description=_CONF)] = None,
+    classes: Annotated[str | None, Query(description=_CLASSES)] = None,
+    evidence: Annotated[bool | None, Query(description=_EVIDENCE)] = None,
+    scene: Annotated[str | None, Query(description=_SCENE)] = None,
+) -> ScanOptions:
+    """Options from the query string alone: for a photo sent as the request body itself (no form to parse)."""
+    return _options(min_confidence, classes, evidence, scene)
+
+
+def _options(conf: float | None, classes: str | None, evidence: bool | None, scene: str | None) -> ScanOptions:
     names = tuple(c.strip() for c in classes.split(",") if c.strip()) if classes else ()
     return ScanOptions(min_confidence=conf, classes=names or None, evidence=bool(evidence), scene=scene or None)
 
 
 OptionsDep = Annotated[ScanOptions, Depends(scan_options)]
+QueryOptionsDep = Annotated[ScanOptions, Depends(query_scan_options)]

@@ -42,6 +42,10 @@ class TooManyFilesError(ApiError):
     pass
 
 
+class UnsupportedBodyTypeError(ApiError):
+    """A request body whose ``Content-Type`` is neither a photo nor a multipart form."""
+
+
 class ModelNotReadyError(ApiError):
     pass
 
@@ -93,6 +97,7 @@ ERROR_TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (ClientGoneError, 499, "client_closed_request"),
     (BodyTimeoutError, 408, "request_timeout"),
     (PayloadTooLargeError, 413, "payload_too_large"),
+    (UnsupportedBodyTypeError, 415, "unsupported_media_type"),
     (TooManyFilesError, 413, "too_many_files"),
     (ModelNotReadyError, 503, "model_not_ready"),
     (ServiceUnavailableError, 503, "service_unavailable"),

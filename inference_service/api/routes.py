@@ -4,14 +4,27 @@ decode slot), run the model (in a model slot, the session alone) and finish (haz
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.routing import APIRoute
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.routing import Match
+from starlette.types import Scope
 
-from inference_service.api.deps import MetricsDep, OptionsDep, ScannerDep, StateDep
-from inference_service.api.errors import ApiError, PayloadTooLargeError, TooManyFilesError, describe, error_body
+from inference_service.api.deps import MetricsDep, OptionsDep, QueryOptionsDep, ScannerDep, StateDep
+from inference_service.api.errors import (
+    ApiError,
+    PayloadTooLargeError,
+    TooManyFilesError,
+    UnsupportedBodyTypeError,
+    describe,
+    error_body,
+    refusal,
+)
 from inference_service.api.negotiation import Format, wants_jpeg
 from inference_service.api.schemas import (
     BatchItem,
@@ -26,6 +39,7 @@ from inference_service.api.schemas import (
     Readiness,
 )
 from inference_service.api.state import ServiceState
+from inference_service.api.uploads import RAW_PHOTO_TYPES, is_raw_photo_type, media_type, sends_form
 from inference_service.budget import BudgetBusyError
 from inference_service.imaging import SUPPORTED_HUMAN, ImageError
 from inference_service.scan import CHUNK, Pending, Scanner, ScanOptions, ScanResult
@@ -86,7 +100,63 @@ def evidence_headers(scan: ScanResult, model: ModelInfo) -> dict[str, str]:
     }
 
 
-@router.post("/v1/detect", response_model=DetectResponse, responses=DETECT_RESPONSES, tags=["detect"])
+class PhotoBodyRoute(APIRoute):
+    """``POST /v1/detect`` for a request that is not a multipart form: the photo as the body itself (or a body of
+    a type the route does not take: 415). Forms, and requests without a ``Content-Type``, go on to the form route."""
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        match, child = super().matches(scope)
+        if match is not Match.NONE and sends_form(scope):
+            return Match.NONE, {}
+        return match, child
+
+
+_RAW_TYPES_HUMAN = ", ".join(RAW_PHOTO_TYPES[:-1]) + " or " + RAW_PHOTO_TYPES[-1]
+_PHOTO_BODY: dict[str, Any] = {"type": "string", "format": "binary", "description": "the photo's bytes"}
+# The one operation in the schema documents both ways of sending a photo.
+DETECT_OPENAPI: dict[str, Any] = {
+    "requestBody": {"content": {media: {"schema": _PHOTO_BODY} for media in RAW_PHOTO_TYPES}}
+}
+
+
+async def detect_body(
+    request: Request,
+    scanner: ScannerDep,
+    options: QueryOptionsDep,
+    state: StateDep,
+    fmt: Annotated[Format | None, Query(alias="format", description=_FORMAT)] = None,
+) -> DetectResponse | Response:
+    """The photo as the request body (``Content-Type: image/jpeg`` and the like), options in the query string."""
+    kind = request.headers.get("content-type")
+    if not is_raw_photo_type(kind):
+        state.metrics.observe_rejected()
+        wrong = UnsupportedBodyTypeError(
+            f"Content-Type {media_type(kind)!r} is not a photo; send the photo as the request body with "
+            f"Content-Type {_RAW_TYPES_HUMAN}, or as the multipart/form-data field 'photo'"
+        )
+        return refusal(wrong, request.scope)  # the body is never read: the connection closes
+    chunks = [chunk async for chunk in request.stream() if chunk]  # the body limit is counted as it streams
+    return await run_detect(request, scanner, options, state, fmt, functools.partial(b"".join, chunks))
+
+
+router.add_api_route(
+    "/v1/detect",
+    detect_body,
+    methods=["POST"],
+    response_model=DetectResponse,
+    responses=DETECT_RESPONSES,
+    include_in_schema=False,
+    route_class_override=PhotoBodyRoute,
+)
+
+
+@router.post(
+    "/v1/detect",
+    response_model=DetectResponse,
+    responses=DETECT_RESPONSES,
+    tags=["detect"],
+    openapi_extra=DETECT_OPENAPI,
+)
 async def detect(
     request: Request,
     photo: Annotated[UploadFile, File(description=f"the photo: {SUPPORTED_HUMAN}")],
@@ -95,24 +165,42 @@ async def detect(
     state: StateDep,
     fmt: Annotated[Format | None, Query(alias="format", description=_FORMAT)] = None,
 ) -> DetectResponse | Response:
-    """Detect hazards in one photo (multipart field ``photo``). JSON by default; the evidence JPEG itself
-    for ``?format=jpeg`` or ``Accept: image/jpeg``."""
+    """Detect hazards in one photo: the multipart field ``photo``, or the photo itself as the request body with
+    ``Content-Type: image/jpeg`` (``image/png``, ``image/webp``, ``image/heic``, ``application/octet-stream``) and
+    the options in the query string. JSON by default; the evidence JPEG itself for ``?format=jpeg`` or
+    ``Accept: image/jpeg``."""
+    limit = state.settings.max_upload_bytes
+    try:
+        check_size(photo, limit)
+    except PayloadTooLargeError:
+        state.metrics.observe_rejected()
+        raise
+    return await run_detect(request, scanner, options, state, fmt, functools.partial(read_file, photo, limit))
+
+
+async def run_detect(
+    request: Request,
+    scanner: Scanner,
+    options: ScanOptions,
+    state: ServiceState,
+    fmt: Format | None,
+    read: Callable[[], bytes],
+) -> DetectResponse | Response:
+    """One photo through the gate; ``read`` gives its bytes (called in a worker thread)."""
     jpeg = wants_jpeg(request.headers.get("accept"), fmt)
     if jpeg:
         options = dataclasses.replace(options, evidence=True)
     metrics, gate, workers = state.metrics, state.gate, state.workers
     try:
-        limit = state.settings.max_upload_bytes
-        check_size(photo, limit)
         if gate.idle():  # nobody to overlap with: decode, run and finish in one worker call
             async with gate.whole(request) as record:
-                (scan,) = await workers.run(scan_upload, scanner, photo, limit, options)
+                (scan,) = await workers.run(scan_photo, scanner, read, options)
                 if isinstance(scan, ScanResult):
                     t = scan.timings_ms
                     record((t["decode"] + t["preprocess"]) / 1000, t["infer"] / 1000)
         else:
             async with gate.decoding(request):
-                pending = await workers.run(stage_upload, scanner, photo, limit, options)
+                pending = await workers.run(stage_photo, scanner, read, options)
             async with gate.slot(request):
                 outputs = await workers.run(scanner.infer, pending)
             (scan,) = await workers.run(scanner.finish, pending, outputs, options)
@@ -127,14 +215,14 @@ async def detect(
     return DetectResponse.from_scan(scan, scanner.detector.card)
 
 
-def stage_upload(scanner: Scanner, upload: UploadFile, limit: int, options: ScanOptions) -> Pending:
-    return scanner.stage([read_file(upload, limit)], options)
+def stage_photo(scanner: Scanner, read: Callable[[], bytes], options: ScanOptions) -> Pending:
+    return scanner.stage([read()], options)
 
 
-def scan_upload(
-    scanner: Scanner, upload: UploadFile, limit: int, options: ScanOptions
+def scan_photo(
+    scanner: Scanner, read: Callable[[], bytes], options: ScanOptions
 ) -> list[ScanResult | ImageError | BudgetBusyError]:
-    pending = stage_upload(scanner, upload, limit, options)
+    pending = stage_photo(scanner, read, options)
     return scanner.finish(pending, scanner.infer(pending), options)
 
 

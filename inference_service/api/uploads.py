@@ -1,4 +1,4 @@
-"""Upload parts kept as a list of chunks while they arrive, joined once.
+"""Upload parts kept as a list of chunks while they arrive, joined once; which bodies are a photo itself.
 
 Starlette writes each multipart chunk (64 KiB) of a file part into a ``SpooledTemporaryFile``, whose in-memory
 ``BytesIO`` grows by an eighth at a time: a 4.6 MB phone photo was reallocated and copied some thirty times, in
@@ -15,6 +15,8 @@ from tempfile import SpooledTemporaryFile
 from typing import IO, Any
 
 import starlette.formparsers
+from starlette.datastructures import Headers
+from starlette.types import Scope
 
 
 class PartBuffer(SpooledTemporaryFile[bytes]):
@@ -73,3 +75,32 @@ class PartBuffer(SpooledTemporaryFile[bytes]):
 def install() -> None:
     """Have Starlette's multipart parser keep file parts in :class:`PartBuffer` (process-wide)."""
     starlette.formparsers.SpooledTemporaryFile = PartBuffer  # type: ignore[misc,assignment]
+
+
+# A photo sent as the request body itself (``POST /v1/detect`` with one of these ``Content-Type``\ s): no
+# multipart form to parse, the options in the query string. ``image/jpg`` is a common misspelling, taken too.
+RAW_PHOTO_TYPES = (
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "image/heic",
+    "image/heif",
+    "application/octet-stream",
+)
+_RAW_ALIASES = frozenset({*RAW_PHOTO_TYPES, "image/jpg"})
+
+
+def media_type(content_type: str | None) -> str:
+    """The bare media type of a ``Content-Type`` value, lower case (``""`` when absent)."""
+    return (content_type or "").split(";", 1)[0].strip().lower()
+
+
+def is_raw_photo_type(content_type: str | None) -> bool:
+    """Whether a body of this ``Content-Type`` is taken as a photo itself."""
+    return media_type(content_type) in _RAW_ALIASES
+
+
+def sends_form(scope: Scope) -> bool:
+    """Whether a request is (or, without a ``Content-Type``, is taken as) a multipart form."""
+    kind = media_type(Headers(scope=scope).get("content-type"))
+    return kind in ("", "multipart/form-data")
