@@ -4,11 +4,12 @@
 #   scripts/lock.sh --upgrade-package X move X (and only what X needs) to its newest fitting release
 # uv resolves for Python 3.11 on x86-64 manylinux whatever machine runs it. The locks leave out
 # `opencv-python`: ultralytics asks for it, but the service uses `opencv-python-headless` and two wheels must
-# never write one `cv2`; the installs use --no-deps, so the lock is the whole environment.
+# never write one `cv2`; the installs use --no-deps, so the lock is the whole environment, and every line carries
+# the sha256 of its files, so pip installs nothing but those files (--require-hashes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v uv >/dev/null || python3 -m pip install -q uv
-common=(--python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-emit-package opencv-python
+common=(--generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-emit-package opencv-python
         --custom-compile-command "scripts/lock.sh" --quiet "$@")
 uv pip compile pyproject.toml requirements-build.in --extra train --extra eval --extra cctv --extra dev \
   -o requirements-dev.txt "${common[@]}"

@@ -32,7 +32,7 @@ install_locked() {  # venv lock
   local venv=$1 lock=$2 marker="$1/.hazardscan-$2.lock-sha256"
   [ -f "$marker" ] && [ "$(cat "$marker")" = "$(stamp "$lock")" ] && return 1
   [ -x "$venv/bin/python" ] || "$PY" -m venv "$venv"
-  "$venv/bin/pip" install -q --no-deps -r "$(lockfile "$lock")"
+  "$venv/bin/pip" install -q --no-deps --require-hashes -r "$(lockfile "$lock")"
   return 0
 }
 if [ "$mode" = serve ] && [ -f .venv/.hazardscan-dev.lock-sha256 ] \
@@ -46,7 +46,8 @@ if install_locked .venv "$lock"; then
   # wheel's; removing it deletes files both wrote, so the headless wheel goes back in whole
   if .venv/bin/pip show -q opencv-python >/dev/null 2>&1; then
     .venv/bin/pip uninstall -q -y opencv-python
-    .venv/bin/pip install -q --no-deps --force-reinstall -r <(grep '^opencv-python-headless==' "$(lockfile "$lock")")
+    .venv/bin/pip install -q --no-deps --force-reinstall \
+      "$(grep -o '^opencv-python-headless==[^ ;]*' "$(lockfile "$lock")")"
   fi
   .venv/bin/pip install -q --no-deps --no-build-isolation -e .
   stamp "$lock" > ".venv/.hazardscan-$lock.lock-sha256"
