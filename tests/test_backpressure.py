@@ -332,3 +332,14 @@ def test_an_idle_gate_lets_a_request_take_both_stages_at_once():
         assert not gate.idle()
 
     asyncio.run(main())
+
+
+def test_the_service_runs_opencv_on_the_calling_thread(tiny_model_dir: Path):
+    """OpenCV's pool workers spin after each call and would take a core from the ONNX Runtime session."""
+    import cv2
+
+    from inference_service.api.app import create_app
+
+    cv2.setNumThreads(2)
+    create_app(Settings(model_path=tiny_model_dir, threads=1))
+    assert cv2.getNumThreads() == 1

@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from _builders import encode, jpeg_with_orientation, noisy_photo, png_declaring, scene
 from PIL import Image
 
 from inference_service.imaging import (
+    LOW_CONTRAST,
     DecodedImage,
     ImageTooLargeError,
     InvalidImageError,
@@ -239,3 +241,28 @@ def test_photo_warnings(image: np.ndarray, codes: list[str]):
     warnings = photo_warnings(image)
     assert [w.code for w in warnings] == codes
     assert all(w.message and w.message_zh for w in warnings)
+
+
+def _contrast_rule(image: np.ndarray) -> bool:
+    """The rule as first written: numpy's float32 deviation of the 64×64 thumbnail of every step-th pixel."""
+    step = max(1, min(image.shape[:2]) // 128)
+    thumb = cv2.resize(image[::step, ::step], (64, 64), interpolation=cv2.INTER_AREA).reshape(-1, 3)
+    return float(thumb.astype(np.float32).std(axis=0).max()) < LOW_CONTRAST
+
+
+def test_photo_warnings_decide_as_the_float32_rule_next_to_the_threshold():
+    """The quick double-precision check leaves the close cases to the float32 rule: the same answers."""
+    rng = np.random.default_rng(7)
+    pattern = rng.normal(0, 1, (8, 8, 3)).astype(np.float32)
+    decided = set()
+    for shape in ((241, 333), (541, 962)):
+        smooth = cv2.resize(pattern, shape[::-1], interpolation=cv2.INTER_LINEAR)
+        step = max(1, min(shape) // 128)
+        unit = cv2.resize(smooth[::step, ::step], (64, 64), interpolation=cv2.INTER_AREA).reshape(-1, 3).std(axis=0)
+        for amplitude in np.linspace(0.98, 1.02, 41) * LOW_CONTRAST / float(unit.max()):
+            image = np.clip(120 + amplitude * smooth, 0, 255).astype(np.uint8)
+            for view in (image, image[:, ::-1], image[..., ::-1]):
+                low = _contrast_rule(view)
+                assert bool(photo_warnings(view)) is low, (amplitude, shape)
+                decided.add(low)
+    assert decided == {True, False}  # the sweep crosses the threshold

@@ -15,6 +15,7 @@ import ctypes.util
 import logging
 from typing import Any
 
+import cv2
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -44,6 +45,17 @@ def tune_malloc() -> bool:
         return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) and libc.mallopt(_M_ARENA_MAX, 2))
     except (OSError, AttributeError):
         return False
+
+
+def single_thread_opencv() -> None:
+    """Have OpenCV run each call on the calling thread (``cv2.setNumThreads(1)``), process-wide.
+
+    OpenCV's own thread pool (pthreads) keeps its workers spin-waiting for a while after each parallel call. The
+    service calls OpenCV on small images (the letterbox resize, a 64 px thumbnail) right before and after the
+    ONNX Runtime session, whose threads already use every core: a worker still spinning from the letterbox resize
+    takes a core from the session (see docs/performance.md). Requests already run side by side on the cores, so
+    these small images gain nothing from OpenCV's threads. Its results are the same with any number of threads."""
+    cv2.setNumThreads(1)
 
 
 class GuardedHttpTools(HttpToolsProtocol):
