@@ -36,6 +36,12 @@ logger = logging.getLogger(__name__)
 CHUNK = 4
 
 
+class BatchTooLargeError(ImageError):
+    """The photos of one request need more decode memory together than a request may use."""
+
+    code = "batch_too_large"
+
+
 @dataclass(frozen=True)
 class ScanOptions:
     min_confidence: float | None = None  # replaces the card's per-class thresholds when set
@@ -149,6 +155,27 @@ class Scanner:
             pending = self.stage_each(photos[start : start + CHUNK], options, spent)
             out.extend(self.finish(pending, self.infer(pending), options))
         return out
+
+    def check_batch(self, photos: Sequence[bytes]) -> None:
+        """Refuse, before anything is decoded, a request of several photos whose decodes together would need more
+        than ``max_decode_bytes`` (estimated from their headers): the message says how to split it."""
+        budget = self.detector.max_decode_bytes
+        if budget is None or len(photos) < 2:
+            return
+        target = max(self.detector.input_size)
+        costs = [decode_cost_of(data, target) for data in photos]
+        total = sum(costs)
+        if total <= budget:
+            return
+        fit, running = 0, 0
+        while fit < len(costs) and running + costs[fit] <= budget:
+            running += costs[fit]
+            fit += 1
+        split = f"the first {fit} fit in one request" if fit > 1 else "send each photo in a request of its own"
+        raise BatchTooLargeError(
+            f"the {len(photos)} photos of this request need about {total / MB:,.0f} MB to decode together; a request "
+            f"may use {budget / MB:,.0f} MB: send them in several requests ({split})"
+        )
 
     def stage_each(self, photos: Sequence[bytes], options: ScanOptions | None, spent: list[int]) -> Pending:
         """:meth:`stage` for one chunk of a batch: a photo that cannot be decoded keeps its error, the rest go on.

@@ -105,10 +105,12 @@ def test_doubtful_photos_are_answered_with_their_warning(server):
     assert [w["code"] for w in corrupt["warnings"]] == ["corrupt_data"]
 
 
-def test_a_batch_of_large_pngs_decodes_what_its_budget_allows(server):
-    files = [("photos", (f"{i}.png", BIG16)) for i in range(3)] + [
-        ("photos", ("s.png", encode(scene(64, 64, []), "PNG")))
-    ]
-    body = server.post("/v1/detect/batch", files=files).json()
-    codes = [item["error"]["code"] if item["error"] else "ok" for item in body["items"]]
-    assert codes == ["ok", "ok", "image_too_large", "ok"]  # 2 x 32 MB fit in 70 MB; the small one still fits
+def test_a_batch_needing_more_decode_memory_than_a_request_may_use_is_refused_at_once(server):
+    small = ("photos", ("s.png", encode(scene(64, 64, []), "PNG")))
+    files = [("photos", (f"{i}.png", BIG16)) for i in range(3)] + [small]
+    r = server.post("/v1/detect/batch", files=files)
+    assert r.status_code == 413 and r.json()["error"]["code"] == "batch_too_large", r.text
+    assert "may use 70 MB" in r.json()["error"]["message"]
+    assert "the first 2 fit in one request" in r.json()["error"]["message"]  # 2 x 32 MB fit in 70 MB
+    body = server.post("/v1/detect/batch", files=[*files[:2], small]).json()
+    assert [item["error"] for item in body["items"]] == [None, None, None]

@@ -18,6 +18,7 @@ from inference_service.api.messages import localize
 from inference_service.budget import BudgetBusyError
 from inference_service.imaging import ImageTooLargeError, ImageTooSmallError, InvalidImageError, UnsupportedImageError
 from inference_service.runtime import UnknownClassError
+from inference_service.scan import BatchTooLargeError
 from inference_service.storage import StorageError
 from inference_service.taxonomy import UnknownSceneError
 
@@ -89,6 +90,7 @@ class InvalidQueryError(ApiError):
 # Most specific first: the first row whose type matches wins.
 ERROR_TABLE: tuple[tuple[type[Exception], int, str], ...] = (
     (UnsupportedImageError, 415, "unsupported_media_type"),
+    (BatchTooLargeError, 413, "batch_too_large"),
     (InvalidImageError, 400, "invalid_image"),
     (ImageTooLargeError, 413, "image_too_large"),
     (ImageTooSmallError, 422, "image_too_small"),

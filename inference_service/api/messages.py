@@ -25,6 +25,7 @@ SUMMARY_ZH: dict[str, str] = {
     "image_too_small": "图片过小",
     "payload_too_large": "上传内容过大",
     "too_many_files": "一次上传的文件过多",
+    "batch_too_large": "一次上传的照片解码所需内存过大，请分批上传",
     "validation_error": "请求参数有误",
     "unknown_class": "未知的检测类别",
     "unknown_scene": "未知的场景",

@@ -266,6 +266,8 @@ async def detect_batch(
             payloads[i] = await read_upload(upload, settings.max_upload_bytes)
         except PayloadTooLargeError as exc:
             outcomes[i] = exc
+    # refused at once, before any photo waits for the queue or decodes, when together they need too much
+    await state.workers.run(scanner.check_batch, list(payloads.values()))
     scanned = await scan_in_chunks(request, state, scanner, list(payloads.values()), options)
     for i, result in zip(payloads, scanned, strict=True):
         outcomes[i] = result

@@ -34,7 +34,8 @@ class Settings(BaseSettings):
         Field(
             gt=0,
             description="decode memory one request may use, a batch's photos together (a 7000×7000 PNG needs "
-            "~390 MB, a 12 MP JPEG 1 MB); photos beyond it: 413",
+            "~390 MB, a 12 MP JPEG 1 MB); a photo beyond it, or a batch whose photos together are, is refused "
+            "at once with 413 (estimated from the headers, before anything is decoded)",
         ),
     ] = 400
     decode_wait_s: Annotated[float, Field(gt=0, description="wait for decode memory before answering 503")] = 2.0
