@@ -215,6 +215,16 @@ def decode_cost_of(data: bytes, target: int | None = None) -> int:
         return 0
 
 
+def photo_header(data: bytes) -> tuple[str, int] | None:
+    """The photo's format (``JPEG``, ``PNG``, ``WEBP``, ``HEIF``) and its stored pixels, from its header alone;
+    None when the header cannot be read (decoding will say why)."""
+    try:
+        with _pil_open(io.BytesIO(data), formats=SUPPORTED_FORMATS) as img:
+            return img.format or "unknown", img.size[0] * img.size[1]
+    except Exception:
+        return None
+
+
 def _decode_jpeg(data: bytes, width: int, height: int, target: int | None) -> tuple[UInt8Image, bool]:
     """RGB array at Pillow's DCT scale (bit-identical to ``draft`` + ``load``) and whether the data was corrupt.
 

@@ -230,3 +230,11 @@ def test_missing_or_corrupt_model_keeps_the_app_up_but_not_ready(tmp_path: Path,
         assert "not ready" in message and "nope" in message and str(tmp_path) not in message
         _error(c.get("/v1/model"), 503, "model_not_ready")
         assert "hazardscan_model_ready 0.0" in c.get("/metrics").text
+
+
+def test_answers_say_how_long_the_server_had_the_request(client: httpx.Client):
+    for r in (client.get("/healthz"), client.post("/v1/detect", files={"photo": ("a.jpg", FIRE_PHOTO)})):
+        parts = dict(part.strip().split(";dur=") for part in r.headers["server-timing"].split(","))
+        assert set(parts) == {"upload", "app"} and all(float(v) >= 0 for v in parts.values())
+    refused = client.post("/v1/detect", content=b"x", headers={"content-type": "text/plain"})
+    assert refused.status_code == 415 and "server-timing" in refused.headers

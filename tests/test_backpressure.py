@@ -18,6 +18,7 @@ import httpx
 import pytest
 from _builders import encode, noisy_photo, scene
 from _live import LiveServer
+from PIL import Image
 
 from inference_service.api.admission import ModelGate
 from inference_service.api.settings import Settings
@@ -343,3 +344,42 @@ def test_the_service_runs_opencv_on_the_calling_thread(tiny_model_dir: Path):
     cv2.setNumThreads(2)
     create_app(Settings(model_path=tiny_model_dir, threads=1))
     assert cv2.getNumThreads() == 1
+
+
+def test_admission_by_decode_cost_refuses_long_decodes_behind_others():
+    from inference_service.api.admission import DecodeRates
+    from inference_service.api.state import Metrics
+
+    gate = ModelGate(1, 4, Metrics(), max_wait_s=1.5, decode_concurrency=2)
+    rates = DecodeRates()
+    heic, jpeg = rates.estimate_s(("HEIF", 12_000_000)), rates.estimate_s(("JPEG", 12_000_000))
+    assert heic > 1.0 > 0.1 > jpeg > 0
+    assert gate.admit_decode(heic)  # nothing ahead: a lone long decode is still admitted
+    assert not gate.admit_decode(heic)  # behind it, another would end too late: refused at once
+    assert gate.admit_decode(jpeg)  # a short one still fits
+    gate.release_decode(heic)
+    gate.release_decode(jpeg)
+    assert gate.decode_work_s == 0 and gate.admit_decode(heic)
+    rates.observe("HEIF", 12_000_000, 0.6)  # measured faster here: the estimate follows
+    assert rates.estimate_s(("HEIF", 12_000_000)) < heic
+    assert rates.estimate_s(None) == 0.0
+
+
+def test_a_busy_server_refuses_a_long_decode_at_once_and_says_why(tiny_model_dir: Path):
+    settings = Settings(model_path=tiny_model_dir, threads=1, max_queue_wait_s=1.0)
+    live = LiveServer(settings)
+    with live as client:
+        gate = _gate(live)
+        assert gate.loop is not None
+        for _ in range(gate.decode_concurrency):  # others hold every decode slot, with 3 s of decoding admitted
+            asyncio.run_coroutine_threadsafe(gate.decode_slots.acquire(), gate.loop).result(10)
+        gate.decode_work_s = 3.0
+        big = encode(Image.new("RGB", (4000, 3000), (90, 120, 60)), "PNG")  # 12 MP: about 0.4 s to decode
+        refused = client.post("/v1/detect", content=big, headers={"content-type": "image/png"})
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "server_busy"
+        assert "PNG photo of 12 megapixels" in refused.json()["error"]["message"] and refused.headers["Retry-After"]
+        assert 'reason="decode_work"} 1.0' in client.get("/metrics").text
+        gate.decode_work_s = 0.0
+        for _ in range(gate.decode_concurrency):
+            gate.loop.call_soon_threadsafe(gate.decode_slots.release)
+        assert client.post("/v1/detect", content=big, headers={"content-type": "image/png"}).status_code == 200

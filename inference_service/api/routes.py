@@ -15,10 +15,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.routing import Match
 from starlette.types import Scope
 
+from inference_service.api.admission import DecodeRates, ModelGate
 from inference_service.api.deps import MetricsDep, OptionsDep, QueryOptionsDep, ScannerDep, StateDep
 from inference_service.api.errors import (
+    RETRY_AFTER_BUSY_S,
     ApiError,
     PayloadTooLargeError,
+    ServerBusyError,
     TooManyFilesError,
     UnsupportedBodyTypeError,
     describe,
@@ -41,7 +44,7 @@ from inference_service.api.schemas import (
 from inference_service.api.state import ServiceState
 from inference_service.api.uploads import RAW_PHOTO_TYPES, is_raw_photo_type, media_type, sends_form
 from inference_service.budget import BudgetBusyError
-from inference_service.imaging import SUPPORTED_HUMAN, ImageError
+from inference_service.imaging import SUPPORTED_HUMAN, ImageError, photo_header
 from inference_service.scan import CHUNK, Pending, Scanner, ScanOptions, ScanResult
 
 router = APIRouter()
@@ -198,9 +201,16 @@ async def run_detect(
                 if isinstance(scan, ScanResult):
                     t = scan.timings_ms
                     record((t["decode"] + t["preprocess"]) / 1000, t["infer"] / 1000)
-        else:
-            async with gate.decoding(request):
-                pending = await workers.run(stage_photo, scanner, read, options)
+        else:  # others are decoding or waiting: admitted by its decode cost, then a stage at a time
+            data, header = await workers.run(read_header, read)
+            estimate = gate.rates.estimate_s(header)
+            if not gate.admit_decode(estimate):
+                raise ServerBusyError(busy_decoding(header, estimate))
+            try:
+                async with gate.decoding(request):
+                    pending = await workers.run(stage_photo, scanner, lambda: data, options)
+            finally:
+                gate.release_decode(estimate)
             async with gate.slot(request):
                 outputs = await workers.run(scanner.infer, pending)
             (scan,) = await workers.run(scanner.finish, pending, outputs, options)
@@ -208,11 +218,32 @@ async def run_detect(
         metrics.observe_rejected()
         raise
     assert isinstance(scan, ScanResult)  # stage raised for a photo it could not use
+    learn_decode_rate(gate, scan)
     metrics.observe_scan(scan)
     if jpeg and scan.evidence_jpeg is not None:
         headers = evidence_headers(scan, ModelInfo.of(scanner.detector.card))
         return Response(scan.evidence_jpeg, media_type="image/jpeg", headers=headers)
     return DetectResponse.from_scan(scan, scanner.detector.card)
+
+
+def read_header(read: Callable[[], bytes]) -> tuple[bytes, tuple[str, int] | None]:
+    """The photo's bytes and its header's format and stored pixels (None: unreadable)."""
+    data = read()
+    return data, photo_header(data)
+
+
+def busy_decoding(header: tuple[str, int] | None, estimate_s: float) -> str:
+    what = f"this {header[0]} photo of {header[1] / 1e6:.0f} megapixels" if header else "this request"
+    return (
+        f"the server is busy decoding other photos and {what} needs about {estimate_s:.1f} s to decode; "
+        f"retry in {RETRY_AFTER_BUSY_S} s"
+    )
+
+
+def learn_decode_rate(gate: ModelGate, scan: ScanResult) -> None:
+    """What this photo's decode took, per stored pixel of its format, for the next estimates."""
+    image = scan.detect.image
+    gate.rates.observe(image.format, image.width * image.height, scan.timings_ms.get("decode", 0.0) / 1000)
 
 
 def stage_photo(scanner: Scanner, read: Callable[[], bytes], options: ScanOptions) -> Pending:
@@ -246,6 +277,12 @@ async def scan_in_chunks(
     return out
 
 
+def check_batch(scanner: Scanner, rates: DecodeRates, photos: list[bytes]) -> float:
+    """:meth:`Scanner.check_batch`, then the seconds the photos are expected to take to decode together."""
+    scanner.check_batch(photos)
+    return sum(rates.estimate_s(photo_header(data)) for data in photos)
+
+
 @router.post("/v1/detect/batch", response_model=BatchResponse, responses=ERRORS, tags=["detect"])
 async def detect_batch(
     request: Request,
@@ -266,11 +303,20 @@ async def detect_batch(
             payloads[i] = await read_upload(upload, settings.max_upload_bytes)
         except PayloadTooLargeError as exc:
             outcomes[i] = exc
-    # refused at once, before any photo waits for the queue or decodes, when together they need too much
-    await state.workers.run(scanner.check_batch, list(payloads.values()))
-    scanned = await scan_in_chunks(request, state, scanner, list(payloads.values()), options)
+    # refused at once, before any photo waits for the queue or decodes, when together they need too much memory,
+    # or, while others decode, too much time
+    gate = state.gate
+    estimate = await state.workers.run(check_batch, scanner, gate.rates, list(payloads.values()))
+    if not gate.admit_decode(estimate):
+        raise ServerBusyError(busy_decoding(None, estimate))
+    try:
+        scanned = await scan_in_chunks(request, state, scanner, list(payloads.values()), options)
+    finally:
+        gate.release_decode(estimate)
     for i, result in zip(payloads, scanned, strict=True):
         outcomes[i] = result
+        if isinstance(result, ScanResult):
+            learn_decode_rate(gate, result)
     items = []
     for i, (upload, outcome) in enumerate(zip(photos, outcomes, strict=True)):
         if isinstance(outcome, ScanResult):

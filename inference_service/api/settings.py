@@ -73,9 +73,11 @@ class Settings(BaseSettings):
         Field(
             gt=0,
             description="admit a model request only while its expected wait for a slot (queue ahead x recent "
-            "time per request) is within this; beyond: 503 with Retry-After at once",
+            "time per request) is within this, and, once its photo's header is read while others decode, only while "
+            "the decoding admitted ahead plus its own (estimated per format and megapixel) ends within it; beyond: "
+            "503 with Retry-After at once",
         ),
-    ] = 4.0
+    ] = 1.5
     header_timeout_s: Annotated[float, Field(gt=0, description="close connections whose headers take longer")] = 10.0
     body_timeout_s: Annotated[float, Field(gt=0, description="408 when the request body stalls this long")] = 15.0
     keepalive_timeout_s: Annotated[float, Field(gt=0, description="close idle keep-alive connections")] = 5.0
