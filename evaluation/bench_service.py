@@ -24,7 +24,9 @@ The three are interleaved (one of each per iteration, never concurrently), so ba
 alike. It prints medians, the paired ratios service/bare and ultralytics/bare, the service's own stage
 timings, its RSS after the model loaded, its time to ready, and whether torch/ultralytics sit in its
 ``sys.modules``.
-``svc/(floor+bare)`` is the service's cost per photo against that lower bound, each pair from one iteration:
+``svc/(floor+bare)`` is the service's cost per photo against that lower bound, each pair from one iteration, bare
+being the fastest session run of the iteration (the bench's own, or the service's own from its ``timings_ms``: the
+two processes run the same session a few ms apart, either way round, and a floor must not be above the service):
 what HTTP, multipart, JSON, decoding above the floor, letterboxing and the hazard rules add; it is given for
 both uploads (form, body) against both floors (at the needed scale, at any scale), and for the body against
 (floor at the needed scale + bare + transport).
@@ -167,14 +169,22 @@ class Bare:
 class Service:
     """``hazardscan serve`` in a subprocess; SIGUSR1 makes it write its heavy ``sys.modules`` entries."""
 
-    def __init__(self, model: Path, tmp: Path, threads: int | None, spinning: bool | None, rect: bool | None) -> None:
+    def __init__(
+        self,
+        model: Path,
+        tmp: Path,
+        threads: int | None,
+        spinning: bool | None,
+        rect: bool | None,
+        root: Path = REPO,
+    ) -> None:
         import httpx
 
         port = free_port()
-        self.modules_file = tmp / "modules.json"
+        self.modules_file = tmp / f"modules-{port}.json"
         env = {
             **os.environ,
-            "PYTHONPATH": str(REPO),
+            "PYTHONPATH": str(root),
             "HAZARDSCAN_LOG_LEVEL": "WARNING",
             "HAZARDSCAN_PUBLIC_ROUTES": "/v1/detect",  # no API key in the timed path
             "HAZARDSCAN_PRECISION": "fp32",  # the same ONNX file as the bare session and Ultralytics
@@ -187,7 +197,7 @@ class Service:
             env["HAZARDSCAN_RECT"] = "1" if rect else "0"
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-c", SERVER_BOOT, str(self.modules_file), str(port), str(model)], cwd=REPO, env=env
+            [sys.executable, "-c", SERVER_BOOT, str(self.modules_file), str(port), str(model)], cwd=root, env=env
         )
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         while True:
@@ -328,7 +338,7 @@ def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float], sc
     med = statistics.median
 
     def paired(got: dict[str, list[Any]], svc: str, floor: str) -> float:
-        return med(v / (b + f) for v, b, f in zip(got[svc], got["bare"], got[floor], strict=True))
+        return med(v / (b + f) for v, b, f in zip(got[svc], got["session"], got[floor], strict=True))
 
     lines = [
         f"{'photo':<17}{'MB':>5}{'bare':>8}{'form':>8}{'body':>8}{'ultralytics':>13}{'form/bare':>11}"
@@ -345,7 +355,11 @@ def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float], sc
             f"{name:<17}{sizes[name]:>5.1f}{med(got['bare']):>8.1f}{med(got['svc']):>8.1f}{med(got['raw']):>8.1f}"
             f"{ul_col}{svc_ratio:>10.2f}x{ul_ratio}{floor_ratio:>11.2f}x"
         )
-    lines += ["", "svc/(floor+bare), medians of per-round ratios (target <= 1.05x):"]
+    lines += [
+        "",
+        "svc/(floor+bare), medians of per-round ratios (target <= 1.05x); bare here: the fastest session run of",
+    ]
+    lines += ["the round, the bench's own or the service's own (their processes run the same session a little apart):"]
     lines.append(
         f"  {'photo':<17}{'floor at needed scale':>24}{'form':>8}{'body':>8}{'floor at 1/8':>16}{'form':>8}{'body':>8}"
     )
@@ -364,11 +378,21 @@ def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float], sc
     for name, got in samples.items():
         ratio = med(
             v / (b + f + t)
-            for v, b, f, t in zip(got["raw"], got["bare"], got["floor_s"], got["transport"], strict=True)
+            for v, b, f, t in zip(got["raw"], got["session"], got["floor_s"], got["transport"], strict=True)
         )
         lines.append(
             f"  {name:<17} transport {med(got['transport']):.1f} ms   body / (floor + bare + transport) {ratio:.2f}x"
         )
+    if all(got["earlier"] for got in samples.values()):
+        lines += [
+            "",
+            "the --compare-root checkout, form upload, in the same rounds (svc/(floor at the needed scale + bare)):",
+        ]
+        for name, got in samples.items():
+            lines.append(
+                f"  {name:<17} {med(got['earlier']):.1f} ms  {paired(got, 'earlier', 'floor_s'):.2f}x "
+                f"(this checkout: form {paired(got, 'svc', 'floor_s'):.2f}x, body {paired(got, 'raw', 'floor_s'):.2f}x)"
+            )
     lines += ["", "service stages (median ms, from timings_ms; the rest of a request is HTTP, the upload and JSON):"]
     for name, got in samples.items():
         for kind, key in (("form", "stages"), ("body", "raw_stages")):
@@ -400,6 +424,12 @@ def main() -> int:
         "Ultralytics then gets the dynamic-size model and rect=True",
     )
     parser.add_argument("--no-ultralytics", action="store_true")
+    parser.add_argument(
+        "--compare-root",
+        type=Path,
+        help="also serve this checkout (an earlier commit's, from `git worktree add`) and post it the form upload in "
+        "the same rounds: before and after in one run",
+    )
     args = parser.parse_args()
     args.model = args.model.resolve()  # the Ultralytics worker runs in a temporary folder
 
@@ -412,6 +442,11 @@ def main() -> int:
         service = Service(args.model, tmp, args.threads, args.spinning, args.rect)
         bare = Bare(args.model, photos, args.threads, args.spinning, args.rect)
         transport = Transport()
+        earlier = (
+            Service(args.model, tmp, args.threads, args.spinning, args.rect, args.compare_root.resolve())
+            if (args.compare_root)
+            else None
+        )
         rect = Detector(loaded, rect=args.rect).rect
         ultra = None
         if not args.no_ultralytics:
@@ -423,7 +458,19 @@ def main() -> int:
                 ultra = Ultralytics(ultra_path, max(card.input_size), card.conf_threshold, card.nms_iou, rect, tmp)
             except (OSError, RuntimeError) as exc:
                 logger.warning("Ultralytics skipped: %s", exc)
-        keys = ("bare", "svc", "raw", "ul", "stages", "raw_stages", "floor", "floor_s", "transport")
+        keys = (
+            "bare",
+            "session",
+            "svc",
+            "raw",
+            "ul",
+            "stages",
+            "raw_stages",
+            "floor",
+            "floor_s",
+            "transport",
+            "earlier",
+        )
         samples: dict[str, dict[str, list[Any]]] = {p.name: {k: [] for k in keys} for p in photos}
         scales = {name: needed_scale(data, max(card.input_size)) for name, data in payloads.items()}
         try:
@@ -444,11 +491,17 @@ def main() -> int:
                     floor_s = decode_floor(data, scales[photo.name])
                     time.sleep(GAP_S)
                     moved = transport.post(data)
+                    if earlier is not None:
+                        time.sleep(GAP_S)
+                        got_earlier = earlier.post(photo.name, data)[0]
                     if i >= 2:
                         got["floor"].append(floor)
                         got["floor_s"].append(floor_s)
                         got["transport"].append(moved)
+                        if earlier is not None:
+                            got["earlier"].append(got_earlier)
                         got["bare"].append(b)
+                        got["session"].append(min(b, stages["infer"], raw_stages["infer"]))
                         got["svc"].append(svc)
                         got["raw"].append(raw)
                         got["stages"].append(stages)
@@ -460,6 +513,8 @@ def main() -> int:
         finally:
             service.close()
             transport.close()
+            if earlier is not None:
+                earlier.close()
             if ultra:
                 ultra.close()
         sizes = {p.name: p.stat().st_size / 1e6 for p in photos}
