@@ -8,21 +8,31 @@ from evaluation.bench_video import summary_line
 
 def test_service_report_gives_medians_and_paired_ratios():
     stages = [{"decode": 5.0, "infer": 10.0}, {"decode": 7.0, "infer": 12.0}, {"decode": 6.0, "infer": 11.0}]
-    samples = {
-        "frame.jpg": {"bare": [10.0, 20.0, 10.0], "svc": [15.0, 20.0, 12.0], "ul": [], "floor": [5.0, 5.0, 5.0]},
-        "phone.jpg": {"bare": [10.0, 10.0, 10.0], "svc": [30.0, 40.0, 35.0], "ul": [50.0, 60.0, 55.0]},
+    frame = {
+        "bare": [10.0, 20.0, 10.0],
+        "session": [10.0, 12.0, 10.0],  # the fastest session run of each round
+        "svc": [15.0, 20.0, 12.0],
+        "raw": [14.0, 18.0, 11.0],
+        "ul": [],
+        "floor": [5.0, 5.0, 5.0],
+        "floor_s": [6.0, 6.0, 6.0],
+        "transport": [1.0, 1.0, 1.0],
+        "earlier": [],
+        "stages": stages,
+        "raw_stages": stages,
     }
-    samples["phone.jpg"]["floor"] = [30.0, 30.0, 30.0]
-    for got in samples.values():
-        got["stages"] = stages
-    lines = report(samples, {"frame.jpg": 0.8, "phone.jpg": 4.6})
-    frame, phone = lines[1].split(), lines[2].split()
-    # ratios are medians of per-run pairs (1.5, 1.0, 1.2 -> 1.2), not ratios of medians (15 / 10)
-    # last column: service against (floor + bare), pair by pair (15/15, 20/25, 12/15 -> 0.8)
-    assert frame == ["frame.jpg", "0.8", "10.0", "15.0", "-", "1.20x", "-", "1.50x", "0.80x"]
-    assert phone == ["phone.jpg", "4.6", "10.0", "35.0", "55.0", "3.50x", "5.50x", "4.00x", "0.88x"]
-    assert lines[4].endswith("frame.jpg 5.0  phone.jpg 30.0")
-    assert lines[-1] == "  phone.jpg        decode 6.0  infer 11.0"
+    phone = {**frame, "ul": [50.0, 60.0, 55.0], "earlier": [30.0, 36.0, 32.0]}
+    sizes, scales = {"frame.jpg": 0.8, "phone.jpg": 4.6}, {"frame.jpg": 4, "phone.jpg": 8}
+    lines = report({"frame.jpg": frame, "phone.jpg": phone}, sizes, scales)
+    # medians; ratios are medians of per-round pairs (15/10, 20/20, 12/10 -> 1.2), not ratios of medians
+    assert lines[1].split() == ["frame.jpg", "0.8", "10.0", "15.0", "14.0", "-", "1.20x", "-", "1.60x"]
+    # against (floor at the needed scale + the round's fastest session): 15/16, 20/18, 12/16 -> 0.94; the body
+    # 14/16, 18/18, 11/16 -> 0.88; against the 1/8 floor 15/15, 20/17, 12/15 -> 1.00 and 0.93
+    row = next(line for line in lines if line.startswith("  frame.jpg") and "1/4" in line)
+    assert row.split() == ["frame.jpg", "1/4", "6.0", "ms", "0.94x", "0.88x", "5.0", "ms", "1.00x", "0.93x"]
+    assert any(line.endswith("body / (floor + bare + transport) 0.82x") for line in lines)  # 14/17, 18/19, 11/17
+    assert "earlier" not in " ".join(lines) and not any("--compare-root" in line for line in lines)
+    assert lines[-1] == "  phone.jpg        body decode 6.0  infer 11.0"
 
 
 def test_video_summary_line_names_the_event_count_check():
