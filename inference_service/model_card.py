@@ -57,6 +57,12 @@ class ModelCard(BaseModel):
         "ONNX input has a dynamic height/width; set by whoever measured the model's accuracy that way (the CCTV "
         "scanner uses them whenever the model allows, unless told not to)",
     )
+    label_groups: list[list[str]] = Field(
+        default_factory=list,
+        description="classes that compete for an anchor: an anchor answers with its best class of each group, so a "
+        "class taught in a group of its own (hazardscan teach --keep-others) never takes an anchor from the classes "
+        "the model had; empty: one group of every class",
+    )
     taxonomy_version: str | None = None
     extra: dict[str, Any] = Field(default_factory=dict, description="everything else in the card, kept whole")
 
@@ -94,6 +100,29 @@ class ModelCard(BaseModel):
         if bad:
             raise ValueError(f"class_thresholds must lie in [0, 1]: {bad}")
         return self
+
+    @model_validator(mode="after")
+    def _groups_partition_classes(self) -> ModelCard:
+        if not self.label_groups:
+            return self
+        listed = [c for group in self.label_groups for c in group]
+        if any(not group for group in self.label_groups):
+            raise ValueError("label_groups must not hold an empty group")
+        if sorted(listed) != sorted(self.classes):
+            twice = sorted({c for c in listed if listed.count(c) > 1})
+            unknown = sorted(set(listed) - set(self.classes))
+            left_out = sorted(set(self.classes) - set(listed))
+            raise ValueError(
+                "label_groups must name every class exactly once; "
+                f"twice: {twice}, not a class: {unknown}, left out: {left_out}"
+            )
+        return self
+
+    def group_ids(self) -> list[list[int]] | None:
+        """``label_groups`` as class indices; ``None`` for one group of every class."""
+        if len(self.label_groups) <= 1:
+            return None
+        return [self.class_index(group) for group in self.label_groups]
 
     def thresholds(self, override: float | None = None) -> npt.NDArray[np.float32]:
         """Per-class operating thresholds in class order; ``override`` replaces them all."""

@@ -56,30 +56,50 @@ def nms(xyxy: npt.ArrayLike, scores: npt.ArrayLike, iou_threshold: float, max_de
     return np.asarray(keep, np.int64)
 
 
+def _grouped_candidates(
+    scores: np.ndarray, conf: float, groups: Sequence[npt.NDArray[np.int64]]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per group, each anchor's best class above ``conf``: (score, anchor, class id) of every candidate."""
+    found = []
+    for group in groups:
+        best = scores[group].max(axis=0)
+        anchors = np.flatnonzero(best > conf)
+        found.append((best[anchors], anchors, group[scores[group][:, anchors].argmax(axis=0)]))
+    score, anchors, class_id = (np.concatenate(parts) for parts in zip(*found, strict=True))
+    return score.astype(np.float32, copy=False), anchors, class_id.astype(np.int64, copy=False)
+
+
 def decode_predictions(
     pred: np.ndarray,
     conf: float,
     iou: float,
     max_det: int = MAX_DET,
     classes: npt.NDArray[np.int64] | None = None,
+    groups: Sequence[npt.NDArray[np.int64]] | None = None,
 ) -> Detections:
     """One image's ``(4 + nc, anchors)`` output to detections in letterboxed-input pixels.
 
     ``classes``: keep only anchors whose best class is one of these (before NMS, like Ultralytics).
+    ``groups``: class ids that compete for an anchor (the card's ``label_groups``): an anchor answers with its
+    best class of each group, so a class in a group of its own never takes an anchor from the others. ``None``:
+    one group of every class.
     """
     scores = pred[4:]
-    best = scores.max(axis=0)
-    candidates = np.flatnonzero(best > conf)
-    class_id = scores[:, candidates].argmax(axis=0)
+    if groups is None:
+        best = scores.max(axis=0)
+        candidates = np.flatnonzero(best > conf)
+        class_id = scores[:, candidates].argmax(axis=0)
+        score = best[candidates]
+    else:
+        score, candidates, class_id = _grouped_candidates(scores, conf, groups)
     if classes is not None:
         wanted = np.isin(class_id, classes)
-        candidates, class_id = candidates[wanted], class_id[wanted]
+        candidates, class_id, score = candidates[wanted], class_id[wanted], score[wanted]
     if candidates.size == 0:
         return Detections.empty()
     if candidates.size > MAX_NMS:
-        top = np.argsort(-best[candidates], kind="stable")[:MAX_NMS]
-        candidates, class_id = candidates[top], class_id[top]
-    score = best[candidates]
+        top = np.argsort(-score, kind="stable")[:MAX_NMS]
+        candidates, class_id, score = candidates[top], class_id[top], score[top]
     boxes = xywh_to_xyxy(pred[:4, candidates].T)
     keep = nms(boxes + class_id[:, None].astype(np.float32) * MAX_WH, score, iou, max_det)
     return Detections(boxes[keep], class_id[keep], score[keep])
@@ -112,11 +132,12 @@ def postprocess(
     iou: float,
     max_det: int = MAX_DET,
     classes: Sequence[int] | None = None,
+    groups: Sequence[Sequence[int]] | None = None,
 ) -> list[Detections]:
     """Batch output ``(B, 4 + nc, anchors)`` to one :class:`Detections` per image in original pixels.
 
     ``thresholds``: per-class operating thresholds (class order); the lowest one in use is the pre-NMS
-    floor. ``classes``: class ids to keep (all when ``None``).
+    floor. ``classes``: class ids to keep (all when ``None``). ``groups``: see :func:`decode_predictions`.
     """
     if output.ndim != 3 or output.shape[0] != len(geometries):
         raise ValueError(f"output must be (B={len(geometries)}, 4+nc, anchors), got {output.shape}")
@@ -124,8 +145,9 @@ def postprocess(
         raise ValueError(f"output has {output.shape[1] - 4} classes but {thresholds.shape[0]} thresholds were given")
     wanted = None if classes is None else np.asarray(classes, np.int64)
     floor = float(thresholds.min() if wanted is None or wanted.size == 0 else thresholds[wanted].min())
+    grouped = None if groups is None else [np.asarray(g, np.int64) for g in groups]
     results = []
     for pred, geometry in zip(output, geometries, strict=True):
-        dets = decode_predictions(pred.astype(np.float32, copy=False), floor, iou, max_det, wanted)
+        dets = decode_predictions(pred.astype(np.float32, copy=False), floor, iou, max_det, wanted, grouped)
         results.append(apply_thresholds(to_original(dets, geometry), thresholds))
     return results

@@ -281,12 +281,13 @@ class Detector:
         """Boxes in original pixels from the raw outputs of :meth:`infer` (thresholds, NMS, class filter)."""
         class_ids = self.class_ids(classes)
         thresholds = self.card.thresholds(conf)
+        groups = self.card.group_ids()
         results: list[DetectResult] = []
         for img, geometry, output, timing in zip(
             staged.images, staged.geometries, outputs, staged.timings, strict=True
         ):
             t3 = time.perf_counter()
-            (dets,) = postprocess(output, [geometry], thresholds, self.card.nms_iou, classes=class_ids)
+            (dets,) = postprocess(output, [geometry], thresholds, self.card.nms_iou, classes=class_ids, groups=groups)
             timing["postprocess"] = _ms(t3)
             results.append(DetectResult(dets, img.width, img.height, timing, img))
         return results

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _builders import CLASSES, build_model_dir, build_tiny_yolo, tiny_card
+from _builders import CLASSES, build_model_dir, build_tiny_yolo, encode, scene, tiny_card
 
 from inference_service.model_card import ModelLoadError, card_from_metadata, load_model, parse_card
+from inference_service.runtime import Detector
 
 
 def test_card_json_beside_model_is_the_source_of_truth(tiny_model_dir: Path):
@@ -64,6 +65,9 @@ def test_bad_metadata_is_a_clear_error(metadata: dict[str, str], match: str):
         ({"conf_threshold": 1.5}, "conf_threshold"),
         ({"class_thresholds": {"ghost": 0.3}}, "ghost"),
         ({"class_thresholds": {"fire": 2.0}}, r"\[0, 1\]"),
+        ({"label_groups": [["fire"], ["fire", "smoke"]]}, r"twice: \['fire'\]"),
+        ({"label_groups": [["fire"], ["ghost"]]}, r"not a class: \['ghost'\]"),
+        ({"label_groups": [["fire"], []]}, "empty group"),
     ],
 )
 def test_invalid_card_names_the_field(overrides: dict, match: str):
@@ -95,3 +99,29 @@ def test_card_and_model_must_agree(tmp_path: Path):
     (tmp_path / "c" / "card.json").write_text("{oops", encoding="utf-8")
     with pytest.raises(ModelLoadError, match="unreadable card JSON"):
         load_model(tmp_path / "c")
+
+
+def test_label_groups_as_class_indices():
+    classes = tiny_card()["classes"]
+    assert parse_card(tiny_card(), "card.json").group_ids() is None  # one group: today's decoding
+    assert parse_card(tiny_card(label_groups=[classes]), "card.json").group_ids() is None
+    split = [classes[:-1], classes[-1:]]
+    card = parse_card(tiny_card(label_groups=split), "card.json")
+    assert card.group_ids() == [list(range(len(classes) - 1)), [len(classes) - 1]]
+    with pytest.raises(ModelLoadError, match="left out"):
+        parse_card(tiny_card(label_groups=[classes[:1]]), "card.json")
+
+
+def test_the_served_pipeline_decodes_by_the_cards_label_groups(tmp_path: Path):
+    """A magenta square is red (fire) and blue (no_helmet) at once: one group answers with the anchor's best
+    class, a group of its own for no_helmet adds its box."""
+    photo = encode(scene(64, 64, [(8, 8, 40, 40, (255, 0, 255))]), "PNG")
+    one = Detector.load(build_model_dir(tmp_path / "one"), threads=1).detect(photo).detections
+    two = (
+        Detector.load(build_model_dir(tmp_path / "two", label_groups=[["fire", "smoke"], ["no_helmet"]]), threads=1)
+        .detect(photo)
+        .detections
+    )
+    assert "no_helmet" not in {CLASSES[c] for c in one.class_id}
+    assert {CLASSES[c] for c in two.class_id} == {"fire", "no_helmet"}
+    assert one.score.max() == pytest.approx(two.score[two.class_id == 0].max())  # fire's best box unchanged

@@ -165,3 +165,32 @@ def test_postprocess_checks_shapes():
         postprocess(np.zeros((1, 7, 4), np.float32), [GEOMETRY, GEOMETRY], THRESHOLDS, 0.5)
     with pytest.raises(ValueError, match="4 thresholds"):
         postprocess(np.zeros((1, 7, 4), np.float32), [GEOMETRY], np.zeros(4, np.float32), 0.5)
+
+
+def test_one_label_group_of_every_class_is_todays_decoding():
+    out = _synthetic_output()
+    (plain,) = postprocess(out, [GEOMETRY], THRESHOLDS, iou=0.5)
+    (grouped,) = postprocess(out, [GEOMETRY], THRESHOLDS, iou=0.5, groups=[[0, 1, 2]])
+    np.testing.assert_array_equal(grouped.xyxy, plain.xyxy)
+    np.testing.assert_array_equal(grouped.class_id, plain.class_id)
+    np.testing.assert_array_equal(grouped.score, plain.score)
+
+
+def test_a_class_in_its_own_label_group_takes_no_anchor_from_the_others():
+    # anchor 0: class 2 (say, a taught `person`) scores above class 0 (`no_workwear`) on the same box
+    pred = np.zeros((4 + 3, 2), np.float32)
+    pred[:4] = [[10, 40], [10, 40], [8, 8], [8, 8]]
+    pred[4:] = [[0.6, 0.0], [0.0, 0.7], [0.9, 0.0]]
+    alone = decode_predictions(pred, conf=0.25, iou=0.5)
+    assert sorted(alone.class_id.tolist()) == [1, 2]  # the anchor answers with its best class only
+    grouped = decode_predictions(pred, conf=0.25, iou=0.5, groups=[np.array([0, 1]), np.array([2])])
+    found = sorted(zip(grouped.class_id.tolist(), grouped.score.tolist(), strict=True))
+    assert found == [(0, pytest.approx(0.6)), (1, pytest.approx(0.7)), (2, pytest.approx(0.9))]
+    # the other classes answer exactly as a model without class 2 would
+    without = decode_predictions(pred[:6], conf=0.25, iou=0.5)
+    mine = grouped[grouped.class_id != 2]
+    np.testing.assert_array_equal(mine.xyxy, without.xyxy)
+    np.testing.assert_array_equal(mine.class_id, without.class_id)
+    # the class filter still applies per detection
+    only = decode_predictions(pred, conf=0.25, iou=0.5, classes=np.array([0]), groups=[np.array([0, 1]), np.array([2])])
+    assert only.class_id.tolist() == [0]

@@ -273,3 +273,26 @@ def test_keep_others_moves_only_the_taught_rows(tmp_path: Path):
         else:
             assert torch.allclose(after[name], before, rtol=1e-3, atol=1e-4), name
     assert len(moved) == 6 and max(moved) > 1e-2  # fire's rows learned
+
+
+@pytest.mark.parametrize(
+    ("start", "classes", "taught", "keep_others", "expected"),
+    [
+        ([], ["fire", "smoke", "person"], ["person"], True, [["fire", "smoke"], ["person"]]),  # added, rows only
+        ([], ["fire", "smoke", "person"], ["person"], False, []),  # fine-tuned with the rest: one group
+        ([], ["fire", "smoke"], ["smoke"], True, [["fire"], ["smoke"]]),  # re-taught (--fresh), rows only
+        ([["fire"], ["person"]], ["fire", "person", "weld"], ["weld"], True, [["fire"], ["person"], ["weld"]]),
+        ([["fire"], ["person"]], ["fire", "person", "weld"], ["weld"], False, [["fire", "weld"], ["person"]]),
+        (
+            [["fire", "smoke"], ["person"]],
+            ["fire", "smoke", "person"],
+            ["person"],
+            True,
+            [["fire", "smoke"], ["person"]],
+        ),
+    ],
+)
+def test_label_groups_of_a_taught_model(start, classes, taught, keep_others, expected):
+    from training.teach import label_groups
+
+    assert label_groups(start, classes, taught, keep_others) == expected

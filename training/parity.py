@@ -60,6 +60,7 @@ def tensor_parity(pt: Path, onnx_path: Path, images: Sequence[Path], conf: float
     ious: list[float] = []
     only_torch = only_onnx = 0
     max_abs = 0.0
+    groups = card.group_ids()
     for path in images:
         img = detector.decode(path.read_bytes())
         tensor, geometry = detector.input_tensor(img)
@@ -68,8 +69,8 @@ def tensor_parity(pt: Path, onnx_path: Path, images: Sequence[Path], conf: float
         ref = (raw[0] if isinstance(raw, list | tuple) else raw).numpy()
         (out,) = loaded.session.run([loaded.output_name], {loaded.input_name: tensor})
         max_abs = max(max_abs, float(np.abs(np.asarray(out) - ref).max()))
-        (d_ref,) = postprocess(ref, [geometry], thresholds, card.nms_iou)
-        (d_onnx,) = postprocess(np.asarray(out, np.float32), [geometry], thresholds, card.nms_iou)
+        (d_ref,) = postprocess(ref, [geometry], thresholds, card.nms_iou, groups=groups)
+        (d_onnx,) = postprocess(np.asarray(out, np.float32), [geometry], thresholds, card.nms_iou, groups=groups)
         m, a, b = match_boxes(d_ref, d_onnx)
         ious += m
         only_torch += a

@@ -77,6 +77,22 @@ def remap(sample: Sample, source_classes: Sequence[str], classes: Sequence[str],
     return dataclasses.replace(sample, labels=dataclasses.replace(labels, class_id=ids))
 
 
+def label_groups(
+    start: Sequence[Sequence[str]], classes: Sequence[str], taught: Sequence[str], keep_others: bool
+) -> list[list[str]]:
+    """The released model's label groups (see the model card): the start model's groups, with the taught classes
+    in a group of their own when only their rows were trained (``keep_others``, so that they never take an
+    anchor from the others), else in the first group; ``[]`` for one group of every class."""
+    groups = [[c for c in group if c in classes and c not in taught] for group in start] or [[]]
+    groups[0] += [c for c in classes if c not in taught and not any(c in g for g in groups)]
+    if keep_others:
+        groups.append([c for c in classes if c in taught])
+    else:
+        groups[0] += [c for c in classes if c in taught]
+    groups = [g for g in groups if g]
+    return groups if len(groups) > 1 else []
+
+
 def choose_photos(samples: Sequence[Sample], taught: set[int], n: int | None, seed: int) -> list[Sample]:
     """The first ``n`` (all when ``None``) of the photos with a box of a class in ``taught``, in an order
     that depends only on the photos' bytes and ``seed``: the ``n`` photos of a seed hold its smaller draws."""
@@ -410,7 +426,7 @@ def teach(
     # 6: release
     t = cpu_seconds()
     release_to = release_to or out / "model"
-    released = _release(run_dir, release_to, card, taught)
+    released = _release(run_dir, release_to, card, taught, keep_others)
     steps["release_cpu_s"] = round(cpu_seconds() - t, 1)
     record = {
         "model": f"{card['model_id']} {card['version']}",
@@ -507,9 +523,11 @@ def _untrained_run(start: Path, data_yaml: Path, run_dir: Path, card: dict[str, 
     (run_dir / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=1))
 
 
-def _release(run_dir: Path, out: Path, card: dict[str, Any], taught: Sequence[str]) -> Any:
+def _release(run_dir: Path, out: Path, card: dict[str, Any], taught: Sequence[str], keep_others: bool) -> Any:
     """``hazardscan release`` of the run; the shipped model's thresholds carried over for the classes not
-    taught (their scores moved little; ``eval --thresholds ... --write-card`` chooses new ones)."""
+    taught (their scores moved little; ``eval --thresholds ... --write-card`` chooses new ones). With
+    ``keep_others`` the taught classes get a label group of their own, so that they never take an anchor from
+    the other classes, which then answer exactly as before."""
     from training.release import release, write_card
 
     tag = "-".join(taught)
@@ -517,6 +535,9 @@ def _release(run_dir: Path, out: Path, card: dict[str, Any], taught: Sequence[st
     released["class_thresholds"] = {
         c: t for c, t in card.get("class_thresholds", {}).items() if c in released["classes"] and c not in taught
     }
+    groups = label_groups(card.get("label_groups") or [], released["classes"], taught, keep_others)
+    if groups:
+        released["label_groups"] = groups
     write_card(out, released)
     return released
 
