@@ -205,7 +205,9 @@ def test_decoding_ignores_a_monkey_patched_image_open(monkeypatch: pytest.Monkey
     from PIL import Image as PILImage
 
     patches = types.ModuleType("ultralytics.utils.patches")
-    patches._image_open = PILImage.open  # type: ignore[attr-defined]
+    # Pillow's own opener: a test that imported the real Ultralytics earlier has already swapped PIL.Image.open
+    real = sys.modules.get(patches.__name__)
+    patches._image_open = getattr(real, "_image_open", PILImage.open)  # type: ignore[attr-defined]
 
     def patched(*args, **kwargs):
         raise ModuleNotFoundError("No module named 'pi_heif'")
