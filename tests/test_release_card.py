@@ -25,8 +25,8 @@ def _report(rect: bool, map50: float) -> dict:
     return report
 
 
-def _write_card(folder: Path) -> None:
-    card = base_card(
+def _card() -> dict:
+    return base_card(
         model_id="m",
         version="1",
         architecture="yolov8n",
@@ -36,7 +36,10 @@ def _write_card(folder: Path) -> None:
         dataset_card=None,
         run={},
     )
-    (folder / "card.json").write_text(json.dumps(card))
+
+
+def _write_card(folder: Path) -> None:
+    (folder / "card.json").write_text(json.dumps(_card()))
 
 
 def test_square_and_rect_reports_land_in_their_own_places(tmp_path: Path):
@@ -76,3 +79,14 @@ def test_a_robustness_report_lands_beside_the_val_figures(tmp_path: Path):
     readme = (tmp_path / "README.md").read_text()
     assert "## Under degraded photos" in readme and "9 photos of heldout:val" in readme
     assert "| fire | 4/4 · 0/5 | 1/4 · 0/5 · +0 |" in readme and "| smoke | 2/2 · 0/7 | 2/2 · 0/7 · +6 |" in readme
+
+
+def test_the_readme_names_label_groups_only_when_there_are_several():
+    from training.card import render_markdown
+
+    card = _card()
+    assert "Label groups" not in render_markdown(card)
+    card["label_groups"] = [CLASSES[:2], CLASSES[2:]]
+    assert "Label groups (an anchor answers with its best class of each): fire, smoke; no_helmet." in render_markdown(
+        card
+    )

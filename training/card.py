@@ -125,6 +125,9 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"({val.get('source', 'served ONNX pipeline')}).",
         "",
     ]
+    if len(card.get("label_groups") or []) > 1:
+        groups = "; ".join(", ".join(g) for g in card["label_groups"])
+        lines += [f"Label groups (an anchor answers with its best class of each): {groups}.", ""]
     rect = m.get("val_rect")
     if rect:
         lines += [
