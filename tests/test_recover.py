@@ -14,7 +14,7 @@ import onnx
 import pytest
 
 from inference_service.runtime import Detector
-from tests._builders import noisy_photo
+from tests._builders import noisy_photo, tiny_card
 
 pytest.importorskip("ultralytics")
 
@@ -230,3 +230,14 @@ def test_a_model_without_a_class_is_released_without_training(exported: Path, tm
     released = json.loads((tmp_path / "nosmoke" / "card.json").read_text())
     assert released["training"]["head_edit"]["dropped"] == ["smoke"] and released["metrics"] == {}
     assert det.detect((exported.parent / "photos" / "p0.jpg").read_bytes(), conf=0.0).width == 96
+
+
+def test_an_edited_card_keeps_its_label_groups_for_the_classes_that_remain():
+    from training.recover import edited_card
+
+    card = {**tiny_card(), "architecture": "yolov8n", "label_groups": [["fire", "smoke"], ["no_helmet"]]}
+    kept = edited_card(card, ["fire", "no_helmet"], "m", {"dropped": ["smoke"]})
+    assert kept["label_groups"] == [["fire"], ["no_helmet"]]
+    grown = edited_card(card, ["fire", "smoke", "no_helmet", "person"], "m", {"added": ["person"]})
+    assert grown["label_groups"] == [["fire", "smoke", "person"], ["no_helmet"]]
+    assert "label_groups" not in edited_card(card, ["fire", "smoke"], "m", {"dropped": ["no_helmet"]})

@@ -283,6 +283,7 @@ def test_keep_others_moves_only_the_taught_rows(tmp_path: Path):
         ([], ["fire", "smoke"], ["smoke"], True, [["fire"], ["smoke"]]),  # re-taught (--fresh), rows only
         ([["fire"], ["person"]], ["fire", "person", "weld"], ["weld"], True, [["fire"], ["person"], ["weld"]]),
         ([["fire"], ["person"]], ["fire", "person", "weld"], ["weld"], False, [["fire", "weld"], ["person"]]),
+        ([["fire"], ["person"]], ["fire", "weld"], ["weld"], False, []),  # person dropped: one group left
         (
             [["fire", "smoke"], ["person"]],
             ["fire", "smoke", "person"],

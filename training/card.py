@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from inference_service.taxonomy import Taxonomy
@@ -72,6 +73,16 @@ def base_card(
         "metrics": {},
         "licence": "AGPL-3.0 (fine-tuned from Ultralytics weights); training data licences per source above",
     }
+
+
+def regroup(groups: Sequence[Sequence[str]], classes: Sequence[str], alone: Sequence[str] = ()) -> list[list[str]]:
+    """A card's ``label_groups`` for an edited class list: each group keeps its classes that remain, a class in
+    no group joins the first, the classes of ``alone`` form a group of their own; ``[]`` for one group."""
+    out = [[c for c in g if c in classes and c not in alone] for g in groups] or [[]]
+    out[0] += [c for c in classes if c not in alone and not any(c in g for g in out)]
+    out.append([c for c in classes if c in alone])
+    out = [g for g in out if g]
+    return out if len(out) > 1 else []
 
 
 def coverage_lines(card: dict[str, Any]) -> list[str]:

@@ -338,7 +338,7 @@ def edited_card(card: dict[str, Any], classes: Sequence[str], model_id: str, edi
     from the taxonomy, thresholds kept for the classes whose scores did not change, measured figures dropped
     (they were of the old class list), and the edit recorded under ``training.head_edit``."""
     from inference_service.taxonomy import load_taxonomy
-    from training.card import base_card
+    from training.card import base_card, regroup
 
     changed = {*edit.get("added", ()), *edit.get("reset", ())}
     fresh = base_card(
@@ -365,6 +365,9 @@ def edited_card(card: dict[str, Any], classes: Sequence[str], model_id: str, edi
     }
     out["metrics"] = {}
     out.pop("operating_points", None)
+    out["label_groups"] = regroup(card.get("label_groups") or [], classes)
+    if not out["label_groups"]:
+        del out["label_groups"]
     return out
 
 

@@ -80,17 +80,12 @@ def remap(sample: Sample, source_classes: Sequence[str], classes: Sequence[str],
 def label_groups(
     start: Sequence[Sequence[str]], classes: Sequence[str], taught: Sequence[str], keep_others: bool
 ) -> list[list[str]]:
-    """The released model's label groups (see the model card): the start model's groups, with the taught classes
-    in a group of their own when only their rows were trained (``keep_others``, so that they never take an
-    anchor from the others), else in the first group; ``[]`` for one group of every class."""
-    groups = [[c for c in group if c in classes and c not in taught] for group in start] or [[]]
-    groups[0] += [c for c in classes if c not in taught and not any(c in g for g in groups)]
-    if keep_others:
-        groups.append([c for c in classes if c in taught])
-    else:
-        groups[0] += [c for c in classes if c in taught]
-    groups = [g for g in groups if g]
-    return groups if len(groups) > 1 else []
+    """The released model's label groups (see the model card): the start model's, with the taught classes in a
+    group of their own when only their rows were trained (``keep_others``, so that they never take an anchor
+    from the others); ``[]`` for one group of every class."""
+    from training.card import regroup
+
+    return regroup(start, classes, taught if keep_others else ())
 
 
 def choose_photos(samples: Sequence[Sample], taught: set[int], n: int | None, seed: int) -> list[Sample]:
