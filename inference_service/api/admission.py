@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
 
 # Decode time per stored megapixel, by format, before the service has measured its own (ms; measured on a 2-core
-# Xeon: a 12 MP JPEG 3.5, WebP 24, PNG 31, HEIC 119; a flat 7000×7000 16-bit PNG 13). Only their ratios and the
-# first requests depend on them: every decode updates its format's rate.
+# Xeon, benchmarks/reports/service_load.md). Only their ratios and the first requests depend on them: every decode
+# updates its format's rate.
 DECODE_MS_PER_MEGAPIXEL = {"JPEG": 4.0, "WEBP": 25.0, "PNG": 30.0, "HEIF": 120.0}
 UNKNOWN_MS_PER_MEGAPIXEL = 30.0
 
@@ -133,9 +133,9 @@ class ModelGate:
         """Admission by decode cost, once a busy gate's request has its photos' headers: refused (False) when the
         decode work already admitted, shared by the decode slots, plus its own would end beyond ``max_wait_s``.
         A request is admitted by count before its body is read (:meth:`admit`), with the recent time per request;
-        a 49 MP PNG or a 12 MP HEIC takes a second or more to decode where a JPEG takes 50 ms, so under load such
-        photos are refused at once instead of making everyone behind them wait. Nothing admitted ahead: always
-        admitted, however long (a lone large photo is still decoded). Counted until :meth:`release_decode`."""
+        a large PNG or a HEIC takes tens of times a JPEG's decode time, so under load such photos are refused at
+        once instead of making everyone behind them wait. Nothing admitted ahead: always admitted, however long
+        (a lone large photo is still decoded). Counted until :meth:`release_decode`."""
         ahead = self.decode_work_s
         if self.max_wait_s is not None and ahead > 0 and ahead / self.decode_concurrency + estimate_s > self.max_wait_s:
             self.metrics.refused.labels("decode_work").inc()

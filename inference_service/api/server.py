@@ -34,14 +34,13 @@ TRIM_THRESHOLD = 32 * 1024 * 1024
 def tune_malloc() -> bool:
     """Have glibc give big decode buffers back to the system when freed, and reuse upload-sized ones.
 
-    By default glibc raises its mmap threshold after each large free (up to 32 MB) and gives every thread its
-    own arena, so the 16 MB blocks of a large decode end up in per-thread heaps that are never returned: in a
-    measured run RSS stayed at 965 MB after the load had ended. A fixed 8 MB threshold (buffers above it, Pillow's
-    16 MB blocks among them, are mapped and unmapped) and two arenas keep RSS near what is in use. Below it, a
-    phone photo's upload joined into one buffer (4.6 MB for 12 MP) comes from the heap, which keeps up to 32 MB
-    free at its top for the next one: mapped afresh each time, its 1,150 pages were faulted in again for every
-    request (3.3 ms of a 12 MP request in the service, 0.7 ms from the heap). No-op off glibc. Returns whether
-    applied.
+    By default glibc raises its mmap threshold after each large free and gives every thread its own arena, so
+    the blocks of a large decode end up in per-thread heaps that are never returned, and RSS stays high after
+    the load has ended. A fixed threshold (buffers above it, Pillow's decode blocks among them, are mapped and
+    unmapped) and two arenas keep RSS near what is in use. Below it, a phone photo's upload joined into one
+    buffer comes from the heap, which keeps room free at its top for the next one, instead of being mapped
+    afresh and faulted in page by page for every request (figures: benchmarks/reports/service_load.md). No-op
+    off glibc. Returns whether applied.
     """
     name = ctypes.util.find_library("c")
     if not name:
