@@ -47,3 +47,13 @@ class LiveServer:
         self.client.close()
         self.server.should_exit = True
         self.thread.join(10)
+
+
+def api_error(response: httpx.Response, status: int, code: str) -> str:
+    """The message of the JSON error ``code`` that ``response`` must be, with ``status``."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert body["error"]["code"] == code, body
+    assert body["error"]["message"]
+    return str(body["error"]["message"])

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _builders import build_model_dir, encode, jpeg_with_orientation, noisy_photo, png_declaring, scene
-from _live import LiveServer
+from _live import LiveServer, api_error
 from PIL import Image
 
 from inference_service.api.settings import Settings
@@ -24,15 +24,6 @@ MB = 1024 * 1024
 def client(tiny_model_dir: Path) -> Iterator[httpx.Client]:
     with LiveServer(Settings(model_path=tiny_model_dir, threads=1, max_batch_images=4)) as c:
         yield c
-
-
-def _error(response: httpx.Response, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["error"]["code"] == code, body
-    assert body["error"]["message"]
-    return str(body["error"]["message"])
 
 
 def test_a_washed_out_photo_gets_a_warning_and_a_normal_one_none(client: httpx.Client):
@@ -120,31 +111,35 @@ BAD_UPLOADS = [
 
 @pytest.mark.parametrize(("name", "content", "status", "code", "words"), BAD_UPLOADS)
 def test_bad_photos_get_a_4xx_json_error_that_says_why(client, name, content, status, code, words):
-    message = _error(client.post("/v1/detect", files={"photo": (name, content)}), status, code)
+    message = api_error(client.post("/v1/detect", files={"photo": (name, content)}), status, code)
     assert words in message
 
 
 def test_wrong_field_and_missing_body_name_the_expected_field(client: httpx.Client):
-    assert "'photo'" in _error(
+    assert "'photo'" in api_error(
         client.post("/v1/detect", files={"image": ("a.jpg", FIRE_PHOTO)}), 422, "validation_error"
     )
-    assert "'photo'" in _error(client.post("/v1/detect"), 422, "validation_error")
+    assert "'photo'" in api_error(client.post("/v1/detect"), 422, "validation_error")
     raw = client.post("/v1/detect", content=FIRE_PHOTO, headers={"content-type": "image/jpeg"})
     assert raw.status_code == 200  # the photo as the body itself (tests/test_photo_body.py)
-    assert "'photos'" in _error(
+    assert "'photos'" in api_error(
         client.post("/v1/detect/batch", files={"photo": ("a.jpg", FIRE_PHOTO)}), 422, "validation_error"
     )
 
 
 def test_bad_options_are_422(client: httpx.Client):
     files = {"photo": ("a.jpg", FIRE_PHOTO)}
-    assert "no_such_class" in _error(client.post("/v1/detect?classes=no_such_class", files=files), 422, "unknown_class")
-    assert "min_confidence" in _error(client.post("/v1/detect?min_confidence=2", files=files), 422, "validation_error")
+    assert "no_such_class" in api_error(
+        client.post("/v1/detect?classes=no_such_class", files=files), 422, "unknown_class"
+    )
+    assert "min_confidence" in api_error(
+        client.post("/v1/detect?min_confidence=2", files=files), 422, "validation_error"
+    )
 
 
 def test_60_mb_upload_is_refused_early(client: httpx.Client):
     big = b"\xff\xd8\xff" + b"\0" * (60 * MB)
-    _error(client.post("/v1/detect", files={"photo": ("huge.jpg", big)}), 413, "payload_too_large")
+    api_error(client.post("/v1/detect", files={"photo": ("huge.jpg", big)}), 413, "payload_too_large")
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted while streaming
         yield b'--x\r\nContent-Disposition: form-data; name="photo"; filename="a.jpg"\r\n\r\n'
@@ -152,12 +147,14 @@ def test_60_mb_upload_is_refused_early(client: httpx.Client):
             yield b"\0" * MB
 
     r = client.post("/v1/detect", content=chunks(), headers={"content-type": "multipart/form-data; boundary=x"})
-    _error(r, 413, "payload_too_large")
+    api_error(r, 413, "payload_too_large")
 
 
 def test_photo_over_the_per_file_limit_within_the_body_allowance(client: httpx.Client):
     just_over = b"\xff\xd8\xff" + b"\0" * (25 * MB)
-    assert "limit" in _error(client.post("/v1/detect", files={"photo": ("a.jpg", just_over)}), 413, "payload_too_large")
+    assert "limit" in api_error(
+        client.post("/v1/detect", files={"photo": ("a.jpg", just_over)}), 413, "payload_too_large"
+    )
 
 
 def test_batch_isolates_bad_photos(client: httpx.Client):
@@ -176,7 +173,7 @@ def test_batch_isolates_bad_photos(client: httpx.Client):
     assert smoke["result"]["hazards"][0]["id"] == "FIRE-002" and smoke["filename"] == "smoke.png"
     assert smoke["result"]["timings_ms"]["decode"] > 0
     too_many = [("photos", (f"{i}.jpg", FIRE_PHOTO)) for i in range(5)]
-    assert "at most 4" in _error(client.post("/v1/detect/batch", files=too_many), 413, "too_many_files")
+    assert "at most 4" in api_error(client.post("/v1/detect/batch", files=too_many), 413, "too_many_files")
 
 
 def test_info_health_and_metrics(client: httpx.Client):
@@ -188,7 +185,7 @@ def test_info_health_and_metrics(client: httpx.Client):
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["model"]["id"] == "tiny-rgb"
-    _error(client.get("/no/such/route"), 404, "not_found")
+    api_error(client.get("/no/such/route"), 404, "not_found")
     client.post("/v1/detect", files={"photo": ("site.jpg", FIRE_PHOTO)})
     metrics = client.get("/metrics").text
     assert 'hazardscan_http_requests_total{method="POST",route="/v1/detect",status="200"}' in metrics
@@ -226,9 +223,9 @@ def test_missing_or_corrupt_model_keeps_the_app_up_but_not_ready(tmp_path: Path,
         reason = ready.json()["reason"]
         assert ready.status_code == 503 and "nope" in reason  # the folder's name, never the machine's path
         assert str(tmp_path) not in ready.text and "ONNXRuntimeError" not in ready.text
-        message = _error(c.post("/v1/detect", files={"photo": ("a.jpg", FIRE_PHOTO)}), 503, "model_not_ready")
+        message = api_error(c.post("/v1/detect", files={"photo": ("a.jpg", FIRE_PHOTO)}), 503, "model_not_ready")
         assert "not ready" in message and "nope" in message and str(tmp_path) not in message
-        _error(c.get("/v1/model"), 503, "model_not_ready")
+        api_error(c.get("/v1/model"), 503, "model_not_ready")
         assert "hazardscan_model_ready 0.0" in c.get("/metrics").text
 
 

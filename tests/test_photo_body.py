@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _builders import encode, scene
-from _live import LiveServer
+from _live import LiveServer, api_error
 
 from inference_service.api.keys import open_key_store
 from inference_service.api.settings import Settings
@@ -24,14 +24,6 @@ MB = 1024 * 1024
 def client(tiny_model_dir: Path) -> Iterator[httpx.Client]:
     with LiveServer(Settings(model_path=tiny_model_dir, threads=1, max_upload_bytes=2 * MB)) as c:
         yield c
-
-
-def _error(response: httpx.Response, status: int, code: str) -> str:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/json")
-    body = response.json()
-    assert body["error"]["code"] == code, body
-    return str(body["error"]["message"])
 
 
 def _same_answer(a: dict[str, object], b: dict[str, object]) -> None:
@@ -61,9 +53,9 @@ def test_options_come_from_the_query_string(client: httpx.Client):
     none = client.post("/v1/detect?classes=smoke", content=FIRE_JPEG, headers=headers)
     assert none.status_code == 200 and none.json()["detections"] == []
     strict = client.post("/v1/detect?min_confidence=2", content=FIRE_JPEG, headers=headers)
-    assert "min_confidence" in _error(strict, 422, "validation_error")
+    assert "min_confidence" in api_error(strict, 422, "validation_error")
     unknown = client.post("/v1/detect?classes=no_such_class", content=FIRE_JPEG, headers=headers)
-    _error(unknown, 422, "unknown_class")
+    api_error(unknown, 422, "unknown_class")
     with_evidence = client.post("/v1/detect?evidence=true", content=FIRE_JPEG, headers=headers)
     assert with_evidence.json()["evidence_jpeg_base64"]
 
@@ -77,21 +69,21 @@ def test_the_evidence_jpeg_itself_for_a_photo_body(client: httpx.Client):
 @pytest.mark.parametrize("content_type", ["text/plain", "application/json", "application/x-www-form-urlencoded"])
 def test_a_body_of_another_type_is_415_naming_what_to_send(client: httpx.Client, content_type: str):
     r = client.post("/v1/detect", content=FIRE_JPEG, headers={"content-type": content_type})
-    message = _error(r, 415, "unsupported_media_type")
+    message = api_error(r, 415, "unsupported_media_type")
     assert repr(content_type) in message and "image/jpeg" in message and "multipart/form-data" in message
     assert r.headers["Connection"] == "close"  # refused before its body was read
 
 
 def test_an_empty_body_is_a_400_and_not_a_photo_a_415(client: httpx.Client):
-    assert "empty" in _error(client.post("/v1/detect", headers={"content-type": "image/jpeg"}), 400, "invalid_image")
+    assert "empty" in api_error(client.post("/v1/detect", headers={"content-type": "image/jpeg"}), 400, "invalid_image")
     text = client.post("/v1/detect", content=b"hello, not a photo\n" * 4, headers={"content-type": "image/jpeg"})
-    _error(text, 415, "unsupported_media_type")
+    api_error(text, 415, "unsupported_media_type")
 
 
 def test_a_body_over_the_photo_limit_is_413_declared_or_streamed(client: httpx.Client):
     big = b"\xff\xd8\xff" + b"\0" * (2 * MB)  # one photo limit, not the form's allowance on top of it
     r = client.post("/v1/detect", content=big, headers={"content-type": "image/jpeg"})
-    assert "2,097,152-byte limit" in _error(r, 413, "payload_too_large")
+    assert "2,097,152-byte limit" in api_error(r, 413, "payload_too_large")
     assert r.headers["Connection"] == "close"
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted while it streams
@@ -100,7 +92,7 @@ def test_a_body_over_the_photo_limit_is_413_declared_or_streamed(client: httpx.C
             yield b"\0" * MB
 
     streamed = client.post("/v1/detect", content=chunks(), headers={"content-type": "image/jpeg"})
-    _error(streamed, 413, "payload_too_large")
+    api_error(streamed, 413, "payload_too_large")
     assert client.post("/v1/detect", content=FIRE_JPEG, headers={"content-type": "image/jpeg"}).status_code == 200
 
 
@@ -108,13 +100,13 @@ def test_a_photo_over_the_pixel_budget_is_413(tiny_model_dir: Path):
     settings = Settings(model_path=tiny_model_dir, threads=1, max_pixels=200 * 200)
     with LiveServer(settings) as client:
         r = client.post("/v1/detect", content=FIRE_JPEG, headers={"content-type": "image/jpeg"})
-        assert "megapixels" in _error(r, 413, "image_too_large")
+        assert "megapixels" in api_error(r, 413, "image_too_large")
 
 
 def test_a_form_and_a_bare_post_still_go_to_the_form(client: httpx.Client):
-    assert "'photo'" in _error(client.post("/v1/detect"), 422, "validation_error")
+    assert "'photo'" in api_error(client.post("/v1/detect"), 422, "validation_error")
     wrong_field = client.post("/v1/detect", files={"image": ("a.jpg", FIRE_JPEG)})
-    assert "'photo'" in _error(wrong_field, 422, "validation_error")
+    assert "'photo'" in api_error(wrong_field, 422, "validation_error")
 
 
 def test_a_photo_body_needs_a_key_with_the_detect_scope(tiny_model_dir: Path, tmp_path: Path):
@@ -126,10 +118,10 @@ def test_a_photo_body_needs_a_key_with_the_detect_scope(tiny_model_dir: Path, tm
     with LiveServer(settings, open_v1=False) as client:
         headers = {"content-type": "image/jpeg"}
         anonymous = client.post("/v1/detect", content=FIRE_JPEG, headers=headers)
-        assert "Authorization: Bearer" in _error(anonymous, 401, "unauthorized")
+        assert "Authorization: Bearer" in api_error(anonymous, 401, "unauthorized")
         assert anonymous.headers["Connection"] == "close"
         denied = client.post("/v1/detect", content=FIRE_JPEG, headers={**headers, "Authorization": f"Bearer {events}"})
-        _error(denied, 403, "forbidden")
+        api_error(denied, 403, "forbidden")
         ok = client.post("/v1/detect", content=FIRE_JPEG, headers={**headers, "Authorization": f"Bearer {detect}"})
         assert ok.status_code == 200 and ok.json()["hazards"][0]["id"] == "FIRE-001"
 
