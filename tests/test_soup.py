@@ -105,3 +105,16 @@ def test_cli_reports_bad_input_without_a_traceback(tmp_path: Path, capsys: pytes
     assert "not inside a training run folder" in capsys.readouterr().err
     assert main(["soup", "--ingredients", str(a), str(a), "--name", "a", "--out", str(runs)]) == 2
     assert "listed twice" in capsys.readouterr().err
+
+
+def test_release_refuses_an_own_group_class_the_run_lacks(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from inference_service.cli import main
+
+    data_yaml = tmp_path / "data.yaml"
+    data_yaml.write_text("names: {0: fire, 1: smoke}\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({"dataset": {"data_yaml": str(data_yaml)}, "train_args": {"imgsz": 64}}))
+    assert main(["release", "--run", str(run), "--out", str(tmp_path / "m"), "--own-group", "person"]) == 2
+    assert "--own-group names classes the run does not have: ['person']" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()

@@ -9,13 +9,14 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from inference_service.taxonomy import load_taxonomy
-from training.card import DEFAULT_NMS_IOU, base_card, render_markdown
+from training.card import DEFAULT_NMS_IOU, base_card, regroup, render_markdown
 from training.export import embed_card, export_model
 
 log = logging.getLogger(__name__)
@@ -84,12 +85,18 @@ def release(
     calib_photos: int = 120,
     skip_map: bool = False,
     nms_iou: float = DEFAULT_NMS_IOU,
+    own_group: Sequence[str] = (),
 ) -> dict[str, Any]:
+    """Export a training run as a model folder. ``own_group``: classes given a label group of their own (a context
+    class beside the hazards), so that they never take an anchor from the others."""
     from training.parity import tensor_parity, ultralytics_map
 
     run = json.loads((run_dir / "run.json").read_text())
     data_yaml = Path(run["dataset"]["data_yaml"])
     classes = list(yaml.safe_load(data_yaml.read_text())["names"].values())
+    unknown = sorted(set(own_group) - set(classes))
+    if unknown:
+        raise ValueError(f"--own-group names classes the run does not have: {unknown}; it has {classes}")
     imgsz = int(run["train_args"]["imgsz"])
     stages = _stages(run)
     arch = Path(stages[0]["start_weights"]).name.split("_")[0]
@@ -104,6 +111,8 @@ def release(
         run=run,
         nms_iou=nms_iou,
     )
+    if regroup([], classes, own_group):
+        card["label_groups"] = regroup([], classes, own_group)
     card["training"].update(
         stages=stages,
         start_weights=stages[0]["start_weights"],
@@ -199,6 +208,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="only copy a `hazardscan eval` report.json (or `python -m evaluation.robustness --out` JSON) into the "
         "model card of --out",
     )
+    p.add_argument(
+        "--own-group",
+        default="",
+        metavar="CLASSES",
+        help="comma-separated classes decoded in a label group of their own (e.g. person beside the hazards): an "
+        "anchor answers with its best class of each group",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -211,6 +227,13 @@ def run(args: argparse.Namespace) -> int:
     if not 0.0 < args.nms_iou <= 1.0:
         sys.stderr.write(f"hazardscan release: --nms-iou must lie in (0, 1], got {args.nms_iou}\n")
         return 2
-    card = release(args.run, args.out, args.version, skip_map=args.skip_map, nms_iou=args.nms_iou)
+    own_group = [c for c in args.own_group.split(",") if c]
+    try:
+        card = release(
+            args.run, args.out, args.version, skip_map=args.skip_map, nms_iou=args.nms_iou, own_group=own_group
+        )
+    except ValueError as e:
+        sys.stderr.write(f"hazardscan release: {e}\n")
+        return 2
     sys.stdout.write(json.dumps(card["metrics"], ensure_ascii=False, indent=1) + "\n")
     return 0
