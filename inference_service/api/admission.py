@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from typing import TYPE_CHECKING
 
 from starlette.datastructures import Headers
@@ -146,6 +146,17 @@ class ModelGate:
     def release_decode(self, estimate_s: float) -> None:
         left = self.decode_work_s - estimate_s
         self.decode_work_s = left if left > 1e-6 else 0.0  # no rounding residue keeps a lone photo out
+
+    @contextmanager
+    def decode_work(self, estimate_s: float, busy: Callable[[], str]) -> Iterator[None]:
+        """:meth:`admit_decode` for the block, released after it; refused with :class:`ServerBusyError` and the
+        message ``busy()``."""
+        if not self.admit_decode(estimate_s):
+            raise ServerBusyError(busy())
+        try:
+            yield
+        finally:
+            self.release_decode(estimate_s)
 
     def idle(self) -> bool:
         """A decode slot and a model slot are free and no other admitted request waits (the asking one is

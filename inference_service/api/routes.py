@@ -21,7 +21,6 @@ from inference_service.api.errors import (
     RETRY_AFTER_BUSY_S,
     ApiError,
     PayloadTooLargeError,
-    ServerBusyError,
     TooManyFilesError,
     UnsupportedBodyTypeError,
     describe,
@@ -204,13 +203,9 @@ async def run_detect(
         else:  # others are decoding or waiting: admitted by its decode cost, then a stage at a time
             data, header = await workers.run(read_header, read)
             estimate = gate.rates.estimate_s(header)
-            if not gate.admit_decode(estimate):
-                raise ServerBusyError(busy_decoding(header, estimate))
-            try:
+            with gate.decode_work(estimate, lambda: busy_decoding(header, estimate)):
                 async with gate.decoding(request):
                     pending = await workers.run(stage_photo, scanner, lambda: data, options)
-            finally:
-                gate.release_decode(estimate)
             async with gate.slot(request):
                 outputs = await workers.run(scanner.infer, pending)
             (scan,) = await workers.run(scanner.finish, pending, outputs, options)
@@ -307,12 +302,8 @@ async def detect_batch(
     # or, while others decode, too much time
     gate = state.gate
     estimate = await state.workers.run(check_batch, scanner, gate.rates, list(payloads.values()))
-    if not gate.admit_decode(estimate):
-        raise ServerBusyError(busy_decoding(None, estimate))
-    try:
+    with gate.decode_work(estimate, lambda: busy_decoding(None, estimate)):
         scanned = await scan_in_chunks(request, state, scanner, list(payloads.values()), options)
-    finally:
-        gate.release_decode(estimate)
     for i, result in zip(payloads, scanned, strict=True):
         outcomes[i] = result
         if isinstance(result, ScanResult):

@@ -1,8 +1,8 @@
 """Upload parts kept as a list of chunks while they arrive, joined once; which bodies are a photo itself.
 
 Starlette writes each multipart chunk (64 KiB) of a file part into a ``SpooledTemporaryFile``, whose in-memory
-``BytesIO`` grows by an eighth at a time: a 4.6 MB phone photo was reallocated and copied some thirty times, in
-the event loop (7.7 ms a request of the loop's time, profiled). :class:`PartBuffer` appends the chunks to a list
+``BytesIO`` grows by an eighth at a time: a phone photo was reallocated and copied dozens of times, in the event
+loop (profiled: benchmarks/reports/service_load.md). :class:`PartBuffer` appends the chunks to a list
 and joins them once, when the part is first read (a worker thread reads it, see ``routes.read_file``; the
 rewind Starlette does after parsing does not join); the joined bytes then back the ``BytesIO`` as they are, so
 reading the whole part copies nothing more.
