@@ -3,6 +3,7 @@ versioned migrations (idempotent, refused when the database is newer, safe when 
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -114,3 +115,30 @@ def test_two_processes_migrating_at_once_apply_each_step_once(url: str):
     assert db.query("SELECT id, who FROM racers") == [(1, "first")]
     assert applied_versions(db, "race") == [1, 2]
     db.close()
+
+
+class _Locked:
+    """A connection whose first ``locked`` journal switches are refused, as SQLite refuses one of two processes
+    that switch one new database to WAL at once."""
+
+    def __init__(self, locked: int, error: str = "database is locked") -> None:
+        self.locked, self.error, self.calls = locked, error, 0
+
+    def execute(self, sql: str) -> None:
+        self.calls += 1
+        if self.calls <= self.locked:
+            raise sqlite3.OperationalError(self.error)
+
+
+def test_wal_mode_asks_again_while_the_database_is_locked():
+    from inference_service.storage.db import wal_mode
+
+    conn = _Locked(locked=3)
+    wal_mode(conn, timeout_s=5, pause_s=0)  # type: ignore[arg-type]
+    assert conn.calls == 4
+    with pytest.raises(sqlite3.OperationalError, match="locked"):
+        wal_mode(_Locked(locked=10**6), timeout_s=0.05, pause_s=0.01)  # type: ignore[arg-type]
+    other = _Locked(locked=1, error="disk I/O error")
+    with pytest.raises(sqlite3.OperationalError, match="disk I/O"):
+        wal_mode(other, timeout_s=5, pause_s=0)  # type: ignore[arg-type]
+    assert other.calls == 1  # any other error is not retried

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +50,22 @@ def is_unique_violation(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) == "23505"
 
 
+def wal_mode(conn: sqlite3.Connection, timeout_s: float, pause_s: float = 0.02) -> None:
+    """``PRAGMA journal_mode=WAL``, tried again while the database is locked, for up to ``timeout_s``. Two
+    processes opening one database at once both read it and both want it exclusively to switch the journal:
+    SQLite answers one of them "database is locked" at once, without waiting (it would be a deadlock), and that
+    one must let go and ask again."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause_s)
+
+
 class Database:
     """Thread-safe: each thread gets its own connection."""
 
@@ -72,7 +89,7 @@ class Database:
                 conn = sqlite3.connect(
                     self._target, timeout=self.busy_timeout_s, isolation_level=None, check_same_thread=False
                 )
-                conn.execute("PRAGMA journal_mode=WAL")
+                wal_mode(conn, self.busy_timeout_s)
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
