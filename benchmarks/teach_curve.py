@@ -3,6 +3,8 @@ zero (``--fresh``) from N of its photos, AP50 against N, CPU minutes per point, 
 
     nohup nice -n 19 .venv/bin/python benchmarks/teach_curve.py --n 100 > work/teach/logs/curve-100.log 2>&1 &
     nohup nice -n 19 .venv/bin/python benchmarks/teach_curve.py --n 0 --n 25 --n 200 --n 50 > ... &
+    nohup nice -n 19 .venv/bin/python benchmarks/teach_curve.py --class fire_extinguisher --keep-others \\
+        --cpu-minutes 5 --n 25 --n 50 --n 100 --n 200 > ... &
     .venv/bin/python benchmarks/teach_curve.py --report          # -> benchmarks/reports/teach-curve.md
 
 Each point (state in files: a point whose ``teach.json`` / ``report.json`` exists is not run again):
@@ -44,8 +46,8 @@ SOURCES = {
 }
 
 
-def point_dir(cls: str, n: int, seed: int, cpu_minutes: float) -> Path:
-    return WORK / f"{cls}-n{n}-s{seed}-cpu{cpu_minutes:g}"
+def point_dir(cls: str, n: int, seed: int, cpu_minutes: float, keep_others: bool = False) -> Path:
+    return WORK / f"{cls}-n{n}-s{seed}-cpu{cpu_minutes:g}{'-keep' if keep_others else ''}"
 
 
 def eval_sets(cls: str) -> tuple[Path, Path]:
@@ -68,8 +70,8 @@ def run(cmd: list[str], log_path: Path) -> None:
         subprocess.run(cmd, cwd=REPO, check=True, stdout=f, stderr=subprocess.STDOUT)
 
 
-def point(cls: str, n: int, seed: int, cpu_minutes: float, threads: int) -> None:
-    folder = point_dir(cls, n, seed, cpu_minutes)
+def point(cls: str, n: int, seed: int, cpu_minutes: float, threads: int, keep_others: bool = False) -> None:
+    folder = point_dir(cls, n, seed, cpu_minutes, keep_others)
     folder.mkdir(parents=True, exist_ok=True)
     logs = folder / "curve.log"
     if not (folder / "teach.json").exists():
@@ -77,7 +79,8 @@ def point(cls: str, n: int, seed: int, cpu_minutes: float, threads: int) -> None
         run(
             [*HAZARDSCAN, "teach", "--model", str(MODEL), "--data", str(spec), "--classes", cls, "--fresh",
              "--photos", str(n), "--cpu-minutes", str(cpu_minutes), "--threads", str(threads),
-             "--seed", str(seed), "--out", str(folder)],
+             "--seed", str(seed), "--out", str(folder),
+             *(["--keep-others", "--replay", "0"] if keep_others else [])],
             logs,
         )  # fmt: skip
     own, others = eval_sets(cls)
@@ -129,6 +132,7 @@ def collect(cls: str) -> list[dict[str, Any]]:
         rows.append(
             {
                 "n": teach["photos"],
+                "recipe": "keep-others" if teach.get("keep_others") else "fine-tune",
                 "seed": teach["seed"],
                 "budget": teach["cpu_minutes_budget"],
                 "boxes": teach["boxes"],
@@ -147,7 +151,7 @@ def collect(cls: str) -> list[dict[str, Any]]:
                 "regressions": ab["regressions"],
             }
         )
-    return sorted(rows, key=lambda r: (r["budget"], r["n"], r["seed"]))
+    return sorted(rows, key=lambda r: (r["recipe"], r["budget"], r["n"], r["seed"]))
 
 
 def _unchanged() -> dict[str, Any]:
@@ -166,9 +170,9 @@ def render(cls: str, rows: list[dict[str, Any]], v5_ap: float | None) -> list[st
         "",
         f"v5 (the class never taken out) scores AP50 {v5_ap:.3f} on the same photos." if v5_ap is not None else "",
         "",
-        "| N photos | boxes | CPU budget (min) | epochs | training CPU (min) | teach CPU in all (min) | wall (min) "
-        f"| {cls} AP50 | other classes vs v5, points [95 % CI] | worse beyond its interval |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| recipe | N photos | seed | boxes | CPU budget (min) | epochs | training CPU (min) | teach CPU in all (min) "
+        f"| wall (min) | {cls} AP50 | other classes vs v5, points [95 % CI] | worse beyond its interval |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lo, hi = r["others_ci"]
@@ -178,7 +182,8 @@ def render(cls: str, rows: list[dict[str, Any]], v5_ap: float | None) -> list[st
             budget = f"{r['budget']:g}"
             others = f"{_pts(r['others_diff'])} [{_pts(lo)}, {_pts(hi)}] | {', '.join(r['regressions']) or '-'}"
         lines.append(
-            f"| {r['n']} | {r['boxes']} | {budget} | {r['epochs']} | {r['train_cpu_min']:.1f} "
+            f"| {r['recipe']} | {r['n']} | {r['seed']} | {r['boxes']} | {budget} | {r['epochs']} "
+            f"| {r['train_cpu_min']:.1f} "
             f"| {r['total_cpu_min']:.1f} | {r['train_wall_min']:.0f} | {r['ap50']:.3f} | {others} |"
         )
     trained = [r for r in rows if r["n"] > 0]
@@ -189,11 +194,12 @@ def render(cls: str, rows: list[dict[str, Any]], v5_ap: float | None) -> list[st
             f"Per class, AP50 difference against v5 in points (the {len(classes)} classes with at least 10 val "
             "boxes besides the taught one):",
             "",
-            "| N | " + " | ".join(classes) + " |",
-            "|---|" + "---|" * len(classes),
+            "| recipe | N | seed | " + " | ".join(classes) + " |",
+            "|---|---|---|" + "---|" * len(classes),
         ]
         for r in trained:
-            lines.append(f"| {r['n']} | " + " | ".join(_pts(r["per_class"][c]) for c in classes) + " |")
+            diffs = " | ".join(_pts(r["per_class"][c]) if c in r["per_class"] else "–" for c in classes)
+            lines.append(f"| {r['recipe']} | {r['n']} | {r['seed']} | {diffs} |")
     return lines
 
 
@@ -216,6 +222,7 @@ def main() -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cpu-minutes", type=float, default=6.0)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--keep-others", action="store_true", help="teach only the class's head rows (teach --keep-others)")
     p.add_argument("--report", action="store_true", help="print the table of every finished point")
     args = p.parse_args()
     if args.report:
@@ -223,7 +230,7 @@ def main() -> int:
         return 0
     baseline(args.cls)
     for n in args.n or [100, 25, 200, 50, 0]:
-        point(args.cls, n, args.seed, args.cpu_minutes, args.threads)
+        point(args.cls, n, args.seed, args.cpu_minutes, args.threads, args.keep_others)
     return 0
 
 

@@ -174,6 +174,16 @@ def test_to_tensor_layout_and_channel_order():
     assert batch[1, 0].min() == 1.0 and batch[0].max() == 0.0
 
 
+@pytest.mark.parametrize("bgr", [False, True])
+def test_to_tensor_equals_the_plain_quotient(bgr: bool):
+    """Plane by plane gives bit for bit what dividing the transposed array gives, on a view too."""
+    img = np.random.default_rng(3).integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    view = img[::-1, 1:]  # not contiguous
+    for src in (img, view):
+        expected = (src[..., ::-1] if bgr else src).transpose(2, 0, 1)[None].astype(np.float32) / np.float32(255)
+        assert np.array_equal(to_tensor(src, bgr=bgr), expected)
+
+
 def test_decoded_image_from_array_and_rgb():
     arr = np.zeros((4, 6, 3), np.uint8)
     arr[..., 2] = 9
