@@ -260,6 +260,13 @@ def recover(
 
     loaded = load_model(model_path)
     card = loaded.card
+    branch = card.extra.get("head_branch")
+    if branch:
+        raise ValueError(
+            f"{card.model_id} {card.version} has a head branch of its own for {branch.get('classes')} "
+            "(hazardscan teach --branch): its ONNX holds two class branches per level, which no Ultralytics "
+            "architecture yaml has, so it cannot be rebuilt into a checkpoint; recover the model it was taught from"
+        )
     onnx_path, _ = resolve_model_path(model_path)
     fused = fused_weights(onnx.load(str(onnx_path)))
     width = next(v.shape[0] for k, v in fused.items() if ".cv3.0.0." in k and k.endswith("weight"))

@@ -25,7 +25,11 @@ The steps:
    validation set). ``--keep-others`` trains only the taught classes' rows of the head's last class
    convolutions, with every BatchNorm's statistics and the weight decay held: every other class answers as
    the start model does, up to the half precision of Ultralytics' checkpoints (no forgetting, by
-   construction), at the cost of a linear classifier on the features the model already has;
+   construction), at the cost of a linear classifier on the features the model already has. ``--branch``
+   gives classes the model lacks a branch of the head of their own (``training.branch``), trained in full,
+   everything else frozen and grafted back bit for bit: a copy of the head's class convolutions at every level
+   (``--branch classes``; the boxes still come from the shared box branch), or also a copy of the box branch,
+   the new classes answering on anchors of their own (``--branch boxes``);
 6. release: ONNX fp32 and int8 with a model card (``hazardscan release``), into ``--release`` or
    ``<out>/model``; ``<out>/teach.json`` records the photos, CPU seconds per step and epochs.
 
@@ -331,6 +335,7 @@ def teach(
     freeze: int = 10,
     lr0: float = 0.005,
     keep_others: bool = False,
+    branch: str | None = None,
     datasets_root: Path = REPO / "../shared/datasets",
     datasets: Path = REPO / "work/datasets",
     release_to: Path | None = None,
@@ -350,6 +355,14 @@ def teach(
     if unknown:
         raise ValueError(f"--classes {unknown} are not detector classes of the taxonomy")
     had = [c for c in taught if c in card["classes"]]
+    if branch and (had or keep_others):
+        raise ValueError(
+            "--branch adds classes the model lacks (not --fresh), and is a recipe of its own (not --keep-others)"
+        )
+    if card.get("head_branch"):
+        raise ValueError(
+            f"{card['model_id']} has a head branch already (teach --branch): teach its start model instead"
+        )
     if had and not fresh:
         raise ValueError(f"{card['model_id']} already has {had}: give --fresh to teach them again from zero")
     classes = head_classes(card["classes"], [c for c in taught if c not in had], reset=had)
@@ -411,9 +424,25 @@ def teach(
     epochs = 0
     if chosen and cpu_minutes > 0:
         rows = [classes.index(c) for c in taught] if keep_others else None
-        run_dir = _train(start, data_yaml, out, card, cpu_minutes, threads, seed, freeze, lr0, budget, rows)
+        run_dir = _train(
+            start,
+            data_yaml,
+            out,
+            card,
+            cpu_minutes,
+            threads,
+            seed,
+            freeze,
+            lr0,
+            budget,
+            rows,
+            len(add) if branch else 0,
+            branch or "classes",
+        )
         epochs = json.loads((run_dir / "run.json").read_text())["epochs_run"]
     else:
+        if branch:
+            raise ValueError("--branch needs photos and a CPU budget: an untrained branch is the start model")
         _untrained_run(start, data_yaml, run_dir, card)
     steps["train_cpu_s"] = round(cpu_seconds() - t, 1)
     steps["train_wall_s"] = round(time.time() - wall, 1)
@@ -421,7 +450,7 @@ def teach(
     # 6: release
     t = cpu_seconds()
     release_to = release_to or out / "model"
-    released = _release(run_dir, release_to, card, taught, keep_others)
+    released = _release(run_dir, release_to, card, taught, keep_others or bool(branch), add if branch else [], branch)
     steps["release_cpu_s"] = round(cpu_seconds() - t, 1)
     record = {
         "model": f"{card['model_id']} {card['version']}",
@@ -436,8 +465,13 @@ def teach(
         "replay": len(replayed),
         "seed": seed,
         "threads": threads,
-        "freeze": "all but the taught classes' rows" if keep_others else freeze,
+        "freeze": "all but the taught classes' rows"
+        if keep_others
+        else f"all but the new branch ({branch})"
+        if branch
+        else freeze,
         "keep_others": keep_others,
+        "branch": branch,
         "lr0": lr0,
         "cpu_minutes_budget": cpu_minutes,
         "epochs": epochs,
@@ -472,15 +506,25 @@ def _train(
     lr0: float,
     budget: CpuBudget,
     rows: Sequence[int] | None = None,
+    branch: int = 0,
+    design: str = "classes",
 ) -> Path:
-    """Ultralytics on the teach dataset; with ``rows``, only those class rows of the head learn."""
+    """Ultralytics on the teach dataset; with ``rows``, only those class rows of the head learn; with ``branch``,
+    only a class branch of the head for the last ``branch`` classes (``weights/best.pt`` is then the start
+    checkpoint with the trained branch grafted in)."""
     import torch
 
     from training.train import TrainConfig, train
 
     args = train_args(max(card["input_size"]), cpu_minutes, threads, freeze, lr0)
     callbacks = budget.callbacks()
-    if rows is not None:
+    trainer = None
+    if branch:
+        from training.branch import branch_freeze, branch_trainer, branched_names
+
+        args.update(freeze=branch_freeze(branched_names(start, branch, design)))
+        trainer = branch_trainer(branch, design)
+    elif rows is not None:
         names = list(torch.load(start, map_location="cpu", weights_only=False)["model"].state_dict())
         args.update(freeze=keep_others_freeze(names), weight_decay=0.0)
         callbacks.update(ClassRows(rows).callbacks())  # events of their own: one callback an event
@@ -493,12 +537,17 @@ def _train(
         federated_loss=True,
         train=args,
     )
-    run_dir = train(cfg, data_yaml, out, device="cpu", callbacks=callbacks)
+    run_dir = train(cfg, data_yaml, out, device="cpu", callbacks=callbacks, trainer=trainer)
     weights = run_dir / "weights"
     # the result is the last epoch; Ultralytics' best.pt is chosen on its val photos (training photos here)
     if (weights / "best.pt").exists():
         (weights / "best.pt").rename(weights / "best_by_fitness.pt")
-    shutil.copyfile(weights / "last.pt", weights / "best.pt")
+    if branch:
+        from training.branch import graft
+
+        graft(start, weights / "last.pt", weights / "best.pt", branch, design)
+    else:
+        shutil.copyfile(weights / "last.pt", weights / "best.pt")
     return run_dir
 
 
@@ -518,7 +567,15 @@ def _untrained_run(start: Path, data_yaml: Path, run_dir: Path, card: dict[str, 
     (run_dir / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=1))
 
 
-def _release(run_dir: Path, out: Path, card: dict[str, Any], taught: Sequence[str], keep_others: bool) -> Any:
+def _release(
+    run_dir: Path,
+    out: Path,
+    card: dict[str, Any],
+    taught: Sequence[str],
+    keep_others: bool,
+    branched: Sequence[str] = (),
+    design: str | None = None,
+) -> Any:
     """``hazardscan release`` of the run; the shipped model's thresholds carried over for the classes not
     taught (their scores moved little; ``eval --thresholds ... --write-card`` chooses new ones). With
     ``keep_others`` the taught classes get a label group of their own, so that they never take an anchor from
@@ -533,6 +590,10 @@ def _release(run_dir: Path, out: Path, card: dict[str, Any], taught: Sequence[st
     groups = label_groups(card.get("label_groups") or [], released["classes"], taught, keep_others)
     if groups:
         released["label_groups"] = groups
+    if branched:
+        from training.branch import CARD_KEY
+
+        released[CARD_KEY] = {"classes": list(branched), "design": design, "recipe": "hazardscan teach --branch"}
     write_card(out, released)
     return released
 
@@ -555,6 +616,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--keep-others",
         action="store_true",
         help="train only the taught classes' rows of the head: every other class answers as before",
+    )
+    p.add_argument(
+        "--branch",
+        nargs="?",
+        const="classes",
+        choices=("classes", "boxes"),
+        help="classes the model lacks learn in a head branch of their own, every old weight frozen: a class branch "
+        "(classes, the default) or a box and a class branch on anchors of their own (boxes)",
     )
     p.add_argument("--datasets-root", type=Path, default=REPO / "../shared/datasets", help="where photo sets live")
     p.add_argument("--datasets", type=Path, default=REPO / "work/datasets", help="where dataset versions are built")
@@ -583,6 +652,7 @@ def run(args: argparse.Namespace) -> int:
             freeze=args.freeze,
             lr0=args.lr0,
             keep_others=args.keep_others,
+            branch=args.branch,
             datasets_root=args.datasets_root,
             datasets=args.datasets,
             release_to=args.release,

@@ -113,9 +113,11 @@ def train(
     run_root: Path,
     device: str | None = None,
     callbacks: Mapping[str, Callable[[Any], None]] | None = None,
+    trainer: type | None = None,
 ) -> Path:
     """Train and return the run folder (holding ``weights/best.pt`` and ``run.json``); ``callbacks``: extra
-    Ultralytics callbacks by event (``on_train_epoch_end``: ...)."""
+    Ultralytics callbacks by event (``on_train_epoch_end``: ...); ``trainer``: an Ultralytics trainer class in
+    place of the detection trainer (``training.branch.branch_trainer``)."""
     run_root = run_root.resolve()
     prepare_offline(run_root / ".ultralytics")
     import torch
@@ -146,7 +148,7 @@ def train(
 
         attach(model, data_yaml, args)
     started = time.time()
-    results = model.train(**args)
+    results = model.train(trainer=trainer, **args)
     elapsed = time.time() - started
     trainer = model.trainer
     assert trainer is not None
