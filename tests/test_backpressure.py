@@ -346,6 +346,24 @@ def test_the_service_runs_opencv_on_the_calling_thread(tiny_model_dir: Path):
     assert cv2.getNumThreads() == 1
 
 
+def test_the_service_sets_how_long_a_worker_may_hold_the_gil(tiny_model_dir: Path):
+    """The event loop waits at most the switch interval for each thread ahead of it for the GIL."""
+    import sys
+
+    from inference_service.api.app import create_app
+
+    before = sys.getswitchinterval()
+    try:
+        create_app(Settings(model_path=tiny_model_dir, threads=1))
+        assert sys.getswitchinterval() == pytest.approx(0.001)
+        create_app(Settings(model_path=tiny_model_dir, threads=1, gil_switch_ms=2.5))
+        assert sys.getswitchinterval() == pytest.approx(0.0025)
+    finally:
+        sys.setswitchinterval(before)
+    with pytest.raises(ValueError, match="gil_switch_ms"):
+        Settings(model_path=tiny_model_dir, gil_switch_ms=0)
+
+
 def test_admission_by_decode_cost_refuses_long_decodes_behind_others():
     from inference_service.api.admission import DecodeRates
     from inference_service.api.state import Metrics

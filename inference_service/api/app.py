@@ -22,7 +22,7 @@ from inference_service.api.docs import install_docs
 from inference_service.api.errors import install_error_handlers
 from inference_service.api.middleware import BodyLimitMiddleware, BodyTimeoutMiddleware, MetricsMiddleware
 from inference_service.api.routes import router
-from inference_service.api.server import single_thread_opencv, tune_malloc
+from inference_service.api.server import prompt_gil_handoff, single_thread_opencv, tune_malloc
 from inference_service.api.settings import MB, Settings, get_settings
 from inference_service.api.state import ServiceState
 from inference_service.api.uploads import install as install_part_buffers
@@ -37,6 +37,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     tune_malloc()  # before the thread pool makes its arenas
     single_thread_opencv()  # its spinning workers would take cores from the session
+    prompt_gil_handoff(settings.gil_switch_ms)  # the event loop gets the GIL back sooner from the workers
     # Keep uploads up to the photo limit in memory: a disk-backed spool file costs a thread-pool hop per
     # 64 KiB chunk, and the handler reads the photo into memory anyway.
     # Uploads never touch the disk (a part over the limit was written to /tmp before being refused): the

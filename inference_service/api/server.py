@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import ctypes.util
 import logging
+import sys
 from typing import Any
 
 import cv2
@@ -65,6 +66,16 @@ def single_thread_opencv() -> None:
     takes a core from the session (see docs/performance.md). Requests already run side by side on the cores, so
     these small images gain nothing from OpenCV's threads. Its results are the same with any number of threads."""
     cv2.setNumThreads(1)
+
+
+def prompt_gil_handoff(interval_ms: float) -> None:
+    """How long a thread that holds the GIL may keep it while another waits (``sys.setswitchinterval``).
+
+    The event loop reads uploads and answers ``/healthz`` between the worker threads' Python work (decoding
+    bookkeeping, hazards, JSON). Each time the loop wants the GIL back it waits up to one interval for every
+    thread ahead of it; Python's default is 5 ms. A shorter interval shortens the loop's waits under load
+    without changing throughput (figures: benchmarks/reports/service_load.md)."""
+    sys.setswitchinterval(interval_ms / 1000)
 
 
 class GuardedHttpTools(HttpToolsProtocol):

@@ -65,6 +65,15 @@ class Settings(BaseSettings):
             "them (see inference_service/api/workers.py)",
         ),
     ] = 0
+    gil_switch_ms: Annotated[
+        float,
+        Field(
+            gt=0,
+            le=100,
+            description="longest a thread holds Python's GIL while another waits for it (sys.setswitchinterval); "
+            "shorter lets the event loop answer /healthz and read uploads sooner under load (Python's default: 5)",
+        ),
+    ] = 1.0
     max_queue: Annotated[
         int, Field(ge=0, description="requests admitted to wait for the model; beyond: 503 with Retry-After at once")
     ] = 16
