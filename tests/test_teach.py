@@ -223,6 +223,11 @@ def test_teach_end_to_end_on_a_tiny_model(tmp_path: Path):
     assert det.card.classes == ["fire", "smoke"] and det.card.class_thresholds == {"smoke": 0.4}
     released = json.loads((tmp_path / "taught" / "card.json").read_text())
     assert released["training"]["teach"]["taught"] == ["fire"] and released["architecture"] == "yolov8n"
+    with pytest.raises(ValueError, match="no photo to train on or to calibrate"):  # not onnxruntime's own error
+        teach(
+            model, spec, ["fire"], tmp_path / "none", fresh=True, photos=0, replay=0, cpu_minutes=0.05,
+            datasets_root=tmp_path / "sets", datasets=tmp_path / "ds", release_to=tmp_path / "none-model",
+        )  # fmt: skip
 
 
 def test_keep_others_freezes_all_but_the_last_class_convolutions():

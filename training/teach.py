@@ -388,6 +388,11 @@ def teach(
     pool = [remap(s, own_card["classes"], classes, others) for s, side in own if side == "train" and s.source in useful]
     taken = {s.sha1 for s in chosen}
     replayed = draw([s for s in pool if s.sha1 not in taken], replay, seed)
+    if not chosen and not replayed:  # the release calibrates its int8 model on the training photos
+        raise ValueError(
+            f"--photos {photos} and --replay {replay} leave no photo to train on or to calibrate the int8 model on; "
+            "give --replay N (the head edit alone needs a few photos for the int8 calibration)"
+        )
     by_name = {s.name: dataclasses.asdict(s) for s in specs}
     sources = [
         _source_entry(by_name[n], f"teach-{n}", {k: v for k, v in by_name[n]["class_map"].items() if v in keep})
