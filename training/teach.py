@@ -359,6 +359,12 @@ def teach(
         raise ValueError(
             "--branch adds classes the model lacks (not --fresh), and is a recipe of its own (not --keep-others)"
         )
+    if branch and replay:
+        log.warning(
+            "--branch with --replay %d: replay photos carry only the other classes' boxes, which teach a branch "
+            "nothing useful (give --replay 0)",
+            replay,
+        )
     if card.get("head_branch"):
         raise ValueError(
             f"{card['model_id']} has a head branch already (teach --branch): teach its start model instead"
