@@ -186,3 +186,26 @@ def test_teach_refuses_a_branch_it_cannot_build(tmp_path: Path, card: dict[str, 
     model = build_model_dir(tmp_path / "m", **card)
     with pytest.raises(ValueError, match=match):
         teach(model, tmp_path / "none.yaml", taught, tmp_path / "o", branch="classes", **options)
+
+
+@pytest.mark.parametrize(("branched", "calibrated_on"), [(["person"], "own/data.yaml"), ([], None)])
+def test_a_branched_release_calibrates_int8_on_the_start_models_photos(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, branched: list[str], calibrated_on: str | None
+):
+    """The frozen layers of a branched model get the start model's int8 calibration photos; other teach runs
+    calibrate on their own training photos."""
+    import training.release
+    from training.teach import _release
+
+    seen: dict[str, Any] = {}
+
+    def fake_release(run_dir: Path, out: Path, version: str, **kwargs: Any) -> dict[str, Any]:
+        seen.update(kwargs)
+        return {"version": version, "classes": ["fire", "person"]}
+
+    monkeypatch.setattr(training.release, "release", fake_release)
+    monkeypatch.setattr(training.release, "write_card", lambda out, card: None)
+    card = {"version": "5", "classes": ["fire"]}
+    _release(tmp_path, tmp_path / "m", card, ["person"], True, branched, "boxes" if branched else None, Path("own"))
+    expected = Path(calibrated_on) if calibrated_on else None
+    assert seen["calibration_data"] == expected

@@ -86,9 +86,12 @@ def release(
     skip_map: bool = False,
     nms_iou: float = DEFAULT_NMS_IOU,
     own_group: Sequence[str] = (),
+    calibration_data: Path | None = None,
 ) -> dict[str, Any]:
     """Export a training run as a model folder. ``own_group``: classes given a label group of their own (a context
-    class beside the hazards), so that they never take an anchor from the others."""
+    class beside the hazards), so that they never take an anchor from the others. ``calibration_data``: a
+    data.yaml whose training photos calibrate the int8 file instead of the run's (``teach --branch``: the start
+    model's own, so the frozen layers get the start model's int8 ranges)."""
     from training.parity import tensor_parity, ultralytics_map
 
     run = json.loads((run_dir / "run.json").read_text())
@@ -120,7 +123,7 @@ def release(
         wall_time_s=round(sum(st["wall_time_s"] or 0 for st in stages), 1),
     )
     pt = run_dir / "weights" / "best.pt"
-    paths = export_model(pt, out_dir, card, _split_images(data_yaml, "train", calib_photos))
+    paths = export_model(pt, out_dir, card, _split_images(calibration_data or data_yaml, "train", calib_photos))
     val_photos = _split_images(data_yaml, "val", parity_photos)
     metrics: dict[str, Any] = {
         "parity": {

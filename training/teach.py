@@ -461,7 +461,9 @@ def teach(
     # 6: release
     t = cpu_seconds()
     release_to = release_to or out / "model"
-    released = _release(run_dir, release_to, card, taught, keep_others or bool(branch), add if branch else [], branch)
+    released = _release(
+        run_dir, release_to, card, taught, keep_others or bool(branch), add if branch else [], branch, own_root
+    )
     steps["release_cpu_s"] = round(cpu_seconds() - t, 1)
     record = {
         "model": f"{card['model_id']} {card['version']}",
@@ -586,6 +588,7 @@ def _release(
     keep_others: bool,
     branched: Sequence[str] = (),
     design: str | None = None,
+    own_root: Path | None = None,
 ) -> Any:
     """``hazardscan release`` of the run; the shipped model's thresholds carried over for the classes not
     taught (their scores moved little; ``eval --thresholds ... --write-card`` chooses new ones). With
@@ -594,7 +597,17 @@ def _release(
     from training.release import release, write_card
 
     tag = "-".join(taught)
-    released = release(run_dir, out, f"{card['version']}+teach-{tag}", skip_map=True, nms_iou=card.get("nms_iou", 0.5))
+    # a branched model's int8 file is calibrated on the start model's own training photos: its frozen layers see
+    # what the start model's calibration saw
+    calibration = own_root / "data.yaml" if branched and own_root is not None else None
+    released = release(
+        run_dir,
+        out,
+        f"{card['version']}+teach-{tag}",
+        skip_map=True,
+        nms_iou=card.get("nms_iou", 0.5),
+        calibration_data=calibration,
+    )
     released["class_thresholds"] = {
         c: t for c, t in card.get("class_thresholds", {}).items() if c in released["classes"] and c not in taught
     }
