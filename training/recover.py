@@ -264,7 +264,7 @@ def recover(
     if branch:
         raise ValueError(
             f"{card.model_id} {card.version} has a head branch of its own for {branch.get('classes')} "
-            "(hazardscan teach --branch): its ONNX holds two class branches per level, which no Ultralytics "
+            "(hazardscan teach --branch): its ONNX holds a second branch in the head, which no Ultralytics "
             "architecture yaml has, so it cannot be rebuilt into a checkpoint; recover the model it was taught from"
         )
     onnx_path, _ = resolve_model_path(model_path)
