@@ -186,7 +186,11 @@ def models_section(model_dir: Path | None = None, taxonomy: Taxonomy | None = No
         lines += [
             f"It **cannot raise** the other {len(missing)} yet: they need classes no shipped model detects. "
             "Inspectors add them by hand",
-            "in the app, and their boxes become training data ([ML guide](docs/ml.md#the-feedback-loop)).",
+            "in the app, and their boxes become training data ([ML guide](docs/ml.md#the-feedback-loop)); "
+            "`hazardscan teach`",
+            "then adds the class to a copy of the model in one command; with `--keep-others` or `--branch` the "
+            "classes it",
+            "already had stay within half a point ([teach a new hazard](docs/ml.md#teach-a-new-hazard)).",
             "",
             "| hazard | 隐患 | needs |",
             "|---|---|---|",
