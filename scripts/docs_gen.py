@@ -190,7 +190,7 @@ def models_section(model_dir: Path | None = None, taxonomy: Taxonomy | None = No
             "`hazardscan teach`",
             "then adds the class to a copy of the model in one command; with `--keep-others` or `--branch` the "
             "classes it",
-            "already had stay within half a point ([teach a new hazard](docs/ml.md#teach-a-new-hazard)).",
+            "already had keep their mAP50 within half a point ([teach a new hazard](docs/ml.md#teach-a-new-hazard)).",
             "",
             "| hazard | 隐患 | needs |",
             "|---|---|---|",
