@@ -19,3 +19,6 @@ uv pip compile pyproject.toml requirements-build.in -c requirements-dev.txt -o r
 uv pip compile pyproject.toml requirements-build.in --extra train --extra eval --extra cctv --extra dev \
   -c requirements-dev.txt -o pylock.toml "${common[@]}"
 echo "label-studio==1.23.2" | uv pip compile - -o requirements-labelstudio.txt "${common[@]}"
+# uv's own lock of the project, for the platform set in pyproject's [tool.uv]: the same versions again
+# (tests/test_lock.py); `uv lock` keeps the versions uv.lock holds unless told --upgrade-package
+uv lock --quiet "${@}"

@@ -11,6 +11,7 @@ import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import pytest
 from packaging.requirements import Requirement
@@ -100,3 +101,26 @@ def test_pylock_holds_the_dev_pins_with_hashes():
         if not any(a.get("hashes", {}).get("sha256") for a in [p.get("sdist", {}), *p.get("wheels", [])])
     ]
     assert unhashed == []
+
+
+def test_uv_lock_holds_the_dev_pins():
+    """uv.lock (`uv lock` for the platform in pyproject's [tool.uv]) locks the same versions as requirements-dev.txt:
+    every dev pin but the editable install's build backend, nothing more but the project itself and packages that
+    CPython never installs, and never opencv-python."""
+    lock = tomllib.loads((ROOT / "uv.lock").read_text())
+    packages = {canonicalize_name(p["name"]): p for p in lock["package"]}
+    versions = {n: p["version"] for n, p in packages.items() if n != "hazardscan"}
+    build_only = {canonicalize_name(r) for r in ("hatchling", "editables", "trove-classifiers", "tomlkit")}
+    assert {n: v for n, v in LOCKS["dev"].items() if n not in build_only and versions.get(n) != v} == {}
+    extra = set(versions) - set(LOCKS["dev"])
+    assert extra <= {"brotlicffi"}, f"locked by uv only: {sorted(extra)}"
+    assert "opencv-python" not in packages
+
+    def requirements(package: dict[str, Any]) -> list[dict[str, Any]]:
+        optional = package.get("optional-dependencies", {}).values()
+        return [*package.get("dependencies", []), *(d for deps in optional for d in deps)]
+
+    dependents = [
+        d.get("marker", "") for p in packages.values() for d in requirements(p) if canonicalize_name(d["name"]) in extra
+    ]
+    assert all("platform_python_implementation != 'CPython'" in m for m in dependents), dependents
