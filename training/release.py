@@ -114,8 +114,8 @@ def release(
         run=run,
         nms_iou=nms_iou,
     )
-    if regroup([], classes, own_group):
-        card["label_groups"] = regroup([], classes, own_group)
+    if groups := regroup([], classes, own_group):
+        card["label_groups"] = groups
     card["training"].update(
         stages=stages,
         start_weights=stages[0]["start_weights"],

@@ -150,10 +150,10 @@ def train(
     started = time.time()
     results = model.train(trainer=trainer, **args)
     elapsed = time.time() - started
-    trainer = model.trainer
-    assert trainer is not None
-    run_dir = Path(trainer.save_dir)
-    metrics = _final_metrics(trainer)
+    finished = model.trainer
+    assert finished is not None
+    run_dir = Path(finished.save_dir)
+    metrics = _final_metrics(finished)
     card_path = data_yaml.parent / "dataset_card.json"
     dataset_card = json.loads(card_path.read_text()) if card_path.exists() else None
     record = {
@@ -167,7 +167,7 @@ def train(
         "seed": cfg.seed,
         # the count training ran with (Ultralytics' final validation resets torch to cores - 1 threads)
         "hardware": {**hardware(), "torch_threads": threads},
-        "epochs_run": int(getattr(trainer, "epoch", -1)) + 1,
+        "epochs_run": int(getattr(finished, "epoch", -1)) + 1,
         "wall_time_s": round(elapsed, 1),
         "metrics": metrics,
         "results_repr": str(type(results).__name__),
