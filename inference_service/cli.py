@@ -215,6 +215,12 @@ COMMANDS: list[Command] = [
         "training.partial_labels:run",
     ),
     Command(
+        "relabel",
+        "make a class one thing: each of its boxes becomes the teacher's box of its holder (smoking: the smoker)",
+        "training.relabel:add_arguments",
+        "training.relabel:run",
+    ),
+    Command(
         "feedback",
         "export the inspectors' decisions in the app as a labelled dataset (and review it in Label Studio)",
         "training.feedback_cli:add_arguments",

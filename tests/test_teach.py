@@ -178,6 +178,7 @@ def test_teach_end_to_end_on_a_tiny_model(tmp_path: Path):
 
     from inference_service.runtime import Detector
     from tests._builders import fire_only_dataset
+    from training.dataset import load_manifest
     from training.export import _ultralytics_export, embed_card
     from training.teach import teach
 
@@ -223,6 +224,15 @@ def test_teach_end_to_end_on_a_tiny_model(tmp_path: Path):
     assert det.card.classes == ["fire", "smoke"] and det.card.class_thresholds == {"smoke": 0.4}
     released = json.loads((tmp_path / "taught" / "card.json").read_text())
     assert released["training"]["teach"]["taught"] == ["fire"] and released["architecture"] == "yolov8n"
+    # a built dataset version as --data (e.g. `hazardscan relabel`'s copy): its training photos only
+    from_built = teach(
+        model, built.root, ["fire"], tmp_path / "built", fresh=True, replay=4, cpu_minutes=0,
+        datasets=tmp_path / "ds", release_to=tmp_path / "taught-built",
+    )  # fmt: skip
+    built_train = {s.sha1 for s, side in load_manifest(built.root) if side == "train" and 0 in s.labels.class_id}
+    chosen = (tmp_path / "built" / "dataset" / "manifest.jsonl").read_text().splitlines()
+    assert {json.loads(line)["sha1"] for line in chosen if "teach-" in line} == built_train
+    assert from_built["photos"] == len(built_train) and from_built["photos_left_out_as_val"] == 0
     with pytest.raises(ValueError, match="no photo to train on or to calibrate"):  # not onnxruntime's own error
         teach(
             model, spec, ["fire"], tmp_path / "none", fresh=True, photos=0, replay=0, cpu_minutes=0.05,

@@ -3,7 +3,8 @@
     hazardscan teach --model models/default --data datasets/sources/safety-harness.yaml \\
         --classes safety_harness --fresh --photos 100 --cpu-minutes 30 --out work/teach/harness-100
 
-``--data`` is a source spec, a folder of specs, or a ``hazardscan feedback export`` folder (its ``sources/``).
+``--data`` is a source spec, a folder of specs, a ``hazardscan feedback export`` folder (its ``sources/``), or a
+built dataset version (its training split; e.g. ``hazardscan relabel``'s copy).
 The steps:
 
 1. the model's own dataset version (its card's ``data.dataset_version``): ``<datasets>/hazardscan-<version>``
@@ -379,12 +380,19 @@ def teach(
     own_card = json.loads((own_root / "dataset_card.json").read_text())
     own = load_manifest(own_root)
     held_out = {s.sha1 for s, side in own if side == "val"}
-    specs = load_specs(data)
-    imported = import_all(specs, datasets_root, load_taxonomy())
-    candidates = [s for s in imported.samples if s.sha1 not in held_out]
+    if (data / "manifest.jsonl").exists():  # a built dataset version (e.g. `hazardscan relabel`'s): its training split
+        data_card = json.loads((data / "dataset_card.json").read_text())
+        new_samples, new_classes = [s for s, side in load_manifest(data) if side == "train"], data_card["classes"]
+        by_name = {s["name"]: s for s in data_card["sources"]}
+    else:
+        specs = load_specs(data)
+        imported = import_all(specs, datasets_root, load_taxonomy())
+        new_samples, new_classes = imported.samples, imported.classes
+        by_name = {s.name: dataclasses.asdict(s) for s in specs}
+    candidates = [s for s in new_samples if s.sha1 not in held_out]
     keep = set(taught)
     new_ids = {classes.index(c) for c in taught}
-    remapped = [remap(s, imported.classes, classes, keep) for s in candidates]
+    remapped = [remap(s, new_classes, classes, keep) for s in candidates]
     chosen = choose_photos(remapped, new_ids, photos, seed)
     chosen = [dataclasses.replace(s, source=f"teach-{s.source}") for s in chosen]
     others = set(classes) - keep
@@ -399,7 +407,6 @@ def teach(
             f"--photos {photos} and --replay {replay} leave no photo to train on or to calibrate the int8 model on; "
             "give --replay N (the head edit alone needs a few photos for the int8 calibration)"
         )
-    by_name = {s.name: dataclasses.asdict(s) for s in specs}
     sources = [
         _source_entry(by_name[n], f"teach-{n}", {k: v for k, v in by_name[n]["class_map"].items() if v in keep})
         for n in sorted({s.source.removeprefix("teach-") for s in chosen})
@@ -411,7 +418,7 @@ def teach(
     ]
     derivation = (
         f"teach {', '.join(taught)}: {len(chosen)} photos of {data} (seed {seed}; "
-        f"{len(imported.samples) - len(candidates)} left out as val photos of hazardscan-{own_card['version']}), "
+        f"{len(new_samples) - len(candidates)} left out as val photos of hazardscan-{own_card['version']}), "
         f"{len(replayed)} replay photos of hazardscan-{own_card['version']}'s training split without the taught "
         f"classes' boxes; val: {VAL_PHOTOS} + {VAL_PHOTOS} of those training photos"
     )
@@ -473,7 +480,7 @@ def teach(
         "classes": classes,
         "data": str(data),
         "photos": len(chosen),
-        "photos_left_out_as_val": len(imported.samples) - len(candidates),
+        "photos_left_out_as_val": len(new_samples) - len(candidates),
         "boxes": int(sum(len(s.labels) for s in chosen)),
         "replay": len(replayed),
         "seed": seed,
@@ -625,7 +632,10 @@ def _release(
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", type=Path, required=True, help="the shipped model folder to start from")
     p.add_argument(
-        "--data", type=Path, required=True, help="a source spec yaml, a folder of specs, or a feedback export folder"
+        "--data",
+        type=Path,
+        required=True,
+        help="a source spec yaml, a folder of specs, a feedback export folder, or a built dataset (its training split)",
     )
     p.add_argument("--classes", required=True, help="comma-separated taxonomy classes to teach")
     p.add_argument("--fresh", action="store_true", help="re-initialise a taught class the model already has")
