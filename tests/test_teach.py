@@ -224,6 +224,14 @@ def test_teach_end_to_end_on_a_tiny_model(tmp_path: Path):
     assert det.card.classes == ["fire", "smoke"] and det.card.class_thresholds == {"smoke": 0.4}
     released = json.loads((tmp_path / "taught" / "card.json").read_text())
     assert released["training"]["teach"]["taught"] == ["fire"] and released["architecture"] == "yolov8n"
+    # a taught model is taught again: it replays its start model's dataset (its own teach dataset has no recipe)
+    again = teach(
+        tmp_path / "taught", spec, ["fire"], tmp_path / "again", fresh=True, replay=4, cpu_minutes=0,
+        datasets_root=tmp_path / "sets", datasets=tmp_path / "ds", release_to=tmp_path / "taught-again",
+    )  # fmt: skip
+    assert again["replay"] == record["replay"] >= 1
+    assert again["replay_dataset"]["data"] == {"dataset_version": built.version}
+    assert again["replay_dataset"]["model_id"] == "tiny-v8"
     # a built dataset version as --data (e.g. `hazardscan relabel`'s copy): its training photos only
     from_built = teach(
         model, built.root, ["fire"], tmp_path / "built", fresh=True, replay=4, cpu_minutes=0,

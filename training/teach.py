@@ -238,10 +238,17 @@ def load_specs(data: Path) -> list[SourceSpec]:
     return specs
 
 
+def replay_card(card: dict[str, Any]) -> dict[str, Any]:
+    """What names the dataset a model replays: its own card, or for a taught model the part of its teach record
+    that names its start model's (a teach dataset holds a few hundred linked photos and no recipe to rebuild it)."""
+    return ((card.get("training") or {}).get("teach") or {}).get("replay_dataset") or card
+
+
 def model_dataset(card: dict[str, Any], datasets: Path) -> Path:
     """The folder of the model's own dataset version; rebuilt from the card's training config if absent."""
     from training.train import TrainConfig, build_from_config
 
+    card = replay_card(card)
     version = (card.get("data") or {}).get("dataset_version")
     if not version:
         raise ValueError(f"the card of {card['model_id']} names no dataset version: nothing to replay")
@@ -504,6 +511,11 @@ def teach(
         "release": str(release_to),
         "release_version": released["version"],
         "photo_list": [str(s.image) for s in chosen],
+        "replay_dataset": {
+            "model_id": replay_card(card)["model_id"],
+            "data": {"dataset_version": own_card["version"]},
+            "training": {"config": (replay_card(card).get("training") or {}).get("config")},
+        },
     }
     (out / "teach.json").write_text(json.dumps(record, ensure_ascii=False, indent=1))
     card_json = json.loads((release_to / "card.json").read_text())
