@@ -226,9 +226,17 @@ def test_teach_end_to_end_on_a_tiny_model(tmp_path: Path):
     assert released["training"]["teach"]["taught"] == ["fire"] and released["architecture"] == "yolov8n"
     # a taught model is taught again: it replays its start model's dataset (its own teach dataset has no recipe)
     again = teach(
-        tmp_path / "taught", spec, ["fire"], tmp_path / "again", fresh=True, replay=4, cpu_minutes=0,
+        tmp_path / "taught", spec, ["fire"], tmp_path / "again", fresh=True, replay=4, cpu_minutes=0, negatives=True,
         datasets_root=tmp_path / "sets", datasets=tmp_path / "ds", release_to=tmp_path / "taught-again",
     )  # fmt: skip
+    # --negatives: the replay photos' sources count as labelling fire, so the federated loss teaches its absence
+    from training.federated import class_masks
+
+    masks, mask_classes = class_masks(tmp_path / "again" / "dataset" / "data.yaml")
+    fire = mask_classes.index("fire")
+    assert masks and all(m[fire] for m in masks.values()) and again["negatives"] is True
+    first, _ = class_masks(tmp_path / "out" / "dataset" / "data.yaml")
+    assert not all(m[fire] for m in first.values())  # without it, a replay photo says nothing of fire
     assert again["replay"] == record["replay"] >= 1
     assert again["replay_dataset"]["data"] == {"dataset_version": built.version}
     assert again["replay_dataset"]["model_id"] == "tiny-v8"

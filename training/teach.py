@@ -344,6 +344,7 @@ def teach(
     lr0: float = 0.005,
     keep_others: bool = False,
     branch: str | None = None,
+    negatives: bool = False,
     datasets_root: Path = REPO / "../shared/datasets",
     datasets: Path = REPO / "work/datasets",
     release_to: Path | None = None,
@@ -418,8 +419,10 @@ def teach(
         _source_entry(by_name[n], f"teach-{n}", {k: v for k, v in by_name[n]["class_map"].items() if v in keep})
         for n in sorted({s.source.removeprefix("teach-") for s in chosen})
     ]
+    # --negatives: a replay photo also teaches that the taught classes are absent (its source is taken to show none)
+    absent = {f"(none) {c}": c for c in taught} if negatives else {}
     sources += [
-        _source_entry(s, s["name"], {k: v for k, v in s["class_map"].items() if v in others})
+        _source_entry(s, s["name"], {**{k: v for k, v in s["class_map"].items() if v in others}, **absent})
         for s in own_card["sources"]
         if s["name"] in useful
     ]
@@ -427,7 +430,8 @@ def teach(
         f"teach {', '.join(taught)}: {len(chosen)} photos of {data} (seed {seed}; "
         f"{len(new_samples) - len(candidates)} left out as val photos of hazardscan-{own_card['version']}), "
         f"{len(replayed)} replay photos of hazardscan-{own_card['version']}'s training split without the taught "
-        f"classes' boxes; val: {VAL_PHOTOS} + {VAL_PHOTOS} of those training photos"
+        f"classes' boxes{' (negatives of them)' if negatives else ''}; "
+        f"val: {VAL_PHOTOS} + {VAL_PHOTOS} of those training photos"
     )
     data_yaml = write_teach_dataset(out / "dataset", classes, chosen, replayed, sources, derivation)
     steps["data_cpu_s"] = round(cpu_seconds() - started, 1)
@@ -499,6 +503,7 @@ def teach(
         else freeze,
         "keep_others": keep_others,
         "branch": branch,
+        "negatives": negatives,
         "lr0": lr0,
         "cpu_minutes_budget": cpu_minutes,
         "epochs": epochs,
@@ -671,6 +676,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="classes the model lacks learn in a head branch of their own, every old weight frozen: a class branch "
         "(classes, the default) or a box and a class branch on anchors of their own (boxes)",
     )
+    p.add_argument(
+        "--negatives",
+        action="store_true",
+        help="replay photos also teach that the taught classes are absent (for sets known to show none of them)",
+    )
     p.add_argument("--datasets-root", type=Path, default=REPO / "../shared/datasets", help="where photo sets live")
     p.add_argument("--datasets", type=Path, default=REPO / "work/datasets", help="where dataset versions are built")
     p.add_argument("--out", type=Path, help="work folder (default: work/teach/<classes>-<photos>-s<seed>)")
@@ -699,6 +709,7 @@ def run(args: argparse.Namespace) -> int:
             lr0=args.lr0,
             keep_others=args.keep_others,
             branch=args.branch,
+            negatives=args.negatives,
             datasets_root=args.datasets_root,
             datasets=args.datasets,
             release_to=args.release,
