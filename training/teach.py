@@ -7,14 +7,16 @@
 built dataset version (its training split; e.g. ``hazardscan relabel``'s copy).
 The steps:
 
-1. the model's own dataset version (its card's ``data.dataset_version``): ``<datasets>/hazardscan-<version>``
-   when it exists, else rebuilt from the card's training config with the importer, its version checked;
+1. the model's own dataset version (its card's ``data.dataset_version``; for a taught model, the one its start
+   model replayed): ``<datasets>/hazardscan-<version>`` when it exists, else rebuilt from the card's training
+   config with the importer, its version checked;
 2. the new photos: the sources of ``--data`` imported; a photo that is a validation photo of that dataset is
    left out (the model is scored on those); of the photos with a box of a taught class, sorted by content
    hash and shuffled with ``--seed``, the first ``--photos`` (so the 25 photos of one seed are among its 50);
    their labels are restricted to the taught classes;
 3. replay: ``--replay`` training photos of the model's dataset, drawn with ``--seed``, so the other classes are
-   not forgotten; the taught classes' boxes are taken off them (teaching those is the new photos' job);
+   not forgotten; the taught classes' boxes are taken off them (teaching those is the new photos' job); with
+   ``--negatives`` their sets count as labelling the taught classes, so they also teach their absence;
 4. the start: ``recover`` (ONNX to a trainable checkpoint, BatchNorms rebuilt); a taught class the model lacks
    is appended to the head; ``--fresh`` re-initialises the channels of a taught class it has (the
    leave-one-out experiment);
