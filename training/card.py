@@ -117,6 +117,7 @@ def render_markdown(card: dict[str, Any]) -> str:
         f"{card['architecture']} detector, input {card['input_size'][1]}×{card['input_size'][0]}, "
         f"taxonomy {card['taxonomy_version']}, dataset {card['data']['dataset_version']}.",
         "",
+        *([f"Derived from {d['model']}: {d['change']} ({d['why']}).", ""] if (d := card.get("derived_from")) else []),
         "## What it detects",
         "",
         "| class | 中文 | AP50 | AP50-95 | threshold | val boxes |",
