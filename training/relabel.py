@@ -93,7 +93,7 @@ def relabel(
     if holder not in detector.card.classes:
         raise ValueError(f"the teacher {detector.card.model_id} has no class {holder!r}")
     holder_id = detector.card.classes.index(holder)
-    counts = {"photos": 0, "held": 0, "unheld": 0, "boxes_before": 0, "boxes_after": 0}
+    counts = {"photos": 0, "held": 0, "unheld": 0, "boxes_after": 0}
     samples: list[tuple[Sample, str]] = []
     for sample, split in load_manifest(root):
         if (sample.labels.class_id == class_id).any():
@@ -104,10 +104,10 @@ def relabel(
             counts["photos"] += 1
             counts["held"] += held
             counts["unheld"] += unheld
-            counts["boxes_before"] += int((sample.labels.class_id == class_id).sum())
             counts["boxes_after"] += int((labels.class_id == class_id).sum())
             sample = Sample(sample.image, sample.source, sample.width, sample.height, labels, sample.sha1)
         samples.append((sample, split))
+    counts = {**counts, "boxes_before": counts["held"] + counts["unheld"]}  # each box either found a holder or not
     derivation = (
         f"{class_name} relabelled as its {holder}: on {counts['photos']} photos (every split), each of "
         f"{counts['boxes_before']} boxes became the box of the {detector.card.model_id} {holder} (confidence >= "

@@ -386,7 +386,8 @@ def teach(
     out.mkdir(parents=True, exist_ok=True)
 
     # 1-3: photos
-    own_root = model_dataset(card, datasets)
+    replayed_from = replay_card(card)
+    own_root = model_dataset(replayed_from, datasets)
     own_card = json.loads((own_root / "dataset_card.json").read_text())
     own = load_manifest(own_root)
     held_out = {s.sha1 for s, side in own if side == "val"}
@@ -400,6 +401,7 @@ def teach(
         new_samples, new_classes = imported.samples, imported.classes
         by_name = {s.name: dataclasses.asdict(s) for s in specs}
     candidates = [s for s in new_samples if s.sha1 not in held_out]
+    left_out = len(new_samples) - len(candidates)
     keep = set(taught)
     new_ids = {classes.index(c) for c in taught}
     remapped = [remap(s, new_classes, classes, keep) for s in candidates]
@@ -430,7 +432,7 @@ def teach(
     ]
     derivation = (
         f"teach {', '.join(taught)}: {len(chosen)} photos of {data} (seed {seed}; "
-        f"{len(new_samples) - len(candidates)} left out as val photos of hazardscan-{own_card['version']}), "
+        f"{left_out} left out as val photos of hazardscan-{own_card['version']}), "
         f"{len(replayed)} replay photos of hazardscan-{own_card['version']}'s training split without the taught "
         f"classes' boxes{' (negatives of them)' if negatives else ''}; "
         f"val: {VAL_PHOTOS} + {VAL_PHOTOS} of those training photos"
@@ -493,7 +495,7 @@ def teach(
         "classes": classes,
         "data": str(data),
         "photos": len(chosen),
-        "photos_left_out_as_val": len(new_samples) - len(candidates),
+        "photos_left_out_as_val": left_out,
         "boxes": int(sum(len(s.labels) for s in chosen)),
         "replay": len(replayed),
         "seed": seed,
@@ -519,9 +521,9 @@ def teach(
         "release_version": released["version"],
         "photo_list": [str(s.image) for s in chosen],
         "replay_dataset": {
-            "model_id": replay_card(card)["model_id"],
+            "model_id": replayed_from["model_id"],
             "data": {"dataset_version": own_card["version"]},
-            "training": {"config": (replay_card(card).get("training") or {}).get("config")},
+            "training": {"config": (replayed_from.get("training") or {}).get("config")},
         },
     }
     (out / "teach.json").write_text(json.dumps(record, ensure_ascii=False, indent=1))
