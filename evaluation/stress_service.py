@@ -3,14 +3,14 @@
     .venv/bin/python -m evaluation.stress_service [--clients 64] [--seconds 60] [--model models/default]
 
 Starts ``hazardscan serve`` in a subprocess with its default limits, samples its RSS every 50 ms, and has
-``--clients`` threads post, for ``--seconds``, a weighted mix of the inputs of the hardening review
+``--clients`` connections post, for ``--seconds``, a weighted mix of the inputs of the hardening review
 (issue 16): 7000×7000 16-bit RGBA PNGs (a few hundred KB that decode to ~400 MB), batches of 16 of them,
 12 MP phone JPEGs, a 12 MP WebP, JPEGs with corrupt entropy data, truncated JPEGs, 20000×20000
 decompression bombs, 1×1 pixels, text files, 20 MB of junk behind a JPEG signature. A probe process times
 ``/healthz`` all along. It prints the status codes per input, latencies of the accepted requests, the
 ``/healthz`` latencies, and RSS at ready, at peak and 10 s after the load. Target (issue 16): peak RSS
 under 1 GB, back toward the base afterwards.
-``--client-nice N`` lowers the client threads (Linux), which here share the server's cores and in service
+``--client-nice N`` lowers the client processes (Linux), which here share the server's cores and in service
 never do; ``--server-root`` serves another checkout (an earlier commit) with the same clients, to compare.
 ``--mix soak --seconds 1800 --clients 8`` is the soak run: day-to-day photos for 30 minutes, RSS by quarter.
 Not a test: the figures depend on the machine and what else runs on it.
@@ -19,6 +19,8 @@ Not a test: the figures depend on the machine and what else runs on it.
 from __future__ import annotations
 
 import argparse
+import asyncio
+import contextlib
 import io
 import multiprocessing
 import os
@@ -40,7 +42,7 @@ from evaluation.bench_service import REPO, free_port, phone_photo, rss_mb
 from inference_service.api.workers import lower_priority
 
 CLIENT_NICE = 0
-CLIENTS_PER_PROCESS = 32
+CLIENTS_PER_PROCESS = 64
 
 
 def png16_rgba(width: int, height: int) -> bytes:
@@ -71,8 +73,8 @@ def encoded(img: Image.Image, fmt: str, **params: object) -> bytes:
 
 
 Files = list[tuple[str, tuple[str, bytes]]]
-# input, status, seconds at the client, seconds at the server from the request's last body byte (Server-Timing)
-Answer = tuple[str, int, float, float]
+# input, status, seconds at the client, at the server from the request's headers and from its last body byte
+Answer = tuple[str, int, float, float, float]
 
 
 def soak_inputs() -> dict[str, tuple[float, Files]]:
@@ -156,13 +158,18 @@ def main() -> int:
         "--client-nice",
         type=int,
         default=CLIENT_NICE,
-        help="niceness of the client threads (Linux), which here share the server's cores (default: 0, the server's)",
+        help="niceness of the client processes (Linux), which here share the server's cores (default: 0, the server's)",
     )
     parser.add_argument(
         "--client-procs",
         type=int,
         default=0,
         help=f"processes the clients run in (default: one per {CLIENTS_PER_PROCESS} clients)",
+    )
+    parser.add_argument(
+        "--expect-continue",
+        action="store_true",
+        help="clients send Expect: 100-continue and their bodies only on the server's go-ahead (as curl does)",
     )
     parser.add_argument(
         "--mix", choices=("evil", "soak"), default="evil", help="evil: the review's inputs; soak: day-to-day photos"
@@ -200,14 +207,17 @@ def main() -> int:
         probe = subprocess.Popen(
             [sys.executable, "-c", PROBE, base, str(args.seconds)], stdout=subprocess.PIPE, text=True
         )
-        # The clients run in several processes: 256 threads in one Python process wait for its GIL so long that
-        # their own latencies measured mostly that wait (a refusal answered in a millisecond took 0.9 s at p95).
+        # The clients run in a few processes, an event loop each, so that their own work weighs little in their
+        # latencies.
         procs = max(1, min(args.clients, args.client_procs or -(-args.clients // CLIENTS_PER_PROCESS)))
         seeds = [list(range(args.seed + i, args.seed + args.clients, procs)) for i in range(procs)]
         context = multiprocessing.get_context("fork")
         queue: multiprocessing.Queue[tuple[list[Answer], Counter[str]]] = context.Queue()
         workers = [
-            context.Process(target=run_clients, args=(base, catalogue, group, end, args.client_nice, queue))
+            context.Process(
+                target=run_clients,
+                args=(base, catalogue, group, end, args.client_nice, args.expect_continue, queue),
+            )
             for group in seeds
         ]
         for worker in workers:
@@ -230,35 +240,35 @@ def main() -> int:
         proc.wait(20)
 
     by_input: dict[str, Counter[int]] = defaultdict(Counter)
-    for name, status, _, _ in results:
+    for name, status, *_ in results:
         by_input[name][status] += 1
-    codes = Counter(status for _, status, _, _ in results)
+    codes = Counter(status for _, status, *_ in results)
     lines = [
-        f"{args.clients} clients in {procs} processes (nice +{args.client_nice}), {args.seconds:.0f} s, "
+        f"{args.clients} clients in {procs} processes (nice +{args.client_nice}"
+        f"{', Expect: 100-continue' if args.expect_continue else ''}), {args.seconds:.0f} s, "
         f"{len(results)} answers, "
         f"transport errors {dict(errors)}; load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
     ]
     for name in catalogue:
-        times = sorted(s for n, status, s, _ in results if n == name and status < 500)
+        times = sorted(s for n, status, s, *_ in results if n == name and status < 500)
         spread = f"  answered p50 {times[len(times) // 2]:.2f} s, max {times[-1]:.2f} s" if times else ""
         lines.append(f"  {name:<20} {dict(sorted(by_input[name].items()))}{spread}")
     lines.append(f"status codes: {dict(sorted(codes.items()))}")
     lines.append(
-        "latencies at the client (uploads and its own waits for a CPU included) / at the server from the body's "
-        "last byte (Server-Timing app):"
+        "latencies, p50 / p95 / p99 in s, at the client (its own waits for a CPU included) | at the server from the "
+        "request's headers (Server-Timing upload + app) | at the server from its last body byte (app):"
     )
     groups = {
-        "refused (429/503)": [(c, s) for _, st, c, s in results if st in (429, 503)],
-        "answered (<500)": [(c, s) for _, st, c, s in results if st < 500],
-        "scanned (200)": [(c, s) for _, st, c, s in results if st == 200],
+        "refused (429/503)": [r[2:] for r in results if r[1] in (429, 503)],
+        "answered (<500)": [r[2:] for r in results if r[1] < 500],
+        "scanned (200)": [r[2:] for r in results if r[1] == 200],
     }
-    for label, pairs in groups.items():
-        if len(pairs) > 1:
-            client_s, server_s = sorted(c for c, _ in pairs), sorted(s for _, s in pairs)
+    for label, rows in groups.items():
+        if len(rows) > 1:
+            views = [sorted(row[i] for row in rows) for i in range(3)]
             lines.append(
-                f"  {label:<18} {len(pairs):>6}: p50 {_q(client_s, 50):.3f} / {_q(server_s, 50):.3f} s, "
-                f"p95 {_q(client_s, 95):.3f} / {_q(server_s, 95):.3f} s, p99 {_q(client_s, 99):.3f} / "
-                f"{_q(server_s, 99):.3f} s"
+                f"  {label:<18} {len(rows):>6}: "
+                + " | ".join(" / ".join(f"{_q(v, q):.3f}" for q in (50, 95, 99)) for v in views)
             )
     if len(health) > 1:
         hq = statistics.quantiles(health, n=100)
@@ -286,51 +296,148 @@ def run_clients(
     seeds: list[int],
     end: float,
     client_nice: int,
+    expect_continue: bool,
     queue: multiprocessing.Queue[tuple[list[Answer], Counter[str]]],
 ) -> None:
-    """One client process: a thread per seed posts the weighted mix until ``end``; the answers go to ``queue``."""
-    names = list(catalogue)
-    weights = [catalogue[n][0] for n in names]
+    """One client process: a connection per seed posts the weighted mix until ``end``; the answers go to ``queue``.
+
+    The clients share the server's cores here, so they must cost it little: each request is encoded once, and
+    one event loop per process writes the bytes over a kept-alive connection and reads the answer (a thread
+    per client with an HTTP library spent whole seconds of its own CPU and GIL waits inside the latencies)."""
+    lower_priority(client_nice)  # the process's only thread
+    host, port = base.removeprefix("http://").split(":")
+    requests = {
+        name: encoded_request(name_path(name), host, files, expect_continue) for name, (_, files) in catalogue.items()
+    }
     results: list[Answer] = []
     errors: Counter[str] = Counter()
-    lock = threading.Lock()
-
-    def client(seed: int) -> None:
-        rng = random.Random(seed)
-        lower_priority(client_nice)
-        with httpx.Client(base_url=base, timeout=120) as c:
-            while time.monotonic() < end:
-                name = rng.choices(names, weights)[0]
-                path = "/v1/detect/batch" if name.startswith("batch") else "/v1/detect"
-                t0 = time.perf_counter()
-                try:
-                    r = c.post(path, files=catalogue[name][1])
-                except httpx.HTTPError as exc:
-                    with lock:
-                        errors[type(exc).__name__] += 1
-                    continue
-                took, status = time.perf_counter() - t0, r.status_code
-                server = _server_time(r.headers.get("server-timing", ""))
-                with lock:
-                    results.append((name, status, took, server))
-                if status == 503:
-                    time.sleep(0.2)
-
-    threads = [threading.Thread(target=client, args=(seed,)) for seed in seeds]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    asyncio.run(_clients(host, int(port), catalogue, requests, seeds, end, results, errors))
     queue.put((results, errors))
 
 
-def _server_time(header: str) -> float:
-    """Seconds from the request's last body byte to its answer, from the service's ``Server-Timing`` header."""
+def name_path(name: str) -> str:
+    return "/v1/detect/batch" if name.startswith("batch") else "/v1/detect"
+
+
+def encoded_request(path: str, host: str, files: Files, expect_continue: bool = False) -> tuple[bytes, bytes]:
+    """The HTTP/1.1 request that posts ``files`` to ``path`` as a multipart form, encoded once: head and body."""
+    request = httpx.Request("POST", f"http://{host}{path}", files=files)
+    body = request.read()
+    expect = "Expect: 100-continue\r\n" if expect_continue else ""
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {request.headers['content-type']}\r\n"
+        f"Content-Length: {len(body)}\r\n{expect}\r\n"
+    )
+    return head.encode(), body
+
+
+async def _clients(
+    host: str,
+    port: int,
+    catalogue: dict[str, tuple[float, Files]],
+    requests: dict[str, tuple[bytes, bytes]],
+    seeds: list[int],
+    end: float,
+    results: list[Answer],
+    errors: Counter[str],
+) -> None:
+    names = list(catalogue)
+    weights = [catalogue[n][0] for n in names]
+
+    async def client(seed: int) -> None:
+        rng = random.Random(seed)
+        conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
+        while time.monotonic() < end:
+            name = rng.choices(names, weights)[0]
+            t0 = time.perf_counter()
+            try:
+                if conn is None:
+                    conn = await asyncio.open_connection(host, port)
+                status, headers, sent_all = await asyncio.wait_for(_exchange(*conn, requests[name]), 120)
+            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, TimeoutError, ValueError) as exc:
+                errors[type(exc).__name__] += 1
+                if conn is not None:
+                    conn[1].close()
+                conn = None
+                continue
+            took = time.perf_counter() - t0
+            upload, app = _server_times(headers.get("server-timing", ""))
+            results.append((name, status, took, upload + app, app))
+            if not sent_all or headers.get("connection", "").lower() == "close":
+                conn[1].close()  # answered before its body was all sent (a refusal): the connection is spent
+                conn = None
+            if status == 503:
+                await asyncio.sleep(0.2)
+        if conn is not None:
+            conn[1].close()
+
+    await asyncio.gather(*(client(seed) for seed in seeds))
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: tuple[bytes, bytes]
+) -> tuple[int, dict[str, str], bool]:
+    """Send ``request`` while reading the answer (a server may refuse before the body is in): status, headers, and
+    whether the whole request went out. A head that says ``Expect: 100-continue`` waits for the server's go-ahead
+    before its body, as curl does with large uploads, and sends none when the server answers at once."""
+    head, body = request
+    expect = b"100-continue" in head
+
+    async def send(with_head: bool) -> None:
+        if with_head:
+            writer.write(head)
+        view = memoryview(body)
+        for at in range(0, len(view), 256 * 1024):
+            writer.write(view[at : at + 256 * 1024])
+            await writer.drain()
+
+    if expect:
+        writer.write(head)
+        status, headers = await _read_head(reader)
+        if status != 100:
+            await _read_body(reader, headers)
+            return status, headers, not body
+    sending = asyncio.ensure_future(send(with_head=not expect))
+    try:
+        status, headers = await _read_head(reader)
+        await _read_body(reader, headers)
+        sent_all = sending.done() and not sending.cancelled() and sending.exception() is None
+        return status, headers, sent_all
+    finally:
+        if not sending.done():
+            sending.cancel()
+        with contextlib.suppress(asyncio.CancelledError, OSError):
+            await sending
+
+
+async def _read_head(reader: asyncio.StreamReader) -> tuple[int, dict[str, str]]:
+    lines = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        key, sep, value = line.partition(":")
+        if sep:
+            headers[key.strip().lower()] = value.strip()
+    return int(lines[0].split(" ", 2)[1]), headers
+
+
+async def _read_body(reader: asyncio.StreamReader, headers: dict[str, str]) -> None:
+    if headers.get("transfer-encoding", "").lower() == "chunked":
+        while size := int((await reader.readuntil(b"\r\n")).split(b";")[0], 16):
+            await reader.readexactly(size + 2)
+        await reader.readuntil(b"\r\n")
+    else:
+        await reader.readexactly(int(headers.get("content-length", "0")))
+
+
+def _server_times(header: str) -> tuple[float, float]:
+    """Seconds of the upload (headers to last body byte) and from the last body byte to the answer, from the
+    service's ``Server-Timing`` header (an answer given before the body counts no upload)."""
+    got = {}
     for part in header.split(","):
         name, _, ms = part.strip().partition(";dur=")
-        if name == "app":
-            return float(ms) / 1000
-    return float("nan")
+        if ms:
+            got[name] = float(ms) / 1000
+    return got.get("upload", 0.0), got.get("app", float("nan"))
 
 
 def _q(ordered: list[float], percent: int) -> float:

@@ -20,6 +20,7 @@ from _builders import encode, noisy_photo, scene
 from _live import LiveServer
 from PIL import Image
 
+from evaluation.stress_service import _exchange, encoded_request
 from inference_service.api.admission import ModelGate
 from inference_service.api.settings import Settings
 
@@ -401,3 +402,28 @@ def test_a_busy_server_refuses_a_long_decode_at_once_and_says_why(tiny_model_dir
         for _ in range(gate.decode_concurrency):
             gate.loop.call_soon_threadsafe(gate.decode_slots.release)
         assert client.post("/v1/detect", content=big, headers={"content-type": "image/png"}).status_code == 200
+
+
+def test_a_client_that_expects_100_continue_sends_no_body_when_refused(tight: tuple[LiveServer, httpx.Client]):
+    live, _ = tight
+    head, body = encoded_request("/v1/detect", f"127.0.0.1:{live.port}", [("photo", ("p.png", PHOTO))], True)
+    assert b"Expect: 100-continue" in head
+
+    async def exchange() -> tuple[int, dict[str, str], bool]:
+        reader, writer = await asyncio.open_connection("127.0.0.1", live.port)
+        try:
+            return await _exchange(reader, writer, (head, body))
+        finally:
+            writer.close()
+
+    status, headers, sent_all = asyncio.run(exchange())  # the gate is free: go-ahead, body, answer
+    assert (status, sent_all) == (200, True)
+    assert "upload;dur=" in headers["server-timing"] and "app;dur=" in headers["server-timing"]
+    whole = _multipart(PHOTO)
+    with _raw(live.port) as a, _raw(live.port) as b:
+        for sock in (a, b):  # the gate is full
+            sock.sendall(_request_head(live.port, len(whole)) + whole[:100])
+        _wait_until(lambda: _gate(live).admitted == 2, "both slow requests admitted")
+        status, headers, sent_all = asyncio.run(exchange())
+        assert (status, sent_all) == (503, False)  # refused on its head: the body never went out
+        assert headers["connection"] == "close" and headers["retry-after"] == "1"
