@@ -18,7 +18,8 @@ The steps:
    not forgotten; the taught classes' boxes are taken off them (teaching those is the new photos' job); with
    ``--negatives`` their sets count as labelling the taught classes, so they also teach their absence;
 4. the start: ``recover`` (ONNX to a trainable checkpoint, BatchNorms rebuilt); a taught class the model lacks
-   is appended to the head; ``--fresh`` re-initialises the channels of a taught class it has (the
+   is appended to the head; a taught class it has goes on from its own channels (more photos of a class it
+   raises, e.g. from the inspectors' feedback), or with ``--fresh`` starts them again from zero (the
    leave-one-out experiment);
 5. training: the federated class loss (a new photo teaches only the taught classes, a replay photo only the
    classes its source labels, less the taught ones), no mosaic, the backbone frozen (``--freeze``), and a
@@ -380,9 +381,8 @@ def teach(
         raise ValueError(
             f"{card['model_id']} has a head branch already (teach --branch): teach its start model instead"
         )
-    if had and not fresh:
-        raise ValueError(f"{card['model_id']} already has {had}: give --fresh to teach them again from zero")
-    classes = head_classes(card["classes"], [c for c in taught if c not in had], reset=had)
+    reset = had if fresh else []  # without --fresh a class the model has goes on from its own channels
+    classes = head_classes(card["classes"], [c for c in taught if c not in had], reset=reset)
     out.mkdir(parents=True, exist_ok=True)
 
     # 1-3: photos
@@ -447,7 +447,7 @@ def teach(
     t = cpu_seconds()
     bn_photos = find_photos(own_root / "images" / "train", BN_PHOTOS)
     add = [c for c in taught if c not in had]
-    recovered = recover(model, start, bn_photos, add_classes=add, reset_classes=had)
+    recovered = recover(model, start, bn_photos, add_classes=add, reset_classes=reset)
     steps["recover_cpu_s"] = round(cpu_seconds() - t, 1)
 
     # 5: training
@@ -490,7 +490,8 @@ def teach(
     record = {
         "model": f"{card['model_id']} {card['version']}",
         "taught": list(taught),
-        "fresh": had,
+        "fresh": reset,
+        "continued": [c for c in had if c not in reset],
         "added": add,
         "classes": classes,
         "data": str(data),
@@ -659,7 +660,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="a source spec yaml, a folder of specs, a feedback export folder, or a built dataset (its training split)",
     )
     p.add_argument("--classes", required=True, help="comma-separated taxonomy classes to teach")
-    p.add_argument("--fresh", action="store_true", help="re-initialise a taught class the model already has")
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="re-initialise a taught class the model already has (without it, the class goes on from its channels)",
+    )
     p.add_argument("--photos", type=int, help="how many photos with a box of a taught class (default: all)")
     p.add_argument("--replay", type=int, default=300, help="training photos of the model's own dataset replayed")
     p.add_argument("--cpu-minutes", type=float, default=30.0, help="process CPU time for training (0: no training)")
