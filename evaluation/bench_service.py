@@ -188,6 +188,7 @@ class Service:
             "HAZARDSCAN_LOG_LEVEL": "WARNING",
             "HAZARDSCAN_PUBLIC_ROUTES": "/v1/detect",  # no API key in the timed path
             "HAZARDSCAN_PRECISION": "fp32",  # the same ONNX file as the bare session and Ultralytics
+            "HAZARDSCAN_DATA_DIR": str(tmp / f"data-{port}"),  # the app's database: not the checkout's data/
         }
         if spinning is not None:  # else the service's default
             env["HAZARDSCAN_ORT_SPINNING"] = "1" if spinning else "0"

@@ -29,6 +29,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import zlib
@@ -179,7 +180,13 @@ def main() -> int:
     catalogue = inputs() if args.mix == "evil" else soak_inputs()
     port = free_port()
     root = args.server_root.resolve()
-    env = {**os.environ, "PYTHONPATH": str(root), "HAZARDSCAN_LOG_LEVEL": "WARNING"}
+    data_dir = tempfile.TemporaryDirectory(prefix="hazardscan-stress-")  # the app's database: not the checkout's
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(root),
+        "HAZARDSCAN_LOG_LEVEL": "WARNING",
+        "HAZARDSCAN_DATA_DIR": data_dir.name,
+    }
     env.setdefault("HAZARDSCAN_PUBLIC_ROUTES", "/v1/detect,/v1/detect/batch")  # open detection for the run
     proc = subprocess.Popen(
         [sys.executable, "-m", "inference_service.cli", "serve", "--port", str(port), "--model", str(args.model)],
@@ -238,6 +245,7 @@ def main() -> int:
     finally:
         proc.terminate()
         proc.wait(20)
+        data_dir.cleanup()
 
     by_input: dict[str, Counter[int]] = defaultdict(Counter)
     for name, status, *_ in results:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,16 @@ from _builders import build_model_dir
 from inference_service.runtime import Detector
 from inference_service.scan import Scanner
 from inference_service.taxonomy import Taxonomy, load_taxonomy
+
+
+@pytest.fixture(scope="session", autouse=True)
+def data_dir_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Services a test starts keep the inspector app's database and photos in a temporary folder, not in the
+    checkout's ``data/`` (where a database left by another version of the code broke the app's storage)."""
+    with pytest.MonkeyPatch.context() as mp:
+        folder = tmp_path_factory.mktemp("data")
+        mp.setenv("HAZARDSCAN_DATA_DIR", str(folder))
+        yield folder
 
 
 @pytest.fixture(scope="session")

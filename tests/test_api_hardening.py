@@ -104,6 +104,7 @@ def test_no_events_database_is_a_503_and_a_get_creates_no_file(serve: httpx.Clie
     assert not events_db.parent.exists()
     ready = serve.get("/readyz").json()
     assert ready["status"] == "ready" and ready["components"]["events"]["ready"] is False
+    assert ready["components"]["app"] == {"ready": True, "reason": None}  # the inspector app's database
 
 
 def test_events_store_opened_at_start_up_serves_and_readiness_says_so(tiny_model_dir: Path, events_db: Path):
@@ -127,6 +128,24 @@ def test_a_broken_events_database_degrades_readiness_and_answers_503(tiny_model_
         assert _detect(client, encode(scene(64, 64, [(0, 0, 32, 32, RED)]), "PNG"), "a.png").status_code == 200
     with pytest.raises(sqlite3.DatabaseError):
         sqlite3.connect(events_db).execute("SELECT 1 FROM sqlite_master").fetchall()
+
+
+def test_a_broken_app_database_degrades_readiness_and_the_app_says_so_without_internals(
+    tiny_model_dir: Path, events_db: Path, tmp_path: Path
+):
+    data = tmp_path / "app-data"
+    data.mkdir()
+    (data / "hazardscan.db").write_bytes(b"this is not a database" * 100)
+    with LiveServer(Settings(model_path=tiny_model_dir, threads=1, data_dir=data)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200 and ready.json()["status"] == "degraded"
+        app = ready.json()["components"]["app"]
+        assert app["ready"] is False and "see the server log" in app["reason"]
+        r = client.get("/app/api/me")
+        assert r.status_code == 503 and r.json()["error"]["code"] == "storage_unavailable"
+        for internal in (str(data), "sqlite", "DatabaseError", "not a database"):
+            assert internal.lower() not in r.text.lower() and internal.lower() not in ready.text.lower()
+        assert _detect(client, encode(scene(64, 64, [(0, 0, 32, 32, RED)]), "PNG"), "a.png").status_code == 200
 
 
 def test_model_view_shows_no_machine_paths(serve: httpx.Client, tiny_model_dir: Path):

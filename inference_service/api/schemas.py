@@ -177,4 +177,6 @@ class Readiness(BaseModel):
     model: ModelInfo | None = None
     taxonomy_version: str | None = None
     reason: str | None = None
-    components: dict[str, ComponentState] = Field(default_factory=dict, description="model, events, ...")
+    components: dict[str, ComponentState] = Field(
+        default_factory=dict, description="model, events, api_keys, app (the inspector app's database)"
+    )

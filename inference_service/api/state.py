@@ -118,6 +118,7 @@ class ServiceState:
     serving: dict[str, Any] = field(default_factory=dict)  # precision and why (``/v1/model``)
     keys: KeyCache | None = None
     keys_reason: str | None = "the key store is not open yet"
+    app_storage_reason: str | None = "the inspector app's storage is not open yet"  # None: open (or no app)
     budget: DecodeBudget = field(init=False)
     gate: ModelGate = field(init=False)
     workers: Workers = field(init=False)

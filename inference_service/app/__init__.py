@@ -47,12 +47,16 @@ def open_storage(app: FastAPI, settings: Settings) -> None:
     """Open the database once at start-up; on failure the app's routes answer 503 with the reason."""
     from inference_service.app.context import open_context
 
+    service = app.state.service
     try:
         app.state.app_ctx = open_context(settings)
-        app.state.app_reason = None
-    except Exception as exc:
+        app.state.app_reason = service.app_storage_reason = None
+    except Exception:
         app.state.app_ctx = None
-        app.state.app_reason = f"{type(exc).__name__}: {exc}"
+        # shown to clients and in /readyz: no paths, no library internals (the log has them)
+        app.state.app_reason = service.app_storage_reason = (
+            "the inspector app's database cannot be opened or brought to this version's schema; see the server log"
+        )
         logger.exception("the inspector app's storage could not be opened")
 
 
