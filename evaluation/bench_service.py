@@ -117,6 +117,22 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def wait_ready(url: str, proc: subprocess.Popen[Any], what: str, timeout_s: float = 120.0, poll_s: float = 0.1) -> None:
+    """Wait until ``url``'s ``/readyz`` answers 200; raise if ``proc`` ends or ``timeout_s`` passes first."""
+    import httpx
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not become ready")
+        time.sleep(poll_s)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -201,15 +217,7 @@ class Service:
             [sys.executable, "-c", SERVER_BOOT, str(self.modules_file), str(port), str(model)], cwd=root, env=env
         )
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
-        while True:
-            try:
-                if self.client.get("/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.perf_counter() - t0 > 60:
-                raise RuntimeError("service did not become ready")
-            time.sleep(0.01)
+        wait_ready(f"http://127.0.0.1:{port}", self.proc, "the service", timeout_s=60, poll_s=0.01)
         self.ready_s = time.perf_counter() - t0
         self.rss_ready = rss_mb(self.proc.pid)
 

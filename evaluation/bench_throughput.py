@@ -32,7 +32,7 @@ from pathlib import Path
 
 import httpx
 
-from evaluation.bench_service import REPO, Service, free_port, phone_photo
+from evaluation.bench_service import REPO, Service, free_port, phone_photo, wait_ready
 from inference_service.api.settings import Settings
 from inference_service.api.workers import lower_priority
 from inference_service.model_card import load_model
@@ -74,16 +74,7 @@ class Peer:
         args = [str(onnx_path), str(imgsz), str(conf), str(iou), str(port), padding]
         self.proc = subprocess.Popen([sys.executable, "-c", PEER_SERVER, *args], env=env, cwd=tmp)
         self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Ultralytics peer did not start")
-            time.sleep(0.1)
+        wait_ready(self.url, self.proc, "the Ultralytics peer")
 
     def close(self) -> None:
         self.proc.terminate()

@@ -39,7 +39,7 @@ from pathlib import Path
 import httpx
 from PIL import Image
 
-from evaluation.bench_service import REPO, free_port, phone_photo, rss_mb
+from evaluation.bench_service import REPO, free_port, phone_photo, rss_mb, wait_ready
 from inference_service.api.workers import lower_priority
 
 CLIENT_NICE = 0
@@ -195,16 +195,7 @@ def main() -> int:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=5).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the service did not become ready")
-            time.sleep(0.1)
+        wait_ready(base, proc, "the service")
         rss_ready = rss_mb(proc.pid)
         load_before = os.getloadavg()[0]
         sampler = RssSampler(proc.pid)
@@ -279,7 +270,7 @@ def main() -> int:
                 + " | ".join(" / ".join(f"{_q(v, q):.3f}" for q in (50, 95, 99)) for v in views)
             )
     if len(health) > 1:
-        hq = statistics.quantiles(health, n=100)
+        hq = statistics.quantiles(health, n=100, method="inclusive")
         lines.append(
             f"/healthz: {len(health)} probes, p50 {statistics.median(health) * 1000:.1f} ms, "
             f"p95 {hq[94] * 1000:.1f} ms, p99 {hq[98] * 1000:.1f} ms, max {max(health) * 1000:.1f} ms, "
