@@ -251,6 +251,11 @@ def test_teach_end_to_end_on_a_tiny_model(tmp_path: Path):
         datasets_root=tmp_path / "sets", datasets=tmp_path / "ds", release_to=tmp_path / "taught-kept",
     )  # fmt: skip
     assert kept["fresh"] == [] and kept["continued"] == ["fire"] and record["continued"] == []
+    rows = teach(  # --keep-others trains the taught rows alone: replay photos would teach them nothing
+        model, spec, ["fire"], tmp_path / "rows", keep_others=True, cpu_minutes=0,
+        datasets_root=tmp_path / "sets", datasets=tmp_path / "ds", release_to=tmp_path / "taught-rows",
+    )  # fmt: skip
+    assert rows["replay"] == 0 and kept["replay"] >= 1
     import onnxruntime as ort
 
     x = np.random.default_rng(0).random((1, 3, 64, 64), dtype=np.float32)

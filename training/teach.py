@@ -63,6 +63,7 @@ from training.importer import Sample, SourceSpec
 log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parent.parent
 BN_PHOTOS = 32  # training photos of the model's dataset for the BatchNorm statistics of recover
+DEFAULT_REPLAY = 300  # training photos of the model's dataset replayed beside the new ones
 VAL_PHOTOS = 16  # of each kind, for Ultralytics' own end-of-training check (training photos: not a score)
 
 
@@ -339,7 +340,7 @@ def teach(
     *,
     fresh: bool = False,
     photos: int | None = None,
-    replay: int = 300,
+    replay: int | None = None,
     cpu_minutes: float = 30.0,
     threads: int = 1,
     seed: int = 0,
@@ -371,11 +372,15 @@ def teach(
         raise ValueError(
             "--branch adds classes the model lacks (not --fresh), and is a recipe of its own (not --keep-others)"
         )
-    if branch and replay:
+    rows_only = (keep_others or bool(branch)) and not negatives  # only the taught classes' own weights train
+    if replay is None:  # a replay photo carries only the other classes' boxes: it teaches those weights nothing
+        replay = 0 if rows_only else DEFAULT_REPLAY
+    elif replay and rows_only:
         log.warning(
-            "--branch with --replay %d: replay photos carry only the other classes' boxes, which teach a branch "
-            "nothing useful (give --replay 0)",
+            "--replay %d with %s: replay photos carry only the other classes' boxes, which teach the taught "
+            "classes' weights nothing (give --replay 0, or --negatives)",
             replay,
+            "--branch" if branch else "--keep-others",
         )
     if card.get("head_branch"):
         raise ValueError(
@@ -666,7 +671,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="re-initialise a taught class the model already has (without it, the class goes on from its channels)",
     )
     p.add_argument("--photos", type=int, help="how many photos with a box of a taught class (default: all)")
-    p.add_argument("--replay", type=int, default=300, help="training photos of the model's own dataset replayed")
+    p.add_argument(
+        "--replay",
+        type=int,
+        help=f"training photos of the model's own dataset replayed (default: {DEFAULT_REPLAY}; 0 with --keep-others "
+        "or --branch unless --negatives, where they would teach nothing)",
+    )
     p.add_argument("--cpu-minutes", type=float, default=30.0, help="process CPU time for training (0: no training)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (1 or 2)")
     p.add_argument("--seed", type=int, default=0)
