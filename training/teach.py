@@ -373,7 +373,7 @@ def teach(
             "--branch adds classes the model lacks (not --fresh), and is a recipe of its own (not --keep-others)"
         )
     rows_only = (keep_others or bool(branch)) and not negatives  # only the taught classes' own weights train
-    if replay is None:  # a replay photo carries only the other classes' boxes: it teaches those weights nothing
+    if replay is None:  # a replay photo carries only the other classes' boxes: it teaches the taught weights nothing
         replay = 0 if rows_only else DEFAULT_REPLAY
     elif replay and rows_only:
         log.warning(
