@@ -496,7 +496,7 @@ def teach(
         "model": f"{card['model_id']} {card['version']}",
         "taught": list(taught),
         "fresh": reset,
-        "continued": [c for c in had if c not in reset],
+        "continued": [] if fresh else had,
         "added": add,
         "classes": classes,
         "data": str(data),

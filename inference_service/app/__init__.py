@@ -50,11 +50,11 @@ def open_storage(app: FastAPI, settings: Settings) -> None:
     service = app.state.service
     try:
         app.state.app_ctx = open_context(settings)
-        app.state.app_reason = service.app_storage_reason = None
+        service.app_storage_reason = None
     except Exception:
         app.state.app_ctx = None
         # shown to clients and in /readyz: no paths, no library internals (the log has them)
-        app.state.app_reason = service.app_storage_reason = (
+        service.app_storage_reason = (
             "the inspector app's database cannot be opened or brought to this version's schema; see the server log"
         )
         logger.exception("the inspector app's storage could not be opened")

@@ -24,7 +24,7 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 def get_ctx(request: Request) -> AppContext:
     ctx: AppContext | None = getattr(request.app.state, "app_ctx", None)
     if ctx is None:
-        reason = getattr(request.app.state, "app_reason", None) or "the app's storage is not open"
+        reason = request.app.state.service.app_storage_reason or "the app's storage is not open"
         raise AppError(503, "storage_unavailable", reason, f"记录库不可用：{reason}")
     return ctx
 
