@@ -245,6 +245,12 @@ COMMANDS: list[Command] = [
         "training.teach:run",
     ),
     Command(
+        "gpu-kit",
+        "a fine-tune on a lent GPU machine: pack the data, slim the tree for the call, check its size, train",
+        "training.gpu_kit:add_arguments",
+        "training.gpu_kit:run",
+    ),
+    Command(
         "resample",
         "write a copy of a dataset with rare-class training photos repeated (repeat-factor sampling)",
         "training.resample:add_arguments",

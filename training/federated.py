@@ -27,7 +27,8 @@ def class_masks(data_yaml: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     """Per training-image file name, a boolean mask over the dataset classes its source labels.
 
     Images are matched to manifest entries through their links (``images/<split>/<name>`` points at the
-    source photo), so it holds for any link naming scheme.
+    source photo), so it holds for any link naming scheme; a manifest path relative to the dataset folder
+    (a packed copy, ``training.gpu_kit``) names the file itself.
     """
     root = Path(data_yaml).parent
     card = json.loads((root / "dataset_card.json").read_text())
@@ -36,7 +37,7 @@ def class_masks(data_yaml: Path) -> tuple[dict[str, np.ndarray], list[str]]:
     source_of: dict[str, str] = {}
     for line in (root / "manifest.jsonl").read_text().splitlines():
         entry = json.loads(line)
-        source_of[os.path.realpath(entry["image"])] = entry["source"]
+        source_of[os.path.realpath(root / entry["image"])] = entry["source"]  # a relative path: from root
     masks: dict[str, np.ndarray] = {}
     for link in (root / "images").glob("*/*"):
         source = source_of.get(os.path.realpath(link))
