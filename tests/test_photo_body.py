@@ -60,6 +60,15 @@ def test_options_come_from_the_query_string(client: httpx.Client):
     assert with_evidence.json()["evidence_jpeg_base64"]
 
 
+@pytest.mark.parametrize(
+    "query", ["min_confidence=2", "min_confidence=x&format=png", "evidence=perhaps", "format=json&format=gif"]
+)
+def test_a_bad_query_gets_the_words_the_form_route_gives(client: httpx.Client, query: str):
+    raw = client.post(f"/v1/detect?{query}", content=FIRE_JPEG, headers={"content-type": "image/jpeg"})
+    form = client.post(f"/v1/detect?{query}", files={"photo": ("site", FIRE_JPEG)})
+    assert api_error(raw, 422, "validation_error") == api_error(form, 422, "validation_error")
+
+
 def test_the_evidence_jpeg_itself_for_a_photo_body(client: httpx.Client):
     r = client.post("/v1/detect?format=jpeg", content=FIRE_JPEG, headers={"content-type": "image/jpeg"})
     assert r.status_code == 200 and r.headers["content-type"] == "image/jpeg"

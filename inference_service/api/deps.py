@@ -6,11 +6,15 @@ the thread pool per request.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated
 
 from fastapi import Depends, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from inference_service.api.errors import ModelNotReadyError
+from inference_service.api.negotiation import Format
 from inference_service.api.settings import Settings
 from inference_service.api.state import Metrics, ServiceState
 from inference_service.scan import Scanner, ScanOptions
@@ -35,6 +39,11 @@ SettingsDep = Annotated[Settings, Depends(app_settings)]
 
 
 async def get_scanner(state: StateDep) -> Scanner:
+    return ready_scanner(state)
+
+
+def ready_scanner(state: ServiceState) -> Scanner:
+    """The loaded model's scanner, or 503 with the reason it is not loaded."""
     if state.scanner is None:
         raise ModelNotReadyError(f"the model is not ready: {state.reason}")
     return state.scanner
@@ -69,14 +78,30 @@ async def scan_options(
     return _options(conf, classes, evidence, scene)
 
 
-async def query_scan_options(
-    min_confidence: Annotated[float | None, Query(ge=0, le=1, description=_CONF)] = None,
-    classes: Annotated[str | None, Query(description=_CLASSES)] = None,
-    evidence: Annotated[bool | None, Query(description=_EVIDENCE)] = None,
-    scene: Annotated[str | None, Query(description=_SCENE)] = None,
-) -> ScanOptions:
-    """Options from the query string alone: for a photo sent as the request body itself (no form to parse)."""
-    return _options(min_confidence, classes, evidence, scene)
+class BodyQuery(BaseModel):
+    """The query string of ``POST /v1/detect`` with the photo as the body (the form route documents the same)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    min_confidence: float | None = Field(None, ge=0, le=1)
+    classes: str | None = None
+    evidence: bool | None = None
+    scene: str | None = None
+    format: Format | None = None
+
+
+def body_query(query: Mapping[str, str]) -> tuple[ScanOptions, Format | None]:
+    """Options and answer format from the query string of a photo sent as the body itself (no form to parse).
+
+    Read without FastAPI's dependency solving, which costs more event-loop time per request than the rest of the
+    route; a bad value is the same ``RequestValidationError`` (422) the form route gives. The last of repeated
+    parameters counts, as there.
+    """
+    try:
+        q = BodyQuery.model_validate(query)
+    except ValidationError as exc:
+        raise RequestValidationError([{**e, "loc": ("query", *e["loc"])} for e in exc.errors()]) from None
+    return _options(q.min_confidence, q.classes, q.evidence, q.scene), q.format
 
 
 def _options(conf: float | None, classes: str | None, evidence: bool | None, scene: str | None) -> ScanOptions:
@@ -85,4 +110,3 @@ def _options(conf: float | None, classes: str | None, evidence: bool | None, sce
 
 
 OptionsDep = Annotated[ScanOptions, Depends(scan_options)]
-QueryOptionsDep = Annotated[ScanOptions, Depends(query_scan_options)]
