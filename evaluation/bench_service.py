@@ -64,6 +64,7 @@ from inference_service.runtime import Detector, session_options
 REPO = Path(__file__).resolve().parents[1]
 logger = logging.getLogger(__name__)
 SERVICE_SPINNING: bool = Settings.model_fields["ort_spinning"].default
+LOOP_RUNS = 40  # requests per photo and upload kind for the event loop's CPU time
 GAP_S = 0.05  # idle gap before each timed call, so one contender's leftover threads never slow the next
 
 SERVER_BOOT = """
@@ -115,6 +116,17 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def loop_cpu_ms(pid: int) -> float:
+    """CPU time the main thread of process ``pid`` has run, in ms (Linux scheduler statistics; NaN elsewhere).
+
+    ``hazardscan serve`` runs its event loop there: what that thread spends per request is the HTTP, routing,
+    middleware and JSON work, measured in CPU time, which other load on the machine hardly moves."""
+    try:
+        return int(Path(f"/proc/{pid}/task/{pid}/schedstat").read_text().split()[0]) / 1e6
+    except (OSError, ValueError, IndexError):
+        return float("nan")
 
 
 def wait_ready(url: str, proc: subprocess.Popen[Any], what: str, timeout_s: float = 120.0, poll_s: float = 0.1) -> None:
@@ -231,6 +243,14 @@ class Service:
         r.raise_for_status()
         timings: dict[str, float] = r.json()["timings_ms"]
         return (time.perf_counter() - t0) * 1000, timings
+
+    def loop_cpu_per_request(self, name: str, data: bytes, *, body: bool, n: int) -> float:
+        """The event loop's CPU ms per request over ``n`` posts of ``data`` (see :func:`loop_cpu_ms`)."""
+        self.post(name, data, body=body)
+        before = loop_cpu_ms(self.proc.pid)
+        for _ in range(n):
+            self.post(name, data, body=body)
+        return (loop_cpu_ms(self.proc.pid) - before) / n
 
     def heavy_modules(self) -> list[str] | None:
         self.proc.send_signal(signal.SIGUSR1)
@@ -402,6 +422,16 @@ def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float], sc
                 f"  {name:<17} {med(got['earlier']):.1f} ms  {paired(got, 'earlier', 'floor_s'):.2f}x "
                 f"(this checkout: form {paired(got, 'svc', 'floor_s'):.2f}x, body {paired(got, 'raw', 'floor_s'):.2f}x)"
             )
+    if any(got.get("loop") for got in samples.values()):
+        lines += [
+            "",
+            f"event-loop CPU per request (ms; the service's main thread, {LOOP_RUNS} requests each, after the rounds):",
+        ]
+        for name, got in samples.items():
+            line = f"  {name:<17}" + "  ".join(f"{kind} {cpu:.2f}" for kind, cpu in got.get("loop", []))
+            if got.get("earlier_loop"):
+                line += "   --compare-root: " + "  ".join(f"{kind} {cpu:.2f}" for kind, cpu in got["earlier_loop"])
+            lines.append(line)
     lines += ["", "service stages (median ms, from timings_ms; the rest of a request is HTTP, the upload and JSON):"]
     for name, got in samples.items():
         for kind, key in (("form", "stages"), ("body", "raw_stages")):
@@ -479,6 +509,8 @@ def main() -> int:
             "floor_s",
             "transport",
             "earlier",
+            "loop",
+            "earlier_loop",
         )
         samples: dict[str, dict[str, list[Any]]] = {p.name: {k: [] for k in keys} for p in photos}
         scales = {name: needed_scale(data, max(card.input_size)) for name, data in payloads.items()}
@@ -517,6 +549,12 @@ def main() -> int:
                         got["raw_stages"].append(raw_stages)
                         if ul is not None:
                             got["ul"].append(ul)
+            for photo in photos:  # the event loop's own work, in CPU time
+                for kind, body in (("form", False), ("body", True)):
+                    for label, server in (("loop", service), ("earlier_loop", earlier)):
+                        if server is not None:
+                            cpu = server.loop_cpu_per_request(photo.name, payloads[photo.name], body=body, n=LOOP_RUNS)
+                            samples[photo.name][label].append((kind, cpu))
             rss_after = rss_mb(service.proc.pid)
             heavy = service.heavy_modules()
         finally:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from evaluation.bench_service import report
 from evaluation.bench_video import summary_line
 
 
 def test_service_report_gives_medians_and_paired_ratios():
     stages = [{"decode": 5.0, "infer": 10.0}, {"decode": 7.0, "infer": 12.0}, {"decode": 6.0, "infer": 11.0}]
-    frame = {
+    frame: dict[str, list[Any]] = {
         "bare": [10.0, 20.0, 10.0],
         "session": [10.0, 12.0, 10.0],  # the fastest session run of each round
         "svc": [15.0, 20.0, 12.0],
@@ -21,7 +23,12 @@ def test_service_report_gives_medians_and_paired_ratios():
         "stages": stages,
         "raw_stages": stages,
     }
-    phone = {**frame, "ul": [50.0, 60.0, 55.0], "earlier": [30.0, 36.0, 32.0]}
+    phone: dict[str, list[Any]] = {
+        **frame,
+        "ul": [50.0, 60.0, 55.0],
+        "earlier": [30.0, 36.0, 32.0],
+        "loop": [("form", 3.5), ("body", 2.25)],
+    }
     sizes, scales = {"frame.jpg": 0.8, "phone.jpg": 4.6}, {"frame.jpg": 4, "phone.jpg": 8}
     lines = report({"frame.jpg": frame, "phone.jpg": phone}, sizes, scales)
     # medians; ratios are medians of per-round pairs (15/10, 20/20, 12/10 -> 1.2), not ratios of medians
@@ -33,6 +40,9 @@ def test_service_report_gives_medians_and_paired_ratios():
     assert any(line.endswith("body / (floor + bare + transport) 0.82x") for line in lines)  # 14/17, 18/19, 11/17
     assert "earlier" not in " ".join(lines) and not any("--compare-root" in line for line in lines)
     assert lines[-1] == "  phone.jpg        body decode 6.0  infer 11.0"
+    at = next(i for i, line in enumerate(lines) if line.startswith("event-loop CPU per request"))
+    assert lines[at + 1].split() == ["frame.jpg"]  # not measured for it
+    assert lines[at + 2].split() == ["phone.jpg", "form", "3.50", "body", "2.25"]
 
 
 def test_video_summary_line_names_the_event_count_check():
