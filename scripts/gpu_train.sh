@@ -22,6 +22,7 @@ export PYTHONUNBUFFERED=1
 {
   date -u +"start %FT%TZ"
   command -v nvidia-smi >/dev/null && nvidia-smi -L
+  echo "cpus $(nproc), /dev/shm free $(df -k --output=avail /dev/shm 2>/dev/null | tail -1) KiB"
   if compgen -G "$KIT/wheels/*.whl" >/dev/null; then
     "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
       "$KIT"/wheels/*.whl || exit 3
@@ -45,6 +46,12 @@ keep() {  # copy the run's small results into $OUT (through a temporary name: a 
 (while sleep 30; do keep; done) &
 WATCH=$!
 overrides=()
+# DataLoader workers hand batches over through /dev/shm: where it is small (a container's default), use fewer
+shm_kib=$(df -k --output=avail /dev/shm 2>/dev/null | tail -1)
+if [ "${shm_kib:-0}" -lt 4000000 ] 2>/dev/null; then
+  echo "/dev/shm has ${shm_kib:-no} KiB free: 2 workers" | tee -a "$LOG"
+  overrides+=(--set workers=2)
+fi
 for kv in ${SET:-}; do overrides+=(--set "$kv"); done
 "$PY" -m training.gpu_kit train --config "$CONFIG" --data "$KIT/data/data.yaml" --weights "$KIT/start.pt" \
   --out "$RUNS" --device "$DEVICE" "${overrides[@]}" 2>&1 | tee -a "$LOG"

@@ -312,3 +312,11 @@ def test_restore_leaves_no_exclude_file_where_there_was_none(tmp_path: Path):
     gpu_kit.restore(repo)
     assert not (repo / ".git" / "info" / "exclude").exists()
     assert _git(repo, "status", "--porcelain") == ""
+
+
+def test_a_stopped_run_is_recorded_from_its_arguments_and_results():
+    results = b"  epoch, train/box_loss\n1, 1.3\n2, 1.2\n3, 1.1\n"
+    run = gpu_kit.stopped_run({"name": "v11", "seed": 0}, {"data": "work/gpu/data/data.yaml", "imgsz": 416}, results)
+    assert run["epochs_run"] == 3
+    assert run["dataset"]["data_yaml"] == "work/gpu/data/data.yaml" and run["train_args"]["imgsz"] == 416
+    assert gpu_kit.stopped_run({}, {"data": "d.yaml"}, b"")["epochs_run"] == 0  # stopped in its first epoch

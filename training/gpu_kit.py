@@ -38,7 +38,7 @@ import tomllib
 import types
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +56,7 @@ TRAVEL_LIMIT = 64 * 2**20  # the device tool's limit on what travels (tree + car
 KIT = Path("work/gpu")  # the carry folder, relative to the repo root (git-ignored)
 DEVICE_COMMAND = "bash scripts/gpu_train.sh"  # the whole command of the device call; run from the repo root
 DEVICE_CARRY = (str(KIT),)
+CONFIG = Path("training/configs/v11-gpu.yaml")  # the script's default
 DEVICE_WHEELS = ("ultralytics", "ultralytics-thop", "ultralytics-platform")  # not on the H200 image
 SLIM_PREFIX = "models/"
 SLIM_MIN_BYTES = 2**20
@@ -255,6 +256,22 @@ def csv_columns(data: bytes) -> dict[str, list[Any]]:
     return {n: [value(r[i]) for r in rows[1:] if i < len(r)] for i, n in enumerate(names)}
 
 
+def stopped_run(config: Mapping[str, Any], train_args: Mapping[str, Any], results_csv: bytes) -> dict[str, Any]:
+    """A ``run.json`` for a run stopped before its end (the call's limit), which writes none: the config, the
+    Ultralytics arguments (``args.yaml``) and the epochs ``results.csv`` counts."""
+    epochs = len(csv_columns(results_csv).get("epoch", [])) if results_csv else 0
+    return {
+        "config": dict(config),
+        "train_args": dict(train_args),
+        "dataset": {"data_yaml": str(train_args["data"]), "version": None, "card": None},
+        "seed": config.get("seed"),
+        "epochs_run": epochs,
+        "wall_time_s": None,
+        "metrics": {},
+        "stopped": "the run was stopped before its end (no run.json): epochs counted from results.csv",
+    }
+
+
 def unpacked_run(run: Mapping[str, Any], data_yaml: str, start_weights: str) -> dict[str, Any]:
     """The device's ``run.json`` as a run of this checkout: its dataset is the original one the kit was packed
     from (release calibrates int8 on its photos; eval scores them), its start the checkpoint the kit's fp16 copy
@@ -448,10 +465,18 @@ def pack(
     return record
 
 
-def unpack(files: Path, run_dir: Path, data: Path, kit: Path = REPO / KIT) -> Path:
+def unpack(files: Path, run_dir: Path, data: Path, kit: Path = REPO / KIT, config: Path = REPO / CONFIG) -> Path:
     """A run folder of what a device call returned (``$OUT``'s files), for ``soup``, ``release`` and ``eval``."""
     record = json.loads((kit / "kit.json").read_text())
-    run = json.loads((files / "run.json").read_text())
+    if (files / "run.json").exists():
+        run = json.loads((files / "run.json").read_text())
+    else:
+        from training.train import TrainConfig
+
+        train_args = yaml.safe_load((files / "args.yaml").read_text())
+        csv_bytes = (files / "results.csv").read_bytes() if (files / "results.csv").exists() else b""
+        run = stopped_run(asdict(TrainConfig.load(config)), train_args, csv_bytes)
+        run["config"]["weights"] = train_args["model"]
     (run_dir / "weights").mkdir(parents=True, exist_ok=False)
     shutil.copy2(files / "last.pt", run_dir / "weights" / "last.pt")
     shutil.copy2(files / "last.pt", run_dir / "weights" / "best.pt")  # the candidate is the last epoch
@@ -524,6 +549,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
     up.add_argument("--data", type=Path, required=True, help="the original dataset the kit was packed from")
     up.add_argument("--kit", type=Path, default=REPO / KIT, help="the kit (its kit.json)")
+    up.add_argument("--config", type=Path, default=REPO / CONFIG, help="the config the run used (if no run.json)")
     sub.add_parser("restore", help="undo slim")
     tr = sub.add_parser("train", help="hazardscan train with the kit (a polars stand-in, --set overrides)")
     tr.add_argument("--config", type=Path, required=True)
@@ -560,7 +586,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write("".join(f"  {p}\n" for p in paths))
         return 0
     if args.action == "unpack":
-        sys.stdout.write(f"{unpack(args.files, args.run, args.data, args.kit)}\n")
+        sys.stdout.write(f"{unpack(args.files, args.run, args.data, args.kit, args.config)}\n")
         return 0
     if args.action == "restore":
         paths = restore(REPO)
