@@ -320,3 +320,30 @@ def test_a_stopped_run_is_recorded_from_its_arguments_and_results():
     assert run["epochs_run"] == 3
     assert run["dataset"]["data_yaml"] == "work/gpu/data/data.yaml" and run["train_args"]["imgsz"] == 416
     assert gpu_kit.stopped_run({}, {"data": "d.yaml"}, b"")["epochs_run"] == 0  # stopped in its first epoch
+
+
+def test_unpack_makes_the_run_and_its_start_run(tmp_path: Path):
+    kit, files, data = tmp_path / "kit", tmp_path / "returned", tmp_path / "ds"
+    for folder in (kit, files, data):
+        folder.mkdir()
+    (tmp_path / "v5.pt").write_bytes(b"start")
+    (tmp_path / "v5.json").write_text('{"from": "hazardscan-v5 5.0.0"}')
+    (kit / "kit.json").write_text(json.dumps({"dataset": "abc", "weights": str(tmp_path / "v5.pt")}))
+    (data / "dataset_card.json").write_text('{"version": "abc"}')
+    (files / "last.pt").write_bytes(b"last")
+    (files / "best.pt").write_bytes(b"best")
+    (files / "results.csv").write_text("epoch, a\n1, 2\n")
+    run = {"config": {"name": "v11", "weights": "work/gpu/start.pt"}, "dataset": {"data_yaml": "work/gpu/d.yaml"}}
+    (files / "run.json").write_text(json.dumps(run))
+
+    out = gpu_kit.unpack(files, tmp_path / "runs" / "v11", data, kit)
+    assert (out / "weights" / "best.pt").read_bytes() == b"last"  # the candidate is the last epoch
+    assert (out / "weights" / "device-best.pt").read_bytes() == b"best"
+    assert json.loads((out / "run.json").read_text())["dataset"]["data_yaml"] == str(data / "data.yaml")
+    start = tmp_path / "runs" / "v11-start"
+    assert (start / "weights" / "best.pt").read_bytes() == b"start"
+    assert json.loads((start / "run.json").read_text())["recovered"] == {"from": "hazardscan-v5 5.0.0"}
+
+    (data / "dataset_card.json").write_text('{"version": "other"}')
+    with pytest.raises(ValueError, match="not the dataset the kit was packed from"):
+        gpu_kit.unpack(files, tmp_path / "runs" / "v12", data, kit)

@@ -466,8 +466,12 @@ def pack(
 
 
 def unpack(files: Path, run_dir: Path, data: Path, kit: Path = REPO / KIT, config: Path = REPO / CONFIG) -> Path:
-    """A run folder of what a device call returned (``$OUT``'s files), for ``soup``, ``release`` and ``eval``."""
+    """A run folder of what a device call returned (``$OUT``'s files), for ``soup``, ``release`` and ``eval``,
+    and beside it ``<run>-start``: the start checkpoint as a run folder, the base of the WiSE-FT soup."""
     record = json.loads((kit / "kit.json").read_text())
+    data_yaml = data / "data.yaml"
+    if json.loads((data / "dataset_card.json").read_text())["version"] != record["dataset"]:
+        raise ValueError(f"{data} is not the dataset the kit was packed from ({record['dataset']})")
     if (files / "run.json").exists():
         run = json.loads((files / "run.json").read_text())
     else:
@@ -485,12 +489,25 @@ def unpack(files: Path, run_dir: Path, data: Path, kit: Path = REPO / KIT, confi
     for name in ("results.csv", "args.yaml", "train.log"):
         if (files / name).exists():
             shutil.copy2(files / name, run_dir / name)
-    data_yaml = data / "data.yaml"
-    if json.loads((data / "dataset_card.json").read_text())["version"] != record["dataset"]:
-        raise ValueError(f"{data} is not the dataset the kit was packed from ({record['dataset']})")
     out = unpacked_run(run, str(data_yaml), record["weights"])
     (run_dir / "run.json").write_text(json.dumps(out, ensure_ascii=False, indent=1, default=str))
+    _start_run(Path(record["weights"]), run_dir.parent / f"{run_dir.name}-start")
     return run_dir
+
+
+def _start_run(weights: Path, run_dir: Path) -> None:
+    """The start checkpoint as a run folder of its own (no training), so ``soup --base`` can take it."""
+    (run_dir / "weights").mkdir(parents=True, exist_ok=False)
+    shutil.copy2(weights, run_dir / "weights" / "best.pt")
+    recovered = weights.with_suffix(".json")  # what `hazardscan recover` wrote beside it
+    record = {
+        "config": {"name": run_dir.name, "weights": str(weights)},
+        "recovered": json.loads(recovered.read_text()) if recovered.exists() else None,
+        "epochs_run": 0,
+        "metrics": {},
+        "note": f"{weights} as a run folder (no training), so that hazardscan soup can take it as --base",
+    }
+    (run_dir / "run.json").write_text(json.dumps(record, ensure_ascii=False, indent=1))
 
 
 def ensure_polars() -> bool:
