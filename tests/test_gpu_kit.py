@@ -216,6 +216,12 @@ def test_pack_downscales_keeps_labels_and_feeds_the_federated_loss(tmp_path: Pat
     assert masks[f"{link_stem(samples[0])}.webp"].tolist() == [True, False]  # set-a labels helmet only
     assert masks[f"{link_stem(samples[1])}.webp"].tolist() == [False, True]
 
+    problems = gpu_kit.kit_problems(kit)
+    assert len(problems) == 1 and problems[0].startswith("wheels []")  # packed without them
+    (kit / "data" / "images" / "train" / f"{link_stem(samples[0])}.webp").unlink()
+    assert any("1 photos listed in train.txt are missing" in p for p in gpu_kit.kit_problems(kit))
+    assert gpu_kit.kit_problems(tmp_path / "nothing")[0].startswith("no kit at")
+
 
 # --- slim and restore ------------------------------------------------------------------------------------
 

@@ -326,6 +326,31 @@ def carried_files(repo: Path, carry: Sequence[str]) -> dict[str, int]:
     return file_sizes(repo, paths)
 
 
+def kit_problems(kit: Path, repo: Path = REPO) -> list[str]:
+    """What would make the device call fail or waste its time: a missing or partial kit, a data path that
+    does not resolve from the repo root, listed photos that are not there, wheels missing."""
+    if not (kit / "kit.json").exists():
+        return [f"no kit at {kit}: run `hazardscan gpu-kit pack` (kit.json is written last)"]
+    record = json.loads((kit / "kit.json").read_text())
+    problems = [f"{kit / name} is missing" for name in ("start.pt", "data/data.yaml") if not (kit / name).exists()]
+    if problems:
+        return problems
+    data = yaml.safe_load((kit / "data" / "data.yaml").read_text())
+    root = repo / data["path"]
+    if Path(data["path"]).is_absolute() or root.resolve() != (kit / "data").resolve():
+        problems.append(f"data.yaml's path {data['path']!r} does not name {kit / 'data'} from the repo root")
+    listed = (kit / "data" / "train.txt").read_text().splitlines()
+    missing = sorted({line for line in listed if not (kit / "data" / line).exists()})
+    if missing:
+        problems.append(f"{len(missing)} photos listed in train.txt are missing, e.g. {missing[0]}")
+    if len(listed) != record["train_list"]:
+        problems.append(f"train.txt has {len(listed)} lines, kit.json says {record['train_list']}")
+    wheels = sorted(w.name for w in (kit / "wheels").glob("*.whl")) if (kit / "wheels").is_dir() else []
+    if wheels != record["wheels"] or len(wheels) != len(DEVICE_WHEELS):
+        problems.append(f"wheels {wheels} (the device needs {', '.join(DEVICE_WHEELS)})")
+    return problems
+
+
 def check(repo: Path, carry: Sequence[str] = DEVICE_CARRY, margin: int = 2**20) -> Travel:
     return travel({**tree_files(repo), **carried_files(repo, carry)}, carry, TRAVEL_LIMIT, margin)
 
@@ -555,7 +580,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     pk.add_argument("--val-photos", type=int, default=200, help="validation photos packed (a monitor)")
     pk.add_argument("--wheels-from", type=Path, help="copy the wheels from this folder instead of pip download")
     pk.add_argument("--no-wheels", action="store_true", help="pack no wheels (a kit for this machine)")
-    ck = sub.add_parser("check", help="the travel size of a device call; exit 1 above the limit")
+    ck = sub.add_parser(
+        "check", help="the travel size of a device call and the kit; exit 1 above the limit or if broken"
+    )
     ck.add_argument("--carry", nargs="*", default=list(DEVICE_CARRY), help="the carried paths")
     ck.add_argument("--margin-mib", type=float, default=1.0, help="refuse within this much of the limit")
     sub.add_parser("slim", help="take the big model files out of the git index for a device call")
@@ -595,8 +622,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.action == "check":
         report = check(REPO, args.carry, int(args.margin_mib * 2**20))
-        sys.stdout.write("\n".join(report.lines()) + "\n")
-        return 0 if report.fits else 1
+        problems = kit_problems(REPO / args.carry[0]) if args.carry else []
+        sys.stdout.write("\n".join([*report.lines(), *(f"KIT: {p}" for p in problems)]) + "\n")
+        return 0 if report.fits and not problems else 1
     if args.action == "slim":
         paths = slim(REPO)
         sys.stdout.write(f"out of the index for the call ({len(paths)} files, still on disk):\n")
