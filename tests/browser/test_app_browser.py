@@ -261,6 +261,13 @@ def test_another_organisation_cannot_see_the_record(app_server: AppServer, phone
     expect(other.locator("[data-photo]")).to_have_count(0)
     expect(other.locator("main")).not_to_contain_text("甲单位机密检查")
     assert app_server.client("inspector_b").get(f"/app/api/inspections/{iid}").status_code == 404
+    # nor its ledger: org B's is empty, and says how hazards get there; a filter that finds nothing says so instead
+    other.click("#nav a[href='#/ledger']")
+    expect(other.locator("main p.empty")).to_contain_text("检查中“确认”的隐患会记入这里")
+    other.locator("details.card > summary").click()
+    other.fill("#f-unit", "甲单位机密检查")
+    other.get_by_role("button", name="应用").click()
+    expect(other.locator("main p.empty")).to_have_text("没有符合条件的隐患。")
 
 
 def ledger_card(page: Any, finding_id: str) -> Any:

@@ -31,7 +31,7 @@ export async function viewLedger() {
     const r = await api('GET', `/app/api/ledger?${p}`);
     offset += r.items.length;
     total.textContent = t('n_items', r.total);
-    if (!r.total) listEl.replaceChildren(h('p', { class: 'empty' }, t('no_items')));
+    if (!r.total) listEl.replaceChildren(h('p', { class: 'empty' }, t(qs().toString() ? 'no_items' : 'ledger_empty')));
     for (const it of r.items) listEl.append(ledgerCard(it));
     more.hidden = offset >= r.total;
     const q = qs().toString();
