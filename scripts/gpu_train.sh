@@ -19,6 +19,7 @@ LOG="$OUT/train.log"
 RUNS=$(mktemp -d /tmp/hazardscan-gpu-runs.XXXXXX)
 SITE=$(mktemp -d /tmp/hazardscan-site.XXXXXX)
 export PYTHONUNBUFFERED=1
+export YOLO_OFFLINE=1  # no network there: Ultralytics' import would try DNS lookups otherwise
 {
   date -u +"start %FT%TZ"
   command -v nvidia-smi >/dev/null && nvidia-smi -L

@@ -423,7 +423,9 @@ def _start_weights(src: Path, dest: Path) -> None:
 
 
 def _wheels(dest: Path, source: Path | None) -> list[str]:
-    dest.mkdir(parents=True, exist_ok=True)
+    if dest.exists():
+        shutil.rmtree(dest)  # one version of each: two stop the whole install there
+    dest.mkdir(parents=True)
     versions = locked_versions((REPO / "uv.lock").read_text(), DEVICE_WHEELS)
     if source is not None:
         for name, version in versions.items():
@@ -452,6 +454,7 @@ def pack(
     """Write the kit (see the module doc) into ``out`` and return what ``kit.json`` records."""
     card = json.loads((data / "dataset_card.json").read_text())
     photos = plan_pack(load_manifest(data), len(card["classes"]), rfs_threshold, train_photos, val_photos)
+    (out / "kit.json").unlink(missing_ok=True)  # written last: a kit without it is partial
     root = out / "data"
     if root.exists():
         shutil.rmtree(root)
