@@ -33,6 +33,8 @@ export YOLO_OFFLINE=1  # no network there: Ultralytics' import would try DNS loo
   "$PY" -c "import torch, ultralytics, training.gpu_kit as k; print('torch', torch.__version__, 'cuda', \
 torch.cuda.is_available(), 'ultralytics', ultralytics.__version__, 'polars stand-in', k.ensure_polars())" || exit 4
   test -f "$KIT/data/data.yaml" -a -f "$KIT/start.pt" || { echo "no kit at $KIT"; exit 5; }
+  [ "$DEVICE" = cpu ] || "$PY" -c "import sys, torch; sys.exit(not torch.cuda.is_available())" \
+    || { echo "DEVICE=$DEVICE but torch sees no CUDA device"; exit 6; }
 } 2>&1 | tee "$LOG"
 rc=${PIPESTATUS[0]}
 [ "$rc" -eq 0 ] || exit "$rc"
