@@ -1,15 +1,17 @@
-"""``hazardscan release --attach-eval``: served-pipeline figures go into the card and its README."""
+"""`hazardscan release`'s card: served-pipeline figures from `--attach-eval`, and the architecture it names."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from _builders import CLASSES
 
 from inference_service.taxonomy import load_taxonomy
 from training.card import base_card
-from training.release import attach_eval
+from training.release import architecture_of, attach_eval
 
 
 def _report(rect: bool, map50: float) -> dict:
@@ -90,3 +92,22 @@ def test_the_readme_names_label_groups_only_when_there_are_several():
     assert "Label groups (an anchor answers with its best class of each): fire, smoke; no_helmet." in render_markdown(
         card
     )
+
+
+def test_the_card_names_the_architecture_of_a_start_whose_name_does_not(tmp_path: Path):
+    """A recovered start (``work/recovered/v5.pt``) or an ONNX one: the card must still say ``yolov8n``/``yolo11n``
+    (``recover`` rebuilds a released model from it), not the file's name."""
+    torch = pytest.importorskip("torch")
+    recovered = tmp_path / "v5.pt"
+    torch.save({"model": SimpleNamespace(yaml={"yaml_file": "yolo11n.yaml"}), "ema": None}, recovered)
+    assert architecture_of(recovered) == "yolo11n"
+    shipped = tmp_path / "shipped"
+    shipped.mkdir()
+    (shipped / "card.json").write_text(json.dumps({"architecture": "yolov8n"}))
+    assert architecture_of(shipped / "model.onnx") == "yolov8n"
+    assert architecture_of(tmp_path / "yolo11n_coco_from_int8.pt") == "yolo11n"  # the name says it; not read
+    assert architecture_of(Path("yolov8n.yaml")) == "yolov8n"  # trained from scratch
+    torch.save({"model": SimpleNamespace(yaml={"yaml_file": "resnet50.yaml"})}, tmp_path / "other.pt")
+    for unknown in (tmp_path / "other.pt", tmp_path / "missing.pt"):
+        with pytest.raises(ValueError, match="cannot tell the architecture"):
+            architecture_of(unknown)

@@ -18,6 +18,7 @@ import yaml
 from inference_service.taxonomy import load_taxonomy
 from training.card import DEFAULT_NMS_IOU, base_card, regroup, render_markdown
 from training.export import embed_card, export_model
+from training.recover import ARCHITECTURES
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,32 @@ def _stage(run: dict[str, Any]) -> dict[str, Any]:
 def _run_folder(weights: str) -> Path:
     start = Path(weights)
     return (start if start.is_absolute() else Path(__file__).resolve().parent.parent / start).parent.parent
+
+
+def architecture_of(start: Path) -> str:
+    """The Ultralytics architecture (``yolov8n``, ``yolo11n``) of the checkpoint a lineage started from.
+
+    A COCO checkpoint's name says it (``yolov8n_coco_from_int8.pt``), as does a model yaml. A recovered or taught
+    start's does not (``work/recovered/v5.pt``), yet a released model's card must name its architecture or it
+    cannot be recovered again: then the checkpoint's own model yaml tells, or, for an ONNX start, its card."""
+    for named in (start.name.split("_")[0], start.stem):  # yolov8n_coco….pt, yolov8n.yaml (from scratch)
+        if named in ARCHITECTURES:
+            return named
+    if start.suffix == ".onnx" and (start.parent / "card.json").exists():
+        arch = json.loads((start.parent / "card.json").read_text()).get("architecture")
+        if arch in ARCHITECTURES:
+            return str(arch)
+    elif start.suffix == ".pt" and start.exists():
+        import torch
+
+        ckpt = torch.load(start, map_location="cpu", weights_only=False)
+        model = (ckpt.get("ema") or ckpt.get("model")) if isinstance(ckpt, dict) else None
+        yaml_file = (getattr(model, "yaml", None) or {}).get("yaml_file")
+        if yaml_file and Path(yaml_file).stem in ARCHITECTURES:
+            return Path(yaml_file).stem
+    raise ValueError(
+        f"cannot tell the architecture of {start}: neither its name nor its contents say one of {sorted(ARCHITECTURES)}"
+    )
 
 
 def _stages(run: dict[str, Any]) -> list[dict[str, Any]]:
@@ -102,7 +129,7 @@ def release(
         raise ValueError(f"--own-group names classes the run does not have: {unknown}; it has {classes}")
     imgsz = int(run["train_args"]["imgsz"])
     stages = _stages(run)
-    arch = Path(stages[0]["start_weights"]).name.split("_")[0]
+    arch = architecture_of(Path(stages[0]["start_weights"]))
     card = base_card(
         model_id=out_dir.name,
         version=version,
