@@ -269,13 +269,19 @@ def test_slim_and_restore_round_trip(tmp_path: Path):
     assert gpu_kit.restore(repo) == []  # nothing to undo
 
 
-def test_slim_refuses_a_model_with_changes(tmp_path: Path):
+def _repo_with_a_model(tmp_path: Path) -> Path:
+    """A git repository whose one commit holds a 2 MiB models/model.onnx."""
     repo = tmp_path / "repo"
     (repo / "models").mkdir(parents=True)
     (repo / "models" / "model.onnx").write_bytes(b"\1" * (2 * MiB))
     _git(repo, "init", "-q")
     _git(repo, "add", ".")
     _git(repo, "commit", "-qm", "start")
+    return repo
+
+
+def test_slim_refuses_a_model_with_changes(tmp_path: Path):
+    repo = _repo_with_a_model(tmp_path)
     (repo / "models" / "model.onnx").write_bytes(b"\2" * (2 * MiB))
     with pytest.raises(RuntimeError, match="changes of their own"):
         gpu_kit.slim(repo)
@@ -306,12 +312,7 @@ def test_unpacked_run_points_at_the_original_dataset_and_start():
 
 
 def test_restore_leaves_no_exclude_file_where_there_was_none(tmp_path: Path):
-    repo = tmp_path / "repo"
-    (repo / "models").mkdir(parents=True)
-    (repo / "models" / "model.onnx").write_bytes(b"\1" * (2 * MiB))
-    _git(repo, "init", "-q")
-    _git(repo, "add", ".")
-    _git(repo, "commit", "-qm", "start")
+    repo = _repo_with_a_model(tmp_path)
     (repo / ".git" / "info" / "exclude").unlink()
     gpu_kit.slim(repo)
     assert _git(repo, "status", "--porcelain") == "D  models/model.onnx\n"  # a staged deletion while slimmed

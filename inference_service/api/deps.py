@@ -93,9 +93,9 @@ class BodyQuery(BaseModel):
 def body_query(query: Mapping[str, str]) -> tuple[ScanOptions, Format | None]:
     """Options and answer format from the query string of a photo sent as the body itself (no form to parse).
 
-    Read without FastAPI's dependency solving, which costs more event-loop time per request than the rest of the
-    route; a bad value is the same ``RequestValidationError`` (422) the form route gives. The last of repeated
-    parameters counts, as there.
+    Read with one model instead of FastAPI's dependency solving, the largest piece of the route's event-loop work
+    (benchmarks/reports/service_load.md); a bad value is the same ``RequestValidationError`` (422) the form route
+    gives. The last of repeated parameters counts, as there.
     """
     try:
         q = BodyQuery.model_validate(query)
