@@ -427,3 +427,16 @@ def test_a_client_that_expects_100_continue_sends_no_body_when_refused(tight: tu
         status, headers, sent_all = asyncio.run(exchange())
         assert (status, sent_all) == (503, False)  # refused on its head: the body never went out
         assert headers["connection"] == "close" and headers["retry-after"] == "1"
+
+
+def test_start_up_objects_are_left_out_of_full_collections_while_serving(tiny_model_dir: Path):
+    """Under load, full garbage collections walked every object start-up made, holding the GIL while the event loop
+    waited: the service freezes them once it is up, and gives them back when it stops."""
+    import gc
+
+    before = gc.get_freeze_count()
+    with LiveServer(Settings(model_path=tiny_model_dir, threads=1)) as client:
+        assert client.get("/readyz").status_code == 200
+        assert gc.get_freeze_count() > max(before, 10_000)  # the libraries, the model's card, FastAPI's routes
+    if before == 0:  # no other service of this process froze anything
+        assert gc.get_freeze_count() == 0

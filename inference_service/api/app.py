@@ -7,6 +7,7 @@ The model loads in the lifespan; if it cannot, the app still starts, ``/healthz`
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -22,7 +23,13 @@ from inference_service.api.docs import install_docs
 from inference_service.api.errors import install_error_handlers
 from inference_service.api.middleware import BodyLimitMiddleware, BodyTimeoutMiddleware, MetricsMiddleware
 from inference_service.api.routes import router
-from inference_service.api.server import prompt_gil_handoff, single_thread_opencv, tune_malloc
+from inference_service.api.server import (
+    freeze_startup_heap,
+    prompt_gil_handoff,
+    single_thread_opencv,
+    thaw_heap,
+    tune_malloc,
+)
 from inference_service.api.settings import MB, Settings, get_settings
 from inference_service.api.state import ServiceState
 from inference_service.api.uploads import install as install_part_buffers
@@ -30,6 +37,7 @@ from inference_service.api.uploads import sends_form
 from inference_service.app import close_storage, install, open_storage, upload_limit
 from inference_service.cctv.api import router as events_router
 
+logger = logging.getLogger(__name__)
 FORM_OVERHEAD = 1024 * 1024  # multipart boundaries and option fields on top of the photo itself
 
 
@@ -54,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await anyio.to_thread.run_sync(state.load)
         if settings.app_enabled:  # the inspector app's database and photo folder, opened once
             await anyio.to_thread.run_sync(open_storage, app, settings)
+        logger.info("%d start-up objects left out of full garbage collections", freeze_startup_heap())
         yield
+        thaw_heap()
         if settings.app_enabled:
             close_storage(app)
         state.close()

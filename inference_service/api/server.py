@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import ctypes.util
+import gc
 import logging
 import sys
 from typing import Any
@@ -76,6 +77,23 @@ def prompt_gil_handoff(interval_ms: float) -> None:
     thread ahead of it; Python's default is 5 ms. A shorter interval shortens the loop's waits under load
     without changing throughput (figures: benchmarks/reports/service_load.md)."""
     sys.setswitchinterval(interval_ms / 1000)
+
+
+def freeze_startup_heap() -> int:
+    """Take every object alive after start-up out of Python's full garbage collections (``gc.freeze``, after one
+    collection); returns how many. The model's card, the taxonomy, FastAPI's routes and every imported module make
+    tens of thousands of objects that live as long as the process. Under load, request garbage triggers full
+    collections again and again; each walked all of those, freed none of them and held the GIL meanwhile, so the
+    event loop, ``/healthz`` among its answers, waited for it (benchmarks/reports/service_load.md). Undone by
+    :func:`thaw_heap` at shutdown (an app started again in the same process, as the tests do, starts afresh)."""
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
+def thaw_heap() -> None:
+    """Give the objects :func:`freeze_startup_heap` froze back to the garbage collector."""
+    gc.unfreeze()
 
 
 class GuardedHttpTools(HttpToolsProtocol):
