@@ -65,10 +65,10 @@ def session_options(threads: int | None = None, *, spinning: bool = False) -> or
     """Deliberate CPU settings for a request-serving process.
 
     All cores inside one op (``intra_op``), ops one after another (sequential, ``inter_op`` 1), every
-    graph optimisation. ``spinning``: worker threads spin-wait between the ~100 parallel sections of a
-    run instead of sleeping and being woken for each; measured on 2 cores for the 416 px YOLOv8n, one run
-    takes 14.4 ms spinning vs 19.9 ms sleeping. The cost is CPU burnt while waiting, which only matters
-    when other busy work shares the cores; the service and the CCTV scanner spin, library callers opt in.
+    graph optimisation. ``spinning``: worker threads spin-wait between the parallel sections of a run instead
+    of sleeping and being woken for each, and park as soon as the run returns. A run is faster so on cores it
+    has to itself, and slower when other busy work shares them (figures: docs/performance.md); library callers
+    opt in, the service spins only for a photo that has the model to itself (:meth:`Detector.add_alone_session`).
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -76,6 +76,8 @@ def session_options(threads: int | None = None, *, spinning: bool = False) -> or
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    if spinning:  # between the ops of a run only: parked as soon as the run returns, not spinning on after it
+        opts.add_session_config_entry("session.force_spinning_stop", "1")
     return opts
 
 
@@ -110,6 +112,7 @@ class Detector:
         self.max_decode_bytes = max_decode_bytes
         self.budget = budget  # process-wide memory for decoded pixels, shared by every caller
         self.serving: dict[str, Any] = {"precision": "fp32", "file": model.onnx_path.name}
+        self.alone_session: ort.InferenceSession | None = None  # see add_alone_session
         self.max_batch = max(1, max_batch)
         if rect == "auto":
             rect = model.dynamic_hw
@@ -135,6 +138,7 @@ class Detector:
         max_decode_bytes: int | None = None,
         budget: DecodeBudget | None = None,
         precision: Precision = "fp32",
+        spin_alone: bool = False,
     ) -> Detector:
         """Open a model folder or ``.onnx`` file; raises ``ModelLoadError`` with the reason.
 
@@ -142,7 +146,8 @@ class Detector:
         the card; ``"auto"``: whenever the model allows. ``min_side``, ``max_decode_bytes`` and ``budget``
         bound what :meth:`decode` accepts (see :func:`~inference_service.imaging.decode_image`).
         ``precision``: ``"auto"`` serves a folder's ``model.int8.onnx`` only where it is measured faster
-        (see :mod:`inference_service.precision`); the choice is in ``serving``."""
+        (see :mod:`inference_service.precision`); the choice is in ``serving``. ``spin_alone`` (with ``spinning``
+        off): a second session of the same file that spins, for :meth:`infer` ``alone``."""
         options = session_options(threads, spinning=spinning)
         model, serving = load_for_serving(path, options, precision)
         detector = cls(
@@ -154,9 +159,21 @@ class Detector:
             max_decode_bytes=max_decode_bytes,
             budget=budget,
         )
-        detector.serving = serving
+        detector.serving = {**serving, "spinning": "always" if spinning else "alone" if spin_alone else "off"}
+        if spin_alone and not spinning:
+            detector.add_alone_session(threads)
         detector.warmup()
         return detector
+
+    def add_alone_session(self, threads: int | None = None) -> None:
+        """A second session of the served file whose threads spin between the ops of a run (and park when it
+        returns), for a photo that has the model and the cores to itself (:meth:`infer` with ``alone``). Spinning
+        shortens such a run; while other photos decode beside it, it would take their cores, so the shared
+        session keeps sleeping. Costs a second copy of the weights in memory."""
+        options = session_options(threads, spinning=True)
+        self.alone_session = ort.InferenceSession(
+            str(self.model.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -178,10 +195,12 @@ class Detector:
         return to_tensor(padded, bgr=img.channels == "BGR"), geometry
 
     def warmup(self) -> None:
-        """One run on a blank input, so the first request does not pay for lazy allocations."""
+        """One run on a blank input (each session), so the first request does not pay for lazy allocations."""
         h, w = self.input_size
         batch = self.model.fixed_batch or 1
         self._run(np.zeros((batch, 3, h, w), np.float32))
+        if self.alone_session is not None:
+            self._run(np.zeros((batch, 3, h, w), np.float32), alone=True)
 
     def decode(self, data: bytes) -> DecodedImage:
         return decode_image(
@@ -259,12 +278,13 @@ class Detector:
                 groups.append((tensor, members))
         return Staged(decoded, geometries, timings, groups)
 
-    def infer(self, staged: Staged) -> list[np.ndarray]:
-        """The session's raw output for each staged photo (one session call per input shape)."""
+    def infer(self, staged: Staged, *, alone: bool = False) -> list[np.ndarray]:
+        """The session's raw output for each staged photo (one session call per input shape). ``alone``: nothing
+        else is decoding or running, so the spinning session (:meth:`add_alone_session`) runs it where there is one."""
         outputs: list[np.ndarray] = [np.empty(0, np.float32)] * len(staged.images)
         for tensor, members in staged.groups:
             t2 = time.perf_counter()
-            output = self._run(tensor)
+            output = self._run(tensor, alone)
             t_infer = round(_ms(t2) / len(members), 3)
             for slot, i in enumerate(members):
                 outputs[i] = output[slot][None]
@@ -292,8 +312,9 @@ class Detector:
             results.append(DetectResult(dets, img.width, img.height, timing, img))
         return results
 
-    def _run(self, tensor: np.ndarray) -> np.ndarray:
+    def _run(self, tensor: np.ndarray, alone: bool = False) -> np.ndarray:
         if self.model.input_dtype != np.float32:
             tensor = tensor.astype(self.model.input_dtype)
-        (output,) = self.model.session.run([self.model.output_name], {self.model.input_name: tensor})
+        session = self.alone_session if alone and self.alone_session is not None else self.model.session
+        (output,) = session.run([self.model.output_name], {self.model.input_name: tensor})
         return np.asarray(output, np.float32)

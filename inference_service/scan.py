@@ -123,9 +123,10 @@ class Scanner:
         sources = [image if isinstance(image, bytes) else None for image in images]
         return Pending(staged, sources, list(range(len(images))), {}, len(images))
 
-    def infer(self, pending: Pending) -> list[np.ndarray]:
-        """The model's raw outputs for the staged photos: the only step that needs a model slot."""
-        return self.detector.infer(pending.staged)
+    def infer(self, pending: Pending, *, alone: bool = False) -> list[np.ndarray]:
+        """The model's raw outputs for the staged photos: the only step that needs a model slot. ``alone``: no
+        other photo is decoding or running (see :meth:`Detector.infer`)."""
+        return self.detector.infer(pending.staged, alone=alone)
 
     def finish(
         self, pending: Pending, outputs: Sequence[np.ndarray], options: ScanOptions | None = None

@@ -42,7 +42,12 @@ def test_auto_measures_both_files_and_explicit_choices_do_not(with_int8: Path, t
     assert set(auto.serving["measured_ms"]) == {"fp32", "int8"}
     assert auto.serving["precision"] in ("fp32", "int8") and auto.serving["reason"]
     forced = Detector.load(with_int8, threads=1, precision="int8")
-    assert forced.serving == {"precision": "int8", "file": INT8_FILE, "reason": "set (precision=int8)"}
+    assert forced.serving == {
+        "precision": "int8",
+        "file": INT8_FILE,
+        "reason": "set (precision=int8)",
+        "spinning": "off",
+    }
     assert forced.model.onnx_path.name == INT8_FILE and forced.card.model_id == "tiny-rgb"
     plain = Detector.load(tiny_model_dir, threads=1, precision="auto")
     assert plain.serving["precision"] == "fp32" and "no model.int8.onnx" in plain.serving["reason"]
@@ -55,3 +60,4 @@ def test_the_choice_is_public_in_v1_model(with_int8: Path, tmp_path: Path):
         serving = client.get("/v1/model").json()["serving"]
     assert serving["precision"] in ("fp32", "int8") and set(serving["measured_ms"]) == {"fp32", "int8"}
     assert serving["threads"] == 1 and str(tmp_path) not in str(serving)
+    assert serving["spinning"] == "alone"  # the service's default: a spinning session for a photo on its own

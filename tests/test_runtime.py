@@ -98,6 +98,24 @@ def test_session_options_are_deliberate(detector: Detector):
     assert opts.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
+def test_a_photo_alone_runs_in_a_spinning_session_with_the_same_answers(tiny_model_dir: Path):
+    """``spin_alone``: a second session of the same file, spinning between ops and parked when a run returns, for a
+    photo that has the model to itself; the shared session keeps sleeping."""
+    detector = Detector.load(tiny_model_dir, threads=1, spin_alone=True)
+    assert detector.serving["spinning"] == "alone" and detector.alone_session is not None
+    alone = detector.alone_session.get_session_options()
+    assert alone.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert alone.get_session_config_entry("session.force_spinning_stop") == "1"
+    shared = detector.model.session.get_session_options()
+    assert shared.get_session_config_entry("session.intra_op.allow_spinning") == "0"
+    staged = detector.stage([encode(scene(256, 256, SQUARES), "PNG")])
+    (by_alone,) = detector.infer(staged, alone=True)
+    (by_shared,) = detector.infer(staged)
+    np.testing.assert_allclose(by_alone, by_shared, rtol=1e-5, atol=1e-6)
+    always = Detector.load(tiny_model_dir, threads=1, spinning=True, spin_alone=True)
+    assert always.alone_session is None and always.serving["spinning"] == "always"  # one session spins for all
+
+
 def test_undecodable_bytes_raise(detector: Detector):
     with pytest.raises(InvalidImageError):
         detector.detect(b"")

@@ -251,8 +251,9 @@ def stage_photo(scanner: Scanner, read: Callable[[], bytes], options: ScanOption
 def scan_photo(
     scanner: Scanner, read: Callable[[], bytes], options: ScanOptions
 ) -> list[ScanResult | ImageError | BudgetBusyError]:
+    """A photo that found the gate idle: decoded, run and finished in one worker call, the model to itself."""
     pending = stage_photo(scanner, read, options)
-    return scanner.finish(pending, scanner.infer(pending), options)
+    return scanner.finish(pending, scanner.infer(pending, alone=True), options)
 
 
 async def scan_in_chunks(

@@ -118,6 +118,14 @@ class Settings(BaseSettings):
             "under load); see docs/performance.md"
         ),
     ] = False
+    ort_spin_alone: Annotated[
+        bool,
+        Field(
+            description="a second ONNX Runtime session whose threads spin between the ops of a run, for a photo that "
+            "has the model and the cores to itself (no other photo decoding or running): such a photo is answered "
+            "sooner, at the cost of a second copy of the model in memory; see docs/performance.md"
+        ),
+    ] = True
     rect: Annotated[
         bool | None,
         Field(

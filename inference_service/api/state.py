@@ -155,6 +155,7 @@ class ServiceState:
                 max_decode_bytes=s.request_decode_memory_mb * MB,
                 budget=self.budget,
                 precision=s.precision,
+                spin_alone=s.ort_spin_alone,
             )
             taxonomy = load_taxonomy(s.taxonomy_path)
         except ModelLoadError as exc:
