@@ -61,14 +61,15 @@ class Staged:
     groups: list[tuple[np.ndarray, list[int]]]  # one input tensor per input shape, and the photos in it
 
 
-def session_options(threads: int | None = None, *, spinning: bool = False) -> ort.SessionOptions:
+def session_options(threads: int | None = None, *, spinning: bool = False, park: bool = False) -> ort.SessionOptions:
     """Deliberate CPU settings for a request-serving process.
 
     All cores inside one op (``intra_op``), ops one after another (sequential, ``inter_op`` 1), every
     graph optimisation. ``spinning``: worker threads spin-wait between the parallel sections of a run instead
-    of sleeping and being woken for each, and park as soon as the run returns. A run is faster so on cores it
-    has to itself, and slower when other busy work shares them (figures: docs/performance.md); library callers
-    opt in, the service spins only for a photo that has the model to itself (:meth:`Detector.add_alone_session`).
+    of sleeping and being woken for each. A run is faster so on cores it has to itself, and slower when other
+    busy work shares them (figures: docs/performance.md); library callers and the CCTV scanner opt in, the service
+    spins only for a photo that has the model to itself (:meth:`Detector.add_alone_session`). ``park``: the
+    threads stop spinning as soon as a run returns, instead of spinning on for a while after it.
     """
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = threads or os.cpu_count() or 1
@@ -76,7 +77,7 @@ def session_options(threads: int | None = None, *, spinning: bool = False) -> or
     opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-    if spinning:  # between the ops of a run only: parked as soon as the run returns, not spinning on after it
+    if park:
         opts.add_session_config_entry("session.force_spinning_stop", "1")
     return opts
 
@@ -170,7 +171,7 @@ class Detector:
         returns), for a photo that has the model and the cores to itself (:meth:`infer` with ``alone``). Spinning
         shortens such a run; while other photos decode beside it, it would take their cores, so the shared
         session keeps sleeping. Costs a second copy of the weights in memory."""
-        options = session_options(threads, spinning=True)
+        options = session_options(threads, spinning=True, park=True)
         self.alone_session = ort.InferenceSession(
             str(self.model.onnx_path), sess_options=options, providers=["CPUExecutionProvider"]
         )
