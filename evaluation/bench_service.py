@@ -5,7 +5,8 @@
 One run measures, on the same model and the same synthetic photos (a 12-megapixel 4000×3000 phone-like
 JPEG and a 1920×1080 JPEG):
 
-* bare ``InferenceSession.run`` on a prepared 1×3×H×W tensor (same session options as the service);
+* bare ``InferenceSession.run`` on a prepared 1×3×H×W tensor (the options of the service's shared session; a photo
+  on its own runs in the service's spinning session, whose time the ratios take as bare where it is faster);
 * the service end to end: ``POST /v1/detect`` → JSON, against ``hazardscan serve`` in a subprocess, the photo
   sent both ways: as the multipart field ``photo`` and as the request body itself (``Content-Type: image/jpeg``);
 * Ultralytics ``YOLO(model.onnx, task="detect").predict(path)`` in another subprocess (if installed);
