@@ -75,8 +75,8 @@ export const STR = {
     ai_passed: 'AI re-check passed', override: 'Close anyway after checking (note required)', override_note: 'Note',
     need_note: 'Please write a note', history: 'History', closed_at: 'Closed', view_insp: 'Open inspection',
     fix_photo: 'Rectification photo', no_items: 'No matching hazards.',
-    ledger_empty: 'The ledger is empty. Hazards you confirm in an inspection are entered here and followed from '
-      + 'rectification to review and closing.',
+    ledger_empty: 'The ledger is empty. Hazards you confirm in an inspection are entered here and followed'
+      + ' from rectification to review and closing.',
     stats: 'Statistics', period: 'Period', photo_scene: 'Photo scene',
     scene_default: 'Default ({0})', scene_none: 'Not given', assign: 'Assign / deadline', assignee: 'Assign to',
     ai_none: 'No AI re-check: judge by eye',
