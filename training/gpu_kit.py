@@ -44,7 +44,6 @@ from typing import Any
 
 import yaml
 
-from inference_service.detections import Detections
 from training.dataset import link_stem, load_manifest, manifest_row, yolo_lines
 from training.importer import Sample
 from training.resample import class_repeat_factors, resampled
@@ -122,8 +121,7 @@ def plan_pack(
 
 def scaled_sample(sample: Sample, width: int, height: int, image: Path) -> Sample:
     """The sample as packed: ``image`` at ``width`` x ``height``, its boxes scaled with it."""
-    scale = [width / sample.width, height / sample.height] * 2
-    labels = Detections(sample.labels.xyxy * scale, sample.labels.class_id, sample.labels.score)
+    labels = sample.labels.scaled(width / sample.width, height / sample.height)
     return Sample(image, sample.source, width, height, labels, sample.sha1)
 
 
@@ -487,7 +485,7 @@ def pack(
         "photos": {side: sum(1 for p in photos if p.split == side) for side in ("train", "val")},
         "train_list": sum(p.repeats for p in photos),
         "wheels": wheels,
-        "bytes": travel(carried_files(out, ["."]), ()).total,
+        "bytes": sum(carried_files(out, ["."]).values()),
     }
     (out / "kit.json").write_text(json.dumps(record, indent=1) + "\n")
     return record
