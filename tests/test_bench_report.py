@@ -11,8 +11,7 @@ from evaluation.bench_video import summary_line
 def test_service_report_gives_medians_and_paired_ratios():
     stages = [{"decode": 5.0, "infer": 10.0}, {"decode": 7.0, "infer": 12.0}, {"decode": 6.0, "infer": 11.0}]
     frame: dict[str, list[Any]] = {
-        "bare": [10.0, 20.0, 10.0],
-        "session": [10.0, 12.0, 10.0],  # the fastest session run of each round
+        "bare": [10.0, 20.0, 10.0],  # each request pairs with the faster of this and its own session run: 10, 12, 10
         "svc": [15.0, 20.0, 12.0],
         "raw": [14.0, 18.0, 11.0],
         "ul": [],
@@ -28,6 +27,10 @@ def test_service_report_gives_medians_and_paired_ratios():
         "ul": [50.0, 60.0, 55.0],
         "earlier": [30.0, 36.0, 32.0],
         "loop": [("form", 3.5), ("body", 2.25)],
+        "lean": [13.0, 16.0, 10.0],
+        "lean_transport": [0.5, 0.5, 0.5],
+        # its own session runs: 8, 12, 10 against bare 10, 20, 10 -> 8, 12, 10
+        "lean_stages": [{"decode": 5.0, "infer": 8.0}, {"decode": 7.0, "infer": 12.0}, {"decode": 6.0, "infer": 10.0}],
     }
     sizes, scales = {"frame.jpg": 0.8, "phone.jpg": 4.6}, {"frame.jpg": 4, "phone.jpg": 8}
     lines = report({"frame.jpg": frame, "phone.jpg": phone}, sizes, scales)
@@ -39,6 +42,13 @@ def test_service_report_gives_medians_and_paired_ratios():
     assert row.split() == ["frame.jpg", "1/4", "6.0", "ms", "0.94x", "0.88x", "5.0", "ms", "1.00x", "0.93x"]
     assert any(line.endswith("body / (floor + bare + transport) 0.82x") for line in lines)  # 14/17, 18/19, 11/17
     assert "earlier" not in " ".join(lines) and not any("--compare-root" in line for line in lines)
+    # the lean client only where every photo has it
+    assert not any("lean client" in line for line in lines)
+    frame |= {"lean": [14.0, 18.0, 12.0], "lean_transport": [1.0, 1.0, 1.0], "lean_stages": stages}
+    lines = report({"frame.jpg": frame, "phone.jpg": phone}, sizes, scales)
+    # 13/14, 16/18, 10/16 -> 0.89; with transport 13/14.5, 16/18.5, 10/16.5 -> 0.86
+    lean = next(line for line in lines if line.startswith("  phone.jpg") and "transport" in line and "13.0 ms" in line)
+    assert lean.split()[-1] == "0.86x" and "body / (floor + bare) 0.89x" in lean
     assert lines[-1] == "  phone.jpg        body decode 6.0  infer 11.0"
     at = next(i for i, line in enumerate(lines) if line.startswith("event-loop CPU per request"))
     assert lines[at + 1].split() == ["frame.jpg"]  # not measured for it
