@@ -436,8 +436,10 @@ def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float], sc
     """The printed table: medians per photo, paired ratios, the decoding floors and the service's stages."""
     med = statistics.median
 
-    def paired(got: dict[str, list[Any]], svc: str, floor: str) -> float:
-        return med(v / (b + f) for v, b, f in zip(got[svc], session(got, svc), got[floor], strict=True))
+    def paired(got: dict[str, list[Any]], svc: str, floor: str, transport: str | None = None) -> float:
+        """Median over rounds of ``svc`` / (``floor`` + bare [+ ``transport``])."""
+        moved = got[transport] if transport else [0.0] * len(got[svc])
+        return med(v / (b + f + t) for v, b, f, t in zip(got[svc], session(got, svc), got[floor], moved, strict=True))
 
     lines = [
         f"{'photo':<17}{'MB':>5}{'bare':>8}{'form':>8}{'body':>8}{'ultralytics':>13}{'form/bare':>11}"
@@ -475,10 +477,7 @@ def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float], sc
     ]
     lines += ["HTTP server's answer to the same body from the same client:"]
     for name, got in samples.items():
-        ratio = med(
-            v / (b + f + t)
-            for v, b, f, t in zip(got["raw"], session(got, "raw"), got["floor_s"], got["transport"], strict=True)
-        )
+        ratio = paired(got, "raw", "floor_s", "transport")
         lines.append(
             f"  {name:<17} transport {med(got['transport']):.1f} ms   body / (floor + bare + transport) {ratio:.2f}x"
         )
@@ -489,12 +488,7 @@ def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float], sc
         ]
         lines += ["(floor at the needed scale + bare) and (floor + bare + that client's transport floor):"]
         for name, got in samples.items():
-            with_transport = med(
-                v / (b + f + t)
-                for v, b, f, t in zip(
-                    got["lean"], session(got, "lean"), got["floor_s"], got["lean_transport"], strict=True
-                )
-            )
+            with_transport = paired(got, "lean", "floor_s", "lean_transport")
             alone = paired(got, "lean", "floor_s")
             lines.append(
                 f"  {name:<17} {med(got['lean']):.1f} ms  body / (floor + bare) {alone:.2f}x   transport "
