@@ -514,13 +514,20 @@ def report(samples: dict[str, dict[str, list[Any]]], sizes: dict[str, float], sc
             if got.get("earlier_loop"):
                 line += "   --compare-root: " + "  ".join(f"{kind} {cpu:.2f}" for kind, cpu in got["earlier_loop"])
             lines.append(line)
-    lines += ["", "service stages (median ms, from timings_ms; the rest of a request is HTTP, the upload and JSON):"]
+    lines += [
+        "",
+        "service stages (median ms, from timings_ms); rest: the request's time outside them (HTTP, the upload, JSON):",
+    ]
     for name, got in samples.items():
-        for kind, key in (("form", "stages"), ("body", "raw_stages")):
-            stage_rows: list[dict[str, float]] = got[key]
+        for kind, total in (("form", "svc"), ("body", "raw"), ("lean", "lean")):
+            stage_rows: list[dict[str, float]] = got.get(STAGES_OF[total]) or []
+            if not stage_rows:
+                continue
+            rest = med(t - sum(row.values()) for t, row in zip(got[total], stage_rows, strict=True))
             lines.append(
                 f"  {name:<16} {kind:<5}"
                 + "  ".join(f"{k} {med(row[k] for row in stage_rows):.1f}" for k in stage_rows[-1])
+                + f"  rest {rest:.1f}"
             )
     return lines
 

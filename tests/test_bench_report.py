@@ -49,7 +49,9 @@ def test_service_report_gives_medians_and_paired_ratios():
     # 13/14, 16/18, 10/16 -> 0.89; with transport 13/14.5, 16/18.5, 10/16.5 -> 0.86
     lean = next(line for line in lines if line.startswith("  phone.jpg") and "transport" in line and "13.0 ms" in line)
     assert lean.split()[-1] == "0.86x" and "body / (floor + bare) 0.89x" in lean
-    assert lines[-1] == "  phone.jpg        body decode 6.0  infer 11.0"
+    # rest: each request's total less its stages, median (body 14-15, 18-19, 11-17 -> -1; lean 13-13, 16-19, 10-16)
+    assert lines[-2] == "  phone.jpg        body decode 6.0  infer 11.0  rest -1.0"
+    assert lines[-1] == "  phone.jpg        lean decode 6.0  infer 10.0  rest -3.0"
     at = next(i for i, line in enumerate(lines) if line.startswith("event-loop CPU per request"))
     assert lines[at + 1].split() == ["frame.jpg"]  # not measured for it
     assert lines[at + 2].split() == ["phone.jpg", "form", "3.50", "body", "2.25"]
