@@ -352,7 +352,6 @@ class Transport:
 
         port = free_port()
         self.proc = subprocess.Popen([sys.executable, "-c", TRANSPORT_SERVER, str(port)])
-        self.port = port
         self.client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60)
         deadline = time.perf_counter() + 30
         while True:
