@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from inference_service.imaging import DecodedImage
+from inference_service.imaging import DecodedImage, fit_inside
 from inference_service.runtime import DetectResult
 from inference_service.taxonomy import HazardFinding
 
@@ -157,10 +157,9 @@ def render_evidence(
 ) -> bytes:
     """JPEG bytes of the photo (long side at most ``max_side``, never upscaled) with labelled boxes."""
     h, w = image.array.shape[:2]
-    shrink = min(1.0, max_side / max(w, h))
+    size = fit_inside(w, h, max_side)
     array = image.array
-    if shrink < 1.0:  # shrink first (area average), then convert only the small image's channels
-        size = (max(1, round(w * shrink)), max(1, round(h * shrink)))
+    if size != (w, h):  # shrink first (area average), then convert only the small image's channels
         array = np.asarray(cv2.resize(array, size, interpolation=cv2.INTER_AREA), np.uint8)
     canvas = Image.fromarray(array if image.channels == "RGB" else np.ascontiguousarray(array[..., ::-1]))
     sx, sy = canvas.width / image.width, canvas.height / image.height

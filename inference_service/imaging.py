@@ -361,15 +361,22 @@ def _decode_pixels(data: bytes, img: Image.Image, fmt: str, target: int | None) 
     return np.asarray(out, dtype=np.uint8), orientation, False
 
 
+def fit_inside(width: int, height: int, max_side: int) -> tuple[int, int]:
+    """The size with the long side at most ``max_side``, aspect kept (rounded); never enlarged."""
+    scale = max_side / max(width, height)
+    if scale >= 1:
+        return width, height
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
 def decode_for_display(
     data: bytes, max_side: int, *, max_pixels: int = DEFAULT_MAX_PIXELS, budget: DecodeBudget | None = None
 ) -> DecodedImage:
     """Upright RGB copy whose long side is at most ``max_side`` (for evidence photos), decoded cheaply."""
     decoded = decode_image(data, max_side, max_pixels=max_pixels, budget=budget)
     arr_h, arr_w = decoded.array.shape[:2]
-    fit = max_side / max(arr_w, arr_h)
-    if fit < 1.0:
-        size = (max(1, round(arr_w * fit)), max(1, round(arr_h * fit)))
+    size = fit_inside(arr_w, arr_h, max_side)
+    if size != (arr_w, arr_h):
         resized = np.asarray(cv2.resize(decoded.array, size, interpolation=cv2.INTER_AREA), np.uint8)
         decoded = DecodedImage(resized, decoded.width, decoded.height, decoded.channels, decoded.format)
     return decoded

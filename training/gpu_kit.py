@@ -44,6 +44,7 @@ from typing import Any
 
 import yaml
 
+from inference_service.imaging import fit_inside
 from training.dataset import link_stem, load_manifest, manifest_row, yolo_lines
 from training.importer import Sample
 from training.resample import class_repeat_factors, resampled
@@ -66,14 +67,6 @@ PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_17_x86_64", "manylinux2014_x8
 
 
 # --- pure parts ---------------------------------------------------------------------------------------
-
-
-def fit_inside(width: int, height: int, max_side: int) -> tuple[int, int]:
-    """The size with the long side at most ``max_side``, aspect kept (rounded); never enlarged."""
-    scale = max_side / max(width, height)
-    if scale >= 1:
-        return width, height
-    return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 @dataclass(frozen=True)
