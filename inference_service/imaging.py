@@ -382,6 +382,33 @@ def decode_for_display(
     return decoded
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where a photo of ``h×w`` lands in a letterboxed model input (:func:`place`)."""
+
+    shape: tuple[int, int]  # (h, w) of the model input
+    size: tuple[int, int]  # (w, h) the photo is resized to
+    pad: tuple[int, int, int, int]  # (top, bottom, left, right) rows and columns of padding
+
+    def gains(self, w: int, h: int) -> tuple[float, float]:
+        """The per-axis gains ``(gx, gy)`` from a ``w×h`` photo to its resized pixels (Ultralytics ``scale_boxes``)."""
+        return self.size[0] / w, self.size[1] / h
+
+
+def place(h: int, w: int, new_shape: tuple[int, int] = (640, 640), stride: int | None = None) -> Placement:
+    """Where :func:`letterbox` puts an ``h×w`` photo: resized keeping aspect ratio, padded to ``new_shape`` (h, w),
+    or with ``stride`` only up to the next multiple of ``stride`` (Ultralytics' ``LetterBox(auto=True)``)."""
+    new_h, new_w = new_shape
+    r = min(new_h / h, new_w / w)
+    unpad_w, unpad_h = max(round(w * r), 1), max(round(h * r), 1)
+    dw, dh = new_w - unpad_w, new_h - unpad_h
+    if stride:
+        dw, dh = dw % stride, dh % stride
+    top, bottom = round(dh / 2 - 0.1), round(dh / 2 + 0.1)
+    left, right = round(dw / 2 - 0.1), round(dw / 2 + 0.1)
+    return Placement((unpad_h + top + bottom, unpad_w + left + right), (unpad_w, unpad_h), (top, bottom, left, right))
+
+
 def letterbox(
     img: UInt8Image, new_shape: tuple[int, int] = (640, 640), stride: int | None = None
 ) -> tuple[UInt8Image, tuple[float, float], tuple[int, int]]:
@@ -394,19 +421,43 @@ def letterbox(
     Ultralytics ``scale_boxes``) and the ``(left, top)`` padding in pixels.
     """
     h, w = img.shape[:2]
-    new_h, new_w = new_shape
-    r = min(new_h / h, new_w / w)
-    unpad_w, unpad_h = max(round(w * r), 1), max(round(h * r), 1)
-    dw, dh = new_w - unpad_w, new_h - unpad_h
-    if stride:
-        dw, dh = dw % stride, dh % stride
-    if (w, h) != (unpad_w, unpad_h):
-        img = np.asarray(cv2.resize(img, (unpad_w, unpad_h), interpolation=cv2.INTER_LINEAR), np.uint8)
-    top, bottom = round(dh / 2 - 0.1), round(dh / 2 + 0.1)
-    left, right = round(dw / 2 - 0.1), round(dw / 2 + 0.1)
-    border = cv2.copyMakeBorder(img, top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3)
-    padded = np.asarray(border, np.uint8)
-    return padded, (unpad_w / w, unpad_h / h), (left, top)
+    at = place(h, w, new_shape, stride)
+    top, bottom, left, right = at.pad
+    border = cv2.copyMakeBorder(
+        _resized(img, at), top, bottom, left, right, cv2.BORDER_CONSTANT, value=(PAD_VALUE,) * 3
+    )
+    return np.asarray(border, np.uint8), at.gains(w, h), (left, top)
+
+
+def _resized(img: UInt8Image, at: Placement) -> UInt8Image:
+    if img.shape[1::-1] == at.size:
+        return img
+    return np.asarray(cv2.resize(img, at.size, interpolation=cv2.INTER_LINEAR), np.uint8)
+
+
+_PAD_LEVEL = np.float32(PAD_VALUE) / np.float32(255)
+
+
+def letterbox_tensor(
+    img: UInt8Image, at: Placement, *, bgr: bool = False, out: npt.NDArray[np.float32] | None = None
+) -> npt.NDArray[np.float32]:
+    """``to_tensor(letterbox(img, ...)[0])`` bit for bit, for the placement ``at`` (:func:`place`), without the
+    padded uint8 image in between: the resized photo is divided straight into its window of the tensor and only
+    the padding is filled. ``out``: a ``(3, H, W)`` float32 view to write into (one slot of a batch)."""
+    h, w = at.shape
+    target = np.empty((1, 3, h, w), np.float32) if out is None else out
+    planes = target.reshape(3, h, w)
+    top, bottom, left, right = at.pad
+    inner_w, inner_h = at.size
+    planes[:, :top] = _PAD_LEVEL
+    planes[:, h - bottom :] = _PAD_LEVEL
+    planes[:, top : h - bottom, :left] = _PAD_LEVEL
+    planes[:, top : h - bottom, w - right :] = _PAD_LEVEL
+    window = planes[:, top : top + inner_h, left : left + inner_w]
+    split = cv2.split(np.ascontiguousarray(_resized(img, at)))
+    for c, plane in enumerate(reversed(split) if bgr else split):
+        np.divide(plane, np.float32(255), out=window[c], dtype=np.float32, casting="unsafe")
+    return target
 
 
 def to_tensor(

@@ -19,7 +19,15 @@ import onnxruntime as ort
 
 from inference_service.budget import DecodeBudget
 from inference_service.detections import Detections
-from inference_service.imaging import DEFAULT_MAX_PIXELS, DecodedImage, decode_image, letterbox, to_tensor
+from inference_service.imaging import (
+    DEFAULT_MAX_PIXELS,
+    DecodedImage,
+    Placement,
+    decode_image,
+    letterbox,
+    letterbox_tensor,
+    place,
+)
 from inference_service.model_card import LoadedModel, ModelCard, ModelLoadError
 from inference_service.postprocess import ImageGeometry, postprocess
 from inference_service.precision import Precision, load_for_serving
@@ -189,11 +197,18 @@ class Detector:
         padded, gain, pad = letterbox(img.array, self.input_size, self.card.stride if self.rect else None)
         return padded, ImageGeometry(gain, pad, (img.scale_x, img.scale_y), (img.width, img.height))
 
+    def place(self, img: DecodedImage) -> tuple[Placement, ImageGeometry]:
+        """Where ``img`` lands in the input this model runs on, and how to map boxes back (no pixels moved)."""
+        h, w = img.array.shape[:2]
+        at = place(h, w, self.input_size, self.card.stride if self.rect else None)
+        top, _, left, _ = at.pad
+        return at, ImageGeometry(at.gains(w, h), (left, top), (img.scale_x, img.scale_y), (img.width, img.height))
+
     def input_tensor(self, img: DecodedImage) -> tuple[np.ndarray, ImageGeometry]:
         """The ``1×3×H×W`` float32 tensor this model runs on for ``img`` (as :meth:`detect` feeds it), and the
         geometry that maps its boxes back."""
-        padded, geometry = self.prepare(img)
-        return to_tensor(padded, bgr=img.channels == "BGR"), geometry
+        at, geometry = self.place(img)
+        return letterbox_tensor(img.array, at, bgr=img.channels == "BGR"), geometry
 
     def warmup(self) -> None:
         """One run on a blank input (each session), so the first request does not pay for lazy allocations."""
@@ -250,31 +265,36 @@ class Detector:
         The service runs this outside its model slot, so that the slot only ever holds the session."""
         decoded: list[DecodedImage] = []
         geometries: list[ImageGeometry] = []
-        padded: list[np.ndarray] = []
+        placements: list[Placement] = []
         timings: list[dict[str, float]] = []
         for item in images:
             t0 = time.perf_counter()
             img = self.decode(item) if isinstance(item, bytes) else item
             t_decode = _ms(t0) if isinstance(item, bytes) else 0.0
             t1 = time.perf_counter()
-            array, geometry = self.prepare(img)
+            at, geometry = self.place(img)
             decoded.append(img)
             geometries.append(geometry)
-            padded.append(array)
+            placements.append(at)
             timings.append({"decode": t_decode, "preprocess": _ms(t1)})
         # One session call per input shape: with rect inputs, photos of other aspect ratios differ.
-        members_of: dict[tuple[int, ...], list[int]] = {}
-        for i, array in enumerate(padded):
-            members_of.setdefault(array.shape, []).append(i)
+        members_of: dict[tuple[int, int], list[int]] = {}
+        for i, at in enumerate(placements):
+            members_of.setdefault(at.shape, []).append(i)
         groups: list[tuple[np.ndarray, list[int]]] = []
         size = self.model.fixed_batch or self.max_batch
-        for (h, w, _), same_shape in members_of.items():
+        for (h, w), same_shape in members_of.items():
             for start in range(0, len(same_shape), size):
                 members = same_shape[start : start + size]
-                tensor = np.zeros((self.model.fixed_batch or len(members), 3, h, w), np.float32)
+                batch = self.model.fixed_batch or len(members)
+                # every slot is written in full below; a fixed batch's unused slots are zeros
+                tensor = np.empty((batch, 3, h, w), np.float32)
+                tensor[len(members) :] = 0
                 for slot, i in enumerate(members):
                     t1 = time.perf_counter()
-                    to_tensor(padded[i], bgr=decoded[i].channels == "BGR", out=tensor[slot])
+                    letterbox_tensor(
+                        decoded[i].array, placements[i], bgr=decoded[i].channels == "BGR", out=tensor[slot]
+                    )
                     timings[i]["preprocess"] = round(timings[i]["preprocess"] + _ms(t1), 3)
                 groups.append((tensor, members))
         return Staged(decoded, geometries, timings, groups)

@@ -15,7 +15,9 @@ from inference_service.imaging import (
     decode_for_display,
     decode_image,
     letterbox,
+    letterbox_tensor,
     photo_warnings,
+    place,
     to_tensor,
 )
 
@@ -159,6 +161,34 @@ def test_letterbox_geometry(shape, new, unpadded, pad, stride, out_shape):
     assert (left, top) == pad
     assert gain == pytest.approx((unpadded[0] / shape[1], unpadded[1] / shape[0]))
     assert out[top, left, 0] == 7 and out[0, 0, 0] == (114 if pad != (0, 0) else 7)
+
+
+@pytest.mark.parametrize(
+    ("shape", "new", "stride"),
+    [
+        ((270, 480), (416, 416), None),  # a 1080p frame at its DCT scale: pad top and bottom
+        ((270, 480), (416, 416), 32),  # minimum rectangle: 11 rows of padding
+        ((480, 360), (416, 416), None),  # portrait: pad left and right
+        ((750, 1000), (640, 640), 32),
+        ((416, 416), (416, 416), None),  # nothing to resize or pad
+        ((100, 100), (640, 384), None),  # upscaled, non-square input
+        ((1, 300), (64, 64), 16),  # one row kept
+        ((33, 17), (64, 64), None),  # odd padding on both axes
+    ],
+)
+@pytest.mark.parametrize("bgr", [False, True])
+def test_letterbox_tensor_is_to_tensor_of_letterbox_bit_for_bit(shape, new, stride, bgr: bool):
+    rng = np.random.default_rng(sum(shape))
+    img = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    padded, gain, (left, top) = letterbox(img, new, stride)
+    at = place(*shape, new, stride)
+    assert at.shape == padded.shape[:2]
+    assert at.gains(shape[1], shape[0]) == gain and at.pad[0] == top and at.pad[2] == left
+    expected = to_tensor(padded, bgr=bgr)
+    assert np.array_equal(letterbox_tensor(img, at, bgr=bgr), expected)
+    batch = np.full((2, 3, *at.shape), np.nan, np.float32)  # every value of the slot is written
+    letterbox_tensor(img[:, ::-1][:, ::-1], at, bgr=bgr, out=batch[1])  # a strided view of the same pixels
+    assert np.array_equal(batch[1:], expected) and np.isnan(batch[0]).all()
 
 
 def test_to_tensor_layout_and_channel_order():
