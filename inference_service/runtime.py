@@ -24,7 +24,6 @@ from inference_service.imaging import (
     DecodedImage,
     Placement,
     decode_image,
-    letterbox,
     letterbox_tensor,
     place,
 )
@@ -191,11 +190,6 @@ class Detector:
     @property
     def dynamic_batch(self) -> bool:
         return self.model.fixed_batch is None
-
-    def prepare(self, img: DecodedImage) -> tuple[np.ndarray, ImageGeometry]:
-        """The letterboxed ``H×W×3`` array this model runs on for ``img``, and how to map boxes back."""
-        padded, gain, pad = letterbox(img.array, self.input_size, self.card.stride if self.rect else None)
-        return padded, ImageGeometry(gain, pad, (img.scale_x, img.scale_y), (img.width, img.height))
 
     def place(self, img: DecodedImage) -> tuple[Placement, ImageGeometry]:
         """Where ``img`` lands in the input this model runs on, and how to map boxes back (no pixels moved)."""

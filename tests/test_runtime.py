@@ -130,9 +130,9 @@ def rect_detector(tmp_path_factory: pytest.TempPathFactory) -> Detector:
 def test_rect_model_pads_to_the_stride_not_the_square(rect_detector: Detector, detector: Detector):
     # 256×128 photo → 64×32 input: a 2×4 grid, no padding rows at all; the square model pads it to 64×64.
     wide = scene(256, 128, [(192, 64, 256, 128, RED), (0, 0, 64, 64, BLUE)])
-    padded, geometry = rect_detector.prepare(DecodedImage.from_array(np.asarray(wide)))
-    assert padded.shape == (32, 64, 3) and geometry.pad == (0, 0)
-    assert detector.prepare(DecodedImage.from_array(np.asarray(wide)))[0].shape == (64, 64, 3)
+    tensor, geometry = rect_detector.input_tensor(DecodedImage.from_array(np.asarray(wide)))
+    assert tensor.shape == (1, 3, 32, 64) and geometry.pad == (0, 0)
+    assert detector.input_tensor(DecodedImage.from_array(np.asarray(wide)))[0].shape == (1, 3, 64, 64)
     expected = {0: [192, 64, 256, 128], 2: [0, 0, 64, 64]}
     assert _as_dict(rect_detector.detect(encode(wide, "PNG")).detections) == expected
     assert _as_dict(detector.detect(encode(wide, "PNG")).detections) == expected
