@@ -354,6 +354,43 @@ def test_an_idle_gate_lets_a_request_take_both_stages_at_once():
     asyncio.run(main())
 
 
+def test_the_client_is_asked_whether_it_is_still_there_only_after_a_wait():
+    from inference_service.api.errors import ClientGoneError
+    from inference_service.api.state import Metrics
+
+    class Gone:  # a request whose client has left; counts how often it is asked
+        asked = 0
+
+        async def is_disconnected(self) -> bool:
+            self.asked += 1
+            return True
+
+    async def main() -> None:
+        gate = ModelGate(concurrency=1, max_queue=4, metrics=Metrics(), decode_concurrency=1)
+        gate.bind()
+        request = Gone()
+        async with gate.whole(request):  # type: ignore[arg-type]
+            pass  # found its slots free: its body came in a moment ago, nobody asks
+        async with gate.decoding(request):  # type: ignore[arg-type]
+            pass
+        async with gate.slot(request):  # type: ignore[arg-type]
+            pass
+        assert request.asked == 0
+        with pytest.raises(ClientGoneError):
+            async with gate.decoding(request, ask=True):  # type: ignore[arg-type]
+                pass  # a batch's later chunk asks though its slot is free
+        assert request.asked == 1
+        await gate.slots.acquire()  # the model is busy: the next request waits for it
+        waiting = asyncio.ensure_future(gate.slot(request).__aenter__())  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+        gate.slots.release()
+        with pytest.raises(ClientGoneError):
+            await waiting
+        assert request.asked == 2 and gate.running == 0
+
+    asyncio.run(main())
+
+
 def test_the_service_runs_opencv_on_the_calling_thread(tiny_model_dir: Path):
     """OpenCV's pool workers spin after each call and would take a core from the ONNX Runtime session."""
     import cv2

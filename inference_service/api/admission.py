@@ -168,8 +168,9 @@ class ModelGate:
         """A decode slot and a model slot together, for a request that found the gate idle: it decodes and runs
         the model in one worker call instead of two (each hand-over between the loop and a worker costs a
         wake-up). Yields ``record(decode_s, infer_s)`` for the time each stage took."""
+        waits = self.decode_slots.locked() or self.slots.locked()
         async with self.decode_slots, self.slots:
-            await self._check_client(request)
+            await self._check_client(request, waits)
             self.decoding_now += 1
             self.running += 1
             held: dict[str, float] = {}
@@ -187,16 +188,21 @@ class ModelGate:
                     self.infer_s = _average(self.infer_s, held["infer"])
                     self.service_s = self.decode_s + self.infer_s
 
-    async def _check_client(self, request: Request) -> None:
-        if await request.is_disconnected():
+    async def _check_client(self, request: Request, waited: bool) -> None:
+        """Drop a request whose client left while it waited for a slot. One that found its slot free is not asked:
+        its client was there a moment ago, when its body came in, and asking costs the event loop a round through
+        every middleware's ``receive``."""
+        if waited and await request.is_disconnected():
             self.metrics.refused.labels("client_gone").inc()
             raise ClientGoneError("the client disconnected before its photo was scanned")
 
     @asynccontextmanager
-    async def decoding(self, request: Request) -> AsyncIterator[None]:
-        """Wait for a decode slot; a request whose client has disconnected meanwhile is dropped, not decoded."""
+    async def decoding(self, request: Request, *, ask: bool = False) -> AsyncIterator[None]:
+        """Wait for a decode slot; a request whose client has disconnected while it waited is dropped, not decoded.
+        ``ask``: check the client even if the slot is free (a batch's later chunks: it may have left meanwhile)."""
+        waits = ask or self.decode_slots.locked()
         async with self.decode_slots:
-            await self._check_client(request)
+            await self._check_client(request, waits)
             self.decoding_now += 1
             t0 = time.monotonic()
             try:
@@ -207,10 +213,12 @@ class ModelGate:
                 self.service_s = self.decode_s + self.infer_s
 
     @asynccontextmanager
-    async def slot(self, request: Request) -> AsyncIterator[None]:
-        """Wait for a model slot; a request whose client has disconnected meanwhile is dropped, not run."""
+    async def slot(self, request: Request, *, ask: bool = False) -> AsyncIterator[None]:
+        """Wait for a model slot; a request whose client has disconnected while it waited is dropped, not run.
+        ``ask``: as for :meth:`decoding`."""
+        waits = ask or self.slots.locked()
         async with self.slots:
-            await self._check_client(request)
+            await self._check_client(request, waits)
             self.running += 1
             t0 = time.monotonic()
             try:

@@ -266,11 +266,11 @@ async def scan_in_chunks(
     out: list[ScanResult | ImageError | BudgetBusyError] = []
     spent = [0]
     for start in range(0, len(photos), CHUNK):
-        async with gate.decoding(request):
+        async with gate.decoding(request, ask=start > 0):
             pending = await workers.run(scanner.stage_each, photos[start : start + CHUNK], options, spent)
         outputs = []
         if pending.staged.images:
-            async with gate.slot(request):
+            async with gate.slot(request, ask=True):  # a chunk's decoding is long enough for a client to leave
                 outputs = await workers.run(scanner.infer, pending)
         out.extend(await workers.run(scanner.finish, pending, outputs, options))
     return out
