@@ -66,6 +66,7 @@ def _run_serve(args: argparse.Namespace) -> int:
 
     overrides = {k: v for k, v in {"model_path": args.model, "precision": args.precision}.items() if v}
     settings = Settings(**overrides)
+    logging.getLogger().setLevel(logging.DEBUG if args.verbose else settings.log_level)  # -v: debug everywhere
     uvicorn.Server(uvicorn_config(create_app(settings), settings, args.host, args.port)).run()
     return 0
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 
@@ -57,3 +58,24 @@ def test_subcommands_register_lazily(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert "fake-train" in capsys.readouterr().out
     assert cli.main(["fake-train", "--epochs", "3"]) == 0
     assert "trained 3" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("argv", "level"), [([], logging.WARNING), (["-v"], logging.DEBUG)])
+def test_serve_sets_the_services_own_log_level(
+    argv: list[str], level: int, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """HAZARDSCAN_LOG_LEVEL silences the service's own lines too, not only uvicorn's (-v still shows everything)."""
+    import uvicorn
+
+    served: list[uvicorn.Config] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda server: served.append(server.config))
+    monkeypatch.setenv("HAZARDSCAN_LOG_LEVEL", "warning")
+    monkeypatch.setenv("HAZARDSCAN_DATA_DIR", str(tmp_path))
+    root = logging.getLogger()
+    before = root.level
+    try:
+        root.setLevel(logging.INFO)  # as main's basicConfig leaves it outside pytest
+        assert cli.main([*argv, "serve", "--model", str(tiny_model_dir)]) == 0
+        assert root.level == level and served[0].log_level == "warning"
+    finally:
+        root.setLevel(before)

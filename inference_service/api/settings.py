@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference_service.evidence import DEFAULT_FONT
@@ -136,7 +136,11 @@ class Settings(BaseSettings):
     font_path: Annotated[Path, Field(description="CJK font for evidence labels")] = DEFAULT_FONT
     evidence_max_side: Annotated[int, Field(gt=0)] = 1600
     evidence_quality: Annotated[int, Field(ge=1, le=95)] = 85
-    log_level: str = "INFO"
+    log_level: Annotated[
+        Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
+        Field(description="the service's own log lines and uvicorn's, this level and above"),
+    ] = "INFO"
     # inspector app (/app): records, ledger, accounts
     app_enabled: Annotated[bool, Field(description="serve the inspector app under /app")] = True
     data_dir: Annotated[Path, Field(description="photos and the default SQLite database; made at start-up")] = (
