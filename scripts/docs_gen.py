@@ -45,7 +45,6 @@ FALLBACK_DESCRIPTIONS: dict[str, str] = {
     "max_batch_images": "most photos in one `/v1/detect/batch` request",
     "evidence_max_side": "longest side of an evidence JPEG, in pixels",
     "evidence_quality": "JPEG quality of evidence images",
-    "log_level": "DEBUG, INFO, WARNING or ERROR",
     "deadline_days_high": "较大隐患 rectification deadline, in days",
     "deadline_days_medium": "一般隐患 rectification deadline, in days",
     "deadline_days_low": "较小隐患 rectification deadline, in days",

@@ -139,7 +139,10 @@ class Settings(BaseSettings):
     log_level: Annotated[
         Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
         BeforeValidator(lambda v: v.upper() if isinstance(v, str) else v),
-        Field(description="the service's own log lines and uvicorn's, this level and above"),
+        Field(
+            description="the service's own log lines and uvicorn's, this level and above: DEBUG, INFO, WARNING, "
+            "ERROR or CRITICAL (any case)"
+        ),
     ] = "INFO"
     # inspector app (/app): records, ledger, accounts
     app_enabled: Annotated[bool, Field(description="serve the inspector app under /app")] = True
