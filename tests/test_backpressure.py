@@ -439,6 +439,32 @@ def test_admission_by_decode_cost_refuses_long_decodes_behind_others():
     assert rates.estimate_s(None) == 0.0
 
 
+def test_one_long_photo_at_a_time_takes_its_turn_behind_a_steady_load():
+    """A 12 MP HEIC never fits in the bound behind others; refused every time, its client would starve."""
+    from inference_service.api.admission import DecodeRates
+    from inference_service.api.state import Metrics
+
+    gate = ModelGate(1, 4, Metrics(), max_wait_s=1.5, decode_concurrency=2)
+    rates = DecodeRates()
+    heic, jpeg = rates.estimate_s(("HEIF", 12_000_000)), rates.estimate_s(("JPEG", 12_000_000))
+    for _ in range(4):  # a steady load of phone JPEGs: about 0.1 s of decoding ahead
+        assert gate.admit_decode(jpeg)
+    assert gate.decode_work_s / 2 + heic > 1.5  # by the bound alone it would be refused
+    assert gate.admit_decode(heic)  # its turn
+    assert not gate.admit_decode(heic)  # a second long one waits for the first
+    assert gate.admit_decode(jpeg)  # short ones still fit behind it
+    gate.release_decode(heic)
+    assert gate.long_decodes == 0 and gate.admit_decode(heic)  # the next one's turn
+    gate.release_decode(heic)
+    while gate.decode_work_s / 2 <= 0.75:  # more than half the bound ahead: no turn
+        assert gate.admit_decode(jpeg)
+    assert not gate.admit_decode(heic)
+    batch = 8 * rates.estimate_s(("PNG", 49_000_000))  # over twice the bound by itself: never a turn under load
+    assert batch > 3.0 and not gate.admit_decode(batch)
+    fresh = ModelGate(1, 4, Metrics(), max_wait_s=1.5, decode_concurrency=2)
+    assert fresh.admit_decode(batch)  # nothing ahead: still decoded, as before
+
+
 def test_a_busy_server_refuses_a_long_decode_at_once_and_says_why(tiny_model_dir: Path):
     settings = Settings(model_path=tiny_model_dir, threads=1, max_queue_wait_s=1.0)
     live = LiveServer(settings)

@@ -82,6 +82,7 @@ class ModelGate:
         self.running = 0  # holding a model slot
         self.decoding_now = 0  # holding a decode slot
         self.decode_work_s = 0.0  # expected decode seconds of the photos admitted by admit_decode and not yet decoded
+        self.long_decodes = 0  # of those, the long ones (at most one; see admit_decode)
         self.rates = DecodeRates()
         self._slots: asyncio.Semaphore | None = None
         self._decode_slots: asyncio.Semaphore | None = None
@@ -135,17 +136,33 @@ class ModelGate:
         A request is admitted by count before its body is read (:meth:`admit`), with the recent time per request;
         a large PNG or a HEIC takes tens of times a JPEG's decode time, so under load such photos are refused at
         once instead of making everyone behind them wait. Nothing admitted ahead: always admitted, however long
-        (a lone large photo is still decoded). Counted until :meth:`release_decode`."""
-        ahead = self.decode_work_s
-        if self.max_wait_s is not None and ahead > 0 and ahead / self.decode_concurrency + estimate_s > self.max_wait_s:
-            self.metrics.refused.labels("decode_work").inc()
-            return False
+        (a lone large photo is still decoded).
+
+        A long photo (its own decode over half the bound, such as a 12 MP HEIC) would almost never fit behind a
+        steady load of short ones, and its client would be refused for as long as the load lasts. So one long
+        request at a time is admitted beyond the bound, when the work ahead of it is within half the bound; a
+        second is refused until the first is decoded. A request that alone takes over twice the bound (a batch of
+        large PNGs) gets no such turn: behind it, everybody would be refused. Counted until :meth:`release_decode`."""
+        long = self._is_long(estimate_s)
+        if self.max_wait_s is not None and self.decode_work_s > 0:
+            ahead = self.decode_work_s / self.decode_concurrency  # seconds of decoding before its turn
+            fits = ahead + estimate_s <= self.max_wait_s
+            long_turn = long and self.long_decodes == 0 and ahead <= self.max_wait_s / 2
+            if not (fits or long_turn):
+                self.metrics.refused.labels("decode_work").inc()
+                return False
         self.decode_work_s += estimate_s
+        self.long_decodes += long
         return True
+
+    def _is_long(self, estimate_s: float) -> bool:
+        """Long enough to starve behind short photos, short enough to take a turn (:meth:`admit_decode`)."""
+        return self.max_wait_s is not None and self.max_wait_s / 2 < estimate_s <= 2 * self.max_wait_s
 
     def release_decode(self, estimate_s: float) -> None:
         left = self.decode_work_s - estimate_s
         self.decode_work_s = left if left > 1e-6 else 0.0  # no rounding residue keeps a lone photo out
+        self.long_decodes -= self._is_long(estimate_s)
 
     @contextmanager
     def decode_work(self, estimate_s: float, busy: Callable[[], str]) -> Iterator[None]:

@@ -83,8 +83,9 @@ class Settings(BaseSettings):
             gt=0,
             description="admit a model request only while its expected wait for a slot (queue ahead x recent "
             "time per request) is within this, and, once its photo's header is read while others decode, only while "
-            "the decoding admitted ahead plus its own (estimated per format and megapixel) ends within it; beyond: "
-            "503 with Retry-After at once",
+            "the decoding admitted ahead plus its own (estimated per format and megapixel) ends within it; one long "
+            "photo at a time (its own decode over half this, such as a 12 MP HEIC) is admitted when the decoding ahead "
+            "is within half this; beyond: 503 with Retry-After at once",
         ),
     ] = 1.5
     header_timeout_s: Annotated[float, Field(gt=0, description="close connections whose headers take longer")] = 10.0
