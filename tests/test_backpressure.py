@@ -521,3 +521,50 @@ def test_start_up_objects_are_left_out_of_full_collections_while_serving(tiny_mo
         assert gc.get_freeze_count() > max(before, 10_000)  # the libraries, the model's card, FastAPI's routes
     if before == 0:  # no other service of this process froze anything
         assert gc.get_freeze_count() == 0
+
+
+def test_the_apps_photo_uploads_wait_in_the_same_gate(tiny_model_dir: Path, tmp_path: Path):
+    """An inspector's upload runs the model too: it is admitted, queued and refused like an API photo, so a crowd of
+    inspectors cannot run scans side by side without bound while the API and the app's other pages wait."""
+    from app_fixtures import PASSWORD, USERS, fire_photo, seed_users
+
+    database = str(tmp_path / "app.db")
+    seed_users(database)
+    settings = Settings(
+        model_path=tiny_model_dir, threads=1, model_concurrency=1, max_queue=0, data_dir=tmp_path, database_url=database
+    )
+    live = LiveServer(settings)
+    with live as client:
+        login = client.post("/app/api/login", json={"username": USERS["inspector"][0], "password": PASSWORD})
+        client.headers["X-CSRF-Token"] = login.json()["csrf_token"]
+        inspection = client.post("/app/api/inspections", json={"scene": "construction", "unit": {"name": "u"}})
+        url = f"/app/api/inspections/{inspection.json()['id']}"
+
+        def upload(key: str) -> httpx.Response:
+            return client.post(f"{url}/photos", files={"photo": ("p.jpg", fire_photo())}, data={"idempotency_key": key})
+
+        gate = _gate(live)
+        assert gate.loop is not None
+        body = _multipart(PHOTO)
+        with _raw(live.port) as sock:  # an API photo whose body never finishes holds the one place
+            sock.sendall(_request_head(live.port, len(body)) + body[:100])
+            _wait_until(lambda: gate.admitted == 1, "the slow API request admitted")
+            refused = upload("k-1")
+            assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+            assert refused.json()["error"]["code"] == "server_busy"
+            assert client.get(url).json()["photos"] == []  # nothing kept
+        _wait_until(lambda: gate.admitted == 0, "the slow request gone")
+
+        # An upload admitted in its route holds its place while it waits for the model, like an API photo.
+        asyncio.run_coroutine_threadsafe(gate.slots.acquire(), gate.loop).result(10)  # the model slot is busy
+        answers: list[httpx.Response] = []
+        uploader = threading.Thread(target=lambda: answers.append(upload("k-1")))  # the app's queue tries again
+        uploader.start()
+        _wait_until(lambda: gate.admitted == 1, "the upload admitted, waiting for the model")
+        busy = client.post("/v1/detect", files={"photo": ("p.png", PHOTO)})
+        assert busy.status_code == 503 and busy.json()["error"]["code"] == "server_busy"
+        gate.loop.call_soon_threadsafe(gate.slots.release)
+        uploader.join(30)
+        assert answers[0].status_code == 201 and answers[0].json()["findings"][0]["hazard_id"] == "FIRE-001"
+        assert gate.admitted == 0 and gate.infer_s > 0  # it ran in the gate's model slot and taught it its time
+        assert 'reason="queue_full"} 2.0' in client.get("/metrics").text

@@ -130,6 +130,10 @@ class ModelGate:
     def leave(self) -> None:
         self.admitted -= 1
 
+    def busy_message(self) -> str:
+        """Why :meth:`admit` refused."""
+        return f"the server is busy ({self.capacity} photos running or queued); retry in {RETRY_AFTER_BUSY_S} s"
+
     def admit_decode(self, estimate_s: float) -> bool:
         """Admission by decode cost, once a busy gate's request has its photos' headers: refused (False) when the
         decode work already admitted, shared by the decode slots, plus its own would end beyond ``max_wait_s``.
@@ -274,7 +278,8 @@ class BodyBudget:
 
 class AdmissionMiddleware:
     """Refuse at once, before reading the body, a request whose body does not fit the upload memory, or one to
-    a model route when the model gate is full."""
+    a model route when the model gate is full. (The app's photo uploads are admitted in their route, after their
+    login: ``routes.admitted_scan``.)"""
 
     def __init__(
         self,
@@ -309,10 +314,7 @@ class AdmissionMiddleware:
             await self.app(scope, receive, send)
             return
         if not self.gate.admit():
-            busy = ServerBusyError(
-                f"the server is busy ({self.gate.capacity} photos running or queued); retry in {RETRY_AFTER_BUSY_S} s"
-            )
-            await refusal(busy, scope)(scope, receive, send)
+            await refusal(ServerBusyError(self.gate.busy_message()), scope)(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)

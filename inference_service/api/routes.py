@@ -21,6 +21,7 @@ from inference_service.api.errors import (
     RETRY_AFTER_BUSY_S,
     ApiError,
     PayloadTooLargeError,
+    ServerBusyError,
     TooManyFilesError,
     UnsupportedBodyTypeError,
     describe,
@@ -195,33 +196,57 @@ async def run_detect(
     jpeg = wants_jpeg(request.headers.get("accept"), fmt)
     if jpeg:
         options = dataclasses.replace(options, evidence=True)
-    metrics, gate, workers = state.metrics, state.gate, state.workers
+    metrics = state.metrics
     try:
-        if gate.idle():  # nobody to overlap with: decode, run and finish in one worker call
-            async with gate.whole(request) as record:
-                (scan,) = await workers.run(scan_photo, scanner, read, options)
-                if isinstance(scan, ScanResult):
-                    t = scan.timings_ms
-                    record((t["decode"] + t["preprocess"]) / 1000, t["infer"] / 1000)
-        else:  # others are decoding or waiting: admitted by its decode cost, then a stage at a time
-            data, header = await workers.run(read_header, read)
-            estimate = gate.rates.estimate_s(header)
-            with gate.decode_work(estimate, lambda: busy_decoding(header, estimate)):
-                async with gate.decoding(request):
-                    pending = await workers.run(stage_photo, scanner, lambda: data, options)
-            async with gate.slot(request):
-                outputs = await workers.run(scanner.infer, pending)
-            (scan,) = await workers.run(scanner.finish, pending, outputs, options)
+        scan = await gated_scan(request, state, scanner, options, read)
     except (ImageError, ApiError, BudgetBusyError):
         metrics.observe_rejected()
         raise
-    assert isinstance(scan, ScanResult)  # stage raised for a photo it could not use
-    learn_decode_rate(gate, scan)
     metrics.observe_scan(scan)
     if jpeg and scan.evidence_jpeg is not None:
         headers = evidence_headers(scan, ModelInfo.of(scanner.detector.card))
         return Response(scan.evidence_jpeg, media_type="image/jpeg", headers=headers)
     return DetectResponse.from_scan(scan, scanner.detector.card)
+
+
+async def gated_scan(
+    request: Request, state: ServiceState, scanner: Scanner, options: ScanOptions, read: Callable[[], bytes]
+) -> ScanResult:
+    """One photo through the model gate, already admitted (:meth:`ModelGate.admit`); ``read`` gives its bytes
+    (called in a worker thread). Raises for a photo it cannot use, and when the gate refuses it."""
+    gate, workers = state.gate, state.workers
+    if gate.idle():  # nobody to overlap with: decode, run and finish in one worker call
+        async with gate.whole(request) as record:
+            (scan,) = await workers.run(scan_photo, scanner, read, options)
+            if isinstance(scan, ScanResult):
+                t = scan.timings_ms
+                record((t["decode"] + t["preprocess"]) / 1000, t["infer"] / 1000)
+    else:  # others are decoding or waiting: admitted by its decode cost, then a stage at a time
+        data, header = await workers.run(read_header, read)
+        estimate = gate.rates.estimate_s(header)
+        with gate.decode_work(estimate, lambda: busy_decoding(header, estimate)):
+            async with gate.decoding(request):
+                pending = await workers.run(stage_photo, scanner, lambda: data, options)
+        async with gate.slot(request):
+            outputs = await workers.run(scanner.infer, pending)
+        (scan,) = await workers.run(scanner.finish, pending, outputs, options)
+    assert isinstance(scan, ScanResult)  # stage raised for a photo it could not use
+    learn_decode_rate(gate, scan)
+    return scan
+
+
+async def admitted_scan(
+    request: Request, state: ServiceState, scanner: Scanner, options: ScanOptions, data: bytes
+) -> ScanResult:
+    """:func:`gated_scan` for a route outside :class:`AdmissionMiddleware` (the app's photo uploads, whose login is
+    checked inside the route): admitted here, or refused with :class:`ServerBusyError` (503, ``Retry-After``)."""
+    gate = state.gate
+    if not gate.admit():
+        raise ServerBusyError(gate.busy_message())
+    try:
+        return await gated_scan(request, state, scanner, options, lambda: data)
+    finally:
+        gate.leave()
 
 
 def read_header(read: Callable[[], bytes]) -> tuple[bytes, tuple[str, int] | None]:

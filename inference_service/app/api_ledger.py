@@ -11,7 +11,7 @@ from inference_service.accounts import User
 from inference_service.app import schemas as s
 from inference_service.app.api_records import TAKEN_AT, check_key, check_taken_at, read_photo, scan_photo
 from inference_service.app.context import AppContext
-from inference_service.app.deps import CtxDep, ScannerDep, TaxonomyDep, UserDep, require
+from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep, require
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.photo_time import exif_taken_at, shown
 from inference_service.app.views import ledger_out
@@ -178,11 +178,12 @@ def rectification(
     idempotency_key: Annotated[str, Form(description="a UUID the client made for this photo")],
     user: UserDep,
     ctx: CtxDep,
-    scanner: ScannerDep,
+    gated: GatedScannerDep,
     note: Annotated[str, Form(max_length=2000)] = "",
     taken_at: Annotated[str | None, Form(description=TAKEN_AT)] = None,
 ) -> s.LedgerItemOut:
     """Attach the rectification photo; the model re-checks it (same hazard still seen: AI 复查未通过)."""
+    scanner = gated.scanner
     key = check_key(idempotency_key)
     client_taken_at = check_taken_at(taken_at, ctx.settings.deadline_utc_offset_hours)
     tax = scanner.taxonomy
@@ -203,7 +204,7 @@ def rectification(
     data = read_photo(photo, ctx.settings.max_upload_bytes)
     original = ctx.records.photo(user.org_id, item["photo_id"])
     scene = original["scene"] if original else None  # judged by the same rules as the photo that found it
-    scan, info = scan_photo(scanner, data, scene)
+    scan, info = scan_photo(gated, data, scene)
     finding = ctx.records.finding(user.org_id, item["finding_id"])
     detector_class = finding["detector_class"] if finding else None
     card = scanner.detector.card

@@ -14,7 +14,7 @@ from inference_service.accounts import User
 from inference_service.app import schemas as s
 from inference_service.app.api_auth import PHOTO_SCENE_OF, SCENE_IDS
 from inference_service.app.context import AppContext
-from inference_service.app.deps import CtxDep, ScannerDep, TaxonomyDep, UserDep
+from inference_service.app.deps import CtxDep, GatedScanner, GatedScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.photo_time import TakenAtError, exif_taken_at, parse_taken_at, shown
 from inference_service.app.views import finding_out, inspection_out, photo_out
@@ -76,10 +76,11 @@ def check_key(key: str) -> str:
     return key
 
 
-def scan_photo(scanner: Scanner, data: bytes, scene: str | None = None) -> tuple[ScanResult, dict[str, Any]]:
-    """Score a photo with the rules of ``scene`` (a taxonomy scene id); also what its row needs."""
-    scan = scanner.scan(data, ScanOptions(scene=scene))  # ImageError -> 400/413/415 by the service's error table
-    card = scanner.detector.card
+def scan_photo(gated: GatedScanner, data: bytes, scene: str | None = None) -> tuple[ScanResult, dict[str, Any]]:
+    """Score a photo with the rules of ``scene`` (a taxonomy scene id), through the service's model gate; also what
+    its row needs. ImageError -> 400/413/415 and a full gate -> 503, by the service's error table."""
+    scan = gated.scan(data, ScanOptions(scene=scene))
+    card = gated.scanner.detector.card
     dets = scan.detect.detections
     detections = [
         {"class": card.classes[int(dets.class_id[i])], "confidence": round(float(dets.score[i]), 4),
@@ -117,7 +118,7 @@ def store_photo(
     kind: str,
     key: str,
     data: bytes,
-    scanner: Scanner,
+    gated: GatedScanner,
     scene: str | None = None,
     client_taken_at: float | None = None,
 ) -> tuple[dict[str, Any], bool, ScanResult | None]:
@@ -127,8 +128,9 @@ def store_photo(
     seen = ctx.records.photo_by_key(user.org_id, key)
     if seen is not None:
         return seen, False, None
-    scan, info = scan_photo(scanner, data, scene)
+    scan, info = scan_photo(gated, data, scene)
     sha = ctx.records.blobs.put(data)
+    scanner = gated.scanner
     card = scanner.detector.card
     taken_at, source = shown(exif_taken_at(data), client_taken_at, ctx.settings.deadline_utc_offset_hours)
     photo = NewPhoto(kind, key, sha, info["content_type"], len(data), info["width"], info["height"], taken_at,
@@ -199,10 +201,11 @@ def upload_photo(
     idempotency_key: Annotated[str, Form(description="a UUID the client made for this photo")],
     user: UserDep,
     ctx: CtxDep,
-    scanner: ScannerDep,
+    gated: GatedScannerDep,
     scene: Annotated[str | None, Form(description=_PHOTO_SCENE)] = None,
     taken_at: Annotated[str | None, Form(description=TAKEN_AT)] = None,
 ) -> Any:
+    scanner = gated.scanner
     key = check_key(idempotency_key)
     client_taken_at = check_taken_at(taken_at, ctx.settings.deadline_utc_offset_hours)
     inspection = ctx.records.inspection(user.org_id, inspection_id)
@@ -210,7 +213,7 @@ def upload_photo(
         raise not_found("inspection", "检查记录")
     photo_scene = scanner.taxonomy.check_scene(scene or None) or photo_scene_of(inspection["scene"], scanner.taxonomy)
     data = read_photo(photo, ctx.settings.max_upload_bytes)
-    row, created, _ = store_photo(ctx, user, inspection_id, "inspection", key, data, scanner, photo_scene,
+    row, created, _ = store_photo(ctx, user, inspection_id, "inspection", key, data, gated, photo_scene,
                                   client_taken_at)  # fmt: skip
     if row["inspection_id"] != inspection_id or row["kind"] != "inspection":
         raise conflict("this idempotency_key was used for another photo upload", "该 idempotency_key 已用于其他照片")

@@ -5,15 +5,18 @@ Plain ``def``: they read the database, so FastAPI runs them in its thread pool."
 from __future__ import annotations
 
 import hmac
+from dataclasses import dataclass
 from typing import Annotated
 
+import anyio.from_thread
 from fastapi import Depends, Request
 
 from inference_service.accounts import Session, User
+from inference_service.api.routes import admitted_scan
 from inference_service.api.state import ServiceState
 from inference_service.app.context import AppContext
 from inference_service.app.errors import AppError
-from inference_service.scan import Scanner
+from inference_service.scan import Scanner, ScanOptions, ScanResult
 from inference_service.taxonomy import Taxonomy, load_taxonomy
 
 COOKIE = "hazardscan_session"
@@ -77,6 +80,28 @@ def get_scanner(request: Request) -> Scanner:
 
 
 ScannerDep = Annotated[Scanner, Depends(get_scanner)]
+
+
+@dataclass(frozen=True)
+class GatedScanner:
+    """The model through the service's gate, for the app's photo uploads: they wait in the same queue and slots as
+    the API's photos, and a crowd of them is refused with 503 and ``Retry-After`` (the app's upload queue tries
+    again), instead of running side by side with no bound and slowing every other route."""
+
+    scanner: Scanner
+    request: Request
+
+    def scan(self, data: bytes, options: ScanOptions) -> ScanResult:
+        """Called in one of FastAPI's worker threads (the routes are plain ``def``); the gate lives in the loop."""
+        state: ServiceState = self.request.app.state.service
+        return anyio.from_thread.run(admitted_scan, self.request, state, self.scanner, options, data)
+
+
+def get_gated_scanner(request: Request, scanner: ScannerDep) -> GatedScanner:
+    return GatedScanner(scanner, request)
+
+
+GatedScannerDep = Annotated[GatedScanner, Depends(get_gated_scanner)]
 
 
 def get_taxonomy(request: Request) -> Taxonomy:

@@ -189,6 +189,24 @@ def test_offline_photo_waits_in_the_queue_and_uploads_once(app_server: AppServer
     assert page.errors == []
 
 
+def test_a_busy_server_is_said_so_and_tried_again_when_it_says(app_server: AppServer, phone: Any, photos: Any) -> None:
+    """A 503 with Retry-After (the model's queue is full) is not a lost network: the card says the server is busy
+    and the upload goes again after the server's Retry-After, not the 15 s an offline phone waits."""
+    page = phone()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "繁忙时段测试单位")
+    busy = {"error": {"code": "server_busy", "message": "the server is busy (17 photos running or queued)"}}
+    page.route("**/photos", lambda route: route.fulfill(status=503, headers={"Retry-After": "2"}, json=busy), times=1)
+    choose_photos(page, [photos["fire4"]])
+    expect(page.locator("[data-queue] .q-status")).to_have_text("服务器繁忙，稍后自动重试…")
+    refused_at = time.monotonic()
+    expect(page.locator("[data-photo]")).to_have_count(1, timeout=10_000)
+    assert 1.5 < time.monotonic() - refused_at < 10  # after the server's 2 s, well before 15
+    expect(page.locator("[data-queue] .qi")).to_have_count(0)
+    assert inspection(app_server.client("inspector"), iid)["photo_count"] == 1
+    assert page.errors == []
+
+
 def test_photo_is_downscaled_upright_in_the_browser(app_server: AppServer, phone: Any, tmp_path: Path) -> None:
     """A 4000×3000 photo with EXIF orientation 6 (a phone held upright) is kept and sent as 1536×2048, upright."""
     img = Image.new("RGB", (4000, 3000), (90, 120, 150))

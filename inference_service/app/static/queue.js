@@ -147,7 +147,7 @@ export function xhrPost(url, form, onProgress) {
     x.onload = () => {
       let data = null;
       try { data = JSON.parse(x.responseText); } catch { /* not JSON */ }
-      res({ status: x.status, data });
+      res({ status: x.status, data, retryAfter: Number(x.getResponseHeader('Retry-After')) || 0 });
     };
     x.onerror = x.ontimeout = x.onabort = () => res({ status: 0, data: null });
     x.send(form);
@@ -223,7 +223,12 @@ export async function uploadOne(queuedRec) {
     setLive(rec.key, 'wait');
     return await refreshMe() && st.csrf !== before ? 'again' : 'stop';
   }
-  if (r.status === 0 || r.status === 401 || r.status === 408 || r.status === 429 || r.status >= 500) {
+  if (r.status === 429 || r.status === 503) {  // the server is busy: try again when it says, not in 15 s
+    setLive(rec.key, 'busy');
+    retryInMs = Math.min(RETRY_MS, Math.max(1000, r.retryAfter * 1000));
+    return 'stop';
+  }
+  if (r.status === 0 || r.status === 401 || r.status === 408 || r.status >= 500) {
     setLive(rec.key, 'wait');
     if (r.status === 401) loggedOut();
     return 'stop';
@@ -243,6 +248,8 @@ export async function uploadOne(queuedRec) {
 export let pumping = false;
 export let pumpAgain = false;
 export let retryTimer = 0;
+const RETRY_MS = 15000;  // offline or server trouble: the next try
+let retryInMs = RETRY_MS;  // sooner when a busy server said when (Retry-After)
 export async function pump() {
   if (pumping) { pumpAgain = true; return; }
   pumping = true;
@@ -274,7 +281,8 @@ export async function pump() {
     await notify();
   }
   clearTimeout(retryTimer);
-  if (stopped && queued.some((r) => !r.error)) retryTimer = setTimeout(pump, 15000);
+  if (stopped && queued.some((r) => !r.error)) retryTimer = setTimeout(pump, retryInMs);
+  retryInMs = RETRY_MS;
 }
 window.addEventListener('online', () => { netBadge(); pump(); });
 window.addEventListener('offline', netBadge);
@@ -305,6 +313,7 @@ export function queueCard(kind, target) {
         text = t('q_up', Math.round(lv.frac * 100));
         bar = h('progress', { max: 100, value: Math.round(lv.frac * 100) });
       } else if (lv?.phase === 'proc') text = t('q_proc');
+      else if (lv?.phase === 'busy') text = t('q_busy');
       const acts = r.error ? h('div', { class: 'row' },
         h('button', { class: 'btn ghost', type: 'button', onclick: async () => {
           const rec = await idb.get(r.key); rec.error = null; await idb.put(rec); await notify(); pump(); } }, t('retry')),
