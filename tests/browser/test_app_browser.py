@@ -207,6 +207,29 @@ def test_a_busy_server_is_said_so_and_tried_again_when_it_says(app_server: AppSe
     assert page.errors == []
 
 
+def test_a_phone_refused_again_and_again_backs_off(app_server: AppServer, phone: Any, photos: Any) -> None:
+    """Refused again, a phone waits longer each time (1, 2, 4 … s, with some jitter), so that a crowd of phones
+    does not upload in step every second while the server is overloaded."""
+    page = phone()
+    page.add_init_script("Math.random = () => 0.5")  # the jitter's middle: the waits are 1 s and 2 s exactly
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "持续繁忙测试单位")
+    busy = {"error": {"code": "server_busy", "message": "the server is busy"}}
+    tries: list[float] = []
+
+    def refuse(route: Any) -> None:
+        tries.append(time.monotonic())
+        route.fulfill(status=503, headers={"Retry-After": "1"}, json=busy)
+
+    page.route("**/photos", refuse, times=3)
+    choose_photos(page, [photos["fire5"]])
+    expect(page.locator("[data-photo]")).to_have_count(1, timeout=20_000)  # the fourth try goes through
+    assert len(tries) == 3
+    first, second = tries[1] - tries[0], tries[2] - tries[1]
+    assert 0.9 < first < 1.7 and second > 1.9 and second > first + 0.6, (first, second)
+    assert inspection(app_server.client("inspector"), iid)["photo_count"] == 1
+
+
 def test_photo_is_downscaled_upright_in_the_browser(app_server: AppServer, phone: Any, tmp_path: Path) -> None:
     """A 4000×3000 photo with EXIF orientation 6 (a phone held upright) is kept and sent as 1536×2048, upright."""
     img = Image.new("RGB", (4000, 3000), (90, 120, 150))

@@ -210,6 +210,7 @@ export async function uploadOne(queuedRec) {
   if (rec.scene) form.append('scene', rec.scene);
   setLive(rec.key, 'up', 0);
   const r = await xhrPost(url, form, (f) => setLive(rec.key, f >= 1 ? 'proc' : 'up', f));
+  if (r.status !== 429 && r.status !== 503) busyInARow = 0;
   if (r.status >= 200 && r.status < 300) {
     await idb.del(rec.key);
     live.delete(rec.key);
@@ -225,7 +226,9 @@ export async function uploadOne(queuedRec) {
   }
   if (r.status === 429 || r.status === 503) {  // the server is busy: try again when it says, not in 15 s
     setLive(rec.key, 'busy');
-    retryInMs = Math.min(RETRY_MS, Math.max(1000, r.retryAfter * 1000));
+    busyInARow += 1;  // refused again and again: back off, so that a crowd of phones does not upload in step
+    const wait = Math.max(1000, r.retryAfter * 1000, 1000 * 2 ** Math.min(busyInARow - 1, 4));
+    retryInMs = Math.min(RETRY_MS, wait) * (0.8 + 0.4 * Math.random());
     return 'stop';
   }
   if (r.status === 0 || r.status === 401 || r.status === 408 || r.status >= 500) {
@@ -250,6 +253,7 @@ export let pumpAgain = false;
 export let retryTimer = 0;
 const RETRY_MS = 15000;  // offline or server trouble: the next try
 let retryInMs = RETRY_MS;  // sooner when a busy server said when (Retry-After)
+let busyInARow = 0;
 export async function pump() {
   if (pumping) { pumpAgain = true; return; }
   pumping = true;
