@@ -3,10 +3,11 @@
     .venv/bin/python benchmarks/app_crowd.py [--clients 64] [--seconds 30] [--server-root OLD_CHECKOUT]
 
 Runs the real service (tests/app_fixtures.start_app_server: uvicorn, SQLite, seeded users) on the given model.
-``--clients`` inspectors, logged in first, each with an inspection of their own, upload 2048×1536 phone JPEGs (what the
-app sends after its in-browser downscale) back to back, waiting ``Retry-After`` when refused. Beside them, in a
-process of its own so that the crowd's client work does not count in its figures: an API client posts a 1080p
-photo every 0.5 s, a supervisor lists inspections every 0.5 s and a probe times ``/healthz`` every 0.1 s.
+``--clients`` inspectors, logged in first, each with an inspection of their own, upload 2048×1536 phone JPEGs
+(what the app sends after its in-browser downscale) back to back. Refused, they wait as the app's queue does:
+``Retry-After``, doubling while refused again, up to 15 s, jittered. Beside them, in a process of its own so that
+the crowd's client work does not count in its figures: an API client posts a 1080p photo every 0.5 s, a
+supervisor lists inspections every 0.5 s and a probe times ``/healthz`` every 0.1 s.
 Prints status counts and latencies. ``--server-root`` serves another checkout (an earlier commit, from
 ``git worktree add``) with the same clients, to compare. Not a test: the figures depend on the machine.
 """
@@ -18,6 +19,7 @@ import asyncio
 import logging
 import multiprocessing
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -60,7 +62,7 @@ async def crowd(base: str, clients: int, seconds: float, password: str, username
         return f"/app/api/inspections/{r.json()['id']}/photos"
 
     async def inspector(c: httpx.AsyncClient, url: str, until: float) -> None:
-        k = 0
+        k = refused = 0
         while time.monotonic() < until:
             t0 = time.monotonic()
             r = await c.post(
@@ -72,8 +74,12 @@ async def crowd(base: str, clients: int, seconds: float, password: str, username
             codes[r.status_code] = codes.get(r.status_code, 0) + 1
             if r.status_code < 300:
                 latencies.append(time.monotonic() - t0)
-            elif r.status_code in (429, 503):
-                await asyncio.sleep(float(r.headers.get("retry-after", "1")))
+            if r.status_code in (429, 503):  # as the app's queue does (queue.js): Retry-After, backing off
+                refused += 1
+                wait = max(1.0, float(r.headers.get("retry-after", "1")), 2.0 ** min(refused - 1, 4))
+                await asyncio.sleep(min(15.0, wait) * random.uniform(0.8, 1.2))
+            else:
+                refused = 0
 
     sessions = [httpx.AsyncClient(base_url=base, timeout=120) for _ in range(clients)]
     try:
