@@ -460,6 +460,13 @@ def letterbox_tensor(
     return target
 
 
+def model_input(img: DecodedImage, new_shape: tuple[int, int], stride: int | None = None) -> npt.NDArray[np.float32]:
+    """The ``1×3×H×W`` tensor a model runs on for ``img``, prepared as the service prepares it (:func:`place`,
+    :func:`letterbox_tensor`); for tools that need the pixels only, not the geometry."""
+    h, w = img.array.shape[:2]
+    return letterbox_tensor(img.array, place(h, w, new_shape, stride), bgr=img.channels == "BGR")
+
+
 def to_tensor(
     img: UInt8Image, *, bgr: bool = False, out: npt.NDArray[np.float32] | None = None
 ) -> npt.NDArray[np.float32]:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import onnx
 
-from inference_service.imaging import decode_image, letterbox, to_tensor
+from inference_service.imaging import decode_image, model_input
 from inference_service.model_card import parse_stride
 from training.offline import prepare_offline
 
@@ -59,7 +59,7 @@ def embed_card(model: onnx.ModelProto, card: dict[str, Any]) -> onnx.ModelProto:
 
 def _prepared(path: Path, size: tuple[int, int], stride: int | None) -> np.ndarray:
     img = decode_image(path.read_bytes(), max(size))
-    return to_tensor(letterbox(img.array, size, stride)[0], bgr=img.channels == "BGR")
+    return model_input(img, size, stride)
 
 
 class _Calibration:

@@ -41,7 +41,7 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from inference_service.imaging import decode_image, letterbox, to_tensor
+from inference_service.imaging import decode_image, model_input
 from inference_service.model_card import ModelCard, load_model, resolve_model_path
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,7 @@ def calibration_tensors(photos: Sequence[Path], size: tuple[int, int]) -> list[n
     out = []
     for path in photos:
         img = decode_image(path.read_bytes(), max(size))
-        out.append(to_tensor(letterbox(img.array, size, None)[0], bgr=img.channels == "BGR"))
+        out.append(model_input(img, size))
     return out
 
 
