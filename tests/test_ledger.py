@@ -183,6 +183,20 @@ def test_supervisors_assign_and_overdue_items_are_flagged_filtered_and_exported(
     assert sheet[fresh["id"]][0].fill.fgColor.rgb in (None, "00000000")
 
 
+def test_a_unit_named_like_a_formula_exports_as_text(app_server: AppServer):
+    """A unit name an attacker typed as a spreadsheet formula opens as text in the supervisor's Excel."""
+    insp = app_server.client("inspector")
+    name = '=HYPERLINK("http://evil.example","点此查看")'
+    item = open_item(insp, unit=name, seed=9)
+    text = insp.get("/app/api/ledger/export.csv", params={"unit": "evil.example"}).content.decode("utf-8")
+    rows = list(csv.reader(io.StringIO(text[1:])))
+    assert len(rows) == 2 and rows[1][0] == item["id"] and rows[1][1] == "'" + name
+    xlsx = insp.get("/app/api/ledger/export.xlsx", params={"unit": "evil.example"})
+    assert xlsx.status_code == 200, xlsx.text
+    cell = load_workbook(io.BytesIO(xlsx.content)).active.cell(2, 2)
+    assert (cell.value, cell.data_type) == (name, "s")
+
+
 def test_another_organisation_cannot_touch_the_ledger(app_server: AppServer):
     a, b = app_server.client("inspector"), app_server.client("inspector_b")
     item = open_item(a, seed=7)

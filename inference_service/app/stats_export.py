@@ -1,11 +1,11 @@
-"""A statistics table as CSV (UTF-8 with BOM, so Excel opens the Chinese right) or XLSX (openpyxl)."""
+"""A statistics table as CSV or XLSX (:mod:`inference_service.sheets`)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
+
+from inference_service import sheets
 
 
 def rows_of(data: Any) -> list[dict[str, Any]]:
@@ -24,32 +24,10 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def to_csv(data: Any) -> bytes:
     rows = rows_of(data)
     cols = _columns(rows)
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(cols)
-    for r in rows:
-        w.writerow(["" if r.get(c) is None else r.get(c) for c in cols])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return sheets.to_csv(cols, ([r.get(c) for c in cols] for r in rows))
 
 
 def to_xlsx(data: Any, title: str) -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
     rows = rows_of(data)
     cols = _columns(rows)
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = title[:31]
-    ws.append(cols)
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for r in rows:
-        ws.append([r.get(c) for c in cols])
-    for i, c in enumerate(cols, start=1):
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = max(10, min(40, len(c) + 4))
-    ws.freeze_panes = "A2"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+    return sheets.to_xlsx(cols, ([r.get(c) for c in cols] for r in rows), title)

@@ -1,12 +1,11 @@
-"""Ledger export: CSV (UTF-8 with BOM, so Excel opens the Chinese right) and XLSX (openpyxl)."""
+"""Ledger export: CSV and XLSX (:mod:`inference_service.sheets`)."""
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from inference_service import sheets
 from inference_service.ledger.rules import SEVERITY_ZH
 
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -43,36 +42,19 @@ def flat(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def to_csv(items: Sequence[Mapping[str, Any]]) -> bytes:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow([title for _, title in COLUMNS])
-    for item in items:
-        row = flat(item)
-        w.writerow([row[key] for key, _ in COLUMNS])
-    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+    return sheets.to_csv(_header(), (_row(item) for item in items))
 
 
 def to_xlsx(items: Sequence[Mapping[str, Any]], title: str = "隐患台账") -> bytes:
-    from openpyxl import Workbook
-    from openpyxl.styles import Font, PatternFill
+    """The ledger as one sheet, overdue items in light red."""
+    overdue = [bool(item["overdue"]) for item in items]
+    return sheets.to_xlsx(_header(), [_row(item) for item in items], title, highlight=overdue, min_width=12, pad=6)
 
-    wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = title
-    ws.append([t for _, t in COLUMNS])
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    overdue_fill = PatternFill("solid", fgColor="FFD7D7")
-    for item in items:
-        row = flat(item)
-        ws.append([row[key] for key, _ in COLUMNS])
-        if item["overdue"]:
-            for cell in ws[ws.max_row]:
-                cell.fill = overdue_fill
-    for i, (_, t) in enumerate(COLUMNS, start=1):
-        ws.column_dimensions[ws.cell(1, i).column_letter].width = max(12, min(40, len(t) + 6))
-    ws.freeze_panes = "A2"
-    buf = io.BytesIO()
-    wb.save(buf)
-    return buf.getvalue()
+
+def _header() -> list[str]:
+    return [title for _, title in COLUMNS]
+
+
+def _row(item: Mapping[str, Any]) -> list[Any]:
+    row = flat(item)
+    return [row[key] for key, _ in COLUMNS]
