@@ -169,7 +169,9 @@ def render_evidence(
     line = max(2, long_side // 400)
     draw = ImageDraw.Draw(canvas)
     for a in annotations:
-        x1, y1, x2, y2 = a.box[0] * sx, a.box[1] * sy, a.box[2] * sx, a.box[3] * sy
+        # in order whatever the box says: a box stored inverted must not cost the photo its evidence
+        x1, x2 = sorted((a.box[0] * sx, a.box[2] * sx))
+        y1, y2 = sorted((a.box[1] * sy, a.box[3] * sy))
         if a.dashed:
             _dashed_rectangle(draw, (x1, y1, x2, y2), a.colour, line)
         else:

@@ -173,3 +173,19 @@ def scene_model_server(root: Path) -> Iterator[AppServer]:
     model = build_model_dir(root / "m", classes=SCENE_CLASSES, class_thresholds={})
     with start_app_server(model, root / "data") as s:
         yield s
+
+
+def open_item(c: httpx.Client, unit: str = "阳泉某化工厂", seed: int = 0, confirm: bool = True) -> dict:
+    """A new inspection of ``unit`` with one fire photo; its finding confirmed into the ledger (the item), or not
+    (the finding)."""
+    insp = c.post("/app/api/inspections", json={"unit": {"name": unit, "address": "桃北路"}, "scene": "industry"})
+    photo = c.post(
+        f"/app/api/inspections/{insp.json()['id']}/photos",
+        files={"photo": ("p.jpg", fire_photo(seed=seed), "image/jpeg")},
+        data={"idempotency_key": f"ledger-{unit}-{seed}"},
+    ).json()
+    finding = photo["findings"][0]
+    if not confirm:
+        return finding
+    decided = c.post(f"/app/api/findings/{finding['id']}/decision", json={"decision": "confirm"}).json()
+    return c.get(f"/app/api/ledger/{decided['ledger_item_id']}").json()

@@ -12,26 +12,12 @@ from pathlib import Path
 import app_fixtures
 import pytest
 from _pg import pg_server, pg_url  # noqa: F401  (fixtures)
-from app_fixtures import AppServer, clean_photo, fire_photo, start_app_server
+from app_fixtures import AppServer, clean_photo, fire_photo, open_item, start_app_server
 from openpyxl import load_workbook
 
 from inference_service.ledger import DeadlinePolicy, is_overdue, recheck
 
 app_server = app_fixtures.app_server  # the fixture
-
-
-def open_item(c, unit: str = "阳泉某化工厂", seed: int = 0, confirm: bool = True) -> dict:
-    insp = c.post("/app/api/inspections", json={"unit": {"name": unit, "address": "桃北路"}, "scene": "industry"})
-    photo = c.post(
-        f"/app/api/inspections/{insp.json()['id']}/photos",
-        files={"photo": ("p.jpg", fire_photo(seed=seed), "image/jpeg")},
-        data={"idempotency_key": f"ledger-{unit}-{seed}"},
-    ).json()
-    finding = photo["findings"][0]
-    if not confirm:
-        return finding
-    decided = c.post(f"/app/api/findings/{finding['id']}/decision", json={"decision": "confirm"}).json()
-    return c.get(f"/app/api/ledger/{decided['ledger_item_id']}").json()
 
 
 def move(c, item: dict, to: str, **extra):

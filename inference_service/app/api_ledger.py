@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
@@ -18,27 +18,39 @@ from inference_service.app.views import ledger_out
 from inference_service.ledger import LedgerConflict, LedgerFilter, LedgerForbidden, recheck
 from inference_service.ledger.export import to_csv, to_xlsx
 from inference_service.records import NewPhoto
-from inference_service.storage import Cursor
+from inference_service.storage import MAX_OFFSET, Cursor
 from inference_service.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/app/api", tags=["app"])
 _KEY_USED_ZH = "该 idempotency_key 已用于其他照片"
 
 
+# The dates a filter or a deadline may name: far enough either way for any real record, near enough that a day after
+# the latest and a month's arithmetic stay inside the calendar (a year-10000 date cannot be computed or shown).
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_when(value: str | None, offset_hours: float, *, end: bool = False) -> float | None:
-    """``YYYY-MM-DD`` (local day; ``end``: the day after it, for an inclusive end) or an ISO date-time."""
+    """``YYYY-MM-DD`` (local day; ``end``: the day after it, for an inclusive end) or an ISO date-time, between
+    :data:`EARLIEST` and :data:`LATEST`."""
     if not value:
         return None
     tz = timezone(timedelta(hours=offset_hours))
     try:
         if len(value) == 10:
-            day = datetime.fromisoformat(value).replace(tzinfo=tz)
-            return (day + timedelta(days=1 if end else 0)).timestamp()
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
+            when = datetime.fromisoformat(value).replace(tzinfo=tz) + timedelta(days=1 if end else 0)
+        else:
+            when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            when = when if when.tzinfo else when.replace(tzinfo=tz)
+        inside = EARLIEST <= when <= LATEST
+    except (ValueError, OverflowError) as exc:
         raise AppError(422, "validation_error", f"{value!r} is not a date (YYYY-MM-DD) or ISO date-time",
                        f"{value!r} 不是有效日期（YYYY-MM-DD）") from exc  # fmt: skip
-    return (when if when.tzinfo else when.replace(tzinfo=tz)).timestamp()
+    if not inside:
+        raise AppError(422, "validation_error", f"{value!r} lies outside {EARLIEST:%Y-%m-%d} … {LATEST:%Y-%m-%d}",
+                       f"{value!r} 超出可用日期范围（{EARLIEST:%Y-%m-%d} 至 {LATEST:%Y-%m-%d}）")  # fmt: skip
+    return when.timestamp()
 
 
 def ledger_filter(
@@ -73,7 +85,7 @@ def list_ledger(
     tax: TaxonomyDep,
     flt: LedgerFilterDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> s.LedgerList:
     items, total = _items(ctx, user, flt, tax, limit, offset)
     return s.LedgerList(items=items, total=total)
@@ -192,7 +204,10 @@ def rectification(
         raise not_found("ledger item", "台账条目")
     seen = ctx.records.photo_by_key(user.org_id, key)
     if seen is not None:  # a retried upload: nothing is applied twice
-        if seen["id"] != item["rectification_photo_id"] and seen["kind"] != "rectification":
+        # this item's photo, or an earlier rectification photo of its inspection (a photo row does not say which
+        # item it fixed); a key of any other photo is a client's mistake, not a retry
+        earlier = seen["kind"] == "rectification" and seen["inspection_id"] == item["inspection_id"]
+        if seen["id"] != item["rectification_photo_id"] and not earlier:
             raise conflict(
                 "this idempotency_key was used for another photo upload", "该 idempotency_key 已用于其他照片"
             )

@@ -22,7 +22,7 @@ from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks
 from inference_service.imaging import decode_for_display
 from inference_service.records import NewFinding, NewPhoto, RecordConflict
 from inference_service.scan import Scanner, ScanOptions, ScanResult
-from inference_service.storage import Cursor
+from inference_service.storage import MAX_OFFSET, Cursor
 from inference_service.taxonomy import Taxonomy
 
 logger = logging.getLogger(__name__)
@@ -164,9 +164,9 @@ def create_inspection(body: s.InspectionIn, user: UserDep, ctx: CtxDep, tax: Tax
     row, created = ctx.records.create_inspection(
         user.org_id,
         user.id,
-        unit_name=body.unit.name.strip(),
-        unit_address=body.unit.address.strip(),
-        unit_credit_code=(body.unit.credit_code or "").strip() or None,
+        unit_name=body.unit.name,
+        unit_address=body.unit.address,
+        unit_credit_code=body.unit.credit_code or None,
         scene=body.scene,
         location=(loc.lat, loc.lon, loc.accuracy_m) if loc else None,
         client_id=body.client_id,
@@ -182,7 +182,7 @@ def list_inspections(
     user: UserDep,
     ctx: CtxDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> s.InspectionList:
     rows, total = ctx.records.list_inspections(user.org_id, limit, offset)
     names = _names(ctx, user.org_id)
@@ -293,8 +293,9 @@ def _ledger_hooks(ctx: AppContext, user: User, taxonomy: Taxonomy) -> dict[str, 
 
 
 def _check_box(box: list[float], photo: dict[str, Any]) -> tuple[float, float, float, float]:
+    """The box clipped to the photo; refused unless some of it lies on the photo (1 px of slack at the far edges)."""
     w, h = int(photo["width"]), int(photo["height"])
-    if box[2] > w + 1 or box[3] > h + 1:
+    if box[0] >= w or box[1] >= h or box[2] > w + 1 or box[3] > h + 1:
         raise AppError(422, "validation_error", f"box {box} lies outside the {w}×{h} photo",
                        f"框 {box} 超出照片范围（{w}×{h}）")  # fmt: skip
     return (box[0], box[1], min(box[2], w), min(box[3], h))

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field_validator
 
 Role = Literal["inspector", "supervisor", "admin"]
 Severity = Literal["critical", "high", "medium", "low"]
 LedgerStatus = Literal["open", "in_progress", "pending_review", "closed"]
 BoxList = list[float]
+# an optional note: left out, empty or null all mean none
+Note = Annotated[str, BeforeValidator(lambda v: "" if v is None else v), Field(max_length=2000)]
 
 
 def _check_box(box: list[float] | None) -> list[float] | None:
@@ -88,15 +90,17 @@ class TaxonomyOut(BaseModel):
 
 
 class Unit(BaseModel):
-    name: str = Field(min_length=1, max_length=200)
-    address: str = Field(default="", max_length=300)
-    credit_code: str | None = Field(default=None, max_length=18)
+    """The inspected unit; each text trimmed before its length is checked (a name of spaces is no name)."""
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
+    credit_code: Annotated[str, StringConstraints(strip_whitespace=True, max_length=18)] | None = None
 
 
 class Location(BaseModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
-    accuracy_m: float | None = Field(default=None, ge=0)
+    accuracy_m: float | None = Field(default=None, ge=0, le=100_000, allow_inf_nan=False)
 
 
 class InspectionIn(BaseModel):
@@ -197,7 +201,7 @@ class DecisionIn(BaseModel):
 class FindingIn(BaseModel):
     hazard_id: str
     box: BoxList
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
     _box = field_validator("box")(_check_box)
 
@@ -250,7 +254,7 @@ class LedgerList(BaseModel):
 class TransitionIn(BaseModel):
     to: LedgerStatus
     version: int
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
     responsible_person: str | None = Field(default=None, max_length=100)
     override: bool = False
 
@@ -260,7 +264,7 @@ class AssignIn(BaseModel):
     assigned_to: str | None = Field(default=None, description="a user id of your organisation")
     responsible_person: str | None = Field(default=None, max_length=100)
     deadline: str | None = Field(default=None, description="ISO date or date-time")
-    note: str = Field(default="", max_length=2000)
+    note: Note = ""
 
 
 class HazardCount(BaseModel):

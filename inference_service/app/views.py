@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -72,12 +73,18 @@ def photo_out(row: Row, findings: Sequence[Row], taxonomy: Taxonomy) -> s.PhotoO
 
 
 def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] | None = None) -> s.InspectionOut:
+    # stored values are shown as they are, not checked again against the input's limits (model_construct): a row
+    # stored under older, looser rules must not make the whole list fail
     loc = None
     if row["lat"] is not None and row["lon"] is not None:
-        loc = s.Location(lat=row["lat"], lon=row["lon"], accuracy_m=row["accuracy_m"])
+        accuracy = row["accuracy_m"]
+        accuracy = accuracy if accuracy is None or math.isfinite(accuracy) else None
+        loc = s.Location.model_construct(lat=row["lat"], lon=row["lon"], accuracy_m=accuracy)
     return s.InspectionOut(
         id=row["id"],
-        unit=s.Unit(name=row["unit_name"], address=row["unit_address"], credit_code=row["unit_credit_code"]),
+        unit=s.Unit.model_construct(
+            name=row["unit_name"], address=row["unit_address"], credit_code=row["unit_credit_code"]
+        ),
         scene=row["scene"],
         inspector=s.Inspector(id=row["inspector_id"], display_name=names.get(row["inspector_id"], "?")),
         created_at=_iso(row["created_at"]),

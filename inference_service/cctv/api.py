@@ -26,8 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from inference_service.api.errors import InvalidQueryError, ServiceUnavailableError
 from inference_service.api.schemas import ErrorResponse
 from inference_service.cctv.store import DEFAULT_DB, EventStore, StoredEvent
-
-MAX_OFFSET = 10_000_000  # far past any events table; keeps SQLite's 64-bit OFFSET from overflowing
+from inference_service.storage import MAX_OFFSET
 
 
 class CctvSettings(BaseSettings):

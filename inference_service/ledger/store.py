@@ -17,6 +17,11 @@ Row = dict[str, Any]
 ROLE_RANK = {"inspector": 0, "supervisor": 1, "admin": 2}
 
 
+def like_escaped(text: str) -> str:
+    """``text`` matched literally inside a ``LIKE … ESCAPE '!'`` pattern: its ``%``, ``_`` and ``!`` escaped."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
+
+
 class LedgerConflict(Exception):
     """409: wrong transition, stale version, or the item is closed."""
 
@@ -132,7 +137,7 @@ class Ledger:
         now = time.time() if now is None else now
         where, params = ["org_id = ?"], list[Any]([org_id])
         for clause, value in (
-            ("unit_name LIKE ?", f"%{flt.unit}%" if flt.unit else None),
+            ("unit_name LIKE ? ESCAPE '!'", f"%{like_escaped(flt.unit)}%" if flt.unit else None),
             ("hazard_id = ?", flt.hazard),
             ("severity = ?", flt.severity),
             ("status = ?", flt.status),

@@ -1,10 +1,11 @@
 """The service's one storage layer: :class:`Database` (SQLite or PostgreSQL) and versioned migrations."""
 
-from inference_service.storage.db import DDL, Cursor, Database, StorageError, is_unique_violation, parse_url
+from inference_service.storage.db import DDL, MAX_OFFSET, Cursor, Database, StorageError, is_unique_violation, parse_url
 from inference_service.storage.migrations import Migration, applied_versions, migrate
 
 __all__ = [
     "DDL",
+    "MAX_OFFSET",
     "Cursor",
     "Database",
     "Migration",

@@ -27,6 +27,9 @@ DDL: dict[str, dict[str, str]] = {
 }
 
 
+MAX_OFFSET = 10_000_000  # the largest OFFSET a listing takes: far past any table, inside SQLite's 64-bit integers
+
+
 class StorageError(RuntimeError):
     """The database cannot be opened or used; the message says which and why."""
 

@@ -258,7 +258,7 @@ export function photoCard(photo) {
           e.target.disabled = true;
           try {
             const f = await api('POST', `/app/api/photos/${photo.id}/findings`,
-              { hazard_id: sel.value, box: ui.box, note: note.value.trim() || null });
+              { hazard_id: sel.value, box: ui.box, note: note.value.trim() });
             (photo.findings ||= []).push(f);
             ui.mode = 'view'; ui.box = null; frame.classList.remove('drawing');
             drawBoxes(); renderBelow(); toast(t('saved'));
