@@ -105,6 +105,11 @@ export function assignForm(it, done, err) {
   h('div', { class: 'btns' }, h('button', { class: 'btn', type: 'submit', 'data-act': 'assign' }, t('save'))));
   return h('details', { class: 'small assign' }, h('summary', {}, t('assign')), form);
 }
+/** Local calendar days from today to the day of ``iso``: 0 today, 1 tomorrow, -1 yesterday. */
+export function calendarDays(iso, now = new Date()) {
+  const day = (d) => Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()) / 86400000;
+  return day(new Date(iso)) - day(now);
+}
 export function ledgerCard(it) {
   const card = h('article', { class: `card bl-${it.severity}${it.overdue ? ' overdue' : ''}`, 'data-ledger': it.id,
     'data-status': it.status, 'data-finding': it.finding_id, 'data-recheck': it.ai_recheck || null });
@@ -126,8 +131,7 @@ export function ledgerCard(it) {
       }
     }
   }
-  const due = new Date(it.deadline);
-  const days = Math.ceil((due - Date.now()) / 86400000);
+  const days = calendarDays(it.deadline);
   const dueText = it.status === 'closed' ? `${t('closed_at')} ${fmtDate(it.closed_at)}`
     : it.overdue ? t('days_over', Math.max(1, -days)) : days <= 0 ? t('due_today') : t('days_left', days);
   let actions = null;

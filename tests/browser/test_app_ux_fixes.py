@@ -1,0 +1,69 @@
+"""Usability fixes found by the phone UX review (work/s18/ux/FINDINGS.md), each checked in a real browser.
+
+Debian's chromium at 360×640 against a real server (tests/app_fixtures.py); each test makes its own items.
+Set HAZARDSCAN_UX_SHOTS to a folder to keep a screenshot of each fixed screen there.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from app_fixtures import AppServer, open_item
+from browser_helpers import expect, login
+
+CST = timezone(timedelta(hours=8))  # the server's deadlines end at 23:59:59 of a UTC+8 day
+
+
+def shot(page: Any, name: str) -> None:
+    """A screenshot of the screen as the phone shows it, when HAZARDSCAN_UX_SHOTS names a folder."""
+    if folder := os.environ.get("HAZARDSCAN_UX_SHOTS"):
+        page.screenshot(path=os.path.join(folder, f"{name}.png"))
+
+
+def ledger_item(app_server: AppServer, unit: str, seed: int, deadline: str | None = None) -> dict[str, Any]:
+    """A confirmed 现场明火 in the ledger (the inspector's), its deadline moved to ``deadline`` by the supervisor."""
+    item = open_item(app_server.client("inspector"), unit, seed=seed)
+    if deadline:
+        r = app_server.client("supervisor").post(
+            f"/app/api/ledger/{item['id']}/assign", json={"version": item["version"], "deadline": deadline}
+        )
+        r.raise_for_status()
+        item = r.json()
+    return item
+
+
+def ledger_card(page: Any, item: dict[str, Any]) -> Any:
+    return page.locator(f"[data-ledger='{item['id']}']")
+
+
+def filter_unit(page: Any, unit: str) -> None:
+    """Open 台账 → 筛选, type the unit, 应用."""
+    page.click("#nav a[href='#/ledger']")
+    page.locator("details.card > summary").click()
+    page.fill("#f-unit", unit)
+    page.get_by_role("button", name="应用").click()
+
+
+def test_deadline_countdown_counts_local_calendar_days(app_server: AppServer, phone: Any) -> None:
+    """A 重大 hazard due at the end of today reads 今日到期, not 剩 1 天; tomorrow is 剩 1 天, in three days 剩 3 天."""
+    unit = "倒计时测试单位"
+    today = ledger_item(app_server, unit, 11, "2030-06-10")
+    tomorrow = ledger_item(app_server, unit, 12, "2030-06-11")
+    later = ledger_item(app_server, unit, 13, "2030-06-13")
+    page = phone(timezone_id="Asia/Shanghai")
+    page.clock.set_fixed_time(datetime(2030, 6, 10, 9, 30, tzinfo=CST))
+    login(page, app_server, "inspector")
+    filter_unit(page, unit)
+    expect(page.locator("[data-ledger]")).to_have_count(3)
+    expect(ledger_card(page, today)).to_contain_text("今日到期")
+    expect(ledger_card(page, tomorrow)).to_contain_text("剩 1 天")
+    expect(ledger_card(page, later)).to_contain_text("剩 3 天")
+    page.clock.set_fixed_time(datetime(2030, 6, 10, 23, 30, tzinfo=CST))  # late evening: still the same day
+    page.get_by_role("button", name="应用").click()
+    expect(ledger_card(page, today)).to_contain_text("今日到期")
+    expect(ledger_card(page, tomorrow)).to_contain_text("剩 1 天")
+    page.locator("details.card > summary").click()  # fold 筛选 away to see the cards
+    shot(page, "m1-ledger-due-today")
+    assert page.errors == []
