@@ -7,6 +7,7 @@ Set HAZARDSCAN_UX_SHOTS to a folder to keep a screenshot of each fixed screen th
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -66,4 +67,30 @@ def test_deadline_countdown_counts_local_calendar_days(app_server: AppServer, ph
     expect(ledger_card(page, tomorrow)).to_contain_text("剩 1 天")
     page.locator("details.card > summary").click()  # fold 筛选 away to see the cards
     shot(page, "m1-ledger-due-today")
+    assert page.errors == []
+
+
+def test_ledger_filter_reset_clears_the_active_filter(app_server: AppServer, phone: Any) -> None:
+    """筛选 → a unit that matches nothing → 应用 → 重置: the list, the chips and the exports are unfiltered again,
+    and the 筛选 heading says when a filter is active."""
+    item = ledger_item(app_server, "重置筛选测试单位", 21)
+    page = phone()
+    login(page, app_server, "inspector")
+    filter_unit(page, "不存在的单位")
+    expect(page.locator("main")).to_contain_text("没有符合条件的隐患")
+    expect(page.locator("details.card > summary")).to_have_text("筛选（1）")
+    csv = page.get_by_role("link", name="CSV")
+    expect(csv).to_have_attribute("href", re.compile(r"unit="))
+    shot(page, "m2-ledger-filter-active")
+    page.get_by_role("button", name="重置").click()
+    expect(page.locator("#f-unit")).to_have_value("")
+    expect(ledger_card(page, item)).to_be_visible()
+    expect(page.locator("details.card > summary")).to_have_text("筛选")
+    expect(csv).not_to_have_attribute("href", re.compile(r"unit="))
+    page.get_by_role("button", name="待整改").click()
+    expect(page.get_by_role("button", name="待整改")).to_have_attribute("aria-pressed", "true")
+    expect(ledger_card(page, item)).to_be_visible()
+    expect(csv).to_have_attribute("href", re.compile(r"status=open"))
+    expect(csv).not_to_have_attribute("href", re.compile(r"unit="))
+    shot(page, "m2-ledger-after-reset")
     assert page.errors == []

@@ -17,6 +17,8 @@ export async function viewLedger() {
   const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: () => load(false) },
     t('more'));
   const exp = h('div', { class: 'row' });
+  const summary = h('summary', {}, t('filter'));
+  const FIELDS = ['unit', 'hazard', 'severity', 'inspector', 'from', 'to'];
   let offset = 0;
   const qs = () => {
     const p = new URLSearchParams();
@@ -34,6 +36,8 @@ export async function viewLedger() {
     if (!r.total) listEl.replaceChildren(h('p', { class: 'empty' }, t(qs().toString() ? 'no_items' : 'ledger_empty')));
     for (const it of r.items) listEl.append(ledgerCard(it));
     more.hidden = offset >= r.total;
+    const n = FIELDS.filter((k) => f[k]).length;  // say that a filter is active, also when the form is folded
+    summary.textContent = n ? t('filter_n', n) : t('filter');
     const q = qs().toString();
     exp.replaceChildren(h('span', { class: 'muted small' }, `${t('export')}:`),
       h('a', { class: 'btn ghost', href: `/app/api/ledger/export.csv${q ? `?${q}` : ''}`, download: 'ledger.csv' }, 'CSV'),
@@ -53,11 +57,14 @@ export async function viewLedger() {
     chip(t('overdue'), false, () => { f.status = ''; f.overdue = true; }));
   const fld = (id, label, input) => h('div', { class: id === 'unit' || id === 'hazard' ? 'full' : '' },
     h('label', { for: `f-${id}` }, label), input);
-  const filters = h('details', { class: 'card' }, h('summary', {}, t('filter')),
+  const filters = h('details', { class: 'card' }, summary,
     h('form', { class: 'filters', onsubmit: async (e) => {
       e.preventDefault();
       const el = e.target.elements;
-      for (const k of ['unit', 'hazard', 'severity', 'inspector', 'from', 'to']) f[k] = el[k].value.trim();
+      for (const k of FIELDS) f[k] = el[k].value.trim();
+      await load().catch((ex) => toast(ex.message));
+    }, onreset: async () => {  // 重置 clears what is applied too (the status chips stay as they are)
+      for (const k of FIELDS) f[k] = '';
       await load().catch((ex) => toast(ex.message));
     } },
     fld('unit', t('unit'), h('input', { id: 'f-unit', name: 'unit', type: 'search' })),
