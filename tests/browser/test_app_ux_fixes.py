@@ -94,3 +94,37 @@ def test_ledger_filter_reset_clears_the_active_filter(app_server: AppServer, pho
     expect(csv).not_to_have_attribute("href", re.compile(r"unit="))
     shot(page, "m2-ledger-after-reset")
     assert page.errors == []
+
+
+def fill_new_inspection(page: Any, unit: str) -> None:
+    page.fill("#uname", unit)
+    page.fill("#addr", "江城区东风三路 88 号")
+    page.select_option("#scene", "construction")
+
+
+def test_back_after_starting_an_inspection_goes_to_the_list_not_a_blank_form(app_server: AppServer, phone: Any) -> None:
+    """开始检查 → the phone's back button: the list (it was a blank 新建检查 form whose new client_id made a second
+    inspection when sent again). A half-filled form survives a look at 台账."""
+    unit = "返回键测试单位"
+    page = phone()
+    login(page, app_server, "inspector")
+    page.click("a[href='#/new']")
+    fill_new_inspection(page, unit)
+    page.click("#nav a[href='#/ledger']")  # a look elsewhere before starting
+    expect(page.locator("main h1")).to_have_text("隐患台账")
+    page.go_back()
+    expect(page.locator("#uname")).to_have_value(unit)
+    expect(page.locator("#scene")).to_have_value("construction")
+    page.click("form button[type=submit]")
+    expect(page.locator("[data-pick=gallery]")).to_be_attached()
+    iid = re.search(r"#/inspection/([\w-]+)$", page.url).group(1)
+    page.go_back()  # the phone's back button
+    expect(page).to_have_url(re.compile(r"#/inspections$"))
+    expect(page.locator(f"a[href='#/inspection/{iid}']")).to_be_visible()
+    expect(page.locator("#uname")).to_have_count(0)
+    shot(page, "m13-back-after-create")
+    page.click("a[href='#/new']")  # the next inspection starts from a blank form
+    expect(page.locator("#uname")).to_have_value("")
+    items = app_server.client("inspector").get("/app/api/inspections?limit=200").json()["items"]
+    assert [i["id"] for i in items if i["unit"]["name"] == unit] == [iid]
+    assert page.errors == []

@@ -74,8 +74,17 @@ export async function viewList() {
   return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')), list, more);
 }
 
+/* The 新建检查 form's draft (this tab, this user): kept while the inspector looks elsewhere, and with it the
+ * client_id, so that sending the same form again returns the same inspection; dropped once it is created. */
+const draftKey = () => `hazardscan.draft.${st.user?.id || ''}`;
+const DRAFT = ['uname', 'addr', 'credit', 'scene'];
 export function viewNew() {
-  const clientId = uuid();  // a retried create (double tap, flaky network) returns the same inspection
+  const draft = JSON.parse(sessionStorage.getItem(draftKey()) || '{}');
+  const clientId = draft.clientId || uuid();  // a retried create (double tap, flaky network) returns the same one
+  const keep = () => sessionStorage.setItem(draftKey(), JSON.stringify({ clientId,
+    ...Object.fromEntries(DRAFT.map((k) => [k, form.elements[k].value])) }));
+  // the inspection replaces the form in the history: the phone's back button goes to the list, not to the form
+  const opened = (id) => { sessionStorage.removeItem(draftKey()); location.replace(`#/inspection/${id}`); };
   let loc = null;
   const err = h('p', { class: 'err', role: 'alert' });
   const locText = h('span', { class: 'muted small', 'aria-live': 'polite' }, t('loc_none'));
@@ -96,14 +105,14 @@ export function viewNew() {
       const body = { unit: { name: f.uname.value.trim(), address: f.addr.value.trim(), credit_code: credit || null },
         scene: f.scene.value, client_id: clientId };
       if (loc) body.location = loc;
-      if (!navigator.onLine) { go(`#/inspection/${await queueInspection(body)}`); return; }
+      if (!navigator.onLine) { opened(await queueInspection(body)); return; }
       const ins = await api('POST', '/app/api/inspections', body);
-      go(`#/inspection/${ins.id}`);
+      opened(ins.id);
     } catch (ex) {
-      if (ex.status === 0) { go(`#/inspection/${await queueInspection(body)}`); return; }  // no signal
+      if (ex.status === 0) { opened(await queueInspection(body)); return; }  // no signal
       err.textContent = ex.message;
     } finally { btn.disabled = false; }
-  } },
+  }, oninput: keep, onchange: keep },
   h('h1', {}, t('new_insp')),
   h('label', { for: 'uname' }, t('unit_name')),
   h('input', { id: 'uname', name: 'uname', required: true, autocomplete: 'organization', maxLength: 200 }),
@@ -126,5 +135,6 @@ export function viewNew() {
     { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
   } }, icon('pin'), t('get_loc')), locText),
   err, h('button', { class: 'btn primary block', type: 'submit' }, t('start')));
+  for (const k of DRAFT) if (draft[k]) form.elements[k].value = draft[k];
   return form;
 }
