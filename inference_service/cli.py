@@ -174,7 +174,7 @@ COMMANDS: list[Command] = [
     ),
     Command(
         "users",
-        "manage the inspector app's users: users add --username U --role admin --org ORG",
+        "manage the inspector app's users: add, list, passwd, disable, enable",
         "inference_service.accounts.cli:add_arguments",
         "inference_service.accounts.cli:run",
     ),

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import app_fixtures
@@ -49,7 +51,7 @@ def test_passwords_are_hashed_and_sessions_are_server_side(accounts: Accounts):
 @pytest.mark.parametrize(
     ("username", "password", "role", "message"),
     [
-        ("alice", "long enough", "supervisor", "is taken"),
+        ("alice", "long enough", "supervisor", "not available"),
         ("bob", "short", "inspector", "at least 8"),
         ("bob", "long enough", "king", "role must be one of"),
         ("", "long enough", "inspector", "1 to 64"),
@@ -75,6 +77,72 @@ def test_failed_logins_are_throttled_per_username(accounts: Accounts):
     assert accounts.login("dave", "right password", "1.2.3.4") is not None  # other users are not locked out
 
 
+def test_wrong_passwords_sent_all_at_once_are_counted_one_by_one(accounts: Accounts):
+    """A burst of wrong passwords gets no more checked than the throttle allows (the count and the booking of a try
+    are one step)."""
+    org = accounts.ensure_org("Org")
+    accounts.add_user("erin", "right password", "inspector", org)
+    start = threading.Barrier(24)
+
+    def attempt(_: int) -> str:
+        start.wait()
+        try:
+            return "checked" if accounts.login("erin", "wrong password", "5.6.7.8") is None else "in"
+        except LoginThrottled:
+            return "throttled"
+
+    with ThreadPoolExecutor(24) as pool:
+        got = list(pool.map(attempt, range(24)))
+    assert got.count("checked") == accounts_service.MAX_FAILURES and got.count("throttled") == 24 - got.count("checked")
+    with pytest.raises(LoginThrottled):
+        accounts.login("erin", "right password", "5.6.7.9")
+
+
+def test_a_new_password_or_a_disabled_user_ends_their_sessions(accounts: Accounts):
+    org = accounts.ensure_org("Org")
+    frank = accounts.add_user("frank", "first password", "inspector", org)
+    phone, laptop = accounts.login("frank", "first password"), accounts.login("frank", "first password")
+    assert phone is not None and laptop is not None
+    accounts.set_password(frank.id, "second password", keep_session=phone.token)
+    assert accounts.session(phone.token) is not None and accounts.session(laptop.token) is None
+    assert accounts.login("frank", "first password") is None
+    assert accounts.login("frank", "second password") is not None
+    with pytest.raises(AccountsError, match="at least 8"):
+        accounts.set_password(frank.id, "short")
+    accounts.set_active(frank.id, False)
+    assert accounts.session(phone.token) is None and accounts.login("frank", "second password") is None
+    assert [u.active for u in accounts.list_users(org, inactive=True)] == [False] and accounts.list_users(org) == []
+    accounts.set_active(frank.id, True)
+    assert accounts.login("frank", "second password") is not None
+
+
+def test_users_cli_manages_passwords_and_access(tmp_path: Path):
+    db = tmp_path / "cli.db"
+
+    def users(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "inference_service.cli", "users", *args, "--database-url", str(db)]
+        return subprocess.run(cmd, input=stdin, capture_output=True, text=True, timeout=60, check=False)
+
+    assert users("add", "--username", "gina", "--role", "inspector", "--org", "站", "--password-stdin",
+                 stdin="old password\n").returncode == 0  # fmt: skip
+    missing = users("list", "--org", "没有这个单位")
+    assert missing.returncode == 2 and "no organisation called" in missing.stderr
+    accounts = Accounts(Database(db))
+    assert accounts.org_id("没有这个单位") is None  # a read-only command made nothing
+    session = accounts.login("gina", "old password")
+    assert session is not None
+    done = users("passwd", "--username", "gina", "--password-stdin", stdin="new password\n")
+    assert done.returncode == 0, done.stderr
+    assert accounts.session(session.token) is None and accounts.login("gina", "new password") is not None
+    assert users("disable", "--username", "gina").returncode == 0
+    assert accounts.login("gina", "new password") is None
+    assert users("list", "--org", "站").stdout.split() == ["gina", "inspector", "gina", "disabled"]
+    assert users("enable", "--username", "gina").returncode == 0
+    assert accounts.login("gina", "new password") is not None
+    nobody = users("disable", "--username", "nobody")
+    assert nobody.returncode == 2 and "no user called 'nobody'" in nobody.stderr
+
+
 def test_users_cli_creates_the_first_admin(tmp_path: Path):
     db = tmp_path / "cli.db"
     cmd = [sys.executable, "-m", "inference_service.cli", "users", "add", "--username", "root", "--role", "admin",
@@ -83,7 +151,7 @@ def test_users_cli_creates_the_first_admin(tmp_path: Path):
     assert done.returncode == 0, done.stderr
     assert "created admin 'root' in '市应急局'" in done.stdout
     again = subprocess.run(cmd, input="s3cret-pass\n", capture_output=True, text=True, timeout=60, check=False)
-    assert again.returncode == 2 and "is taken" in again.stderr
+    assert again.returncode == 2 and "not available" in again.stderr
     session = Accounts(Database(db)).login("root", "s3cret-pass")
     assert session is not None and session.user.role == "admin"
 
@@ -160,4 +228,51 @@ def test_the_login_throttle_answers_429_with_retry_after(app_server: AppServer):
         codes = [c.post("/app/api/login", json={"username": "insp_b", "password": "x"}).status_code for _ in range(6)]
         assert codes == [401] * 5 + [429]
         r = c.post("/app/api/login", json={"username": "insp_b", "password": PASSWORD})
-        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "登录失败次数过多" in r.text
+        assert r.status_code == 429 and int(r.headers["retry-after"]) > 0 and "密码错误次数过多" in r.text
+
+
+def test_a_user_changes_their_password_and_an_admin_disables_a_user(app_server: AppServer):
+    admin = app_server.client("admin")
+    made = admin.post("/app/api/users", json={"username": "hana", "password": "first password", "role": "inspector"})
+    assert made.status_code == 201 and made.json()["active"] is True, made.text
+    hana_id = made.json()["id"]
+
+    def login(password: str) -> httpx.Client:
+        c = httpx.Client(base_url=app_server.base_url)
+        r = c.post("/app/api/login", json={"username": "hana", "password": password})
+        assert r.status_code == 200, r.text
+        c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
+        return c
+
+    phone, laptop = login("first password"), login("first password")
+    wrong = phone.post("/app/api/me/password", json={"current_password": "nope", "new_password": "second password"})
+    assert wrong.status_code == 403 and wrong.json()["error"]["code"] == "wrong_password"
+    short = phone.post("/app/api/me/password", json={"current_password": "first password", "new_password": "short"})
+    assert short.status_code == 422
+    done = phone.post("/app/api/me/password", json={"current_password": "first password", "new_password": "2nd pass"})
+    assert done.status_code == 204, done.text
+    assert phone.get("/app/api/me").status_code == 200  # this phone stays logged in
+    assert laptop.get("/app/api/me").status_code == 401  # the other session ended
+    fresh = login("2nd pass")
+
+    insp = app_server.client("inspector")
+    assert insp.patch(f"/app/api/users/{hana_id}", json={"active": False}).status_code == 403
+    accounts = Accounts(Database(app_server.database_url))
+    accounts.add_user("admin_b2", PASSWORD, "admin", accounts.ensure_org(app_fixtures.ORG_B))
+    other_org = httpx.Client(base_url=app_server.base_url)
+    token = other_org.post("/app/api/login", json={"username": "admin_b2", "password": PASSWORD}).json()["csrf_token"]
+    other_org.headers["X-CSRF-Token"] = token
+    assert other_org.patch(f"/app/api/users/{hana_id}", json={"active": False}).status_code == 404
+    me = admin.get("/app/api/me").json()["user"]["id"]
+    assert admin.patch(f"/app/api/users/{me}", json={"active": False}).status_code == 422
+    assert admin.patch("/app/api/users/nobody", json={"active": False}).status_code == 404
+    off = admin.patch(f"/app/api/users/{hana_id}", json={"active": False})
+    assert off.status_code == 200 and off.json()["active"] is False, off.text
+    assert phone.get("/app/api/me").status_code == 401 and fresh.get("/app/api/me").status_code == 401
+    assert hana_id not in {u["id"] for u in admin.get("/app/api/users").json()["items"]}  # not offered to assign
+    listed = admin.get("/app/api/users", params={"inactive": "true"}).json()["items"]
+    assert {u["id"]: u["active"] for u in listed}[hana_id] is False
+    assert app_server.client("supervisor").get("/app/api/users", params={"inactive": "true"}).status_code == 403
+    back = admin.patch(f"/app/api/users/{hana_id}", json={"active": True, "password": "third password"})
+    assert back.status_code == 200 and back.json()["active"] is True
+    login("third password")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import socket
 
 import app_fixtures
 import pytest
@@ -137,3 +138,25 @@ def test_a_rectification_key_of_another_inspection_is_a_conflict(app_server: App
     again = rectify(two, fire_photo(seed=2))
     assert again.status_code == 409, again.text
     assert c.get(f"/app/api/ledger/{two['id']}").json()["status"] == "open"
+
+
+@pytest.mark.parametrize("cookie", ["", "hazardscan_session=forged-token"])
+@pytest.mark.parametrize("path", ["/app/api/inspections/x/photos", "/app/api/ledger/x/rectification"])
+def test_an_upload_from_no_one_is_refused_before_its_body(app_server: AppServer, path: str, cookie: str):
+    """The head of a 20 MB upload, without a login: the 401 comes before a byte of the body is sent."""
+    port = int(app_server.base_url.rsplit(":", 1)[1])
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 20000000\r\n"
+        f"Content-Type: multipart/form-data; boundary=b\r\n" + (f"Cookie: {cookie}\r\n" if cookie else "") + "\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(head.encode())
+        answer = b""
+        while b"\r\n\r\n" not in answer or not answer.rstrip().endswith(b"}"):
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            answer += chunk
+    status, _, rest = answer.partition(b"\r\n")
+    assert status.startswith(b"HTTP/1.1 401"), answer
+    assert b"connection: close" in rest.lower() and b"not_logged_in" in rest

@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from inference_service.accounts.schema import MIGRATIONS
-from inference_service.storage import Database, is_unique_violation, migrate
+from inference_service.storage import Cursor, Database, is_unique_violation, migrate
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,7 @@ SESSION_DAYS = 14
 MAX_FAILURES = 5  # per username, in the window below
 MAX_FAILURES_PER_ADDRESS = 20  # per client address (several users behind one NAT)
 FAILURE_WINDOW_S = 15 * 60
+LOGIN_LOCK_KEY = 0x6C6F6769  # "logi": the advisory lock (PostgreSQL) under which a login is counted and booked
 MIN_PASSWORD = 8
 
 
@@ -36,7 +37,7 @@ class AccountsError(ValueError):
 class LoginThrottled(Exception):
     def __init__(self, retry_after_s: int) -> None:
         self.retry_after_s = retry_after_s
-        super().__init__(f"too many failed logins; try again in {retry_after_s} s")
+        super().__init__(f"too many wrong passwords; try again in {retry_after_s} s")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,7 @@ class User:
     role: Role
     org_id: str
     org_name: str
+    active: bool = True  # a disabled user cannot log in and has no sessions
 
     def can(self, role: Role) -> bool:
         """At least ``role``: admin ⊇ supervisor ⊇ inspector."""
@@ -65,7 +67,8 @@ def _sha(token: str) -> str:
 
 
 _USER_SELECT = (
-    "SELECT u.id, u.username, u.display_name, u.role, u.org_id, o.name FROM users u JOIN orgs o ON o.id = u.org_id"
+    "SELECT u.id, u.username, u.display_name, u.role, u.org_id, o.name, u.active FROM users u "
+    "JOIN orgs o ON o.id = u.org_id"
 )
 
 
@@ -114,42 +117,90 @@ class Accounts:
                     [user_id, org_id, username, display_name or username, role, self.hasher.hash(password), now],
                 )
         except Exception as exc:
-            if is_unique_violation(exc):
-                raise AccountsError(f"username {username!r} is taken") from exc
+            if is_unique_violation(exc):  # usernames are unique across organisations: say no more than that
+                raise AccountsError(f"username {username!r} is not available; choose another") from exc
             raise
         user = self.get_user(user_id)
         assert user is not None
         return user
 
     def get_user(self, user_id: str) -> User | None:
+        """The active user ``user_id``, or None."""
         rows = self.db.query(f"{_USER_SELECT} WHERE u.id = ? AND u.active = 1", [user_id])
         return self._user(rows[0]) if rows else None
 
-    def list_users(self, org_id: str) -> list[User]:
-        rows = self.db.query(f"{_USER_SELECT} WHERE u.org_id = ? ORDER BY u.username", [org_id])
+    def find_user(self, username: str) -> User | None:
+        """The user called ``username``, active or not."""
+        rows = self.db.query(f"{_USER_SELECT} WHERE u.username = ?", [username.strip()])
+        return self._user(rows[0]) if rows else None
+
+    def org_id(self, name: str) -> str | None:
+        """The id of the organisation called ``name``; None when there is none (nothing is created)."""
+        rows = self.db.query("SELECT id FROM orgs WHERE name = ?", [name.strip()])
+        return str(rows[0][0]) if rows else None
+
+    def list_users(self, org_id: str, *, inactive: bool = False) -> list[User]:
+        """The organisation's active users; with ``inactive``, the disabled ones too."""
+        where = "" if inactive else " AND u.active = 1"
+        rows = self.db.query(f"{_USER_SELECT} WHERE u.org_id = ?{where} ORDER BY u.username", [org_id])
         return [self._user(r) for r in rows]
 
     @staticmethod
     def _user(row: tuple[object, ...]) -> User:
-        uid, username, display, role, org_id, org_name = (str(v) for v in row)
-        return User(uid, username, display, role, org_id, org_name)  # type: ignore[arg-type]
+        uid, username, display, role, org_id, org_name = (str(v) for v in row[:6])
+        return User(uid, username, display, role, org_id, org_name, bool(row[6]))  # type: ignore[arg-type]
+
+    def set_password(self, user_id: str, password: str, *, keep_session: str | None = None) -> None:
+        """A new password for ``user_id``; every session of the user ends but ``keep_session`` (a token)."""
+        if len(password) < MIN_PASSWORD:
+            raise AccountsError(f"password must have at least {MIN_PASSWORD} characters")
+        with self.db.tx() as cur:
+            cur.execute("UPDATE users SET password_hash = ? WHERE id = ?", [self.hasher.hash(password), user_id])
+            if cur.rowcount != 1:
+                raise AccountsError("no such user")
+            self._end_sessions(cur, user_id, keep_session)
+
+    def set_active(self, user_id: str, active: bool) -> None:
+        """Enable or disable ``user_id``; disabling ends every session of the user at once."""
+        with self.db.tx() as cur:
+            cur.execute("UPDATE users SET active = ? WHERE id = ?", [1 if active else 0, user_id])
+            if cur.rowcount != 1:
+                raise AccountsError("no such user")
+            if not active:
+                self._end_sessions(cur, user_id, None)
+
+    @staticmethod
+    def _end_sessions(cur: Cursor, user_id: str, keep: str | None) -> None:
+        if keep is None:
+            cur.execute("DELETE FROM sessions WHERE user_id = ?", [user_id])
+        else:
+            cur.execute("DELETE FROM sessions WHERE user_id = ? AND token_sha256 <> ?", [user_id, _sha(keep)])
 
     # ---- login, sessions ---------------------------------------------------------------------------
 
-    def _throttle(self, keys: list[str], now: float) -> None:
+    def _charge(self, keys: list[str], now: float) -> None:
+        """Count each key's failures in the window; raise :class:`LoginThrottled` if one is at its limit, else book
+        this attempt as a failure for every key now, before its password is checked. The count and the booking are
+        one transaction under one lock, so attempts sent all at once cannot all pass the count."""
         since = now - FAILURE_WINDOW_S
-        for key in keys:
-            rows = self.db.query("SELECT COUNT(*), MIN(at) FROM login_failures WHERE key = ? AND at >= ?", [key, since])
-            count, first = rows[0]
-            limit = MAX_FAILURES_PER_ADDRESS if key.startswith("ip:") else MAX_FAILURES
-            if int(count) >= limit:
-                raise LoginThrottled(max(1, int(float(first) + FAILURE_WINDOW_S - now) + 1))
+        with self.db.tx() as cur:  # SQLite: BEGIN IMMEDIATE serialises writers
+            if self.db.dialect == "postgresql":
+                cur.execute("SELECT pg_advisory_xact_lock(?)", [LOGIN_LOCK_KEY])
+            for key in keys:
+                cur.execute("SELECT COUNT(*), MIN(at) FROM login_failures WHERE key = ? AND at >= ?", [key, since])
+                count, first = cur.fetchone() or (0, None)
+                limit = MAX_FAILURES_PER_ADDRESS if key.startswith("ip:") else MAX_FAILURES
+                if int(count) >= limit:
+                    raise LoginThrottled(max(1, int(float(first) + FAILURE_WINDOW_S - now) + 1))
+            for key in keys:
+                cur.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, now])
 
-    def login(self, username: str, password: str, client: str = "") -> Session | None:
-        """A new session, or None for bad credentials; raises :class:`LoginThrottled` after too many failures."""
+    def verify(self, username: str, password: str, client: str = "") -> str | None:
+        """The id of the active user ``username`` if ``password`` is theirs, else None; every try counts against the
+        throttle (raises :class:`LoginThrottled` past it), a right one clears the username's failures."""
         now = time.time()
         keys = [f"user:{username.strip().lower()}"] + ([f"ip:{client}"] if client else [])
-        self._throttle(keys, now)
+        self._charge(keys, now)
         rows = self.db.query(
             "SELECT id, password_hash FROM users WHERE username = ? AND active = 1", [username.strip()]
         )
@@ -159,26 +210,36 @@ class Accounts:
             ok = bool(rows)
         except (VerificationError, InvalidHashError):
             ok = False
-        if not ok:
-            with self.db.tx() as cur:
-                for key in keys:
-                    cur.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, now])
-            logger.info("failed login for %r from %s", username, client or "?")
+        if not ok:  # the failure is booked already
+            logger.info("failed password for %r from %s", username, client or "?")
             return None
         user_id = str(rows[0][0])
-        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.db.tx() as cur:
             cur.execute("DELETE FROM login_failures WHERE key = ?", [keys[0]])
+            for key in keys[1:]:  # this attempt's booking; the address keeps its other failures
+                cur.execute("DELETE FROM login_failures WHERE key = ? AND at = ?", [key, now])
+            if self.hasher.check_needs_rehash(stored):
+                cur.execute("UPDATE users SET password_hash = ? WHERE id = ?", [self.hasher.hash(password), user_id])
+        return user_id
+
+    def login(self, username: str, password: str, client: str = "") -> Session | None:
+        """A new session, or None for bad credentials; raises :class:`LoginThrottled` after too many failures."""
+        user_id = self.verify(username, password, client)
+        if user_id is None:
+            return None
+        now = time.time()
+        token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        with self.db.tx() as cur:
             cur.execute("DELETE FROM sessions WHERE expires_at < ?", [now])
             cur.execute(
                 "INSERT INTO sessions (token_sha256, user_id, csrf_token, created_at, expires_at) "
                 "VALUES (?, ?, ?, ?, ?)",
                 [_sha(token), user_id, csrf, now, now + SESSION_DAYS * 86400],
             )
-            if self.hasher.check_needs_rehash(str(rows[0][1])):
-                cur.execute("UPDATE users SET password_hash = ? WHERE id = ?", [self.hasher.hash(password), user_id])
         user = self.get_user(user_id)
-        assert user is not None
+        if user is None:  # disabled between the check and now
+            self.logout(token)
+            return None
         return Session(token, csrf, user)
 
     def session(self, token: str) -> Session | None:

@@ -35,6 +35,7 @@ from inference_service.api.state import ServiceState
 from inference_service.api.uploads import install as install_part_buffers
 from inference_service.api.uploads import sends_form
 from inference_service.app import close_storage, install, open_storage, upload_limit
+from inference_service.app.login_first import LoginFirstMiddleware
 from inference_service.cctv.api import router as events_router
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bodies=BodyBudget(max(settings.upload_memory_mb * MB, settings.max_batch_bytes + FORM_OVERHEAD), state.metrics),
         limit_for=body_limit,
     )
+    if settings.app_enabled:  # the app's uploads from no one are refused before their body is read or charged
+        app.add_middleware(LoginFirstMiddleware, is_upload=lambda path: upload_limit(path, settings) is not None)
     app.add_middleware(ApiKeyMiddleware, state=state, public=parse_routes(settings.public_routes))
     if settings.cors_origins:  # closed by default: no CORS headers, browsers keep other origins out
         app.add_middleware(

@@ -1,4 +1,5 @@
-"""/app/api: login, logout, me, users (supervisors list them to assign ledger items; admins add them), taxonomy."""
+"""/app/api: login, logout, me (and its password), users (supervisors list them to assign ledger items; admins add,
+disable and reset them), taxonomy."""
 
 from __future__ import annotations
 
@@ -31,9 +32,26 @@ SCENE_ZH = {sc[0]: sc[1] for sc in SCENES}
 
 
 def user_out(u: User) -> s.UserOut:
-    return s.UserOut(
-        id=u.id, username=u.username, display_name=u.display_name, role=u.role, org=s.Org(id=u.org_id, name=u.org_name)
+    org = s.Org(id=u.org_id, name=u.org_name)
+    return s.UserOut(id=u.id, username=u.username, display_name=u.display_name, role=u.role, org=org, active=u.active)
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else ""
+
+
+def _throttled(exc: LoginThrottled) -> AppError:
+    return AppError(
+        429,
+        "too_many_attempts",
+        f"too many wrong passwords; try again in {exc.retry_after_s} s",
+        f"密码错误次数过多，请 {_wait_zh(exc.retry_after_s)}后再试",
+        headers={"Retry-After": str(exc.retry_after_s)},
     )
+
+
+def _wait_zh(seconds: int) -> str:
+    return f"{seconds} 秒" if seconds < 60 else f"{-(-seconds // 60)} 分钟"
 
 
 def _secure(request: Request, configured: bool | None) -> bool:
@@ -44,17 +62,10 @@ def _secure(request: Request, configured: bool | None) -> bool:
 
 @router.post("/login", response_model=s.SessionOut, responses={401: {}, 429: {}})
 def login(body: s.LoginIn, request: Request, response: Response, ctx: CtxDep) -> s.SessionOut:
-    client = request.client.host if request.client else ""
     try:
-        session = ctx.accounts.login(body.username, body.password, client)
+        session = ctx.accounts.login(body.username, body.password, _client(request))
     except LoginThrottled as exc:
-        raise AppError(
-            429,
-            "too_many_attempts",
-            f"too many failed logins; try again in {exc.retry_after_s} s",
-            f"登录失败次数过多，请 {exc.retry_after_s} 秒后再试",
-            headers={"Retry-After": str(exc.retry_after_s)},
-        ) from exc
+        raise _throttled(exc) from exc
     if session is None:
         raise AppError(401, "bad_credentials", "wrong username or password", "用户名或密码错误")
     response.set_cookie(
@@ -82,10 +93,30 @@ def me(session: SessionDep) -> s.SessionOut:
     return s.SessionOut(user=user_out(session.user), csrf_token=session.csrf_token)
 
 
+@router.post("/me/password", status_code=204, response_class=Response, responses={403: {}, 429: {}})
+def change_password(body: s.PasswordIn, session: SessionDep, request: Request, ctx: CtxDep) -> Response:
+    """A new password for the logged-in user; their other sessions (other phones) end, this one stays."""
+    try:
+        ok = ctx.accounts.verify(session.user.username, body.current_password, _client(request)) == session.user.id
+    except LoginThrottled as exc:
+        raise _throttled(exc) from exc
+    if not ok:
+        raise AppError(403, "wrong_password", "the current password is wrong", "当前密码不正确")
+    try:
+        ctx.accounts.set_password(session.user.id, body.new_password, keep_session=session.token)
+    except AccountsError as exc:
+        raise AppError(422, "invalid_password", str(exc), "新密码不符合要求（至少 8 个字符）") from exc
+    return Response(status_code=204)
+
+
 @router.get("/users", response_model=s.UserList)
-def list_users(user: UserDep, ctx: CtxDep) -> s.UserList:
-    require(user, "supervisor", "listing users")  # supervisors assign ledger items to them
-    return s.UserList(items=[user_out(u) for u in ctx.accounts.list_users(user.org_id)])
+def list_users(user: UserDep, ctx: CtxDep, inactive: bool = False) -> s.UserList:
+    """The organisation's users (supervisors assign ledger items to them); ``inactive=true`` (admins): the disabled
+    ones too."""
+    require(user, "supervisor", "listing users")
+    if inactive:
+        require(user, "admin", "listing disabled users")
+    return s.UserList(items=[user_out(u) for u in ctx.accounts.list_users(user.org_id, inactive=inactive)])
 
 
 @router.post("/users", response_model=s.UserOut, status_code=201)
@@ -94,7 +125,26 @@ def add_user(body: s.UserIn, user: UserDep, ctx: CtxDep) -> s.UserOut | JSONResp
     try:
         return user_out(ctx.accounts.add_user(body.username, body.password, body.role, user.org_id, body.display_name))
     except AccountsError as exc:
-        raise AppError(409 if "taken" in str(exc) else 422, "invalid_user", str(exc)) from exc
+        raise AppError(409 if "not available" in str(exc) else 422, "invalid_user", str(exc)) from exc
+
+
+@router.patch("/users/{user_id}", response_model=s.UserOut)
+def change_user(user_id: str, body: s.UserChange, user: UserDep, ctx: CtxDep) -> s.UserOut:
+    """An admin disables or enables a user of the organisation, or sets a new password; either ends the user's
+    sessions at once (a lost phone, a leaked password, someone who left)."""
+    require(user, "admin", "changing users")
+    target = next((u for u in ctx.accounts.list_users(user.org_id, inactive=True) if u.id == user_id), None)
+    if target is None:
+        raise AppError(404, "not_found", "no such user in your organisation", "本单位没有该用户")
+    if target.id == user.id and body.active is False:
+        raise AppError(422, "validation_error", "you cannot disable yourself", "不能停用自己的账号")
+    if body.password is not None:
+        ctx.accounts.set_password(target.id, body.password)
+    if body.active is not None:
+        ctx.accounts.set_active(target.id, body.active)
+    changed = ctx.accounts.find_user(target.username)
+    assert changed is not None
+    return user_out(changed)
 
 
 @router.get("/taxonomy", response_model=s.TaxonomyOut)

@@ -33,6 +33,7 @@ class UserOut(BaseModel):
     display_name: str
     role: Role
     org: Org
+    active: bool = True
 
 
 class LoginIn(BaseModel):
@@ -50,6 +51,19 @@ class UserIn(BaseModel):
     password: str = Field(min_length=8, max_length=1024)
     role: Role
     display_name: str | None = Field(default=None, max_length=100)
+
+
+class PasswordIn(BaseModel):
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=8, max_length=1024)
+
+
+class UserChange(BaseModel):
+    """What an admin changes of a user of the organisation; what is left out stays."""
+
+    active: bool | None = Field(default=None, description="false: the user cannot log in, their sessions end")
+    password: str | None = Field(default=None, min_length=8, max_length=1024, description="a new password; "
+                                 "the user's sessions end")  # fmt: skip
 
 
 class UserList(BaseModel):
