@@ -13,6 +13,7 @@ from typing import Any
 
 from app_fixtures import AppServer, open_item
 from browser_helpers import expect, login
+from test_app_browser import choose_photos, start_inspection
 
 CST = timezone(timedelta(hours=8))  # the server's deadlines end at 23:59:59 of a UTC+8 day
 
@@ -127,4 +128,52 @@ def test_back_after_starting_an_inspection_goes_to_the_list_not_a_blank_form(app
     expect(page.locator("#uname")).to_have_value("")
     items = app_server.client("inspector").get("/app/api/inspections?limit=200").json()["items"]
     assert [i["id"] for i in items if i["unit"]["name"] == unit] == [iid]
+    assert page.errors == []
+
+
+# the whole photo between the sticky header and the window's bottom; the handle the topmost thing at its spot
+PHOTO_BELOW_HEADER = """([sel, corner]) => {
+    const frame = document.querySelector(sel);
+    const top = document.querySelector('.top').getBoundingClientRect().bottom;
+    const r = frame.getBoundingClientRect();
+    if (r.top < top - 0.5 || r.bottom > innerHeight) return false;
+    if (!corner) return true;
+    const hd = frame.querySelector(`.handle[data-corner="${corner}"]`).getBoundingClientRect();
+    return document.elementFromPoint(hd.left + hd.width / 2, hd.top + hd.height / 2)?.dataset.corner === corner;
+}"""
+
+
+def test_adjust_and_add_missed_show_the_whole_photo_below_the_header(
+    app_server: AppServer, phone: Any, photos: Any
+) -> None:
+    """调整框 / 补录 on a photo scrolled half under the sticky header bring all of it into view below the header,
+    top handles included (they scrolled it to the window's top, behind the header)."""
+    page = phone()
+    login(page, app_server, "inspector")
+    start_inspection(page, "调整框滚动测试单位")
+    choose_photos(page, [photos["fire_smoke"]])
+    card = page.locator("[data-photo]")
+    expect(card.locator("[data-finding]")).to_have_count(2)
+    sel = "[data-photo] .photo"
+
+    def scroll_photo_under_header() -> None:
+        page.evaluate("(sel) => scrollBy(0, document.querySelector(sel).getBoundingClientRect().top + 100)", sel)
+        assert page.evaluate("(sel) => document.querySelector(sel).getBoundingClientRect().top", sel) < 0
+
+    scroll_photo_under_header()
+    card.locator("[data-hazard=FIRE-001] [data-act=adjust]").dispatch_event("click")  # no scrolling by the test
+    expect(card.locator(".handle[data-corner='01']")).to_be_attached()
+    page.wait_for_function(PHOTO_BELOW_HEADER, arg=[sel, "01"])
+    assert page.evaluate(PHOTO_BELOW_HEADER, [sel, "21"])
+    expect(card.locator("[data-hint=adjust]")).to_contain_text("拖动圆点")
+    shot(page, "m9-adjust-mode")
+    card.get_by_role("button", name="取消").click()
+    expect(card.locator(".handle")).to_have_count(0)
+    expect(card.locator("[data-hint=adjust]")).to_have_count(0)
+
+    scroll_photo_under_header()
+    card.locator("[data-act=add-missed]").dispatch_event("click")
+    expect(card.locator(".photo.drawing")).to_be_attached()
+    page.wait_for_function(PHOTO_BELOW_HEADER, arg=[sel, None])
+    shot(page, "m9-add-missed")
     assert page.errors == []

@@ -273,6 +273,7 @@ export function photoCard(photo) {
     const live = fs.filter((f) => f.status !== 'rejected').length;
     const waiting = fs.filter((f) => f.awaiting_confirmation && f.status === 'pending').length;
     below.replaceChildren(
+      ...(ui.mode === 'adjust' ? [h('p', { class: 'muted', 'data-hint': 'adjust' }, t('adjust_hint'))] : []),
       ...(photo.warnings || []).map((w) => h('div', { class: 'warn', role: 'note' }, icon('warn'),
         h('div', {}, h('strong', {}, `${t('retake')}：`), en() ? w.message_en : w.message_zh))),
       h('div', { class: 'row spread', style: { marginTop: '10px' } },
