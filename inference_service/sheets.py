@@ -4,7 +4,7 @@ Cells hold what users typed (unit names, addresses, responsible persons, notes).
 starts with ``=``, ``+``, ``-`` or ``@`` as a formula, so a unit named ``=HYPERLINK(...)`` would run in the
 supervisor's Excel (CSV injection, OWASP). In CSV such text gets a leading apostrophe; in XLSX it is stored as text,
 never as a formula. Characters the XLSX format cannot hold (control characters) are dropped, and text is cut at
-Excel's limit for one cell.
+Excel's limit for one cell. Dates and date-times are real date cells in XLSX, ``YYYY-MM-DD [HH:MM]`` in CSV.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import csv
 import io
 import re
 from collections.abc import Iterable, Sequence
+from datetime import date, datetime
 from typing import Any
 
 # what a spreadsheet may read as the start of a formula (and the tab / carriage return it skips before one)
@@ -23,9 +24,14 @@ EXCEL_CELL_LIMIT = 32767
 
 
 def csv_cell(value: Any) -> Any:
-    """``value`` for a CSV cell: None as empty, text a spreadsheet would run as a formula behind an apostrophe."""
+    """``value`` for a CSV cell: None as empty, a date-time to the minute, text a spreadsheet would run as a formula
+    behind an apostrophe."""
     if value is None:
         return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
@@ -75,6 +81,10 @@ def to_xlsx(
                 cell.data_type = "s"  # openpyxl would store text starting with "=" as a formula
             else:
                 cell.value = value
+                if isinstance(value, datetime):  # a real date cell: Excel sorts and filters it
+                    cell.number_format = "yyyy-mm-dd hh:mm"
+                elif isinstance(value, date):
+                    cell.number_format = "yyyy-mm-dd"
             if r == 1:
                 cell.font = Font(bold=True)
             elif marked:

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import unquote
 
 import app_fixtures
 import pytest
@@ -160,6 +162,10 @@ def test_supervisors_assign_and_overdue_items_are_flagged_filtered_and_exported(
     rows = list(csv.reader(io.StringIO(text[1:])))
     assert rows[0][0] == "编号 ID" and len(rows) == 2
     assert rows[1][0] == late["id"] and "逾期测试单位" in rows[1] and "是 yes" in rows[1] and "现场明火" in rows[1]
+    cells = dict(zip(rows[0], rows[1], strict=True))
+    assert cells["整改期限 Deadline"] == "2020-01-31"  # the local day it ends, as it was set
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", cells["登记时间 Created"])  # local time, to the minute
+    assert cells["登记人 Entered by"] == "张检查"
     xlsx = insp.get("/app/api/ledger/export.xlsx", params={"unit": "单位"})
     assert xlsx.headers["content-type"].startswith("application/vnd.openxmlformats")
     ws = load_workbook(io.BytesIO(xlsx.content)).active
@@ -167,6 +173,17 @@ def test_supervisors_assign_and_overdue_items_are_flagged_filtered_and_exported(
     assert set(sheet) == {late["id"], fresh["id"]}
     assert sheet[late["id"]][0].fill.fgColor.rgb.endswith("FFD7D7")  # overdue rows are highlighted
     assert sheet[fresh["id"]][0].fill.fgColor.rgb in (None, "00000000")
+    header = [c.value for c in ws[1]]
+    created, deadline = header.index("登记时间 Created"), header.index("整改期限 Deadline")
+    row = sheet[fresh["id"]]
+    assert isinstance(row[created].value, datetime) and row[created].is_date  # a date cell Excel sorts and filters
+    assert row[header.index("逾期 Overdue")].value == "否 no"
+    local = datetime.fromisoformat(fresh["created_at"].replace("Z", "+00:00")).astimezone(timezone(timedelta(hours=8)))
+    assert row[created].value == local.replace(tzinfo=None, second=0, microsecond=0)
+    assert row[deadline].number_format == "yyyy-mm-dd"
+    disposition = xlsx.headers["content-disposition"]
+    assert disposition.startswith('attachment; filename="ledger-') and "filename*=UTF-8''" in disposition
+    assert unquote(disposition.split("''", 1)[1]).startswith(f"隐患台账-{app_fixtures.ORG_A}-")
 
 
 def test_a_unit_named_like_a_formula_exports_as_text(app_server: AppServer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import date, datetime
 
 import pytest
 from openpyxl import load_workbook
@@ -25,6 +26,8 @@ from inference_service import sheets
         (0.5, 0.5),
         (None, ""),
         ("", ""),
+        (datetime(2026, 12, 2, 15, 24, 25, 368274), "2026-12-02 15:24"),  # to the minute
+        (date(2026, 12, 2), "2026-12-02"),
     ],
 )
 def test_csv_cell(value, cell):
@@ -56,3 +59,10 @@ def test_xlsx_stores_formula_like_text_as_text_and_drops_control_characters():
     assert len(long.value) == sheets.EXCEL_CELL_LIMIT and empty.value is None and neg.value == -2.5
     assert long.fill.fgColor.rgb in (None, "00000000")
     assert ws.freeze_panes == "A2" and ws["A1"].font.b
+
+
+def test_xlsx_writes_dates_as_date_cells():
+    data = sheets.to_xlsx(["when", "day"], [[datetime(2026, 12, 2, 15, 24), date(2026, 12, 9)]], "t")
+    when, day = load_workbook(io.BytesIO(data)).active[2]
+    assert when.is_date and when.value == datetime(2026, 12, 2, 15, 24) and when.number_format == "yyyy-mm-dd hh:mm"
+    assert day.is_date and day.value == datetime(2026, 12, 9) and day.number_format == "yyyy-mm-dd"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
@@ -96,6 +98,15 @@ def _export(user: User, ctx: AppContext, tax: Taxonomy, flt: LedgerFilter) -> li
     return [i.model_dump(mode="json", by_alias=True) for i in items]
 
 
+def _download(user: User, ctx: AppContext, ext: str) -> dict[str, str]:
+    """``Content-Disposition`` of an export: 隐患台账-<organisation>-<local date>.<ext> (an ASCII name beside it)."""
+    off = ctx.settings.deadline_utc_offset_hours
+    day = datetime.now(timezone(timedelta(hours=off))).strftime("%Y%m%d")
+    org = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", user.org_name).strip() or "org"
+    name = quote(f"隐患台账-{org}-{day}.{ext}")
+    return {"Content-Disposition": f"attachment; filename=\"ledger-{day}.{ext}\"; filename*=UTF-8''{name}"}
+
+
 @router.get("/ledger/export.csv", response_class=Response)
 def export_csv(
     user: UserDep,
@@ -103,8 +114,8 @@ def export_csv(
     tax: TaxonomyDep,
     flt: LedgerFilterDep,
 ) -> Response:
-    return Response(to_csv(_export(user, ctx, tax, flt)), media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": 'attachment; filename="ledger.csv"'})  # fmt: skip
+    data = to_csv(_export(user, ctx, tax, flt), ctx.settings.deadline_utc_offset_hours)
+    return Response(data, media_type="text/csv; charset=utf-8", headers=_download(user, ctx, "csv"))
 
 
 @router.get("/ledger/export.xlsx", response_class=Response)
@@ -115,9 +126,9 @@ def export_xlsx(
     flt: LedgerFilterDep,
 ) -> Response:
     return Response(
-        to_xlsx(_export(user, ctx, tax, flt)),
+        to_xlsx(_export(user, ctx, tax, flt), ctx.settings.deadline_utc_offset_hours),
         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        headers={"Content-Disposition": 'attachment; filename="ledger.xlsx"'},
+        headers=_download(user, ctx, "xlsx"),
     )
 
 
