@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from app_fixtures import AppServer, open_item
+from app_fixtures import AppServer, clean_photo, open_item
 from browser_helpers import expect, login
 from test_app_browser import choose_photos, start_inspection
 
@@ -34,6 +35,20 @@ def ledger_item(app_server: AppServer, unit: str, seed: int, deadline: str | Non
         r.raise_for_status()
         item = r.json()
     return item
+
+
+def rectified(app_server: AppServer, item: dict[str, Any], photo: bytes) -> dict[str, Any]:
+    """整改中 → the inspector's rectification photo (the model re-checks it) → 待复查."""
+    c = app_server.client("inspector")
+    r = c.post(f"/app/api/ledger/{item['id']}/transition", json={"to": "in_progress", "version": item["version"]})
+    r.raise_for_status()
+    r = c.post(
+        f"/app/api/ledger/{item['id']}/rectification",
+        files={"photo": ("fix.jpg", photo, "image/jpeg")},
+        data={"idempotency_key": str(uuid.uuid4())},
+    )
+    r.raise_for_status()
+    return r.json()
 
 
 def ledger_card(page: Any, item: dict[str, Any]) -> Any:
@@ -176,4 +191,35 @@ def test_adjust_and_add_missed_show_the_whole_photo_below_the_header(
     expect(card.locator(".photo.drawing")).to_be_attached()
     page.wait_for_function(PHOTO_BELOW_HEADER, arg=[sel, None])
     shot(page, "m9-add-missed")
+    assert page.errors == []
+
+
+def test_an_item_sent_back_says_so_with_the_reason_and_drops_the_old_recheck(app_server: AppServer, phone: Any) -> None:
+    """退回整改 after an AI 复查通过: the inspector's card says it was sent back and why, above 上传整改照片, and
+    no longer shows the green AI 复查通过 of the photo the supervisor refused."""
+    unit = "退回整改测试单位"
+    item = rectified(app_server, ledger_item(app_server, unit, 31), clean_photo(31))
+    assert item["status"] == "pending_review" and item["ai_recheck"] == "passed"
+    reason = "照片角度不同，请拍同一位置"
+    r = app_server.client("supervisor").post(
+        f"/app/api/ledger/{item['id']}/transition",
+        json={"to": "in_progress", "version": item["version"], "note": reason},
+    )
+    r.raise_for_status()
+    page = phone()
+    login(page, app_server, "inspector")
+    filter_unit(page, unit)
+    card = ledger_card(page, item)
+    expect(card).to_have_attribute("data-status", "in_progress")
+    back = card.locator("[data-sent-back]")
+    expect(back).to_contain_text("主管已退回整改")
+    expect(back).to_contain_text(f"退回原因：{reason}")
+    expect(back).to_contain_text("李主管")
+    expect(card).not_to_contain_text("AI 复查通过")
+    upload = card.locator("label:has([data-pick=rectification])")
+    expect(upload).to_be_visible()
+    assert back.bounding_box()["y"] < upload.bounding_box()["y"]
+    page.locator("details.card > summary").click()  # fold 筛选 away to see the card
+    card.scroll_into_view_if_needed()
+    shot(page, "m4-sent-back")
     assert page.errors == []

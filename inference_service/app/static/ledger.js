@@ -139,6 +139,10 @@ export function ledgerCard(it) {
     }
   }
   const days = calendarDays(it.deadline);
+  // 退回整改: the last change of status went 待复查 -> 整改中; the re-check of the refused photo no longer counts
+  const moves = (it.history || []).filter((x) => x.from !== x.to);
+  const back = it.status === 'in_progress' && moves.at(-1)?.from === 'pending_review' ? moves.at(-1) : null;
+  const recheck = back ? null : it.ai_recheck;
   const dueText = it.status === 'closed' ? `${t('closed_at')} ${fmtDate(it.closed_at)}`
     : it.overdue ? t('days_over', Math.max(1, -days)) : days <= 0 ? t('due_today') : t('days_left', days);
   let actions = null;
@@ -191,12 +195,16 @@ export function ledgerCard(it) {
       h('span', { class: it.overdue ? 'tag-bad' : 'pill' }, it.overdue ? `${t('overdue')} · ${dueText}` : dueText),
       h('span', { class: 'pill' }, `${t('deadline')} ${fmtDate(it.deadline)}`),
       it.responsible_person ? h('span', { class: 'pill' }, `${t('responsible')}: ${it.responsible_person}`) : null,
-      it.ai_recheck === 'passed' ? h('span', { class: 'tag-ok' }, t('ai_passed')) : null,
+      recheck === 'passed' ? h('span', { class: 'tag-ok' }, t('ai_passed')) : null,
       it.status === 'pending_review' && !it.ai_recheck ? h('span', { class: 'pill' }, t('ai_none')) : null),
-    it.ai_recheck === 'failed' ? h('div', { class: 'recheck-failed', role: 'note' },
+    recheck === 'failed' ? h('div', { class: 'recheck-failed', role: 'note' },
       icon('warn'), h('span', {}, t('ai_failed_long'))) : null,
-    it.rectification_photo_url ? h('img', { class: 'thumb', src: it.rectification_photo_url, alt: t('fix_photo'),
-      loading: 'lazy' }) : null,
+    back ? h('div', { class: 'warn', role: 'note', 'data-sent-back': 'true' }, icon('warn'), h('div', {},
+      h('strong', {}, t('sent_back')), back.note ? h('div', {}, `${t('sent_back_why')}：${back.note}`) : null,
+      h('div', { class: 'small' }, `${back.by || ''} · ${fmtTime(back.at)}`))) : null,
+    it.rectification_photo_url ? h('img', { class: 'thumb', src: it.rectification_photo_url,
+      alt: t(back ? 'fix_photo_back' : 'fix_photo'), loading: 'lazy' }) : null,
+    back && it.rectification_photo_url ? h('p', { class: 'muted small' }, t('fix_photo_back')) : null,
     q, actions, assign, err,
     h('div', { class: 'card-foot small' },
       h('a', { href: `#/inspection/${it.inspection_id}` }, t('view_insp')),
