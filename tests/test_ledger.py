@@ -16,6 +16,7 @@ import pytest
 from _pg import pg_server, pg_url  # noqa: F401  (fixtures)
 from app_fixtures import AppServer, clean_photo, fire_photo, open_item, start_app_server
 from openpyxl import load_workbook
+from PIL import Image
 
 from inference_service.ledger import DeadlinePolicy, is_overdue, recheck
 
@@ -198,6 +199,23 @@ def test_a_unit_named_like_a_formula_exports_as_text(app_server: AppServer):
     assert xlsx.status_code == 200, xlsx.text
     cell = load_workbook(io.BytesIO(xlsx.content)).active.cell(2, 2)
     assert (cell.value, cell.data_type) == (name, "s")
+
+
+def test_a_ledger_item_shows_which_hazard_it_is(app_server: AppServer):
+    """Where on which photo, and the inspector's note: two items of one kind at one unit can be told apart."""
+    c = app_server.client("inspector")
+    finding = open_item(c, unit="两处明火", seed=21, confirm=False)
+    decided = c.post(f"/app/api/findings/{finding['id']}/decision", json={"decision": "confirm", "note": "二楼东侧"})
+    item = c.get(f"/app/api/ledger/{decided.json()['ledger_item_id']}").json()
+    assert item["note"] == "二楼东侧" and item["box"] == finding["box"]
+    assert item["evidence_url"] == f"/app/api/findings/{finding['id']}/evidence.jpg"
+    listed = c.get("/app/api/ledger", params={"unit": "两处明火"}).json()["items"]
+    assert [(i["note"], i["box"]) for i in listed] == [("二楼东侧", finding["box"])]
+    thumb = c.get(item["evidence_url"], params={"max_side": 200})
+    assert thumb.status_code == 200 and thumb.headers["content-type"] == "image/jpeg"
+    assert max(Image.open(io.BytesIO(thumb.content)).size) == 200
+    assert c.get(item["evidence_url"], params={"max_side": 10}).status_code == 422
+    assert app_server.client("inspector_b").get(item["evidence_url"]).status_code == 404
 
 
 def test_another_organisation_cannot_touch_the_ledger(app_server: AppServer):

@@ -75,9 +75,15 @@ def ledger_filter(
 LedgerFilterDep = Annotated[LedgerFilter, Depends(ledger_filter)]
 
 
+def outs(ctx: AppContext, user: User, rows: list[dict[str, Any]], tax: Taxonomy) -> list[s.LedgerItemOut]:
+    """Ledger items as the API shows them, each with its finding's box and note (one query for all)."""
+    found = ctx.records.findings_by_id(user.org_id, [r["finding_id"] for r in rows])
+    return [ledger_out(r, tax, finding=found.get(r["finding_id"])) for r in rows]
+
+
 def _items(ctx: AppContext, user: User, flt: LedgerFilter, tax: Taxonomy, limit: int | None, offset: int = 0):
     rows, total = ctx.ledger.search(user.org_id, flt, limit, offset)
-    return [ledger_out(r, tax) for r in rows], total
+    return outs(ctx, user, rows, tax), total
 
 
 @router.get("/ledger", response_model=s.LedgerList)
@@ -137,7 +143,7 @@ def get_item(item_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.Le
     row = ctx.ledger.get(user.org_id, item_id)
     if row is None:
         raise not_found("ledger item", "台账条目")
-    return ledger_out(row, tax)
+    return outs(ctx, user, [row], tax)[0]
 
 
 def _conflict(exc: LedgerConflict) -> AppError:
@@ -164,7 +170,7 @@ def transition(item_id: str, body: s.TransitionIn, user: UserDep, ctx: CtxDep, t
         raise _conflict(exc) from exc
     if row is None:
         raise not_found("ledger item", "台账条目")
-    return ledger_out(row, tax)
+    return outs(ctx, user, [row], tax)[0]
 
 
 @router.post("/ledger/{item_id}/assign", response_model=s.LedgerItemOut)
@@ -191,7 +197,7 @@ def assign(item_id: str, body: s.AssignIn, user: UserDep, ctx: CtxDep, tax: Taxo
         raise _conflict(exc) from exc
     if row is None:
         raise not_found("ledger item", "台账条目")
-    return ledger_out(row, tax)
+    return outs(ctx, user, [row], tax)[0]
 
 
 @router.post("/ledger/{item_id}/rectification", response_model=s.LedgerItemOut)
@@ -222,7 +228,7 @@ def rectification(
             raise conflict(
                 "this idempotency_key was used for another photo upload", "该 idempotency_key 已用于其他照片"
             )
-        return ledger_out(item, tax)
+        return outs(ctx, user, [item], tax)[0]
     if item["status"] == "closed":
         raise _conflict(
             LedgerConflict("the ledger item is closed (已销号); it cannot take another rectification photo")
@@ -257,4 +263,4 @@ def rectification(
         raise _conflict(exc) from exc
     row = ctx.ledger.get(user.org_id, item_id)
     assert row is not None
-    return ledger_out(row, tax)
+    return outs(ctx, user, [row], tax)[0]

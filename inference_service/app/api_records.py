@@ -248,14 +248,16 @@ def evidence_jpeg(
     taxonomy: Taxonomy,
     max_side: int = 1600,
     statuses: tuple[str, ...] = ("pending", "confirmed"),
+    only: str | None = None,
 ) -> bytes:
-    """The photo with its findings of these statuses drawn (current boxes); a pending suspicion or a pending
-    finding of a doubtful photo dashed and labelled 疑似 / 待确认, as the detection API draws them."""
+    """The photo with its findings of these statuses drawn (current boxes), or with the finding ``only`` alone
+    (whatever its status); a pending suspicion or a pending finding of a doubtful photo dashed and labelled
+    疑似 / 待确认, as the detection API draws them."""
     data = ctx.records.blobs.get(row["sha256"])
     image = decode_for_display(data, max_side, max_pixels=ctx.settings.max_pixels)
     notes = []
     for f in ctx.records.findings_of([row["id"]])[row["id"]]:
-        if f["status"] not in statuses:
+        if (f["id"] != only) if only is not None else (f["status"] not in statuses):
             continue
         out = finding_out(f, taxonomy)
         conf = f" {out.confidence:.0%}" if out.confidence is not None else ""
@@ -274,6 +276,24 @@ def evidence_jpeg(
 def photo_evidence(photo_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> Response:
     row = _photo_or_404(ctx, user, photo_id)
     return Response(evidence_jpeg(ctx, row, tax, ctx.settings.evidence_max_side), media_type="image/jpeg",
+                    headers={"Cache-Control": "private, no-cache"})  # fmt: skip
+
+
+@router.get("/findings/{finding_id}/evidence.jpg", response_class=Response)
+def finding_evidence(
+    finding_id: str,
+    user: UserDep,
+    ctx: CtxDep,
+    tax: TaxonomyDep,
+    max_side: Annotated[int, Query(ge=64, le=1600, description="long side of the image, pixels")] = 480,
+) -> Response:
+    """The photo that found the hazard with only its box drawn: which hazard a ledger item is, at a glance."""
+    finding = ctx.records.finding(user.org_id, finding_id)
+    if finding is None:
+        raise not_found("finding", "隐患")
+    row = _photo_or_404(ctx, user, finding["photo_id"])
+    side = min(max_side, ctx.settings.evidence_max_side)
+    return Response(evidence_jpeg(ctx, row, tax, side, only=finding_id), media_type="image/jpeg",
                     headers={"Cache-Control": "private, no-cache"})  # fmt: skip
 
 

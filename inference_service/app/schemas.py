@@ -254,6 +254,9 @@ class LedgerItemOut(BaseModel):
     assigned_to: str | None
     ai_recheck: Literal["passed", "failed"] | None
     rectification_photo_url: str | None
+    evidence_url: str = Field(description="the photo that found it, with only this hazard's box drawn (?max_side=)")
+    box: list[float] | None = Field(default=None, description="where the hazard is on that photo, pixels")
+    note: str = Field(default="", description="the inspector's note on the hazard (e.g. where it is)")
     created_at: str
     closed_at: str | None
     history: list[HistoryOut]

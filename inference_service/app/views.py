@@ -95,7 +95,8 @@ def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] 
     )
 
 
-def ledger_out(row: Row, taxonomy: Taxonomy, now: float | None = None) -> s.LedgerItemOut:
+def ledger_out(row: Row, taxonomy: Taxonomy, now: float | None = None, finding: Row | None = None) -> s.LedgerItemOut:
+    """A ledger item; with its ``finding`` row, also where the hazard is (box) and the inspector's note."""
     now = time.time() if now is None else now
     h = hazard_fields(taxonomy, row["hazard_id"])
     rect = row["rectification_photo_id"]
@@ -130,6 +131,9 @@ def ledger_out(row: Row, taxonomy: Taxonomy, now: float | None = None) -> s.Ledg
         assigned_to=row["assigned_to"],
         ai_recheck=row["ai_recheck"],
         rectification_photo_url=f"/app/api/photos/{rect}/original" if rect else None,
+        evidence_url=f"/app/api/findings/{row['finding_id']}/evidence.jpg",
+        box=[float(finding[k]) for k in ("x1", "y1", "x2", "y2")] if finding else None,
+        note=(finding["note"] or "") if finding else "",
         created_at=_iso(row["created_at"]),
         closed_at=iso(row["closed_at"]),
         history=history,

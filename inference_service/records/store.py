@@ -247,6 +247,16 @@ class Records:
             out[r["photo_id"]].append(r)
         return out
 
+    def findings_by_id(self, org_id: str, finding_ids: Sequence[str]) -> dict[str, Row]:
+        """The organisation's findings of these ids (one query), by id."""
+        if not finding_ids:
+            return {}
+        marks = ", ".join("?" * len(finding_ids))
+        rows = self.db.query_dicts(
+            f"SELECT * FROM findings WHERE org_id = ? AND id IN ({marks})", [org_id, *finding_ids]
+        )
+        return {r["id"]: r for r in rows}
+
     def finding(self, org_id: str, finding_id: str) -> Row | None:
         rows = self.db.query_dicts("SELECT * FROM findings WHERE id = ? AND org_id = ?", [finding_id, org_id])
         return rows[0] if rows else None
