@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from app_fixtures import AppServer, clean_photo, open_item
+from app_fixtures import AppServer, clean_photo, fire_photo, open_item
 from browser_helpers import expect, login
 from test_app_browser import choose_photos, start_inspection
 
@@ -222,4 +222,34 @@ def test_an_item_sent_back_says_so_with_the_reason_and_drops_the_old_recheck(app
     page.locator("details.card > summary").click()  # fold 筛选 away to see the card
     card.scroll_into_view_if_needed()
     shot(page, "m4-sent-back")
+    assert page.errors == []
+
+
+def test_after_a_failed_ai_recheck_the_inspector_can_send_a_better_photo(
+    app_server: AppServer, phone: Any, photos: Any
+) -> None:
+    """待复查 with AI 复查未通过: the inspector's card offers 重新上传整改照片 (the API takes a new photo); the new
+    photo is re-checked and replaces the old one, without a supervisor sending the item back first."""
+    unit = "重新上传整改照片测试单位"
+    item = rectified(app_server, ledger_item(app_server, unit, 41), fire_photo(41))
+    assert item["status"] == "pending_review" and item["ai_recheck"] == "failed"
+    page = phone()
+    login(page, app_server, "inspector")
+    filter_unit(page, unit)
+    card = ledger_card(page, item)
+    expect(card).to_have_attribute("data-recheck", "failed")
+    expect(card).to_contain_text("等待主管复查销号")
+    again = card.locator("label:has([data-pick=rectification])")
+    expect(again).to_contain_text("重新上传整改照片")
+    page.locator("details.card > summary").click()  # fold 筛选 away to see the card
+    card.scroll_into_view_if_needed()
+    shot(page, "m5-reupload-offered")
+    with page.expect_file_chooser() as chooser:
+        again.click()
+    chooser.value.set_files(str(photos["clean"]))
+    expect(ledger_card(page, item)).to_have_attribute("data-recheck", "passed")
+    expect(ledger_card(page, item)).to_contain_text("AI 复查通过")
+    expect(ledger_card(page, item)).to_have_attribute("data-status", "pending_review")
+    now = app_server.client("inspector").get(f"/app/api/ledger/{item['id']}").json()
+    assert now["ai_recheck"] == "passed" and now["rectification_photo_url"] != item["rectification_photo_url"]
     assert page.errors == []

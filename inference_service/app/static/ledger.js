@@ -145,6 +145,13 @@ export function ledgerCard(it) {
   const recheck = back ? null : it.ai_recheck;
   const dueText = it.status === 'closed' ? `${t('closed_at')} ${fmtDate(it.closed_at)}`
     : it.overdue ? t('days_over', Math.max(1, -days)) : days <= 0 ? t('due_today') : t('days_left', days);
+  const upload = (label, cls) => h('label', { class: `btn ${cls} filepick` }, icon('camera'), t(label),
+    h('input', { type: 'file', accept: 'image/*', capture: 'environment', 'data-pick': 'rectification',
+      'aria-label': t(label), onchange: async (e) => {
+        const files = [...e.target.files].slice(0, 1);
+        e.target.value = '';
+        if (files.length) await enqueue(files, 'rect', it.id);
+      } }));
   let actions = null;
   if (it.status === 'open') {
     const who = h('input', { id: `rp-${it.id}`, name: 'responsible', value: it.responsible_person || '',
@@ -154,13 +161,7 @@ export function ledgerCard(it) {
         onclick: () => move('in_progress', who.value.trim() ? { responsible_person: who.value.trim() } : {}) },
       t('begin_fix'))));
   } else if (it.status === 'in_progress') {
-    actions = h('div', { class: 'btns' }, h('label', { class: 'btn primary filepick' }, icon('camera'), t('upload_fix'),
-      h('input', { type: 'file', accept: 'image/*', capture: 'environment', 'data-pick': 'rectification',
-        'aria-label': t('upload_fix'), onchange: async (e) => {
-          const files = [...e.target.files].slice(0, 1);
-          e.target.value = '';
-          if (files.length) await enqueue(files, 'rect', it.id);
-        } })));
+    actions = h('div', { class: 'btns' }, upload('upload_fix', 'primary'));
   } else if (it.status === 'pending_review' && boss) {
     const failed = it.ai_recheck === 'failed';
     const ov = h('input', { type: 'checkbox', id: `ov-${it.id}` });
@@ -177,8 +178,9 @@ export function ledgerCard(it) {
         } }, t('close_item')),
         h('button', { class: 'btn bad', type: 'button', 'data-act': 'reopen',
           onclick: () => move('in_progress', { note: note.value.trim() || undefined }) }, t('reopen'))));
-  } else if (it.status === 'pending_review') {
-    actions = h('p', { class: 'muted' }, t('wait_review'));
+  } else if (it.status === 'pending_review') {  // a better photo may replace the one sent (AI 复查未通过 above all)
+    actions = h('div', {}, h('p', { class: 'muted' }, t('wait_review')),
+      h('div', { class: 'btns' }, upload('reupload_fix', it.ai_recheck === 'failed' ? 'primary' : 'ghost')));
   }
   const q = queueCard('rect', it.id);
   const assign = boss && it.status !== 'closed' ? assignForm(it, (n) => card.replaceWith(ledgerCard(n)), err) : null;
