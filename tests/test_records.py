@@ -232,3 +232,33 @@ def test_a_photo_is_judged_in_a_taxonomy_scene(app_server: AppServer):
     assert count(app_server, "SELECT COUNT(*) FROM photos WHERE idempotency_key = 'k-scene-3'") == 0
     ebike = c.post("/app/api/inspections", json={"unit": UNIT, "scene": "residential_ebike"}).json()
     assert upload(c, ebike["id"], clean_photo(seed=23), "k-scene-4").json()["scene"] is None  # photos name theirs
+
+
+def test_an_inspection_is_finished_once_its_findings_are_decided(app_server: AppServer):
+    """完成检查: refused while the AI's findings await a decision (unless forced); a photo arriving later (a queued
+    upload) reopens it, so nothing taken is left out."""
+    c = app_server.client("inspector")
+    insp = c.post("/app/api/inspections", json={"unit": {"name": "完成测试"}, "scene": "industry"}).json()
+    assert (insp["status"], insp["pending_count"], insp["finished_at"]) == ("in_progress", 0, None)
+    photo = upload(c, insp["id"], fire_photo(31), "finish-1").json()
+    finish = f"/app/api/inspections/{insp['id']}/finish"
+    refused = c.post(finish, json={})
+    assert refused.status_code == 409 and "1 hazards" in refused.json()["error"]["message"], refused.text
+    assert c.get(f"/app/api/inspections/{insp['id']}").json()["pending_count"] == 1
+    c.post(f"/app/api/findings/{photo['findings'][0]['id']}/decision", json={"decision": "confirm"})
+    done = c.post(finish, json={})
+    assert done.status_code == 200 and done.json()["status"] == "finished" and done.json()["finished_at"], done.text
+    listed = c.get("/app/api/inspections").json()["items"]
+    assert {i["id"]: i["status"] for i in listed}[insp["id"]] == "finished"
+    assert upload(c, insp["id"], fire_photo(32), "finish-2").status_code == 201
+    again = c.get(f"/app/api/inspections/{insp['id']}").json()
+    assert (again["status"], again["pending_count"]) == ("in_progress", 1)
+    forced = c.post(finish, json={"force": True})
+    assert forced.status_code == 200 and forced.json()["status"] == "finished"
+    assert upload(c, insp["id"], fire_photo(32), "finish-2").status_code == 200  # a retry changes nothing
+    assert c.get(f"/app/api/inspections/{insp['id']}").json()["status"] == "finished"
+    reopened = c.post(f"/app/api/inspections/{insp['id']}/reopen")
+    assert reopened.status_code == 200 and reopened.json()["status"] == "in_progress"
+    other = app_server.client("inspector_b")
+    assert other.post(finish, json={"force": True}).status_code == 404
+    assert other.post(f"/app/api/inspections/{insp['id']}/reopen").status_code == 404

@@ -20,7 +20,7 @@ from inference_service.app.photo_time import TakenAtError, exif_taken_at, parse_
 from inference_service.app.views import finding_out, inspection_out, photo_out
 from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks, render_evidence
 from inference_service.imaging import decode_for_display
-from inference_service.records import NewFinding, NewPhoto, RecordConflict
+from inference_service.records import NewFinding, NewPhoto, PendingFindings, RecordConflict
 from inference_service.scan import Scanner, ScanOptions, ScanResult
 from inference_service.storage import MAX_OFFSET, Cursor
 from inference_service.taxonomy import Taxonomy
@@ -194,6 +194,30 @@ def get_inspection(inspection_id: str, user: UserDep, ctx: CtxDep, tax: Taxonomy
     return full_inspection(ctx, user, inspection_id, tax)
 
 
+@router.post("/inspections/{inspection_id}/finish", response_model=s.InspectionOut, responses={409: {}})
+def finish_inspection(
+    inspection_id: str, body: s.FinishIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep
+) -> s.InspectionOut:
+    """完成检查: the on-site check is over. 409 while the AI's findings await a decision, unless ``force``; a photo
+    uploaded later reopens the inspection."""
+    try:
+        row = ctx.records.finish(user.org_id, inspection_id, user.id, force=body.force)
+    except PendingFindings as exc:
+        raise conflict(f"{exc}: confirm or reject them first, or finish with force",
+                       f"还有 {exc.count} 处 AI 识别的隐患待确认，请先确认或标为误报") from exc  # fmt: skip
+    if row is None:
+        raise not_found("inspection", "检查记录")
+    return full_inspection(ctx, user, inspection_id, tax)
+
+
+@router.post("/inspections/{inspection_id}/reopen", response_model=s.InspectionOut)
+def reopen_inspection(inspection_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.InspectionOut:
+    """Undo 完成检查."""
+    if ctx.records.reopen(user.org_id, inspection_id) is None:
+        raise not_found("inspection", "检查记录")
+    return full_inspection(ctx, user, inspection_id, tax)
+
+
 @router.post("/inspections/{inspection_id}/photos", response_model=s.PhotoOut, status_code=201)
 def upload_photo(
     inspection_id: str,
@@ -217,6 +241,8 @@ def upload_photo(
                                   client_taken_at)  # fmt: skip
     if row["inspection_id"] != inspection_id or row["kind"] != "inspection":
         raise conflict("this idempotency_key was used for another photo upload", "该 idempotency_key 已用于其他照片")
+    if created and inspection["finished_at"] is not None:  # a photo taken later (or queued offline) reopens it
+        ctx.records.reopen(user.org_id, inspection_id)
     out = photo_out(row, ctx.records.findings_of([row["id"]])[row["id"]], scanner.taxonomy)
     if not created:
         return JSONResponse(out.model_dump(mode="json"), status_code=200)

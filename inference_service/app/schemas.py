@@ -196,7 +196,14 @@ class InspectionOut(BaseModel):
     location: Location | None
     photo_count: int
     hazard_count: int
+    pending_count: int = Field(default=0, description="hazards found by the AI that await the inspector's decision")
+    status: Literal["in_progress", "finished"] = "in_progress"
+    finished_at: str | None = None
     photos: list[PhotoOut] | None = None
+
+
+class FinishIn(BaseModel):
+    force: bool = Field(default=False, description="finish although findings still await a decision")
 
 
 class InspectionList(BaseModel):

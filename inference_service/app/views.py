@@ -91,6 +91,9 @@ def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] 
         location=loc,
         photo_count=int(row["photo_count"]),
         hazard_count=int(row["hazard_count"]),
+        pending_count=int(row["pending_count"]),
+        status="finished" if row["finished_at"] is not None else "in_progress",
+        finished_at=iso(row["finished_at"]),
         photos=photos,
     )
 

@@ -1,6 +1,13 @@
 """Inspection records: inspections, photos (content-addressed bytes), findings, decisions (append-only)."""
 
 from inference_service.records.blobs import BlobStore
-from inference_service.records.store import NewFinding, NewPhoto, RecordConflict, Records, RecordsListener
+from inference_service.records.store import (
+    NewFinding,
+    NewPhoto,
+    PendingFindings,
+    RecordConflict,
+    Records,
+    RecordsListener,
+)
 
-__all__ = ["BlobStore", "NewFinding", "NewPhoto", "RecordConflict", "Records", "RecordsListener"]
+__all__ = ["BlobStore", "NewFinding", "NewPhoto", "PendingFindings", "RecordConflict", "Records", "RecordsListener"]

@@ -109,4 +109,12 @@ MIGRATIONS = (
             "UPDATE photos SET taken_at_source = 'exif' WHERE taken_at IS NOT NULL",
         ),
     ),
+    Migration(
+        6,
+        "inspection finished_at / finished_by (完成检查: the inspector declares the on-site check over)",
+        (
+            "ALTER TABLE inspections ADD COLUMN finished_at DOUBLE PRECISION",
+            "ALTER TABLE inspections ADD COLUMN finished_by TEXT",
+        ),
+    ),
 )

@@ -22,6 +22,14 @@ class RecordConflict(Exception):
     """The change is not allowed in the record's current state (the message says why)."""
 
 
+class PendingFindings(RecordConflict):
+    """An inspection cannot be finished while ``count`` of the AI's findings await a decision."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        super().__init__(f"{count} hazards found by the AI still await a decision")
+
+
 @dataclass(frozen=True)
 class NewFinding:
     hazard_id: str
@@ -59,7 +67,9 @@ _INSPECTION_COLUMNS = (
     "i.id, i.org_id, i.inspector_id, i.unit_name, i.unit_address, i.unit_credit_code, i.scene, i.lat, i.lon, "
     "i.accuracy_m, i.client_id, i.created_at, "
     "(SELECT COUNT(*) FROM photos p WHERE p.inspection_id = i.id AND p.kind = 'inspection') AS photo_count, "
-    "(SELECT COUNT(*) FROM findings f WHERE f.inspection_id = i.id AND f.status <> 'rejected') AS hazard_count"
+    "(SELECT COUNT(*) FROM findings f WHERE f.inspection_id = i.id AND f.status <> 'rejected') AS hazard_count, "
+    "(SELECT COUNT(*) FROM findings f WHERE f.inspection_id = i.id AND f.status = 'pending') AS pending_count, "
+    "i.finished_at, i.finished_by"
 )
 
 
@@ -149,6 +159,36 @@ class Records:
         )
         total = int(self.db.query("SELECT COUNT(*) FROM inspections WHERE org_id = ?", [org_id])[0][0])
         return rows, total
+
+    def finish(self, org_id: str, inspection_id: str, user_id: str, *, force: bool = False) -> Row | None:
+        """Mark the inspection finished (完成检查); None when it is not this organisation's. Raises
+        :class:`PendingFindings` while findings await a decision, unless ``force``. Finishing again changes nothing."""
+        with self.db.tx() as cur:
+            rows = cur.execute(
+                "SELECT finished_at FROM inspections WHERE id = ? AND org_id = ?", [inspection_id, org_id]
+            ).fetchall()
+            if not rows:
+                return None
+            if rows[0][0] is None:
+                pending = cur.execute(
+                    "SELECT COUNT(*) FROM findings WHERE inspection_id = ? AND status = 'pending'", [inspection_id]
+                ).fetchone()
+                if pending and int(pending[0]) and not force:
+                    raise PendingFindings(int(pending[0]))
+                cur.execute(
+                    "UPDATE inspections SET finished_at = ?, finished_by = ? WHERE id = ?",
+                    [self.clock(), user_id, inspection_id],
+                )
+        return self.inspection(org_id, inspection_id)
+
+    def reopen(self, org_id: str, inspection_id: str) -> Row | None:
+        """Undo :meth:`finish` (a photo arrived after it, or the inspector goes on); None when not this org's."""
+        with self.db.tx() as cur:
+            cur.execute(
+                "UPDATE inspections SET finished_at = NULL, finished_by = NULL WHERE id = ? AND org_id = ?",
+                [inspection_id, org_id],
+            )
+        return self.inspection(org_id, inspection_id)
 
     # ---- photos ------------------------------------------------------------------------------------
 
