@@ -253,3 +253,42 @@ def test_after_a_failed_ai_recheck_the_inspector_can_send_a_better_photo(
     now = app_server.client("inspector").get(f"/app/api/ledger/{item['id']}").json()
     assert now["ai_recheck"] == "passed" and now["rectification_photo_url"] != item["rectification_photo_url"]
     assert page.errors == []
+
+
+def test_offline_an_inspection_with_photos_does_not_say_it_has_none(
+    app_server: AppServer, phone: Any, photos: Any
+) -> None:
+    """Offline, a known inspection with photos says how many wait on the server (not 还没有照片), and its document
+    buttons are disabled; an inspection started offline whose photos wait on the phone does not say 还没有照片."""
+    item = ledger_item(app_server, "离线照片数量测试单位", 51)
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{item['inspection_id']}")
+    expect(page.locator("[data-photo]")).to_have_count(1)  # seen once online: kept on the phone
+    page.context.set_offline(True)
+    page.click("#nav a[href='#/inspections']")
+    expect(page.locator("main")).to_contain_text("网络不可用")
+    page.go_back()
+    expect(page.locator("[data-offline=view]")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("还没有照片")
+    expect(page.locator("main")).to_contain_text("离线：照片和隐患需联网后查看（本检查有 1 张照片、1 处隐患）。")
+    expect(page.locator("[data-doc='record.pdf']")).to_be_disabled()
+    expect(page.locator("[data-doc='notice']")).to_be_disabled()
+    shot(page, "m7-offline-known-inspection")
+
+    page.click("#nav a[href='#/inspections']")
+    page.click("a[href='#/new']")
+    page.fill("#uname", "离线排队照片测试单位")
+    page.fill("#addr", "地下一层")
+    page.select_option("#scene", "construction")
+    page.click("form button[type=submit]")
+    expect(page.locator("[data-local=pending]")).to_be_visible()
+    expect(page.locator("main")).to_contain_text("还没有照片")  # nothing taken yet
+    choose_photos(page, [photos["fire3"]])
+    expect(page.locator("[data-queue] .qi")).to_have_count(1)
+    expect(page.locator("main")).not_to_contain_text("还没有照片")
+    shot(page, "m7-offline-queued-photo")
+    page.context.set_offline(False)
+    expect(page.locator("[data-photo]")).to_have_count(1)
+    expect(page.locator("main")).not_to_contain_text("还没有照片")
+    assert page.errors == []

@@ -2,7 +2,7 @@
 import { api, ApiError, hazardById, hzName, sceneName, sevBadge } from './api.js';
 import { LS, st } from './state.js';
 import { en, t } from './i18n.js';
-import { enqueue, idb, live, localIds, queueCard, uploadHooks } from './queue.js';
+import { enqueue, idb, listeners, live, localIds, queueCard, queued, uploadHooks } from './queue.js';
 import { fmtTime, h, icon, pct, s, toast } from './dom.js';
 import { go, route } from './app.js';
 
@@ -42,7 +42,17 @@ export async function viewInspection(id) {
   }
   const local = Boolean(ins.local);
   const photosEl = h('div', { class: 'photos' });
-  const emptyEl = h('p', { class: 'empty' }, t('no_photos'));
+  const emptyEl = h('p', { class: 'empty', 'data-empty': 'photos' });
+  const paintEmpty = () => {  // 还没有照片 only when there is none: not on the server, not waiting on this phone
+    if (!emptyEl.isConnected && emptyEl.dataset.painted) { listeners.delete(paintEmpty); return; }
+    emptyEl.dataset.painted = '1';
+    const waiting = queued.some((r) => r.kind === 'photo' && r.target === String(ins.id));
+    const text = photosEl.children.length ? ''
+      : ins.offline && ins.photo_count ? t('offline_photos', ins.photo_count, ins.hazard_count || 0)
+        : waiting ? '' : t('no_photos');
+    emptyEl.textContent = text;
+    emptyEl.hidden = !text;
+  };
   // 照片场景: some rules need the place (an e-bike counts as a hazard inside a lift); default: the inspection's
   const photoScenes = st.tax.photo_scenes || [];
   const dflt = st.tax.scenes?.find((x) => x.id === ins.scene)?.photo_scene;
@@ -62,7 +72,7 @@ export async function viewInspection(id) {
     const old = photosEl.querySelector(`[data-photo="${p.id}"]`);
     const el = photoCard(p);
     if (old) old.replaceWith(el); else photosEl.prepend(el);
-    emptyEl.hidden = true;
+    paintEmpty();
   };
   const hook = (rec, photo) => {
     if (!photosEl.isConnected) { uploadHooks.photo.delete(hook); return; }
@@ -76,11 +86,14 @@ export async function viewInspection(id) {
   if (local) uploadHooks.insp.add(created);
   if (ins.offline) window.addEventListener('online', () => { if (photosEl.isConnected) route(); }, { once: true });
   for (const p of ins.photos || []) addPhoto(p);
-  emptyEl.hidden = (ins.photos || []).length > 0;
+  listeners.add(paintEmpty);
+  paintEmpty();
   const u = ins.unit;
-  const docLink = (path, label, pdf) => h('a', { class: 'btn ghost', href: `/app/inspections/${ins.id}/${path}`,
-    target: pdf ? null : '_blank', rel: 'noopener', download: pdf ? `${path.replace('.pdf', '')}-${ins.id}.pdf` : null,
-    'data-doc': path }, icon('doc'), label);
+  const docLink = (path, label, pdf) => (ins.offline  // the documents come from the server
+    ? h('button', { class: 'btn ghost', type: 'button', disabled: true, 'data-doc': path }, icon('doc'), label)
+    : h('a', { class: 'btn ghost', href: `/app/inspections/${ins.id}/${path}`, target: pdf ? null : '_blank',
+      rel: 'noopener', download: pdf ? `${path.replace('.pdf', '')}-${ins.id}.pdf` : null, 'data-doc': path },
+    icon('doc'), label));
   return h('div', {},
     h('section', { class: 'card' },
       h('h1', {}, u.name),
@@ -99,7 +112,8 @@ export async function viewInspection(id) {
     h('div', { class: 'fab-row' }, pick(true), pick(false)),
     queueCard('photo', ins.id),
     emptyEl, photosEl,
-    local ? null : h('section', { class: 'card' }, h('h2', {}, t('docs')), h('div', { class: 'docs' },
+    local ? null : h('section', { class: 'card' }, h('h2', {}, t('docs')),
+      ins.offline ? h('p', { class: 'muted small' }, t('docs_offline')) : null, h('div', { class: 'docs' },
       docLink('record', t('record')), docLink('record.pdf', `${t('record')} ${t('pdf')}`, true),
       docLink('notice', t('notice')), docLink('notice.pdf', `${t('notice')} ${t('pdf')}`, true))));
 }
