@@ -292,3 +292,28 @@ def test_offline_an_inspection_with_photos_does_not_say_it_has_none(
     expect(page.locator("[data-photo]")).to_have_count(1)
     expect(page.locator("main")).not_to_contain_text("还没有照片")
     assert page.errors == []
+
+
+def test_the_chinese_ui_shows_no_english_detector_class(app_server: AppServer, phone: Any, photos: Any) -> None:
+    """The model's class name (fire, smoke) is English: not under a finding nor in 统计's labels in 中文; in English
+    it still shows."""
+    ledger_item(app_server, "类别名称测试单位", 61)  # a confirmed 现场明火 for the statistics
+    page = phone()
+    login(page, app_server, "inspector")
+    start_inspection(page, "类别名称测试单位")
+    choose_photos(page, [photos["fire_smoke"]])
+    fire = page.locator("[data-hazard=FIRE-001]")
+    expect(fire).to_contain_text("置信度")
+    expect(fire).not_to_contain_text("fire")
+    expect(page.locator("[data-hazard=FIRE-002]")).not_to_contain_text("smoke")
+    fire.scroll_into_view_if_needed()
+    shot(page, "m4-finding-no-class")
+    page.click("#nav a[href='#/stats']")
+    expect(page.locator("main")).to_contain_text("现场明火")
+    expect(page.locator("main")).not_to_contain_text(re.compile(r"· (fire|smoke)"))
+    page.get_by_text("模型现场准确率（按类别）").first.scroll_into_view_if_needed()
+    shot(page, "m4-stats-no-class")
+    page.click("#lang")
+    expect(page.locator("main")).to_contain_text("· fire")
+    page.click("#lang")
+    assert page.errors == []

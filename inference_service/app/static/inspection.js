@@ -221,7 +221,9 @@ export function photoCard(photo) {
       f.source === 'inspector' ? t('by_inspector') : `${t('conf')} ${pct(f.confidence)}`,
       f.suspected ? h('span', { class: 'pill doubt', 'data-mark': 'suspected' }, t('suspected')) : null,
       f.unconfirmed ? h('span', { class: 'pill doubt', 'data-mark': 'unconfirmed' }, t('unconfirmed')) : null,
-      f.detector_class ? h('span', { class: 'muted small' }, f.detector_class) : null),
+      // the model's class name (English, snake_case) means something to an English reader only
+      f.detector_class && en() ? h('span', { class: 'muted small', 'data-class': f.detector_class },
+        f.detector_class) : null),
     doubt ? h('p', { class: 'awaiting', 'data-awaiting': 'true' }, t('awaiting')) : null,
     h('dl', {}, h('dt', {}, t('basis')), h('dd', {}, f.legal_basis || hz?.legal_basis || ''),
       h('dt', {}, t('advice')), h('dd', {}, (en() && (f.advice_en || hz?.advice_en)) || f.advice_zh || hz?.advice_zh || ''),

@@ -69,10 +69,14 @@ export function statsBody(d) {
   });
   bar('by_unit', t('by_unit'), (o) => String(o.unit?.name ?? o.unit ?? o.name ?? o.key ?? ''));
   bar('by_inspector', t('by_insp'), (o) => String(o.inspector?.display_name ?? o.display_name ?? o.inspector ?? o.username ?? o.key ?? ''));
-  const mf = (d.model_field || []).map((m) => {
+  const fieldRows = d.model_field || [];
+  const mf = fieldRows.map((m) => {
     const hz = hazardById(m.hazard_id);
     const n = (m.confirmed || 0) + (m.rejected || 0);
-    return { label: `${hz ? hzName(hz) : m.hazard_id || ''}${m.detector_class ? ` · ${m.detector_class}` : ''}`,
+    // the model's class (English) only in English, or where one hazard comes from two classes
+    const twice = fieldRows.filter((x) => x.hazard_id === m.hazard_id).length > 1;
+    const cls = m.detector_class && (en() || twice) ? ` · ${m.detector_class}` : '';
+    return { label: `${hz ? hzName(hz) : m.hazard_id || ''}${cls}`,
       value: n ? (m.precision ?? m.confirmed / n) : 0, raw: m, n };
   });
   const field = h('div', {});
