@@ -53,6 +53,7 @@ def lifecycle(server: AppServer) -> None:
     created = datetime.fromisoformat(item["created_at"].replace("Z", "+00:00"))
     assert deadline > created and (deadline - created).total_seconds() <= 86400  # 重大隐患: the same (local) day
     assert item["history"][0]["to"] == "open" and item["history"][0]["by"] == "张检查"
+    assert item["history"][0]["note"] == "确认隐患，登记入账 (confirmed)"
     # stale version, wrong transition, no photo yet
     assert move(insp, {**item, "version": 99}, "in_progress").status_code == 409
     assert move(insp, item, "closed").status_code == 409
@@ -269,4 +270,5 @@ def test_deadlines_end_the_local_day_after_the_severitys_days():
 )
 def test_recheck(hazard, cls, detectable, found, expected):
     result, reason = recheck(hazard, cls, detectable, ["fire", "smoke", "no_helmet"], found)
-    assert result == expected and reason
+    assert result == expected
+    assert re.match(r"[\u4e00-\u9fff]", reason) and re.search(r"\([a-z].+\)$", reason)  # 中文 (English)

@@ -19,6 +19,7 @@ from inference_service.app.photo_time import exif_taken_at, shown
 from inference_service.app.views import ledger_out
 from inference_service.ledger import LedgerConflict, LedgerFilter, LedgerForbidden, recheck
 from inference_service.ledger.export import to_csv, to_xlsx
+from inference_service.ledger.rules import both
 from inference_service.records import NewPhoto
 from inference_service.storage import MAX_OFFSET, Cursor
 from inference_service.taxonomy import Taxonomy
@@ -247,7 +248,8 @@ def rectification(
     result, reason = recheck(item["hazard_id"], detector_class, detectable, card.classes, found)
     if result == "passed" and scan.unconfirmed:  # a dark or washed-out photo shows nothing: it proves nothing
         codes = ", ".join(w.code for w in scan.warnings)
-        result, reason = None, f"the rectification photo carries a warning ({codes}); a person must judge it"
+        doubt = f"the rectification photo carries a warning ({codes}); a person must judge it"
+        result, reason = None, both(f"整改照片质量存疑（{codes}），须人工判断", doubt)
     sha = ctx.records.blobs.put(data)
     when, source = shown(exif_taken_at(data), client_taken_at, ctx.settings.deadline_utc_offset_hours)
     new = NewPhoto("rectification", key, sha, info["content_type"], len(data), info["width"], info["height"], when,
@@ -255,7 +257,8 @@ def rectification(
                    taken_at_source=source, client_taken_at=client_taken_at)  # fmt: skip
 
     def attach(cur: Cursor, photo_id: str) -> None:
-        ctx.ledger.rectify(cur, user.org_id, item_id, user.id, photo_id, result, f"{note} [AI: {reason}]".strip())
+        said = f"{note} [AI 复查 AI re-check: {reason}]".strip()
+        ctx.ledger.rectify(cur, user.org_id, item_id, user.id, photo_id, result, said)
 
     try:
         ctx.records.add_photo(user.org_id, item["inspection_id"], user.id, new, [], then=attach)

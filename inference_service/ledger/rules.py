@@ -58,10 +58,18 @@ def recheck(
     neither, it cannot judge: ``None``."""
     known_class = detector_class is not None and detector_class in model_classes
     if not detectable and not known_class:
-        return None, "the model cannot detect this hazard; a person must judge"
+        cannot = "the model cannot detect this hazard; a person must judge"
+        return None, both("模型无法识别此类隐患，须人工判断", cannot)
     for hid, cls in found:
         if hid == hazard_id or (detector_class is not None and cls == detector_class):
-            return "failed", f"the model still sees {hid} ({cls}) in the rectification photo"
+            what = hid or cls
+            return "failed", both(f"整改照片中仍识别到该隐患（{what}）",
+                                  f"the model still sees {hid} ({cls}) in the rectification photo")  # fmt: skip
     if detector_class is None:
-        return "passed", "the model raises no such hazard in the rectification photo"
-    return "passed", f"no {detector_class} seen in the rectification photo"
+        return "passed", both("整改照片中未识别到该隐患", "the model raises no such hazard in the rectification photo")
+    return "passed", both("整改照片中未识别到该隐患", f"no {detector_class} seen in the rectification photo")
+
+
+def both(zh: str, en: str) -> str:
+    """A note the system writes into a ledger item's history, read in either language: 中文 (English)."""
+    return f"{zh} ({en})"

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from inference_service.ledger.rules import STATUS_ZH, TRANSITIONS, DeadlinePolicy
+from inference_service.ledger.rules import STATUS_ZH, TRANSITIONS, DeadlinePolicy, both
 from inference_service.ledger.schema import MIGRATIONS
 from inference_service.storage import Cursor, Database, migrate
 
@@ -75,7 +75,7 @@ class Ledger:
              inspection["inspector_id"], inspection["unit_name"], inspection["unit_address"], finding["hazard_id"],
              severity, self.policy.deadline(severity, now), now, inspection.get("scene")],
         )  # fmt: skip
-        self._history(cur, item_id, user_id, None, "open", "confirmed", now)
+        self._history(cur, item_id, user_id, None, "open", both("确认隐患，登记入账", "confirmed"), now)
         self._changed(cur, item_id, None)
         return item_id
 
@@ -232,7 +232,8 @@ class Ledger:
             ).rowcount
             if updated != 1:
                 raise LedgerConflict("the ledger item was changed meanwhile (stale version); reload it")
-            history_note = note if not (to == "closed" and override) else f"[override AI re-check] {note}"
+            overridden = both("不采纳 AI 复查结果", "override AI re-check")
+            history_note = note if not (to == "closed" and override) else f"[{overridden}] {note}"
             self._history(cur, item_id, user_id, status, to, history_note, now)
             self._changed(cur, item_id, before)
         return self.get(org_id, item_id)
@@ -271,7 +272,8 @@ class Ledger:
             ).rowcount
             if updated != 1:
                 raise LedgerConflict("the ledger item was changed meanwhile (stale version); reload it")
-            self._history(cur, item_id, user_id, item["status"], item["status"], note or "assigned", time.time())
+            said = note or both("指派 / 调整期限", "assigned")
+            self._history(cur, item_id, user_id, item["status"], item["status"], said, time.time())
         return self.get(org_id, item_id)
 
     @staticmethod
