@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import re
+from urllib.parse import unquote
 
 import app_fixtures
 import pytest
@@ -59,6 +60,17 @@ def test_the_record_has_a_first_page_and_a_page_per_photo(app_server: AppServer,
     assert "现场检查记录" in pages[0] and "阳泉市某商住楼" in pages[0]  # the CJK font is embedded and mapped
     assert all(f"照片{i}" in pages[i] for i in (1, 2, 3))
     assert "第1页/共4页" in pages[0]
+    assert "返回检查" not in "".join(pages)  # the screen's links are not printed
+    name = unquote(pdf.headers["content-disposition"].split("filename*=UTF-8''", 1)[1])
+    assert re.fullmatch(r"现场检查记录-阳泉市某商住楼-\d{8}\.pdf", name), name
+
+
+def test_a_document_on_screen_links_back_and_to_its_pdf(app_server: AppServer, inspection: dict):
+    c = app_server.client("inspector")
+    text = c.get(f"/app/inspections/{inspection['id']}/notice").text
+    assert f'<a class="back" href="/app/#/inspection/{inspection["id"]}">返回检查</a>' in text
+    assert f'href="/app/inspections/{inspection["id"]}/notice.pdf"' in text
+    assert '<link rel="icon" href="data:,">' in text  # no /favicon.ico 404
 
 
 def test_the_notice_lists_confirmed_hazards_with_deadlines(app_server: AppServer, inspection: dict):

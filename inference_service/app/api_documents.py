@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
+from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
@@ -12,7 +14,7 @@ from inference_service.app.api_auth import SCENE_ZH
 from inference_service.app.api_records import evidence_jpeg
 from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, TaxonomyDep, UserDep
-from inference_service.app.documents import DocHazard, DocInspection, DocPhoto, Kind, render, to_pdf
+from inference_service.app.documents import TITLES, DocHazard, DocInspection, DocPhoto, Kind, render, to_pdf
 from inference_service.app.errors import not_found
 from inference_service.app.views import finding_out, hazard_fields
 from inference_service.taxonomy import Taxonomy
@@ -90,6 +92,8 @@ def build(ctx: AppContext, user: User, inspection_id: str, taxonomy: Taxonomy, k
         created_at=_local(row["created_at"], off) or "",
         location=loc,
         photos=doc_photos,
+        back_url=f"/app/#/inspection/{inspection_id}",
+        pdf_url=f"/app/inspections/{inspection_id}/{kind}.pdf",
     )
 
 
@@ -98,9 +102,12 @@ def _html(ctx: AppContext, user: User, inspection_id: str, tax: Taxonomy, kind: 
 
 
 def _pdf(ctx: AppContext, user: User, inspection_id: str, tax: Taxonomy, kind: Kind) -> Response:
-    pdf = to_pdf(_html(ctx, user, inspection_id, tax, kind), ctx.settings.font_path)
-    name = f"{kind}-{inspection_id[:8]}.pdf"
-    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+    doc = build(ctx, user, inspection_id, tax, kind)
+    pdf = to_pdf(render(doc, kind), ctx.settings.font_path)
+    unit = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", doc.unit_name).strip() or "unit"
+    name = quote(f"{TITLES[kind]}-{unit}-{doc.number[:8]}.pdf")
+    disposition = f"inline; filename=\"{kind}-{doc.number}.pdf\"; filename*=UTF-8''{name}"
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
 
 
 @router.get("/inspections/{inspection_id}/record", response_class=HTMLResponse)

@@ -66,6 +66,8 @@ class DocInspection:
     created_at: str  # local date-time text
     location: str | None
     photos: Sequence[DocPhoto] = field(default_factory=tuple)
+    back_url: str = ""  # the inspection in the app (the screen's 返回)
+    pdf_url: str = ""  # the same document as PDF (the screen's 打印 / PDF)
 
 
 CSS = """
@@ -84,13 +86,21 @@ th, td { border: 1px solid #444; padding: 1.5mm 2mm; vertical-align: top; text-a
 th { background: #f1f1f1; white-space: nowrap; width: 1%; }
 .photo { width: 100%; max-height: 115mm; object-fit: contain; border: 1px solid #999; display: block; margin: 0 auto; }
 .meta { font-size: 8.5pt; color: #555; word-break: break-all; }
+.en { font-size: 8.5pt; color: #555; }
 .sev-critical { color: #b00; font-weight: bold; } .sev-high { color: #c50; font-weight: bold; }
 .sev-medium { color: #960; } .sev-low { color: #15c; }
 .sign { margin-top: 10mm; display: flex; justify-content: space-between; gap: 8mm; }
 .sign div { flex: 1; border-top: 1px solid #111; padding-top: 1.5mm; text-align: center; min-height: 16mm; }
 .lead { text-indent: 2em; }
+td { overflow-wrap: break-word; }
+.bar { display: none; }
 @media screen { body { max-width: 210mm; margin: 0 auto; padding: 10mm; background: #eee; }
-  .page { background: #fff; padding: 12mm; margin-bottom: 8mm; box-shadow: 0 1px 4px #0003; } }
+  .page { background: #fff; padding: 12mm; margin-bottom: 8mm; box-shadow: 0 1px 4px #0003; overflow-x: auto; }
+  .bar { display: flex; gap: 3mm; justify-content: flex-end; margin-bottom: 4mm; }
+  .bar a { padding: 2.5mm 4mm; border-radius: 2mm; background: #1d4ed8; color: #fff; text-decoration: none; }
+  .bar a.back { background: #fff; color: #1d4ed8; border: 1px solid #1d4ed8; margin-right: auto; } }
+@media screen and (max-width: 600px) { body { padding: 2mm; font-size: 10pt; }
+  .page { padding: 4mm; margin-bottom: 4mm; } h1 { font-size: 15pt; letter-spacing: 0.05em; } }
 """
 
 
@@ -124,7 +134,7 @@ def _summary(doc: DocInspection, kind: Kind) -> str:
             n += 1
             last = h.deadline or "—" if kind == "notice" else h.status_zh
             cells.append(
-                f"<tr><td>{n}</td><td>{_e(h.name_zh)}<div class='meta'>{_e(h.name_en)}</div></td>"
+                f"<tr><td>{n}</td><td>{_e(h.name_zh)}<div class='en'>{_e(h.name_en)}</div></td>"
                 f"<td>{_sev(h.severity)}</td><td>照片 {p.index}</td><td>{_e(last)}</td></tr>"
             )
     if not cells:
@@ -178,7 +188,7 @@ def _photo_page(p: DocPhoto, kind: Kind) -> str:
             f"<h2>隐患 {i}</h2><table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
         )
     body = "".join(items) or "<p>此照片未发现隐患。</p>"
-    taken = f"，拍摄 {p.taken_at}" if p.taken_at else ""
+    taken = f"，拍摄 {p.taken_at.replace('T', ' ')[:16]}" if p.taken_at else ""
     return (
         f'<section class="page"><h2>照片 {p.index}</h2>'
         f'<img class="photo" src="{src}" alt="照片 {p.index}">'
@@ -204,10 +214,13 @@ def render(doc: DocInspection, kind: Kind) -> str:
         f"{_head(doc)}{lead}<h2>隐患汇总</h2>{_summary(doc, kind)}{_signatures(kind)}</section>"
     )
     pages = "".join(_photo_page(p, kind) for p in doc.photos)
+    links = [(doc.back_url, "back", "返回检查"), (doc.pdf_url, "", "打印 / PDF")]
+    bar = "".join(f'<a class="{cls}" href="{_e(url)}">{text}</a>' for url, cls, text in links if url)
     return (
         f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>{title} {_e(doc.number)}</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
-        f"<body>{first}{pages}</body></html>"
+        f'<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
+        f"<style>{CSS}</style></head>"
+        f"<body>{f'<nav class=bar>{bar}</nav>' if bar else ''}{first}{pages}</body></html>"
     )
 
 
