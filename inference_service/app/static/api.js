@@ -5,7 +5,16 @@ import { go } from './app.js';
 import { h } from './dom.js';
 
 export class ApiError extends Error {
-  constructor(status, code, message) { super(message); this.status = status; this.code = code; }
+  constructor(status, code, message, retryAfter = 0) {
+    super(message); this.status = status; this.code = code; this.retryAfter = retryAfter;
+  }
+}
+/** What the UI says when the answer is not the API's JSON (a proxy's HTML page, a dropped connection): never the
+ * raw ``502 Bad Gateway``. */
+export function plainError(status) {
+  if (status === 0) return t(navigator.onLine ? 'server_down' : 'offline_err');
+  if (status === 413) return t('too_large');
+  return status >= 500 ? t('server_down') : t('req_failed', status);
 }
 export const langHeader = () => (en() ? 'en' : 'zh-CN');
 export async function api(method, path, body, opts = {}) {
@@ -20,14 +29,14 @@ export async function api(method, path, body, opts = {}) {
   try {
     r = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
   } catch {
-    throw new ApiError(0, 'network', t('offline_err'));
+    throw new ApiError(0, 'network', plainError(0));
   }
   if (r.status === 204) return null;
   let data = null;
   try { data = await r.json(); } catch { /* not JSON */ }
   if (r.ok) return data;
   const err = new ApiError(r.status, data?.error?.code || `http_${r.status}`,
-    data?.error?.message || `${r.status} ${r.statusText}`);
+    data?.error?.message || plainError(r.status), Number(r.headers.get('Retry-After')) || 0);
   if (r.status === 403 && /csrf/i.test(err.code) && !opts.retried) {
     const before = st.csrf;  // a stale (or not yet fetched) token: fetch a fresh one and try once more
     if (await refreshMe() && st.csrf !== before) return api(method, path, body, { ...opts, retried: true });

@@ -42,6 +42,9 @@ export const STR = {
     geo_na: '此浏览器不支持定位', retake: '建议重拍', days_over: '逾期 {0} 天', due_today: '今日到期', days_left: '剩 {0} 天',
     skip: '跳到正文', model_na: '—', add_user: '添加用户', display_name: '姓名', created: '已创建',
     n_items: '共 {0} 条', downscale_off: '（不压缩）', cred_bad: '统一社会信用代码应为 18 位',
+    server_down: '服务器暂时无法访问，请稍后重试', req_failed: '请求未成功（错误 {0}），请稍后重试',
+    too_large: '文件太大，服务器不接收', q_not_photo: '这不是照片，无法上传。请放弃，再选择一张照片。',
+    q_too_large: '照片太大，无法上传。请放弃，再拍一张或选择较小的照片。',
   },
   en: {
     brand: 'HazardScan', loading: 'Loading…', login: 'Log in', username: 'Username', password: 'Password',
@@ -100,6 +103,11 @@ export const STR = {
     days_over: '{0} d overdue', due_today: 'Due today', days_left: '{0} d left', skip: 'Skip to content',
     model_na: '—', add_user: 'Add user', display_name: 'Name', created: 'Created', n_items: '{0} items',
     downscale_off: '(no downscale)', cred_bad: 'The credit code has 18 characters',
+    server_down: 'The server cannot be reached right now. Please try again later.',
+    req_failed: 'The request did not succeed (error {0}). Please try again later.',
+    too_large: 'The file is too large for the server',
+    q_not_photo: 'This is not a photo and cannot be uploaded. Discard it and choose a photo.',
+    q_too_large: 'The photo is too large to upload. Discard it and take or choose a smaller one.',
   },
 };
 export const t = (k, ...a) => {

@@ -1,8 +1,8 @@
 /* The offline queue (IndexedDB): every photo and every inspection started without signal is stored first with
  * its idempotency key, downscaled in the browser, uploaded with progress, and removed only after a 2xx. */
 import { LS, st } from './state.js';
-import { api, langHeader, loggedOut, refreshMe } from './api.js';
-import { $, h, put, uuid } from './dom.js';
+import { api, langHeader, loggedOut, plainError, refreshMe } from './api.js';
+import { $, h, icon, put, uuid } from './dom.js';
 import { t } from './i18n.js';
 
 export const MAX_SIDE = 2048;
@@ -242,7 +242,9 @@ export async function uploadOne(queuedRec) {
     setLive(rec.key, 'wait');
     return 'again';
   }
-  rec.error = r.data?.error?.message || `HTTP ${r.status}`;
+  rec.status = r.status;  // 400/413/415: the file itself is refused; trying it again cannot help
+  rec.error = r.status === 415 ? t('q_not_photo') : r.status === 413 ? t('q_too_large')
+    : r.data?.error?.message || plainError(r.status);
   await idb.put(rec);
   live.delete(rec.key);
   return 'failed';
@@ -298,6 +300,7 @@ export function netBadge() {
   el.textContent = !navigator.onLine ? (n ? t('offline_n', n) : t('offline')) : (n ? t('pending_n', n) : '');
 }
 
+const REFUSED = [400, 413, 415];  // empty or broken, too large, not a photo: only 放弃 helps
 /** The queue card of one inspection (or ledger item): what waits, its progress, failed ones to retry. */
 export function queueCard(kind, target) {
   const box = h('section', { class: 'card queue', 'aria-live': 'polite', hidden: true, 'data-queue': target });
@@ -319,13 +322,14 @@ export function queueCard(kind, target) {
       } else if (lv?.phase === 'proc') text = t('q_proc');
       else if (lv?.phase === 'busy') text = t('q_busy');
       const acts = r.error ? h('div', { class: 'row' },
-        h('button', { class: 'btn ghost', type: 'button', onclick: async () => {
+        REFUSED.includes(r.status) ? null : h('button', { class: 'btn ghost', type: 'button', onclick: async () => {
           const rec = await idb.get(r.key); rec.error = null; await idb.put(rec); await notify(); pump(); } }, t('retry')),
         h('button', { class: 'btn bad', type: 'button', onclick: async () => {
           if (!window.confirm(t('discard_q'))) return;
           await idb.del(r.key); await notify(); } }, t('discard'))) : null;
       return h('div', { class: 'qi', 'data-key': r.key },
-        h('img', { src: await thumb(r.key, r.type), alt: '' }),
+        h('img', { src: await thumb(r.key, r.type), alt: '',  // not a picture (415): a file icon, not a broken image
+          onerror: (e) => e.currentTarget.replaceWith(h('span', { class: 'qi-ph' }, icon('doc'))) }),
         h('div', { class: 'grow' }, h('div', { class: 'small' }, r.name),
           h('div', { class: r.error ? 'err small' : 'muted small q-status' }, text), bar), acts);
     }));
