@@ -117,6 +117,40 @@ export function calendarDays(iso, now = new Date()) {
   const day = (d) => Date.UTC(d.getFullYear(), d.getMonth(), d.getDate()) / 86400000;
   return day(new Date(iso)) - day(now);
 }
+/** A picture that opens large when tapped (a full-screen dialog; tap or Esc closes it). */
+export function pic(src, large, alt, attrs = {}) {
+  return h('button', { class: 'pic', type: 'button', 'aria-label': `${alt}（${t('enlarge')}）`, onclick: () => {
+    const dlg = h('dialog', { class: 'lightbox', 'aria-label': alt, onclick: () => dlg.close(),
+      onclose: () => dlg.remove() },
+    h('img', { src: large, alt }), h('button', { class: 'btn', type: 'button', autofocus: true }, t('close')));
+    document.body.append(dlg);
+    dlg.showModal();
+  } }, h('img', { src, alt, loading: 'lazy', decoding: 'async', ...attrs }));
+}
+/** Which hazard this is: the photo that found it (its box alone), the inspector's note, when and by whom it was
+ * entered; with a rectification photo, before and after side by side. */
+export function evidence(it, back) {
+  const ev = (side) => `${it.evidence_url}?max_side=${side}`;
+  const alt = t('evidence_alt', hzName(it));
+  const by = it.history?.[0]?.by;
+  const info = h('div', { class: 'ev-info small' },
+    it.note ? h('div', { 'data-note': '' }, t('note_is', it.note)) : null,
+    it.created_at ? h('div', { class: 'muted', 'data-found': '' },
+      h('span', { class: 'nowrap' }, t('found_on', fmtDate(it.created_at))),
+      by ? [' · ', h('span', { class: 'nowrap' }, t('entered_by', by))] : null) : null);
+  if (!it.rectification_photo_url) {
+    return h('div', { class: 'ev' }, pic(ev(240), ev(1280), alt, { width: 120, height: 90, 'data-evidence': '' }),
+      info);
+  }
+  const after = t(back ? 'fix_photo_back' : 'fix_photo');
+  return h('div', {},
+    h('div', { class: 'compare', 'data-compare': '' },
+      h('figure', {}, pic(ev(320), ev(1280), alt, { width: 160, height: 120, 'data-evidence': '' }),
+        h('figcaption', {}, t('before'))),
+      h('figure', {}, pic(it.rectification_photo_url, it.rectification_photo_url, after,
+        { width: 160, height: 120, 'data-after': '' }), h('figcaption', {}, back ? after : t('after')))),
+    info);
+}
 export function ledgerCard(it) {
   const card = h('article', { class: `card bl-${it.severity}${it.overdue ? ' overdue' : ''}`, 'data-ledger': it.id,
     'data-status': it.status, 'data-finding': it.finding_id, 'data-recheck': it.ai_recheck || null });
@@ -204,9 +238,7 @@ export function ledgerCard(it) {
     back ? h('div', { class: 'warn', role: 'note', 'data-sent-back': 'true' }, icon('warn'), h('div', {},
       h('strong', {}, t('sent_back')), back.note ? h('div', {}, `${t('sent_back_why')}：${back.note}`) : null,
       h('div', { class: 'small' }, `${back.by || ''} · ${fmtTime(back.at)}`))) : null,
-    it.rectification_photo_url ? h('img', { class: 'thumb', src: it.rectification_photo_url,
-      alt: t(back ? 'fix_photo_back' : 'fix_photo'), loading: 'lazy' }) : null,
-    back && it.rectification_photo_url ? h('p', { class: 'muted small' }, t('fix_photo_back')) : null,
+    evidence(it, back),
     q, actions, assign, err,
     h('div', { class: 'card-foot small' },
       h('a', { href: `#/inspection/${it.inspection_id}` }, t('view_insp')),
