@@ -15,6 +15,7 @@ from app_fixtures import FIRE_BOX, AppServer, clean_photo, fire_and_smoke_photo,
 from PIL import Image
 
 from inference_service.storage import Database
+from training.feedback import Filters, load_feedback
 
 app_server = app_fixtures.app_server  # the fixture
 
@@ -262,3 +263,54 @@ def test_an_inspection_is_finished_once_its_findings_are_decided(app_server: App
     other = app_server.client("inspector_b")
     assert other.post(finish, json={"force": True}).status_code == 404
     assert other.post(f"/app/api/inspections/{insp['id']}/reopen").status_code == 404
+
+
+def test_a_photo_taken_by_mistake_is_voided_not_deleted(app_server: AppServer):
+    """作废: the photo leaves the inspection, its documents, statistics and training data, its open ledger items are
+    withdrawn; the audit keeps it; a photo whose hazard is being rectified cannot be voided."""
+    c = app_server.client("inspector")
+    insp = new_inspection(c, client_id="void-test")
+    wrong = upload(c, insp["id"], fire_photo(41), "void-1").json()
+    confirmed = upload(c, insp["id"], fire_photo(42), "void-2").json()
+    fixing = upload(c, insp["id"], fire_photo(43), "void-3").json()
+    decided = {}
+    for photo in (confirmed, fixing):
+        fid = photo["findings"][0]["id"]
+        decided[photo["id"]] = c.post(f"/app/api/findings/{fid}/decision", json={"decision": "confirm"}).json()
+    item = c.get(f"/app/api/ledger/{decided[fixing['id']]['ledger_item_id']}").json()
+    c.post(f"/app/api/ledger/{item['id']}/transition", json={"to": "in_progress", "version": item["version"]})
+
+    assert c.post(f"/app/api/photos/{wrong['id']}/void", json={"reason": "  "}).status_code == 422
+    voided = c.post(f"/app/api/photos/{wrong['id']}/void", json={"reason": "误拍"})
+    assert voided.status_code == 200, voided.text
+    assert voided.json()["voided"] is True and voided.json()["void_reason"] == "误拍"
+    assert [f["status"] for f in voided.json()["findings"]] == ["voided"]
+    assert c.post(f"/app/api/photos/{wrong['id']}/void", json={"reason": "again"}).json()["void_reason"] == "误拍"
+    finding = wrong["findings"][0]["id"]
+    assert c.post(f"/app/api/findings/{finding}/decision", json={"decision": "confirm"}).status_code == 409
+    added = c.post(f"/app/api/photos/{wrong['id']}/findings", json={"hazard_id": "FIRE-006", "box": [1, 1, 9, 9]})
+    assert added.status_code == 409
+
+    ledger_id = decided[confirmed["id"]]["ledger_item_id"]
+    assert c.post(f"/app/api/photos/{confirmed['id']}/void", json={"reason": "重复"}).status_code == 200
+    assert c.get(f"/app/api/ledger/{ledger_id}").status_code == 404  # the open item left the ledger
+    busy = c.post(f"/app/api/photos/{fixing['id']}/void", json={"reason": "重复"})
+    assert busy.status_code == 409 and "in_progress" in busy.json()["error"]["message"]
+
+    shown = c.get(f"/app/api/inspections/{insp['id']}").json()
+    assert [p["id"] for p in shown["photos"]] == [fixing["id"]]
+    assert (shown["photo_count"], shown["hazard_count"], shown["pending_count"]) == (1, 1, 0)
+    assert c.get(f"/app/inspections/{insp['id']}/record").text.count('<section class="page">') == 1 + 1
+    assert c.get(f"/app/api/photos/{wrong['id']}/original").status_code == 200  # kept for the audit
+    assert count(app_server, "SELECT COUNT(*) FROM decisions WHERE decision = 'void'") == 2
+    sup = app_server.client("supervisor")
+    for params in ({}, {"scene": "construction"}):  # every table, the model's among them
+        assert sup.get("/app/api/stats", params=params).status_code == 200, params
+    db = Database(app_server.database_url)
+    try:
+        exported = {p.photo_id for p in load_feedback(db, Filters(status="decided"))}
+    finally:
+        db.close()
+    assert fixing["id"] in exported and not {wrong["id"], confirmed["id"]} & exported
+    other = app_server.client("inspector_b")
+    assert other.post(f"/app/api/photos/{fixing['id']}/void", json={"reason": "x"}).status_code == 404

@@ -100,8 +100,9 @@ class Filters:
 
 
 def load_feedback(db: Database, filters: Filters) -> list[PhotoFeedback]:
-    """Inspection photos with their findings and last decisions, oldest first; rectification photos never."""
-    where: list[str] = ["p.kind = 'inspection'"]
+    """Inspection photos with their findings and last decisions, oldest first; rectification and voided photos
+    never (the records schema must be current: :func:`inference_service.storage.migrate`)."""
+    where: list[str] = ["p.kind = 'inspection'", "p.voided_at IS NULL"]  # a photo taken by mistake teaches nothing
     params: list[Any] = []
     if filters.since is not None:
         where.append("p.created_at >= ?")

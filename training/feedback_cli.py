@@ -18,7 +18,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from inference_service.storage import Database, StorageError
+from inference_service.storage import Database, StorageError, migrate
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -63,6 +63,7 @@ def _when(value: str | None, offset: float, end: bool = False) -> float | None:
 def _export(args: argparse.Namespace) -> int:
     from inference_service.api.settings import Settings
     from inference_service.records import BlobStore
+    from inference_service.records.schema import MIGRATIONS as RECORDS_MIGRATIONS
     from inference_service.taxonomy import load_taxonomy
     from training.feedback import Filters, export_feedback, load_feedback, pseudonym_key
 
@@ -75,6 +76,7 @@ def _export(args: argparse.Namespace) -> int:
     filters = Filters(_when(args.since, offset), _when(args.until, offset, end=True), tuple(args.unit), args.status)
     db = Database(url)
     try:
+        migrate(db, "records", RECORDS_MIGRATIONS)  # as the service does when it opens the records
         photos = load_feedback(db, filters)
     finally:
         db.close()

@@ -347,6 +347,24 @@ def _check_box(box: list[float], photo: dict[str, Any]) -> tuple[float, float, f
     return (box[0], box[1], min(box[2], w), min(box[3], h))
 
 
+@router.post("/photos/{photo_id}/void", response_model=s.PhotoOut, responses={409: {}})
+def void_photo(photo_id: str, body: s.VoidIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.PhotoOut:
+    """作废 a photo taken by mistake (a wrong pick, a duplicate, a blurred frame): kept for the audit, left out of the
+    inspection, its documents, the statistics and training data; its hazards still 待整改 leave the ledger. 409 once
+    one of them is being rectified."""
+    try:
+        row = ctx.records.void_photo(user.org_id, photo_id, user.id, body.reason, **_void_hooks(ctx))
+    except RecordConflict as exc:
+        raise conflict(str(exc), "该照片的隐患已进入整改，不能作废") from exc
+    if row is None:
+        raise not_found("photo", "照片")
+    return photo_out(row, ctx.records.findings_of([photo_id])[photo_id], tax)
+
+
+def _void_hooks(ctx: AppContext) -> dict[str, Any]:
+    return {"ledger_status": ctx.ledger.status_in, "on_withdraw": ctx.ledger.withdraw}
+
+
 @router.post("/findings/{finding_id}/decision", response_model=s.FindingOut)
 def decide(finding_id: str, body: s.DecisionIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.FindingOut:
     current = ctx.records.finding(user.org_id, finding_id)
@@ -373,6 +391,8 @@ def add_finding(photo_id: str, body: s.FindingIn, user: UserDep, ctx: CtxDep, ta
     photo = _photo_or_404(ctx, user, photo_id)
     if photo["kind"] != "inspection":
         raise conflict("hazards are added to inspection photos, not rectification photos", "只能在检查照片上添加隐患")
+    if photo["voided_at"] is not None:
+        raise conflict("the photo was voided; it takes no more hazards", "该照片已作废，不能再添加隐患")
     try:
         hazard = tax.hazard(body.hazard_id)
     except KeyError as exc:

@@ -155,7 +155,7 @@ class FindingOut(BaseModel):
     confidence: float | None
     box: BoxList
     source: Literal["model", "inspector"]
-    status: Literal["pending", "confirmed", "rejected"]
+    status: Literal["pending", "confirmed", "rejected", "voided"]
     suspected: bool = Field(
         description="疑似: a rule that only suspects the hazard raised it, or the model is under 0.5 sure"
     )
@@ -185,6 +185,14 @@ class PhotoOut(BaseModel):
     model: ModelRef
     warnings: list[WarningOut]
     findings: list[FindingOut]
+    voided: bool = False
+    void_reason: str | None = None
+
+
+class VoidIn(BaseModel):
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+        description="why the photo is voided (kept in the audit), e.g. 误拍 / 重复 / 模糊"
+    )
 
 
 class InspectionOut(BaseModel):

@@ -54,6 +54,8 @@ def model_field(q: StatsQuery) -> Rows:
     for cls, hid, source, status, n in _grouped(q, *keys):
         entry = field.setdefault((cls, hid), {"detector_class": cls or None, "hazard_id": hid, "confirmed": 0,
                                               "rejected": 0, "pending": 0, "added": 0})  # fmt: skip
+        if status == "voided":  # a photo taken by mistake says nothing of the model
+            continue
         if source == "inspector":
             entry["added"] += int(n) if status == "confirmed" else 0
         else:
@@ -77,6 +79,8 @@ def _by_version(q: StatsQuery, rows: list[tuple[Any, ...]], scene: bool) -> Rows
     out: dict[tuple[str, ...], dict[str, Any]] = {}
     for row in rows:
         where, (mid, ver, cls, source, status, n) = row[: int(scene)], row[int(scene) :]
+        if status == "voided":
+            continue
         has = cls in known.get((mid, ver), default)
         first = {"scene": where[0]} if scene else {}
         e = out.setdefault((*where, mid, ver, cls), {**first, "model_id": mid, "model_version": ver,

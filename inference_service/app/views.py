@@ -69,6 +69,8 @@ def photo_out(row: Row, findings: Sequence[Row], taxonomy: Taxonomy) -> s.PhotoO
         model=s.ModelRef(id=row["model_id"], version=row["model_version"]),
         warnings=[s.WarningOut(**w) for w in row["warnings"]],
         findings=[finding_out(f, taxonomy) for f in findings],
+        voided=row.get("voided_at") is not None,
+        void_reason=row.get("void_reason"),
     )
 
 

@@ -117,4 +117,14 @@ MIGRATIONS = (
             "ALTER TABLE inspections ADD COLUMN finished_by TEXT",
         ),
     ),
+    Migration(
+        7,
+        "photo voided_at / voided_by / void_reason (a photo taken by mistake is voided, never deleted: the audit keeps "
+        "it, the inspection, its documents and the statistics leave it out; its findings become 'voided')",
+        (
+            "ALTER TABLE photos ADD COLUMN voided_at DOUBLE PRECISION",
+            "ALTER TABLE photos ADD COLUMN voided_by TEXT",
+            "ALTER TABLE photos ADD COLUMN void_reason TEXT",
+        ),
+    ),
 )

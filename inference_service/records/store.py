@@ -66,8 +66,10 @@ class NewPhoto:
 _INSPECTION_COLUMNS = (
     "i.id, i.org_id, i.inspector_id, i.unit_name, i.unit_address, i.unit_credit_code, i.scene, i.lat, i.lon, "
     "i.accuracy_m, i.client_id, i.created_at, "
-    "(SELECT COUNT(*) FROM photos p WHERE p.inspection_id = i.id AND p.kind = 'inspection') AS photo_count, "
-    "(SELECT COUNT(*) FROM findings f WHERE f.inspection_id = i.id AND f.status <> 'rejected') AS hazard_count, "
+    "(SELECT COUNT(*) FROM photos p WHERE p.inspection_id = i.id AND p.kind = 'inspection' "
+    "AND p.voided_at IS NULL) AS photo_count, "
+    "(SELECT COUNT(*) FROM findings f WHERE f.inspection_id = i.id AND f.status IN ('pending', 'confirmed')) "
+    "AS hazard_count, "
     "(SELECT COUNT(*) FROM findings f WHERE f.inspection_id = i.id AND f.status = 'pending') AS pending_count, "
     "i.finished_at, i.finished_by"
 )
@@ -201,10 +203,65 @@ class Records:
         return _photo_row(rows[0]) if rows else None
 
     def photos_of(self, inspection_id: str, kind: str = "inspection") -> list[Row]:
+        """The inspection's photos of ``kind``, oldest first; voided ones left out."""
         rows = self.db.query_dicts(
-            "SELECT * FROM photos WHERE inspection_id = ? AND kind = ? ORDER BY created_at, id", [inspection_id, kind]
+            "SELECT * FROM photos WHERE inspection_id = ? AND kind = ? AND voided_at IS NULL ORDER BY created_at, id",
+            [inspection_id, kind],
         )
         return [_photo_row(r) for r in rows]
+
+    def void_photo(
+        self,
+        org_id: str,
+        photo_id: str,
+        user_id: str,
+        reason: str,
+        *,
+        ledger_status: Callable[[Cursor, str], str | None],
+        on_withdraw: Callable[[Cursor, str], None],
+    ) -> Row | None:
+        """Void an inspection photo taken by mistake (作废): it stays stored for the audit, but the inspection, its
+        documents, statistics and training data leave it out. Its findings become ``voided`` (a decision ``void``
+        each, with the reason) and their ledger items still 待整改 are withdrawn. None when the photo is not this
+        organisation's; :class:`RecordConflict` when one of its hazards is already being rectified, or for a
+        rectification photo. Voiding again changes nothing."""
+        now = self.clock()
+        with self.db.tx() as cur:
+            lock = " FOR UPDATE" if self.db.dialect == "postgresql" else ""
+            rows = cur.execute(f"SELECT * FROM photos WHERE id = ? AND org_id = ?{lock}", [photo_id, org_id])
+            photo = rows.fetch_dicts()
+            if not photo:
+                return None
+            if photo[0]["kind"] != "inspection":
+                raise RecordConflict("only an inspection photo can be voided")
+            if photo[0]["voided_at"] is not None:
+                return self.photo(org_id, photo_id)
+            findings = cur.execute("SELECT * FROM findings WHERE photo_id = ?", [photo_id]).fetch_dicts()
+            for f in findings:
+                item = f["ledger_item_id"]
+                status = ledger_status(cur, item) if item is not None else None
+                if status not in (None, "open"):
+                    raise RecordConflict(
+                        f"a hazard of this photo ({f['hazard_id']}) is already {status} in the ledger; "
+                        "a photo can be voided only while its hazards are 待整改 at most"
+                    )
+            changes: list[tuple[str, str | None]] = []
+            for f in findings:
+                if f["ledger_item_id"] is not None:
+                    on_withdraw(cur, f["ledger_item_id"])
+                cur.execute(
+                    "UPDATE findings SET status = 'voided', ledger_item_id = NULL, updated_at = ? WHERE id = ?",
+                    [now, f["id"]],
+                )
+                self._decision(cur, org_id, f["id"], user_id, "void", None, reason, now)
+                changes.append((f["id"], f["status"]))
+            cur.execute(
+                "UPDATE photos SET voided_at = ?, voided_by = ?, void_reason = ? WHERE id = ?",
+                [now, user_id, reason, photo_id],
+            )
+            if self.listener is not None and changes:
+                self.listener.findings_changed(cur, changes)
+        return self.photo(org_id, photo_id)
 
     def add_photo(
         self,
@@ -352,6 +409,8 @@ class Records:
                     if not rows:
                         return None
                     f = rows[0]
+                    if f["status"] == "voided":
+                        raise RecordConflict("the finding's photo was voided; it takes no more decisions")
                     item = f["ledger_item_id"]
                     if item is not None:
                         status = ledger_status(cur, item)
