@@ -23,7 +23,7 @@ def test_a_proxy_502_or_a_server_that_does_not_answer_reads_as_one_friendly_sent
     app_server: AppServer, phone: Any
 ) -> None:
     """台账 behind a proxy answering 502 in HTML, then with the connection refused: the page says 服务器暂时无法访问，
-    请稍后重试 (with 重试), never the proxy's words; the same in English; the app works again once the server is back."""
+    请稍后重试 (with 重试), never the proxy's words; the same in English; it works again once the server is back."""
     page = phone()
     login(page, app_server, "inspector")
     page.route(

@@ -13,6 +13,7 @@ from typing import Any
 
 from app_fixtures import AppServer, clean_photo, open_item
 from browser_helpers import expect, login
+from test_app_a11y import CHECK
 from test_app_ux_fixes import filter_unit, ledger_card, shot
 
 CST = timezone(timedelta(hours=8))
@@ -108,6 +109,7 @@ def test_the_supervisor_sees_before_and_after_side_by_side(app_server: AppServer
     expect(card.get_by_role("button", name="复查销号")).to_be_visible()
     card.scroll_into_view_if_needed()
     shot(page, "M3-supervisor-before-after")
+    assert page.evaluate(CHECK) == []
     pair.get_by_role("button", name="整改照片（点按放大）").click()
     expect(page.locator("dialog.lightbox img")).to_have_attribute("src", r.json()["rectification_photo_url"])
     page.keyboard.press("Escape")
