@@ -3,6 +3,7 @@ import { st } from './state.js';
 
 export const STR = {
   zh: {
+    add_note: '添加备注', edit_note: '修改备注', note_ph: '如：二楼东侧楼梯间',
     brand: '拍图识隐患', loading: '加载中…', login: '登录', username: '用户名', password: '密码',
     login_title: '安全生产隐患排查', login_sub: '检查员登录', logout: '退出登录', nav_insp: '检查', nav_ledger: '台账',
     nav_stats: '统计', nav_me: '我的', inspections: '检查记录', new_insp: '新建检查', unit: '被检查单位',
@@ -58,6 +59,7 @@ export const STR = {
     q_too_large: '照片太大，无法上传。请放弃，再拍一张或选择较小的照片。',
   },
   en: {
+    add_note: 'Add a note', edit_note: 'Edit note', note_ph: 'e.g. 2nd floor, east stairwell',
     brand: 'HazardScan', loading: 'Loading…', login: 'Log in', username: 'Username', password: 'Password',
     login_title: 'Workplace safety inspection', login_sub: 'Inspector login', logout: 'Log out',
     nav_insp: 'Inspections', nav_ledger: 'Ledger', nav_stats: 'Statistics', nav_me: 'Me', inspections: 'Inspections',

@@ -136,7 +136,7 @@ export function photoCard(photo) {
   function drawBoxes() {
     const kids = [];
     for (const f of photo.findings || []) {
-      if (ui.mode !== 'view' && f.id === ui.fid) continue;
+      if (ui.mode === 'adjust' && f.id === ui.fid) continue;
       // a pending suspicion, or a finding of a doubtful photo: dashed and labelled 疑似 until the inspector confirms
       const doubt = f.awaiting_confirmation && f.status === 'pending';
       const mark = doubt ? `${t(f.suspected ? 'suspected' : 'unconfirmed')} ` : '';
@@ -177,7 +177,7 @@ export function photoCard(photo) {
     frame.addEventListener('pointerup', up);
   }
   frame.addEventListener('pointerdown', (e) => {  // draw (or redraw) a box
-    if (ui.mode === 'view' || e.target.classList.contains('handle')) return;
+    if (!frame.classList.contains('drawing') || e.target.classList.contains('handle')) return;
     e.preventDefault();
     frame.setPointerCapture(e.pointerId);
     const [x0, y0] = toImg(e);
@@ -195,10 +195,12 @@ export function photoCard(photo) {
   });
 
   const below = h('div', {});
-  async function decide(f, decision, box) {
+  /** 确认 / 误报, with the adjusted box or the 备注 */
+  async function decide(f, decision, { box, note } = {}) {
     try {
       const body = { decision };
       if (box) body.box = box;
+      if (note != null) body.note = note;
       const nf = await api('POST', `/app/api/findings/${f.id}/decision`, body);
       Object.assign(f, nf);
       ui.mode = 'view'; ui.fid = null; ui.box = null;
@@ -206,9 +208,26 @@ export function photoCard(photo) {
       drawBoxes(); renderBelow();
     } catch (ex) { toast(ex.message); }
   }
+  const closeEdit = () => {
+    ui.mode = 'view'; ui.fid = null; ui.box = null; frame.classList.remove('drawing'); drawBoxes(); renderBelow();
+  };
+  function noteForm(f) {  // 备注: saved with the decision (a pending one is confirmed with it)
+    const pending = f.status === 'pending';
+    const area = h('textarea', { id: `fnote-${f.id}`, name: 'finding-note', maxLength: 1000,
+      placeholder: t('note_ph'), value: f.note || '' });
+    queueMicrotask(() => area.focus());
+    return h('div', { class: 'note-form', 'data-note-form': f.id },
+      h('label', { for: `fnote-${f.id}` }, t('note')), area,
+      h('div', { class: 'btns' },
+        h('button', { class: 'btn primary', type: 'button', 'data-act': 'save-note', onclick: () => decide(f,
+          f.status === 'rejected' ? 'reject' : 'confirm', { note: area.value.trim() }) },
+        t(pending ? 'save_confirm' : 'save')),
+        h('button', { class: 'btn ghost', type: 'button', onclick: closeEdit }, t('cancel'))));
+  }
   function findingCard(f) {
     const stKey = { pending: 'st_pending', confirmed: 'st_confirmed', rejected: 'st_rejected' }[f.status];
     const editing = ui.mode === 'adjust' && ui.fid === f.id;
+    const noting = ui.mode === 'note' && ui.fid === f.id;
     const hz = hazardById(f.hazard_id);
     const doubt = f.awaiting_confirmation && f.status === 'pending';
     return h('article', { class: `hz bl-${f.severity} st-${f.status}${doubt ? ' doubt' : ''}`, 'data-finding': f.id,
@@ -227,14 +246,15 @@ export function photoCard(photo) {
     doubt ? h('p', { class: 'awaiting', 'data-awaiting': 'true' }, t('awaiting')) : null,
     h('dl', {}, h('dt', {}, t('basis')), h('dd', {}, f.legal_basis || hz?.legal_basis || ''),
       h('dt', {}, t('advice')), h('dd', {}, (en() && (f.advice_en || hz?.advice_en)) || f.advice_zh || hz?.advice_zh || ''),
-      f.note ? [h('dt', {}, t('note')), h('dd', {}, f.note)] : null),
+      f.note ? [h('dt', {}, t('note')), h('dd', { 'data-note': '' }, f.note)] : null),
+    noting ? noteForm(f) : h('button', { class: 'linkbtn', type: 'button', 'data-act': 'note', onclick: () => {
+      closeEdit(); ui.mode = 'note'; ui.fid = f.id; renderBelow();
+    } }, f.note ? t('edit_note') : [icon('plus'), t('add_note')]),
     editing ? h('div', { class: 'btns' },
-      h('button', { class: 'btn primary', type: 'button', onclick: () => decide(f, 'confirm', ui.box) },
+      h('button', { class: 'btn primary', type: 'button', onclick: () => decide(f, 'confirm', { box: ui.box }) },
         t('save_confirm')),
-      h('button', { class: 'btn ghost', type: 'button', onclick: () => {
-        ui.mode = 'view'; ui.fid = null; ui.box = null; frame.classList.remove('drawing'); drawBoxes(); renderBelow();
-      } }, t('cancel')))
-      : h('div', { class: 'btns' },
+      h('button', { class: 'btn ghost', type: 'button', onclick: closeEdit }, t('cancel')))
+      : noting ? null : h('div', { class: 'btns' },
         h('button', { class: `btn ok${f.status === 'confirmed' ? ' on' : ''}`, type: 'button', 'data-act': 'confirm',
           'aria-pressed': String(f.status === 'confirmed'), onclick: () => decide(f, 'confirm') }, t('confirm')),
         h('button', { class: `btn bad${f.status === 'rejected' ? ' on' : ''}`, type: 'button', 'data-act': 'reject',
