@@ -4,6 +4,12 @@ import { st } from './state.js';
 export const STR = {
   zh: {
     add_note: '添加备注', edit_note: '修改备注', note_ph: '如：二楼东侧楼梯间',
+    sum_line: '{0} 处隐患：{1} 已确认 · {2} 待确认', sum_none: '暂未发现隐患', go_pending: '去确认', finish: '完成检查',
+    finish_hint: '照片拍完、每处隐患都已确认或标为误报后，点“完成检查”。', finished: '已完成', in_progress: '进行中',
+    finished_at: '已于 {0} 完成检查。之后再上传照片，检查会自动改回“进行中”。', finished_toast: '检查已完成',
+    reopen_insp: '继续检查', still_pending: '还有 {0} 处隐患待确认', finish_anyway: '仍然完成', open_anyway: '仍然打开',
+    pending_why: '待确认的隐患不会记入台账，也不会写入隐患整改通知书。',
+    doc_pending: '待确认的隐患不会写入隐患整改通知书，在现场检查记录中标为“待确认”。建议先逐条确认或标为误报。',
     brand: '拍图识隐患', loading: '加载中…', login: '登录', username: '用户名', password: '密码',
     login_title: '安全生产隐患排查', login_sub: '检查员登录', logout: '退出登录', nav_insp: '检查', nav_ledger: '台账',
     nav_stats: '统计', nav_me: '我的', inspections: '检查记录', new_insp: '新建检查', unit: '被检查单位',
@@ -60,6 +66,14 @@ export const STR = {
   },
   en: {
     add_note: 'Add a note', edit_note: 'Edit note', note_ph: 'e.g. 2nd floor, east stairwell',
+    sum_line: '{0} hazard(s): {1} confirmed · {2} to confirm', sum_none: 'No hazard found yet', go_pending: 'Review',
+    finish: 'Finish inspection', finished: 'Finished', in_progress: 'In progress',
+    finish_hint: 'When the photos are taken and every hazard is confirmed or marked a false alarm, tap “Finish inspection”.',
+    finished_at: 'Finished {0}. A photo uploaded later sets it back to in progress.', finished_toast: 'Inspection finished',
+    reopen_insp: 'Continue inspection', still_pending: '{0} hazard(s) still to confirm', finish_anyway: 'Finish anyway',
+    open_anyway: 'Open anyway', pending_why: 'Hazards not confirmed do not enter the ledger or the rectification notice.',
+    doc_pending: 'Hazards not confirmed are left out of the rectification notice and marked “to review” in the'
+      + ' inspection record. Confirm each one or mark it a false alarm first.',
     brand: 'HazardScan', loading: 'Loading…', login: 'Log in', username: 'Username', password: 'Password',
     login_title: 'Workplace safety inspection', login_sub: 'Inspector login', logout: 'Log out',
     nav_insp: 'Inspections', nav_ledger: 'Ledger', nav_stats: 'Statistics', nav_me: 'Me', inspections: 'Inspections',

@@ -3,7 +3,7 @@ import { api, ApiError, hazardById, hzName, sceneName, sevBadge } from './api.js
 import { LS, st } from './state.js';
 import { en, t } from './i18n.js';
 import { enqueue, idb, listeners, live, localIds, queueCard, queued, uploadHooks } from './queue.js';
-import { fmtTime, h, icon, pct, s, toast } from './dom.js';
+import { fmtTime, h, icon, pct, put, toast } from './dom.js';
 import { go, route } from './app.js';
 
 export function keepRecent(ins) {  // the last 20 inspections opened, without photos, for a reload without signal
@@ -25,6 +25,32 @@ export async function localInspection(id) {
   if (!rec) throw new ApiError(404, 'not_found', en() ? 'This inspection is no longer queued.' : '该检查已不在待上传队列中。');
   return { ...rec.body, id, local: true, error: rec.error, photos: [], created_at: new Date(rec.created).toISOString(),
     inspector: { display_name: st.user.display_name } };
+}
+/** A sheet in the app's style (a modal <dialog>): the answer's value, or null when dismissed. */
+export function ask(title, text, actions) {
+  return new Promise((done) => {
+    const dlg = h('dialog', { class: 'sheet ask', 'aria-labelledby': 'ask-title', 'data-ask': '' });
+    const end = (v) => { dlg.returnValue = v; dlg.close(); };
+    dlg.addEventListener('close', () => { dlg.remove(); done(dlg.returnValue || null); });
+    dlg.addEventListener('click', (e) => { if (e.target === dlg) end(''); });  // a tap on the backdrop
+    put(dlg, h('h2', { id: 'ask-title' }, title), text ? h('p', {}, text) : null,
+      h('div', { class: 'btns' }, actions.map(([value, label, cls]) => h('button', {
+        class: `btn ${cls || 'ghost'}`, type: 'button', 'data-answer': value, onclick: () => end(value) }, label)),
+      h('button', { class: 'btn ghost', type: 'button', 'data-answer': '', onclick: () => end('') }, t('cancel'))));
+    document.body.append(dlg);
+    dlg.showModal();
+  });
+}
+const pendingEl = (root) => root.querySelector('[data-finding][data-status=pending]');
+/** Scroll to the first finding still 待确认 and mark it. */
+function jumpToPending(root) {
+  const el = pendingEl(root);
+  if (!el) return;
+  for (const old of root.querySelectorAll('.jumped')) old.classList.remove('jumped');
+  el.classList.add('jumped');
+  el.tabIndex = -1;
+  el.scrollIntoView({ block: 'center' });
+  el.focus({ preventScroll: true });
 }
 export async function viewInspection(id) {
   if (id.startsWith('local-') && localIds()[id]) { location.replace(`#/inspection/${localIds()[id]}`); return h('p', {}); }
@@ -68,15 +94,87 @@ export async function viewInspection(id) {
         e.target.value = '';
         if (files.length) await enqueue(files, 'photo', ins.id, sceneSel.value || null);
       } }));
+
+  // what is decided and what is not: the summary at the top, 完成检查, the documents' warning
+  const photos = new Map();  // id -> photo (its findings change in place as the inspector decides)
+  const counts = () => {
+    if (ins.offline) {  // no photos without signal: the counts this phone kept
+      const pending = ins.pending_count || 0;
+      return { live: ins.hazard_count || 0, pending, confirmed: Math.max(0, (ins.hazard_count || 0) - pending) };
+    }
+    const fs = [...photos.values()].flatMap((p) => p.findings || []);
+    return { live: fs.filter((f) => f.status !== 'rejected').length,
+      confirmed: fs.filter((f) => f.status === 'confirmed').length,
+      pending: fs.filter((f) => f.status === 'pending').length };
+  };
+  const summary = h('div', { class: 'sumbar', role: 'status', 'data-summary': '', hidden: true });
+  const statusPill = h('span', { class: 'st', 'data-insp-status': '' });
+  const finishCard = h('section', { class: 'card', 'data-finish': '' });
+  function paintSummary() {
+    const c = counts();
+    summary.hidden = local || (!photos.size && !ins.offline);
+    summary.dataset.pending = c.pending;
+    summary.replaceChildren();
+    put(summary, h('span', { class: 'grow' },
+      c.live ? t('sum_line', c.live, c.confirmed, c.pending) : t('sum_none')),
+    c.pending && !ins.offline ? h('button', { class: 'btn primary', type: 'button', 'data-act': 'jump',
+      onclick: () => jumpToPending(photosEl) }, t('go_pending')) : null);
+  }
+  function paintStatus() {
+    const done = ins.status === 'finished';
+    statusPill.className = `st ${done ? 'st-closed' : 'st-in_progress'}`;
+    statusPill.textContent = t(done ? 'finished' : 'in_progress');
+    statusPill.dataset.inspStatus = ins.status || 'in_progress';
+    finishCard.hidden = local;
+    finishCard.dataset.finish = ins.status || 'in_progress';
+    const act = done
+      ? h('button', { class: 'btn ghost block', type: 'button', 'data-act': 'reopen', disabled: ins.offline,
+        onclick: () => api('POST', `/app/api/inspections/${ins.id}/reopen`).then(setIns, (ex) => toast(ex.message)) },
+      t('reopen_insp'))
+      : h('button', { class: 'btn primary block', type: 'button', 'data-act': 'finish', disabled: ins.offline,
+        onclick: () => finish() }, t('finish'));
+    finishCard.replaceChildren(h('h2', {}, t('finish')),
+      h('p', { class: 'muted small' }, done ? t('finished_at', fmtTime(ins.finished_at)) : t('finish_hint')), act);
+  }
+  function setIns(r) {  // the server's answer to 完成检查 / 继续检查
+    Object.assign(ins, { status: r.status, finished_at: r.finished_at, pending_count: r.pending_count });
+    keepRecent(ins);
+    paintStatus();
+  }
+  function changed() {  // a decision, a hazard added, a photo arrived
+    const c = counts();
+    if (!ins.offline) Object.assign(ins, { pending_count: c.pending, hazard_count: c.live, photo_count: photos.size });
+    if (!local && !ins.offline) keepRecent(ins);
+    paintSummary();
+  }
+  async function finish(force = false) {
+    try {
+      setIns(await api('POST', `/app/api/inspections/${ins.id}/finish`, { force }));
+      toast(t('finished_toast'));
+    } catch (ex) {
+      if (ex.status !== 409 || force) { toast(ex.message); return; }
+      const n = counts().pending || Number(ex.message.match(/\d+/)?.[0]) || '';
+      const a = await ask(t('still_pending', n), t('pending_why'),
+        [['jump', t('go_pending'), 'primary'], ['force', t('finish_anyway')]]);
+      if (a === 'jump') jumpToPending(photosEl);
+      else if (a === 'force') await finish(true);
+    }
+  }
+
   const addPhoto = (p) => {
     const old = photosEl.querySelector(`[data-photo="${p.id}"]`);
-    const el = photoCard(p);
+    photos.set(p.id, p);
+    const el = photoCard(p, changed);
     if (old) old.replaceWith(el); else photosEl.prepend(el);
     paintEmpty();
   };
   const hook = (rec, photo) => {
     if (!photosEl.isConnected) { uploadHooks.photo.delete(hook); return; }
-    if (rec.target === String(ins.id) && photo?.id) addPhoto(photo);
+    if (rec.target === String(ins.id) && photo?.id) {
+      addPhoto(photo);
+      if (ins.status === 'finished') { ins.status = 'in_progress'; ins.finished_at = null; paintStatus(); }  // reopened
+      changed();
+    }
   };
   uploadHooks.photo.add(hook);
   const created = (rec, made) => {  // the server has created this (local) inspection: show the real one
@@ -88,18 +186,29 @@ export async function viewInspection(id) {
   for (const p of ins.photos || []) addPhoto(p);
   listeners.add(paintEmpty);
   paintEmpty();
+  paintSummary();
+  paintStatus();
   const u = ins.unit;
   const docLink = (path, label, pdf) => (ins.offline  // the documents come from the server
     ? h('button', { class: 'btn ghost', type: 'button', disabled: true, 'data-doc': path }, icon('doc'), label)
     : h('a', { class: 'btn ghost', href: `/app/inspections/${ins.id}/${path}`, target: pdf ? null : '_blank',
-      rel: 'noopener', download: pdf ? `${path.replace('.pdf', '')}-${ins.id}.pdf` : null, 'data-doc': path },
-    icon('doc'), label));
+      rel: 'noopener', download: pdf ? `${path.replace('.pdf', '')}-${ins.id}.pdf` : null, 'data-doc': path,
+      onclick: async (e) => {  // while findings are 待确认, say so before the document opens
+        const a = e.currentTarget;
+        const n = counts().pending;
+        if (!n || a.dataset.go) return;
+        e.preventDefault();
+        const ans = await ask(t('still_pending', n), t('doc_pending'),
+          [['jump', t('go_pending'), 'primary'], ['open', t('open_anyway')]]);
+        if (ans === 'jump') jumpToPending(photosEl);
+        else if (ans === 'open') { a.dataset.go = '1'; a.click(); delete a.dataset.go; }
+      } }, icon('doc'), label));
   return h('div', {},
     h('section', { class: 'card' },
       h('h1', {}, u.name),
       h('div', { class: 'muted' }, u.address),
       u.credit_code ? h('div', { class: 'muted small' }, `${t('credit')}: ${u.credit_code}`) : null,
-      h('div', { class: 'kpis' }, h('span', { class: 'pill' }, sceneName(ins.scene)),
+      h('div', { class: 'kpis' }, local ? null : statusPill, h('span', { class: 'pill' }, sceneName(ins.scene)),
         h('span', { class: 'pill' }, `${t('inspector')}: ${ins.inspector?.display_name || ''}`),
         h('span', { class: 'pill' }, fmtTime(ins.created_at)),
         ins.location ? h('span', { class: 'pill' }, icon('pin'),
@@ -107,11 +216,13 @@ export async function viewInspection(id) {
       local ? h('p', { class: ins.error ? 'err' : 'warn', 'data-local': 'pending' },
         ins.error ? t('q_fail', ins.error) : t('insp_pending')) : null,
       ins.offline ? h('p', { class: 'warn', 'data-offline': 'view' }, t('offline_view')) : null),
+    summary,
     photoScenes.length ? h('div', { class: 'row scene-row' }, h('label', { for: 'photo-scene' }, t('photo_scene')), sceneSel)
       : null,
     h('div', { class: 'fab-row' }, pick(true), pick(false)),
     queueCard('photo', ins.id),
     emptyEl, photosEl,
+    local ? null : finishCard,
     local ? null : h('section', { class: 'card' }, h('h2', {}, t('docs')),
       ins.offline ? h('p', { class: 'muted small' }, t('docs_offline')) : null, h('div', { class: 'docs' },
       docLink('record', t('record')), docLink('record.pdf', `${t('record')} ${t('pdf')}`, true),
@@ -119,7 +230,7 @@ export async function viewInspection(id) {
 }
 
 /* One photo: the image with boxes, its warnings, a card per finding, confirm / reject / adjust / add. */
-export function photoCard(photo) {
+export function photoCard(photo, changed = () => {}) {
   const ui = { mode: 'view', fid: null, box: null };  // mode: view | adjust | add
   const card = h('section', { class: 'card', 'data-photo': photo.id });
   const W = photo.width || 1;
@@ -205,7 +316,7 @@ export function photoCard(photo) {
       Object.assign(f, nf);
       ui.mode = 'view'; ui.fid = null; ui.box = null;
       frame.classList.remove('drawing');
-      drawBoxes(); renderBelow();
+      drawBoxes(); renderBelow(); changed();
     } catch (ex) { toast(ex.message); }
   }
   const closeEdit = () => {
@@ -297,7 +408,7 @@ export function photoCard(photo) {
               { hazard_id: sel.value, box: ui.box, note: note.value.trim() });
             (photo.findings ||= []).push(f);
             ui.mode = 'view'; ui.box = null; frame.classList.remove('drawing');
-            drawBoxes(); renderBelow(); toast(t('saved'));
+            drawBoxes(); renderBelow(); toast(t('saved')); changed();
           } catch (ex) { err.textContent = ex.message; e.target.disabled = false; }
         } }, t('save')),
         h('button', { class: 'btn ghost', type: 'button', onclick: () => {

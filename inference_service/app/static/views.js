@@ -33,6 +33,9 @@ export function viewLogin() {
   return form;
 }
 
+const statusPill = (it) => (it.status ? h('span', { class: `st ${it.status === 'finished' ? 'st-closed' : 'st-in_progress'}`,
+  'data-insp-status': it.status }, t(it.status === 'finished' ? 'finished' : 'in_progress')) : null);
+
 export async function viewList() {
   const wrap = h('div', {});
   const list = h('ul', { class: 'list' });
@@ -54,13 +57,14 @@ export async function viewList() {
     title.textContent = `${t('inspections')} (${r.total})`;
     if (!r.total && !list.children.length) list.append(h('li', { class: 'empty' }, t('none_yet')));
     for (const it of r.items) {
-      list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}` },
-        h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name),
-          h('span', { class: 'pill' }, sceneName(it.scene))),
+      list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}`, 'data-insp': it.id },
+        h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name), statusPill(it)),
         h('div', { class: 'muted' }, it.unit.address),
-        h('div', { class: 'kpis' }, h('span', { class: 'muted small grow' }, fmtTime(it.created_at)),
-          h('span', { class: 'pill' }, `${it.photo_count} ${t('photos')}`),
-          h('span', { class: `pill${it.hazard_count ? ' hz-n' : ''}` }, `${it.hazard_count} ${t('hazards')}`)))));
+        h('div', { class: 'muted small' }, `${fmtTime(it.created_at)} · ${sceneName(it.scene)}`),
+        h('div', { class: 'kpis' }, h('span', { class: 'pill' }, `${it.photo_count} ${t('photos')}`),
+          h('span', { class: `pill${it.hazard_count ? ' hz-n' : ''}` }, `${it.hazard_count} ${t('hazards')}`),
+          it.pending_count ? h('span', { class: 'pill doubt', 'data-pending': it.pending_count },
+            t('n_awaiting', it.pending_count)) : null))));
     }
     more.hidden = offset >= r.total;
   }
