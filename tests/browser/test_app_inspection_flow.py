@@ -179,3 +179,59 @@ def test_documents_warn_while_findings_are_pending(app_server: AppServer, phone:
     assert page.errors == []
 
 
+def test_offline_the_list_shows_queued_and_recently_opened_inspections(
+    app_server: AppServer, phone: Any, photos: Any
+) -> None:
+    """Offline, also after a reload: the 检查 list shows the inspection waiting in the phone's queue (with its
+    queued photo) and the inspections opened lately, marked 离线副本, which open from the phone's copy."""
+    item = open_item(app_server.client("inspector"), "离线列表已打开单位", seed=81)
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{item['inspection_id']}")
+    expect(page.locator("[data-photo]")).to_have_count(1)  # opened once online: kept on the phone
+    assert page.evaluate("async () => Boolean(await navigator.serviceWorker.ready)")  # the app shell is cached
+
+    page.context.set_offline(True)
+    page.click("#nav a[href='#/inspections']")
+    page.click("a[href='#/new']")
+    page.fill("#uname", "离线列表排队单位")
+    page.fill("#addr", "地下一层")
+    page.select_option("#scene", "construction")
+    page.click("form button[type=submit]")
+    expect(page.locator("[data-local=pending]")).to_be_visible()
+    choose_photos(page, [photos["fire4"]])
+    expect(page.locator("[data-queue] .qi")).to_have_count(1)
+
+    page.click("#nav a[href='#/inspections']")
+    page.reload()  # the phone reloads the page in the basement
+    local = page.locator("a[data-local]")
+    expect(local).to_have_count(1)
+    expect(local).to_contain_text("离线列表排队单位")
+    expect(local).to_contain_text("待同步")
+    expect(local.locator("[data-queued]")).to_have_text("1 张待传")
+    kept = page.locator(f"a[data-insp='{item['inspection_id']}']")
+    expect(kept).to_contain_text("离线列表已打开单位")
+    expect(kept.locator("[data-mark=offline-copy]")).to_have_text("离线副本")
+    expect(kept).to_contain_text("1 张照片")
+    expect(page.locator("[data-offline=list]")).to_contain_text("网络不可用")
+    shot(page, "m6-offline-list-after-reload")
+    kept.click()
+    expect(page.locator("[data-offline=view]")).to_be_visible()
+    expect(page.locator("main h1")).to_have_text("离线列表已打开单位")
+
+    page.go_back()
+    page.context.set_offline(False)  # the queued inspection is created, and the list is the server's again
+    expect(page.locator("[data-offline=list]")).to_have_count(0)
+    client = app_server.client("inspector")
+
+    def created() -> Any:
+        items = client.get("/app/api/inspections?limit=200").json()["items"]
+        return [i for i in items if i["unit"]["name"] == "离线列表排队单位" and i["photo_count"] == 1]
+
+    (made,) = wait_until(page, created, what="the queued inspection and its photo on the server")
+    page.reload()
+    expect(page.locator(f"a[data-insp='{made['id']}']")).to_be_visible()
+    expect(page.locator("a[data-local]")).to_have_count(0)
+    assert page.errors == []
+
+

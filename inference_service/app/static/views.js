@@ -2,9 +2,9 @@
 import { api, loggedIn, sceneName } from './api.js';
 import { en, t } from './i18n.js';
 import { fmtTime, h, icon, put, uuid } from './dom.js';
-import { go } from './app.js';
+import { go, route } from './app.js';
 import { notify, pump, queued, queueInspection } from './queue.js';
-import { st } from './state.js';
+import { LS, st } from './state.js';
 
 export function viewLogin() {
   const err = h('p', { class: 'err', role: 'alert' });
@@ -33,24 +33,36 @@ export function viewLogin() {
   return form;
 }
 
+/** The photos of an inspection still waiting in the phone's queue. */
+const queuedPhotos = (target) => queued.filter((r) => r.kind === 'photo' && r.target === target).length;
 const statusPill = (it) => (it.status ? h('span', { class: `st ${it.status === 'finished' ? 'st-closed' : 'st-in_progress'}`,
   'data-insp-status': it.status }, t(it.status === 'finished' ? 'finished' : 'in_progress')) : null);
 
 export async function viewList() {
+  await notify();  // the queue as it is on the phone now (after a reload the app's start has not read it yet)
   const wrap = h('div', {});
   const list = h('ul', { class: 'list' });
   let offset = 0;
   const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: () => load() },
     t('more'));
   const title = h('h1', {}, t('inspections'));
-  if (!offset) {
-    for (const q of queued.filter((x) => x.kind === 'insp')) {
-      list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/local-${q.key}`, 'data-local': q.key },
-        h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, q.body.unit.name),
-          h('span', { class: 'pill hz-n' }, t('sync_pending'))),
-        h('div', { class: 'muted' }, q.body.unit.address))));
-    }
+  for (const q of queued.filter((x) => x.kind === 'insp')) {  // started without signal: not on the server yet
+    const n = queuedPhotos(`local-${q.key}`);
+    list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/local-${q.key}`, 'data-local': q.key },
+      h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, q.body.unit.name),
+        h('span', { class: 'pill hz-n' }, t('sync_pending'))),
+      h('div', { class: 'muted' }, q.body.unit.address),
+      h('div', { class: 'muted small' }, `${fmtTime(new Date(q.created).toISOString())} · ${sceneName(q.body.scene)}`),
+      n ? h('div', { class: 'kpis' }, h('span', { class: 'pill', 'data-queued': n }, t('pending_n', n))) : null)));
   }
+  const counts = (it) => {
+    const n = queuedPhotos(String(it.id));
+    return [h('span', { class: 'pill' }, `${it.photo_count || 0} ${t('photos')}`),
+      h('span', { class: `pill${it.hazard_count ? ' hz-n' : ''}` }, `${it.hazard_count || 0} ${t('hazards')}`),
+      it.pending_count ? h('span', { class: 'pill doubt', 'data-pending': it.pending_count },
+        t('n_awaiting', it.pending_count)) : null,
+      n ? h('span', { class: 'pill', 'data-queued': n }, t('pending_n', n)) : null];
+  };
   async function load() {
     const r = await api('GET', `/app/api/inspections?limit=20&offset=${offset}`);
     offset += r.items.length;
@@ -61,10 +73,7 @@ export async function viewList() {
         h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name), statusPill(it)),
         h('div', { class: 'muted' }, it.unit.address),
         h('div', { class: 'muted small' }, `${fmtTime(it.created_at)} · ${sceneName(it.scene)}`),
-        h('div', { class: 'kpis' }, h('span', { class: 'pill' }, `${it.photo_count} ${t('photos')}`),
-          h('span', { class: `pill${it.hazard_count ? ' hz-n' : ''}` }, `${it.hazard_count} ${t('hazards')}`),
-          it.pending_count ? h('span', { class: 'pill doubt', 'data-pending': it.pending_count },
-            t('n_awaiting', it.pending_count)) : null))));
+        h('div', { class: 'kpis' }, counts(it)))));
     }
     more.hidden = offset >= r.total;
   }
@@ -72,7 +81,19 @@ export async function viewList() {
     await load();
   } catch (e) {
     if (e.status !== 0) throw e;
-    list.append(h('li', { class: 'err' }, e.message));  // offline: what is queued on the phone still shows
+    // offline: what is queued on the phone, and the inspections opened lately (kept by keepRecent), newest first
+    list.prepend(h('li', { class: 'warn', role: 'note', 'data-offline': 'list' }, t('offline_list')));
+    const kept = Object.values(JSON.parse(LS.getItem('hazardscan.recent') || '{}')).reverse();
+    for (const it of kept) {
+      list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}`, 'data-insp': it.id,
+        'data-offline-copy': '' },
+      h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name),
+        h('span', { class: 'pill', 'data-mark': 'offline-copy' }, t('offline_copy')), statusPill(it)),
+      h('div', { class: 'muted' }, it.unit.address),
+      h('div', { class: 'muted small' }, `${fmtTime(it.created_at)} · ${sceneName(it.scene)}`),
+      h('div', { class: 'kpis' }, counts(it)))));
+    }
+    window.addEventListener('online', () => { if (wrap.isConnected) route(); }, { once: true });
   }
   list.style.marginTop = '12px';
   return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')), list, more);
