@@ -235,3 +235,40 @@ def test_offline_the_list_shows_queued_and_recently_opened_inspections(
     assert page.errors == []
 
 
+def test_buttons_wait_while_their_request_runs(app_server: AppServer, phone: Any, photos: Any) -> None:
+    """On a slow network 确认 / 误报 / 完成检查 are disabled and the tapped one says 保存中… until the answer: a
+    second tap sends nothing."""
+    page = phone()
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, "保存中测试单位")
+    choose_photos(page, [photos["fire5"]])
+    card = page.locator("[data-hazard=FIRE-001]")
+    expect(card).to_have_attribute("data-status", "pending")
+    held: list[Any] = []
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+    page.route("**/decision", lambda route: held.append(route))
+    page.route("**/finish", lambda route: held.append(route))
+
+    confirm = card.locator("[data-act=confirm]")
+    confirm.click()
+    wait_until(page, lambda: held, what="the decision request")
+    expect(confirm).to_have_text("保存中…")
+    expect(confirm).to_be_disabled()
+    expect(card.locator("[data-act=reject]")).to_be_disabled()
+    shot(page, "m1-saving")
+    confirm.click(force=True)  # a second, impatient tap
+    held.pop().continue_()
+    expect(card).to_have_attribute("data-status", "confirmed")
+    expect(card.locator("[data-act=confirm]")).to_have_text("确认")
+    assert len([u for u in sent if u.endswith("/decision")]) == 1
+
+    finish = page.locator("[data-act=finish]")
+    finish.click()
+    wait_until(page, lambda: held, what="the finish request")
+    expect(finish).to_have_text("保存中…")
+    expect(finish).to_be_disabled()
+    held.pop().continue_()
+    expect(page.locator("[data-insp-status]")).to_have_text("已完成")
+    assert inspection(app_server.client("inspector"), iid)["status"] == "finished"
+    assert page.errors == []

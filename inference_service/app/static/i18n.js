@@ -11,6 +11,7 @@ export const STR = {
     pending_why: '待确认的隐患不会记入台账，也不会写入隐患整改通知书。',
     doc_pending: '待确认的隐患不会写入隐患整改通知书，在现场检查记录中标为“待确认”。建议先逐条确认或标为误报。',
     offline_copy: '离线副本', offline_list: '网络不可用：以下是本机保存的检查（待同步的和最近打开过的），联网后显示全部。',
+    saving: '保存中…',
     brand: '拍图识隐患', loading: '加载中…', login: '登录', username: '用户名', password: '密码',
     login_title: '安全生产隐患排查', login_sub: '检查员登录', logout: '退出登录', nav_insp: '检查', nav_ledger: '台账',
     nav_stats: '统计', nav_me: '我的', inspections: '检查记录', new_insp: '新建检查', unit: '被检查单位',
@@ -77,6 +78,7 @@ export const STR = {
       + ' inspection record. Confirm each one or mark it a false alarm first.',
     offline_copy: 'Offline copy', offline_list: 'Network unavailable: the inspections kept on this phone (not synced'
       + ' yet, or opened recently); all of them show once online.',
+    saving: 'Saving…',
     brand: 'HazardScan', loading: 'Loading…', login: 'Log in', username: 'Username', password: 'Password',
     login_title: 'Workplace safety inspection', login_sub: 'Inspector login', logout: 'Log out',
     nav_insp: 'Inspections', nav_ledger: 'Ledger', nav_stats: 'Statistics', nav_me: 'Me', inspections: 'Inspections',

@@ -41,6 +41,21 @@ export function ask(title, text, actions) {
     dlg.showModal();
   });
 }
+/** Run a request from a button: it and its siblings are disabled and it says 保存中… until the answer. */
+export async function busy(btn, fn, group = [btn]) {
+  const kids = [...btn.childNodes];
+  const was = group.map((b) => b.disabled);
+  group.forEach((b) => { b.disabled = true; });
+  btn.setAttribute('aria-busy', 'true');
+  btn.replaceChildren(t('saving'));
+  try {
+    return await fn();
+  } finally {
+    group.forEach((b, i) => { b.disabled = was[i]; });
+    btn.removeAttribute('aria-busy');
+    btn.replaceChildren(...kids);
+  }
+}
 const pendingEl = (root) => root.querySelector('[data-finding][data-status=pending]');
 /** Scroll to the first finding still 待确认 and mark it. */
 function jumpToPending(root) {
@@ -129,10 +144,10 @@ export async function viewInspection(id) {
     finishCard.dataset.finish = ins.status || 'in_progress';
     const act = done
       ? h('button', { class: 'btn ghost block', type: 'button', 'data-act': 'reopen', disabled: ins.offline,
-        onclick: () => api('POST', `/app/api/inspections/${ins.id}/reopen`).then(setIns, (ex) => toast(ex.message)) },
-      t('reopen_insp'))
+        onclick: (e) => busy(e.currentTarget, () => api('POST', `/app/api/inspections/${ins.id}/reopen`))
+          .then(setIns, (ex) => toast(ex.message)) }, t('reopen_insp'))
       : h('button', { class: 'btn primary block', type: 'button', 'data-act': 'finish', disabled: ins.offline,
-        onclick: () => finish() }, t('finish'));
+        onclick: (e) => finish(e.currentTarget) }, t('finish'));
     finishCard.replaceChildren(h('h2', {}, t('finish')),
       h('p', { class: 'muted small' }, done ? t('finished_at', fmtTime(ins.finished_at)) : t('finish_hint')), act);
   }
@@ -147,9 +162,9 @@ export async function viewInspection(id) {
     if (!local && !ins.offline) keepRecent(ins);
     paintSummary();
   }
-  async function finish(force = false) {
+  async function finish(btn, force = false) {
     try {
-      setIns(await api('POST', `/app/api/inspections/${ins.id}/finish`, { force }));
+      setIns(await busy(btn, () => api('POST', `/app/api/inspections/${ins.id}/finish`, { force })));
       toast(t('finished_toast'));
     } catch (ex) {
       if (ex.status !== 409 || force) { toast(ex.message); return; }
@@ -157,7 +172,7 @@ export async function viewInspection(id) {
       const a = await ask(t('still_pending', n), t('pending_why'),
         [['jump', t('go_pending'), 'primary'], ['force', t('finish_anyway')]]);
       if (a === 'jump') jumpToPending(photosEl);
-      else if (a === 'force') await finish(true);
+      else if (a === 'force') await finish(finishCard.querySelector('[data-act=finish]'), true);
     }
   }
 
@@ -306,13 +321,14 @@ export function photoCard(photo, changed = () => {}) {
   });
 
   const below = h('div', {});
-  /** 确认 / 误报, with the adjusted box or the 备注 */
-  async function decide(f, decision, { box, note } = {}) {
+  /** 确认 / 误报 (with the adjusted box, with the note): the card's buttons wait, the tapped one says 保存中… */
+  async function decide(f, decision, btn, { box, note } = {}) {
     try {
       const body = { decision };
       if (box) body.box = box;
       if (note != null) body.note = note;
-      const nf = await api('POST', `/app/api/findings/${f.id}/decision`, body);
+      const nf = await busy(btn, () => api('POST', `/app/api/findings/${f.id}/decision`, body),
+        [...btn.closest('article').querySelectorAll('button')]);
       Object.assign(f, nf);
       ui.mode = 'view'; ui.fid = null; ui.box = null;
       frame.classList.remove('drawing');
@@ -330,8 +346,8 @@ export function photoCard(photo, changed = () => {}) {
     return h('div', { class: 'note-form', 'data-note-form': f.id },
       h('label', { for: `fnote-${f.id}` }, t('note')), area,
       h('div', { class: 'btns' },
-        h('button', { class: 'btn primary', type: 'button', 'data-act': 'save-note', onclick: () => decide(f,
-          f.status === 'rejected' ? 'reject' : 'confirm', { note: area.value.trim() }) },
+        h('button', { class: 'btn primary', type: 'button', 'data-act': 'save-note', onclick: (e) => decide(f,
+          f.status === 'rejected' ? 'reject' : 'confirm', e.currentTarget, { note: area.value.trim() }) },
         t(pending ? 'save_confirm' : 'save')),
         h('button', { class: 'btn ghost', type: 'button', onclick: closeEdit }, t('cancel'))));
   }
@@ -362,14 +378,16 @@ export function photoCard(photo, changed = () => {}) {
       closeEdit(); ui.mode = 'note'; ui.fid = f.id; renderBelow();
     } }, f.note ? t('edit_note') : [icon('plus'), t('add_note')]),
     editing ? h('div', { class: 'btns' },
-      h('button', { class: 'btn primary', type: 'button', onclick: () => decide(f, 'confirm', { box: ui.box }) },
-        t('save_confirm')),
+      h('button', { class: 'btn primary', type: 'button', onclick: (e) => decide(f, 'confirm', e.currentTarget,
+        { box: ui.box }) }, t('save_confirm')),
       h('button', { class: 'btn ghost', type: 'button', onclick: closeEdit }, t('cancel')))
       : noting ? null : h('div', { class: 'btns' },
         h('button', { class: `btn ok${f.status === 'confirmed' ? ' on' : ''}`, type: 'button', 'data-act': 'confirm',
-          'aria-pressed': String(f.status === 'confirmed'), onclick: () => decide(f, 'confirm') }, t('confirm')),
+          'aria-pressed': String(f.status === 'confirmed'), onclick: (e) => decide(f, 'confirm', e.currentTarget) },
+        t('confirm')),
         h('button', { class: `btn bad${f.status === 'rejected' ? ' on' : ''}`, type: 'button', 'data-act': 'reject',
-          'aria-pressed': String(f.status === 'rejected'), onclick: () => decide(f, 'reject') }, t('reject')),
+          'aria-pressed': String(f.status === 'rejected'), onclick: (e) => decide(f, 'reject', e.currentTarget) },
+        t('reject')),
         h('button', { class: 'btn ghost', type: 'button', 'data-act': 'adjust', onclick: () => {
           ui.mode = 'adjust'; ui.fid = f.id; ui.box = [...f.box]; frame.classList.add('drawing');
           drawBoxes(); renderBelow(); frame.scrollIntoView({ block: 'nearest' });
@@ -402,14 +420,14 @@ export function photoCard(photo, changed = () => {}) {
         h('button', { class: 'btn primary', type: 'button', 'data-act': 'save-missed', onclick: async (e) => {
           if (!ui.box) { err.textContent = t('need_box'); return; }
           if (!sel.value) { err.textContent = t('need_hazard'); return; }
-          e.target.disabled = true;
+          const btn = e.currentTarget;
           try {
-            const f = await api('POST', `/app/api/photos/${photo.id}/findings`,
-              { hazard_id: sel.value, box: ui.box, note: note.value.trim() });
+            const f = await busy(btn, () => api('POST', `/app/api/photos/${photo.id}/findings`,
+              { hazard_id: sel.value, box: ui.box, note: note.value.trim() }), [...btn.parentNode.children]);
             (photo.findings ||= []).push(f);
             ui.mode = 'view'; ui.box = null; frame.classList.remove('drawing');
             drawBoxes(); renderBelow(); toast(t('saved')); changed();
-          } catch (ex) { err.textContent = ex.message; e.target.disabled = false; }
+          } catch (ex) { err.textContent = ex.message; }
         } }, t('save')),
         h('button', { class: 'btn ghost', type: 'button', onclick: () => {
           ui.mode = 'view'; ui.box = null; frame.classList.remove('drawing'); drawBoxes(); renderBelow();
