@@ -39,12 +39,14 @@ def test_a_proxy_502_or_a_server_that_does_not_answer_reads_as_one_friendly_sent
     shot(page, "m3-502-ledger")
     page.unroute("**/app/api/ledger?*")
     page.route("**/app/api/ledger?*", lambda r: r.abort("connectionrefused"))
-    page.get_by_role("button", name="重试").click()
+    with page.expect_event("requestfailed"):
+        page.get_by_role("button", name="重试").click()
     expect(main).to_contain_text(FRIENDLY)
     expect(main).not_to_contain_text("网络不可用")  # the phone has signal: it is the server
     page.click("#lang")
     expect(main).to_contain_text("The server cannot be reached right now. Please try again later.")
     page.click("#lang")
+    expect(main).to_contain_text(FRIENDLY)  # the page asked again, and was refused again, before the server is back
     page.unroute("**/app/api/ledger?*")
     page.get_by_role("button", name="重试").click()
     expect(page.locator("h1")).to_have_text("隐患台账")
