@@ -65,6 +65,7 @@ export const STR = {
     server_down: '服务器暂时无法访问，请稍后重试', req_failed: '请求未成功（错误 {0}），请稍后重试',
     too_large: '文件太大，服务器不接收', q_not_photo: '这不是照片，无法上传。请放弃，再选择一张照片。',
     q_too_large: '照片太大，无法上传。请放弃，再拍一张或选择较小的照片。',
+    photo_n: '照片 {0}',
   },
   en: {
     add_note: 'Add a note', edit_note: 'Edit note', note_ph: 'e.g. 2nd floor, east stairwell',
@@ -154,6 +155,7 @@ export const STR = {
     too_large: 'The file is too large for the server',
     q_not_photo: 'This is not a photo and cannot be uploaded. Discard it and choose a photo.',
     q_too_large: 'The photo is too large to upload. Discard it and take or choose a smaller one.',
+    photo_n: 'Photo {0}',
   },
 };
 export const t = (k, ...a) => {

@@ -176,11 +176,23 @@ export async function viewInspection(id) {
     }
   }
 
+  /* 照片 N as in 现场检查记录: 照片 1 is the oldest photo (the server's order), though the newest is shown first, right
+   * under 拍照, where the inspector looks for the AI's marks of the photo just taken */
+  const order = [];  // photo ids, oldest first
+  const cardOf = (pid) => photosEl.querySelector(`[data-photo="${pid}"]`);
+  const renumber = () => order.forEach((pid, i) => {
+    const el = cardOf(pid);
+    if (!el) return;
+    el.dataset.photoNo = i + 1;
+    el.querySelector('[data-photo-title]').textContent = t('photo_n', i + 1);
+  });
   const addPhoto = (p) => {
-    const old = photosEl.querySelector(`[data-photo="${p.id}"]`);
+    const old = cardOf(p.id);
     photos.set(p.id, p);
+    if (!order.includes(p.id)) order.push(p.id);
     const el = photoCard(p, changed);
     if (old) old.replaceWith(el); else photosEl.prepend(el);
+    renumber();
     paintEmpty();
   };
   const hook = (rec, photo) => {
@@ -247,7 +259,9 @@ export async function viewInspection(id) {
 /* One photo: the image with boxes, its warnings, a card per finding, confirm / reject / adjust / add. */
 export function photoCard(photo, changed = () => {}) {
   const ui = { mode: 'view', fid: null, box: null };  // mode: view | adjust | add
-  const card = h('section', { class: 'card', 'data-photo': photo.id });
+  const card = h('section', { class: 'card', 'data-photo': photo.id, 'aria-labelledby': `ph-${photo.id}` });
+  // 照片 N (set by the inspection, as numbered in 现场检查记录)
+  const head = h('div', { class: 'photo-head' }, h('h2', { id: `ph-${photo.id}`, 'data-photo-title': '' }));
   const W = photo.width || 1;
   const H = photo.height || 1;
   const frame = h('div', { class: 'photo' });
@@ -459,6 +473,6 @@ export function photoCard(photo, changed = () => {}) {
   }
   drawBoxes();
   renderBelow();
-  card.append(frame, below);
+  card.append(head, frame, below);
   return card;
 }
