@@ -69,6 +69,8 @@ def lifecycle(server: AppServer) -> None:
     item = failed.json()
     assert (item["status"], item["ai_recheck"]) == ("pending_review", "failed")
     assert item["rectification_photo_url"] and insp.get(item["rectification_photo_url"]).content == fire_photo(seed=11)
+    small = insp.get(item["rectification_evidence_url"], params={"max_side": 160})
+    assert small.status_code == 200 and max(Image.open(io.BytesIO(small.content)).size) == 160  # the card's picture
     assert move(insp, item, "closed").status_code == 403  # closing is the supervisor's
     refused = move(sup, item, "closed")
     assert refused.status_code == 409 and "AI" in refused.json()["error"]["message"]

@@ -298,10 +298,15 @@ def evidence_jpeg(
     )
 
 
+MaxSide = Annotated[int | None, Query(ge=64, le=1600, description="long side of the image, pixels")]
+
+
 @router.get("/photos/{photo_id}/evidence.jpg", response_class=Response)
-def photo_evidence(photo_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> Response:
+def photo_evidence(photo_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep, max_side: MaxSide = None) -> Response:
+    """The photo with its hazards drawn (a rectification photo: the photo alone), at most ``max_side`` pixels."""
     row = _photo_or_404(ctx, user, photo_id)
-    return Response(evidence_jpeg(ctx, row, tax, ctx.settings.evidence_max_side), media_type="image/jpeg",
+    side = min(max_side or ctx.settings.evidence_max_side, ctx.settings.evidence_max_side)
+    return Response(evidence_jpeg(ctx, row, tax, side), media_type="image/jpeg",
                     headers={"Cache-Control": "private, no-cache"})  # fmt: skip
 
 
@@ -311,14 +316,14 @@ def finding_evidence(
     user: UserDep,
     ctx: CtxDep,
     tax: TaxonomyDep,
-    max_side: Annotated[int, Query(ge=64, le=1600, description="long side of the image, pixels")] = 480,
+    max_side: MaxSide = 480,
 ) -> Response:
     """The photo that found the hazard with only its box drawn: which hazard a ledger item is, at a glance."""
     finding = ctx.records.finding(user.org_id, finding_id)
     if finding is None:
         raise not_found("finding", "隐患")
     row = _photo_or_404(ctx, user, finding["photo_id"])
-    side = min(max_side, ctx.settings.evidence_max_side)
+    side = min(max_side or 480, ctx.settings.evidence_max_side)
     return Response(evidence_jpeg(ctx, row, tax, side, only=finding_id), media_type="image/jpeg",
                     headers={"Cache-Control": "private, no-cache"})  # fmt: skip
 

@@ -269,6 +269,8 @@ class LedgerItemOut(BaseModel):
     assigned_to: str | None
     ai_recheck: Literal["passed", "failed"] | None
     rectification_photo_url: str | None
+    rectification_evidence_url: str | None = Field(default=None, description="the rectification photo, downscaled "
+                                                   "(?max_side=)")  # fmt: skip
     evidence_url: str = Field(description="the photo that found it, with only this hazard's box drawn (?max_side=)")
     box: list[float] | None = Field(default=None, description="where the hazard is on that photo, pixels")
     note: str = Field(default="", description="the inspector's note on the hazard (e.g. where it is)")

@@ -136,6 +136,7 @@ def ledger_out(row: Row, taxonomy: Taxonomy, now: float | None = None, finding: 
         assigned_to=row["assigned_to"],
         ai_recheck=row["ai_recheck"],
         rectification_photo_url=f"/app/api/photos/{rect}/original" if rect else None,
+        rectification_evidence_url=f"/app/api/photos/{rect}/evidence.jpg" if rect else None,
         evidence_url=f"/app/api/findings/{row['finding_id']}/evidence.jpg",
         box=[float(finding[k]) for k in ("x1", "y1", "x2", "y2")] if finding else None,
         note=(finding["note"] or "") if finding else "",

@@ -98,7 +98,7 @@ def test_the_supervisor_sees_before_and_after_side_by_side(app_server: AppServer
     pair = card.locator("[data-compare]")
     before, after = pair.locator("img[data-evidence]"), pair.locator("img[data-after]")
     expect(before).to_have_attribute("src", f"{item['evidence_url']}?max_side=320")
-    expect(after).to_have_attribute("src", r.json()["rectification_photo_url"])
+    expect(after).to_have_attribute("src", f"{r.json()['rectification_evidence_url']}?max_side=320")
     loaded(page, before)
     loaded(page, after)
     expect(pair.locator("figcaption")).to_have_text(["整改前", "整改后"])
@@ -111,7 +111,9 @@ def test_the_supervisor_sees_before_and_after_side_by_side(app_server: AppServer
     shot(page, "M3-supervisor-before-after")
     assert page.evaluate(CHECK) == []
     pair.get_by_role("button", name="整改照片（点按放大）").click()
-    expect(page.locator("dialog.lightbox img")).to_have_attribute("src", r.json()["rectification_photo_url"])
+    expect(page.locator("dialog.lightbox img")).to_have_attribute(
+        "src", f"{r.json()['rectification_evidence_url']}?max_side=1280"
+    )
     page.keyboard.press("Escape")
     expect(page.locator("dialog.lightbox")).to_have_count(0)
     assert page.errors == []

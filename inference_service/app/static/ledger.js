@@ -147,7 +147,8 @@ export function evidence(it, back) {
     h('div', { class: 'compare', 'data-compare': '' },
       h('figure', {}, pic(ev(320), ev(1280), alt, { width: 160, height: 120, 'data-evidence': '' }),
         h('figcaption', {}, t('before'))),
-      h('figure', {}, pic(it.rectification_photo_url, it.rectification_photo_url, after,
+      h('figure', {}, pic(`${it.rectification_evidence_url}?max_side=320`,
+        `${it.rectification_evidence_url}?max_side=1280`, after,
         { width: 160, height: 120, 'data-after': '' }), h('figcaption', {}, back ? after : t('after')))),
     info);
 }
