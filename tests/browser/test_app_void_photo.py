@@ -1,8 +1,9 @@
-"""照片 N, from the phone UX review (work/s18/ux/FINDINGS.md m10).
+"""作废照片 and 照片 N, from the phone UX review (work/s18/ux/FINDINGS.md M11, m10).
 
-Every photo card says 照片 N as numbered in the printed 现场检查记录 (照片 1 = the oldest). Debian's chromium at
-360×640 against a real server (tests/app_fixtures.py); each test makes its own inspection. HAZARDSCAN_UX_SHOTS
-keeps screenshots (see test_app_ux_fixes.py).
+A photo taken by mistake is voided from its card (a sheet asks why and says what happens); every photo card says
+照片 N as numbered in the printed 现场检查记录 (照片 1 = the oldest). Debian's chromium at 360×640 against a real
+server (tests/app_fixtures.py); each test makes its own inspection. HAZARDSCAN_UX_SHOTS keeps screenshots (see
+test_app_ux_fixes.py).
 """
 
 from __future__ import annotations
@@ -10,10 +11,29 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app_fixtures import AppServer
+from _builders import encode, scene
+from app_fixtures import AppServer, fire_photo, open_item
 from browser_helpers import expect, login
 from test_app_browser import choose_photos, inspection, start_inspection
 from test_app_ux_fixes import shot
+
+
+def api_inspection(app_server: AppServer, unit: str, photos: list[bytes]) -> tuple[str, list[dict[str, Any]]]:
+    """An inspection made through the API with ``photos`` uploaded in that order: its id and the photos."""
+    c = app_server.client("inspector")
+    r = c.post("/app/api/inspections", json={"unit": {"name": unit, "address": "桃北路"}, "scene": "industry"})
+    r.raise_for_status()
+    iid = r.json()["id"]
+    made = []
+    for i, data in enumerate(photos):
+        r = c.post(
+            f"/app/api/inspections/{iid}/photos",
+            files={"photo": ("p.jpg", data, "image/jpeg")},
+            data={"idempotency_key": f"void-{unit}-{i}"},
+        )
+        r.raise_for_status()
+        made.append(r.json())
+    return iid, made
 
 
 def card_numbers(page: Any) -> list[str]:
@@ -47,4 +67,133 @@ def test_photos_are_numbered_as_in_the_record(app_server: AppServer, phone: Any,
     expect(page.locator("[data-photo]")).to_have_count(4)
     expect(page.locator("[data-photo]").first.locator("[data-photo-title]")).to_have_text("照片 4")
     assert card_numbers(page) == ["照片 4", "照片 3", "照片 2", "照片 1"]
+    assert page.errors == []
+
+
+def test_void_a_photo_taken_by_mistake(app_server: AppServer, phone: Any) -> None:
+    """作废照片 on a card: a sheet says what happens and asks why (误拍 / 重复 / 模糊看不清 / 其他 + text); the card
+    leaves, the summary's counts follow, the others are numbered again, and its confirmed hazard leaves the
+    ledger."""
+    iid, made = api_inspection(app_server, "作废照片测试单位", [fire_photo(91), fire_photo(92), fire_photo(93)])
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    summary = page.locator("[data-summary]")
+    expect(summary).to_contain_text("3 处隐患：0 已确认 · 3 待确认")
+    second = page.locator(f"[data-photo='{made[1]['id']}']")
+    expect(second.locator("[data-photo-title]")).to_have_text("照片 2")
+    second.locator("[data-act=confirm]").click()  # into the ledger: voiding the photo withdraws it
+    expect(second.locator("[data-finding]")).to_have_attribute("data-status", "confirmed")
+    expect(summary).to_contain_text("3 处隐患：1 已确认 · 2 待确认")
+    (item_id,) = [f["ledger_item_id"] for p in inspection(app_server.client("inspector"), iid)["photos"]
+                  for f in p["findings"] if f["ledger_item_id"]]  # fmt: skip
+
+    void = second.get_by_role("button", name="作废照片")
+    expect(void).to_be_visible()
+    void.click()
+    sheet = page.locator(f"dialog[data-void='{made[1]['id']}']")
+    expect(sheet).to_be_visible()
+    expect(sheet.locator("h2")).to_have_text("作废照片 2？")
+    expect(sheet).to_contain_text("照片保留备查，但不再计入本次检查、文书和统计；其中待整改的隐患将移出台账。")
+    for reason in ["误拍", "重复", "模糊看不清", "其他"]:
+        expect(sheet.get_by_label(reason, exact=True)).to_be_visible()
+    shot(page, "m11-void-sheet")
+    ok = sheet.locator("[data-act=void-ok]")
+    ok.click()
+    expect(sheet.locator("[data-void-err]")).to_have_text("请选择作废原因")
+    sheet.get_by_label("其他", exact=True).check()
+    other = sheet.locator("input[name=void-other]")
+    expect(other).to_be_focused()
+    ok.click()
+    expect(sheet.locator("[data-void-err]")).to_have_text("请写明作废原因")
+    shot(page, "m11-void-other")
+    sheet.get_by_label("重复", exact=True).check()
+    expect(other).to_be_hidden()
+    ok.click()
+
+    expect(sheet).to_have_count(0)
+    expect(second).to_have_count(0)
+    expect(page.locator("#toast")).to_have_text("照片已作废")
+    expect(summary).to_contain_text("2 处隐患：0 已确认 · 2 待确认")
+    assert card_numbers(page) == ["照片 2", "照片 1"]  # as the record numbers them now
+    shot(page, "m11-voided")
+    client = app_server.client("inspector")
+    ins = inspection(client, iid)
+    assert [p["id"] for p in ins["photos"]] == [made[0]["id"], made[2]["id"]]
+    assert ins["photo_count"] == 2 and ins["hazard_count"] == 2
+    assert client.get(f"/app/api/ledger/{item_id}").status_code == 404
+    record = client.get(f"/app/inspections/{iid}/record").text
+    assert "照片 3" not in record and made[1]["sha256"] not in record
+
+    page.reload()  # the server agrees
+    expect(page.locator("[data-photo]")).to_have_count(2)
+    expect(summary).to_contain_text("2 处隐患：0 已确认 · 2 待确认")
+    assert card_numbers(page) == ["照片 2", "照片 1"]
+    assert page.errors == []
+
+
+def test_void_is_refused_once_rectifying_and_needs_the_network(app_server: AppServer, phone: Any) -> None:
+    """A photo whose hazard is 整改中: the sheet shows why it is refused (409) and the card stays. Offline the
+    sheet says 作废照片 needs the network and its button waits; back online it goes through."""
+    item = open_item(app_server.client("inspector"), "作废被拒测试单位", seed=94)
+    r = app_server.client("inspector").post(
+        f"/app/api/ledger/{item['id']}/transition", json={"to": "in_progress", "version": item["version"]}
+    )
+    r.raise_for_status()
+    iid = item["inspection_id"]
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    card = page.locator("[data-photo]")
+    expect(card).to_have_count(1)
+    card.locator("[data-act=void]").click()
+    sheet = page.locator("dialog[data-void]")
+    sheet.get_by_label("误拍", exact=True).check()
+    sheet.locator("[data-act=void-ok]").click()
+    expect(sheet.locator("[data-void-err]")).to_contain_text("该照片的隐患已进入整改，不能作废")
+    expect(sheet.locator("[data-act=void-ok]")).to_be_enabled()
+    shot(page, "m11-void-refused")
+    sheet.get_by_role("button", name="取消").click()
+    expect(sheet).to_have_count(0)
+    expect(card).to_have_count(1)
+    assert len(inspection(app_server.client("inspector"), iid)["photos"]) == 1
+
+    iid2, (photo,) = api_inspection(app_server, "作废离线测试单位", [fire_photo(95)])
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid2}")
+    expect(page.locator(f"[data-photo='{photo['id']}']")).to_be_visible()
+    page.context.set_offline(True)
+    page.locator("[data-act=void]").click()
+    sheet = page.locator("dialog[data-void]")
+    expect(sheet.locator("[data-void-offline]")).to_have_text("作废照片需要联网，请联网后再试。")
+    sheet.get_by_label("模糊看不清", exact=True).check()
+    expect(sheet.locator("[data-act=void-ok]")).to_be_disabled()
+    shot(page, "m11-void-offline")
+    page.context.set_offline(False)
+    expect(sheet.locator("[data-void-offline]")).to_be_hidden()
+    sheet.locator("[data-act=void-ok]").click()
+    expect(page.locator("[data-photo]")).to_have_count(0)
+    expect(page.locator("[data-empty=photos]")).to_be_visible()
+    assert inspection(app_server.client("inspector"), iid2)["photos"] == []
+    assert page.errors == []
+
+
+def test_a_photo_to_retake_offers_void_in_its_warning(app_server: AppServer, phone: Any) -> None:
+    """建议重拍 (a washed-out frame) offers 作废这张照片 right there, with 模糊看不清 already chosen."""
+    white = encode(scene(640, 480, [(0, 0, 640, 480, (252, 252, 252))]), "JPEG", quality=92)
+    iid, (photo,) = api_inspection(app_server, "建议重拍作废测试单位", [white])
+    assert photo["warnings"], photo
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    warn = page.locator("[data-photo] .warn").first
+    expect(warn).to_contain_text("建议重拍")
+    warn.scroll_into_view_if_needed()
+    shot(page, "m11-warning-offers-void")
+    warn.get_by_role("button", name="作废这张照片").click()
+    sheet = page.locator("dialog[data-void]")
+    expect(sheet.get_by_label("模糊看不清", exact=True)).to_be_checked()
+    shot(page, "m11-void-from-warning")
+    sheet.locator("[data-act=void-ok]").click()
+    expect(page.locator("[data-photo]")).to_have_count(0)
+    assert inspection(app_server.client("inspector"), iid)["photo_count"] == 0
     assert page.errors == []

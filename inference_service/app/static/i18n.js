@@ -65,7 +65,11 @@ export const STR = {
     server_down: '服务器暂时无法访问，请稍后重试', req_failed: '请求未成功（错误 {0}），请稍后重试',
     too_large: '文件太大，服务器不接收', q_not_photo: '这不是照片，无法上传。请放弃，再选择一张照片。',
     q_too_large: '照片太大，无法上传。请放弃，再拍一张或选择较小的照片。',
-    photo_n: '照片 {0}',
+    photo_n: '照片 {0}', void_photo: '作废照片', void_title: '作废照片 {0}？', void_why: '作废原因',
+    void_what: '照片保留备查，但不再计入本次检查、文书和统计；其中待整改的隐患将移出台账。',
+    void_r_mistake: '误拍', void_r_dup: '重复', void_r_blur: '模糊看不清', void_r_other: '其他',
+    void_other_ph: '请写明原因', void_need: '请选择作废原因', void_need_text: '请写明作废原因',
+    void_offline: '作废照片需要联网，请联网后再试。', void_done: '照片已作废', void_retake: '作废这张照片',
   },
   en: {
     add_note: 'Add a note', edit_note: 'Edit note', note_ph: 'e.g. 2nd floor, east stairwell',
@@ -155,7 +159,13 @@ export const STR = {
     too_large: 'The file is too large for the server',
     q_not_photo: 'This is not a photo and cannot be uploaded. Discard it and choose a photo.',
     q_too_large: 'The photo is too large to upload. Discard it and take or choose a smaller one.',
-    photo_n: 'Photo {0}',
+    photo_n: 'Photo {0}', void_photo: 'Void photo', void_title: 'Void photo {0}?', void_why: 'Reason',
+    void_what: 'The photo is kept for the record but no longer counts in this inspection, its documents or the'
+      + ' statistics; its hazards still open leave the ledger.',
+    void_r_mistake: 'Taken by mistake', void_r_dup: 'Duplicate', void_r_blur: 'Blurred, unreadable',
+    void_r_other: 'Other', void_other_ph: 'Say why', void_need: 'Choose a reason', void_need_text: 'Say why',
+    void_offline: 'Voiding a photo needs the network. Try again once online.', void_done: 'Photo voided',
+    void_retake: 'Void this photo',
   },
 };
 export const t = (k, ...a) => {

@@ -56,6 +56,65 @@ export async function busy(btn, fn, group = [btn]) {
     btn.replaceChildren(...kids);
   }
 }
+/* 作废照片: the quick reasons, sent in Chinese whatever the app's language (the audit trail, like the record) */
+const VOID_REASONS = [['void_r_mistake', '误拍'], ['void_r_dup', '重复'], ['void_r_blur', '模糊看不清'], ['void_r_other', '']];
+/** A sheet asking why photo N is voided, saying what happens, then POST …/void: the voided photo, or null when
+ * dismissed. A refusal (409: a hazard of it is being rectified) is shown in the sheet; it needs the network. */
+export function voidSheet(photo, no, preset = '') {
+  return new Promise((done) => {
+    let result = null;
+    let inflight = false;
+    const dlg = h('dialog', { class: 'sheet ask', 'aria-labelledby': 'void-title', 'data-void': photo.id });
+    const other = h('input', { id: 'void-other', name: 'void-other', maxLength: 200, placeholder: t('void_other_ph'),
+      'aria-label': t('void_other_ph'), hidden: preset !== 'void_r_other' });
+    const err = h('p', { class: 'err', role: 'alert', 'data-void-err': '' });
+    const net = h('p', { class: 'warn', role: 'note', 'data-void-offline': '' }, icon('warn'), t('void_offline'));
+    const ok = h('button', { class: 'btn bad on', type: 'button', 'data-act': 'void-ok', onclick: () => submit() },
+      t('void_photo'));
+    const cancel = h('button', { class: 'btn ghost', type: 'button', onclick: () => dlg.close() }, t('cancel'));
+    const online = () => { net.hidden = navigator.onLine; ok.disabled = !navigator.onLine; };
+    online();
+    window.addEventListener('online', online);
+    window.addEventListener('offline', online);
+    const reasons = h('fieldset', { class: 'reasons' }, h('legend', {}, t('void_why')),
+      VOID_REASONS.map(([key]) => h('label', {}, h('input', { type: 'radio', name: 'void-reason', value: key,
+        checked: key === preset, onchange: () => {
+          other.hidden = key !== 'void_r_other';
+          err.textContent = '';
+          if (!other.hidden) other.focus();
+        } }), t(key))));
+    async function submit() {
+      err.textContent = '';
+      const key = dlg.querySelector('input[name=void-reason]:checked')?.value;
+      if (!key) { err.textContent = t('void_need'); return; }
+      const reason = key === 'void_r_other' ? other.value.trim() : VOID_REASONS.find(([k]) => k === key)[1];
+      if (!reason) { err.textContent = t('void_need_text'); other.focus(); return; }
+      inflight = true;
+      try {
+        result = await busy(ok, () => api('POST', `/app/api/photos/${photo.id}/void`, { reason }), [ok, cancel]);
+        inflight = false;
+        dlg.close();
+      } catch (ex) {
+        inflight = false;
+        online();  // offline, the note says so; else why it was refused (409: a hazard of it is being rectified)
+        if (ex.status !== 0 || navigator.onLine) err.textContent = ex.message;
+      }
+    }
+    dlg.addEventListener('cancel', (e) => { if (inflight) e.preventDefault(); });  // Esc while saving
+    dlg.addEventListener('click', (e) => { if (e.target === dlg && !inflight) dlg.close(); });  // the backdrop
+    dlg.addEventListener('close', () => {
+      window.removeEventListener('online', online);
+      window.removeEventListener('offline', online);
+      dlg.remove();
+      done(result);
+    });
+    put(dlg, h('h2', { id: 'void-title' }, t('void_title', no)), h('p', { 'data-void-what': '' }, t('void_what')),
+      reasons, other, net, err, h('div', { class: 'btns' }, ok, cancel));
+    document.body.append(dlg);
+    dlg.showModal();
+    (dlg.querySelector('input:checked') || dlg.querySelector('input[name=void-reason]')).focus();
+  });
+}
 const pendingEl = (root) => root.querySelector('[data-finding][data-status=pending]');
 /** Scroll to the first finding still 待确认 and mark it. */
 function jumpToPending(root) {
@@ -186,11 +245,27 @@ export async function viewInspection(id) {
     el.dataset.photoNo = i + 1;
     el.querySelector('[data-photo-title]').textContent = t('photo_n', i + 1);
   });
+  async function voidPhoto(p, preset) {  // 作废照片: the card leaves, the counts at the top follow
+    const done = await voidSheet(p, order.indexOf(p.id) + 1, preset);
+    if (!done) return;
+    const el = cardOf(p.id);
+    const next = el?.nextElementSibling || el?.previousElementSibling;
+    photos.delete(p.id);
+    order.splice(order.indexOf(p.id), 1);
+    el?.remove();
+    renumber();
+    changed();
+    paintEmpty();
+    toast(t('void_done'));
+    const title = next?.querySelector('[data-photo-title]');
+    if (title) { title.tabIndex = -1; title.focus({ preventScroll: true }); }  // not lost on <body>
+  }
   const addPhoto = (p) => {
+    if (p.voided) return;
     const old = cardOf(p.id);
     photos.set(p.id, p);
     if (!order.includes(p.id)) order.push(p.id);
-    const el = photoCard(p, changed);
+    const el = photoCard(p, changed, { onVoid: voidPhoto });
     if (old) old.replaceWith(el); else photosEl.prepend(el);
     renumber();
     paintEmpty();
@@ -257,11 +332,13 @@ export async function viewInspection(id) {
 }
 
 /* One photo: the image with boxes, its warnings, a card per finding, confirm / reject / adjust / add. */
-export function photoCard(photo, changed = () => {}) {
+export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
   const ui = { mode: 'view', fid: null, box: null };  // mode: view | adjust | add
   const card = h('section', { class: 'card', 'data-photo': photo.id, 'aria-labelledby': `ph-${photo.id}` });
-  // 照片 N (set by the inspection, as numbered in 现场检查记录)
-  const head = h('div', { class: 'photo-head' }, h('h2', { id: `ph-${photo.id}`, 'data-photo-title': '' }));
+  // 照片 N (set by the inspection, as numbered in 现场检查记录) and 作废照片, out of the way of 确认 / 误报
+  const head = h('div', { class: 'photo-head' }, h('h2', { id: `ph-${photo.id}`, 'data-photo-title': '' }),
+    onVoid ? h('button', { class: 'linkbtn quiet', type: 'button', 'data-act': 'void',
+      onclick: () => onVoid(photo) }, t('void_photo')) : null);
   const W = photo.width || 1;
   const H = photo.height || 1;
   const frame = h('div', { class: 'photo' });
@@ -453,8 +530,10 @@ export function photoCard(photo, changed = () => {}) {
     const waiting = fs.filter((f) => f.awaiting_confirmation && f.status === 'pending').length;
     below.replaceChildren(
       ...(ui.mode === 'adjust' ? [h('p', { class: 'muted', 'data-hint': 'adjust' }, t('adjust_hint'))] : []),
-      ...(photo.warnings || []).map((w) => h('div', { class: 'warn', role: 'note' }, icon('warn'),
-        h('div', {}, h('strong', {}, `${t('retake')}：`), en() ? w.message_en : w.message_zh))),
+      ...(photo.warnings || []).map((w, i) => h('div', { class: 'warn', role: 'note' }, icon('warn'),
+        h('div', {}, h('strong', {}, `${t('retake')}：`), en() ? w.message_en : w.message_zh,
+          onVoid && !i ? h('div', {}, h('button', { class: 'linkbtn', type: 'button', 'data-act': 'void-retake',
+            onclick: () => onVoid(photo, 'void_r_blur') }, t('void_retake'))) : null))),
       h('div', { class: 'row spread', style: { marginTop: '10px' } },
         h('strong', {}, live ? t('found', live) : t('found0'),
           waiting ? h('span', { class: 'pill doubt', 'data-waiting': waiting }, t('n_awaiting', waiting)) : null,
