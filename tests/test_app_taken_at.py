@@ -109,4 +109,4 @@ def test_upload_keeps_taken_at_and_refuses_an_impossible_one(app_server: AppServ
     ]  # nothing stored of t5, t6, t7
 
     record = c.get(f"/app/inspections/{insp['id']}/record").text
-    assert "拍摄 2026-03-02T10:00:00" in record and "拍摄 2025-12-31T23:59:58" in record
+    assert "拍摄 2026-03-02 10:00" in record and "拍摄 2025-12-31 23:59" in record
