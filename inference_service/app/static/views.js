@@ -93,7 +93,10 @@ export async function viewList() {
       h('div', { class: 'muted small' }, `${fmtTime(it.created_at)} · ${sceneName(it.scene)}`),
       h('div', { class: 'kpis' }, counts(it)))));
     }
-    window.addEventListener('online', () => { if (wrap.isConnected) route(); }, { once: true });
+    const again = () => { if (wrap.isConnected) route(); };
+    window.addEventListener('online', again, { once: true });
+    // back online before this list was drawn (the event came and went), or the server did not answer: try again soon
+    if (navigator.onLine) setTimeout(again, 5000);
   }
   list.style.marginTop = '12px';
   return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')), list, more);
