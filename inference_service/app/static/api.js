@@ -41,10 +41,15 @@ export async function api(method, path, body, opts = {}) {
     const before = st.csrf;  // a stale (or not yet fetched) token: fetch a fresh one and try once more
     if (await refreshMe() && st.csrf !== before) return api(method, path, body, { ...opts, retried: true });
   }
-  if (r.status === 401 && !opts.noLogin) loggedOut();
+  if (r.status === 401 && !opts.noLogin) loggedOut(method === 'GET' ? 1 : 2);
   throw err;
 }
-export function loggedOut() {
+/** Logged out; the session expired (why 1, or 2: a change was refused): log in again returns to this page. */
+export function loggedOut(why = 0) {
+  if (!why) sessionStorage.removeItem('hazardscan.back');
+  else if (location.hash !== '#/login') {
+    sessionStorage.setItem('hazardscan.back', JSON.stringify({ hash: location.hash, uid: st.user?.id, lost: why > 1 }));
+  }
   st.user = null; st.csrf = '';
   LS.removeItem('hazardscan.user');
   LS.removeItem('hazardscan.recent');
@@ -61,7 +66,7 @@ export async function refreshMe() {
     return true;
   } catch (e) {
     if (e.status === 0 && !st.user) st.user = JSON.parse(LS.getItem('hazardscan.user') || 'null');
-    else if (e.status === 401 && st.user) loggedOut();
+    else if (e.status === 401 && st.user) loggedOut(1);
     return e.status === 0 && Boolean(st.user);
   }
 }

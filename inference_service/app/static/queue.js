@@ -233,7 +233,7 @@ export async function uploadOne(queuedRec) {
   }
   if (r.status === 0 || r.status === 401 || r.status === 408 || r.status >= 500) {
     setLive(rec.key, 'wait');
-    if (r.status === 401) loggedOut();
+    if (r.status === 401) loggedOut(1);
     return 'stop';
   }
   if (r.status === 422 && r.data?.error?.code === 'invalid_taken_at' && rec.taken_at) {

@@ -1,12 +1,13 @@
 /* Views: log in, the list of inspections, start an inspection. */
 import { api, loggedIn, sceneName } from './api.js';
 import { en, t } from './i18n.js';
-import { fmtTime, h, icon, put, uuid } from './dom.js';
+import { fmtTime, h, icon, put, toast, uuid } from './dom.js';
 import { go, route } from './app.js';
 import { notify, pump, queued, queueInspection } from './queue.js';
 import { LS, st } from './state.js';
 
 export function viewLogin() {
+  const back = JSON.parse(sessionStorage.getItem('hazardscan.back') || 'null');
   const err = h('p', { class: 'err', role: 'alert' });
   const form = h('form', { class: 'card login', onsubmit: async (e) => {
     e.preventDefault();
@@ -19,12 +20,16 @@ export function viewLogin() {
       loggedIn(r);
       await notify();
       pump();
-      go('#/inspections');
+      sessionStorage.removeItem('hazardscan.back');
+      const same = back && back.uid === r.user.id;  // the page where the session ended, for the same user
+      if (same && back.lost) toast(t('unsaved'));
+      go(same ? back.hash : '#/inspections');
     } catch (ex) {
       err.textContent = ex.message;
     } finally { btn.disabled = false; }
   } },
   h('h1', {}, t('login_title')), h('p', { class: 'muted' }, t('login_sub')),
+  back ? h('p', { class: 'warn', role: 'note', 'data-expired': '' }, t(back.lost ? 'expired_lost' : 'expired')) : null,
   h('label', { for: 'u' }, t('username')),
   h('input', { id: 'u', name: 'username', autocomplete: 'username', required: true, autocapitalize: 'none' }),
   h('label', { for: 'p' }, t('password')),
