@@ -43,3 +43,36 @@ def test_expired_session_returns_to_the_inspection_and_says_the_tap_was_not_save
     assert f["status"] == "pending"
     card.locator("[data-act=reject]").click()  # done again, now saved
     expect(card).to_have_attribute("data-status", "rejected")
+
+
+def test_confirm_says_the_ledger_deadline_and_the_card_shows_the_ledger_state(
+    app_server: AppServer, phone: Any
+) -> None:
+    """m8: 确认 toasts 已记入台账，整改期限 <deadline>; the card shows 台账：待整改; once the item is 整改中 the card
+    says so and offers no 确认 / 误报 / 调整框 / 备注 (the server would refuse them)."""
+    iid = pending_inspection(app_server, "台账状态测试单位", 42)
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    card = page.locator("[data-hazard=FIRE-001]")
+    card.locator("[data-act=confirm]").click()
+    expect(card).to_have_attribute("data-status", "confirmed")
+    client = app_server.client("inspector")
+    (f,) = findings(client, iid).values()
+    item = client.get(f"/app/api/ledger/{f['ledger_item_id']}").json()
+    due = page.evaluate("(iso) => new Date(iso).toLocaleDateString('zh-CN')", item["deadline"])
+    expect(page.locator("#toast")).to_have_text(f"已记入台账，整改期限 {due}")
+    expect(card.locator("[data-ledger]")).to_have_text("台账：待整改")
+    expect(card.locator("[data-act=reject]")).to_be_visible()  # still 待整改: the decision may change
+    shot(page, "m8-confirmed-toast")
+
+    r = client.post(f"/app/api/ledger/{item['id']}/transition", json={"to": "in_progress", "version": item["version"]})
+    r.raise_for_status()
+    page.reload()
+    expect(card.locator("[data-ledger]")).to_have_text("台账：整改中")
+    expect(card.locator("[data-locked]")).to_have_text("隐患整改中，不能再改判")
+    for act in ("confirm", "reject", "adjust", "note"):
+        expect(card.locator(f"[data-act={act}]")).to_have_count(0)
+    card.locator("[data-locked]").scroll_into_view_if_needed()
+    shot(page, "m8-in-progress-locked")
+    assert page.errors == []

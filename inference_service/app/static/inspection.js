@@ -3,7 +3,7 @@ import { api, ApiError, hazardById, hzName, sceneName, sevBadge } from './api.js
 import { LS, st } from './state.js';
 import { en, t } from './i18n.js';
 import { enqueue, idb, listeners, live, localIds, queueCard, queued, uploadHooks } from './queue.js';
-import { fmtTime, h, icon, pct, put, toast } from './dom.js';
+import { fmtDate, fmtTime, h, icon, pct, put, toast } from './dom.js';
 import { go, route } from './app.js';
 
 export function keepRecent(ins) {  // the last 20 inspections opened, without photos, for a reload without signal
@@ -356,6 +356,8 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
       if (ui.mode === 'adjust' && f.id === ui.fid) continue;
       // a pending suspicion, or a finding of a doubtful photo: dashed and labelled 疑似 until the inspector confirms
       const doubt = f.awaiting_confirmation && f.status === 'pending';
+    const li = f.status === 'confirmed' && items[f.ledger_item_id];
+    const locked = li && li.status !== 'open';  // in rectification: the server refuses another decision
       const mark = doubt ? `${t(f.suspected ? 'suspected' : 'unconfirmed')} ` : '';
       const el = h('div', { class: `box b-${f.severity}${f.status === 'rejected' ? ' rejected' : ''}${
         doubt ? ' doubt' : ''}${f.box[1] / H < 0.06 ? ' low-y' : ''}${f.box[0] / W > 0.5 ? ' right-x' : ''}`,
@@ -412,6 +414,15 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
   });
 
   const below = h('div', {});
+  const items = {};  // ledger item id -> LedgerItem: the state shown on a confirmed finding's card
+  async function ledgerOf(id, say) {
+    items[id] = null;
+    try {
+      const it = items[id] = await api('GET', `/app/api/ledger/${id}`);
+      if (say) toast(t('in_ledger', fmtDate(it.deadline)));
+      renderBelow();
+    } catch { /* offline: the card goes without it */ }
+  }
   /** 确认 / 误报 (with the adjusted box, with the note): the card's buttons wait, the tapped one says 保存中… */
   async function decide(f, decision, btn, { box, note } = {}) {
     try {
@@ -420,7 +431,9 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
       if (note != null) body.note = note;
       const nf = await busy(btn, () => api('POST', `/app/api/findings/${f.id}/decision`, body),
         [...btn.closest('article').querySelectorAll('button')]);
+      const was = f.status;
       Object.assign(f, nf);
+      if (nf.ledger_item_id && was !== 'confirmed') ledgerOf(nf.ledger_item_id, true);
       ui.mode = 'view'; ui.fid = null; ui.box = null;
       frame.classList.remove('drawing');
       drawBoxes(); renderBelow(); changed();
@@ -448,6 +461,8 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
     const noting = ui.mode === 'note' && ui.fid === f.id;
     const hz = hazardById(f.hazard_id);
     const doubt = f.awaiting_confirmation && f.status === 'pending';
+    const li = f.status === 'confirmed' && items[f.ledger_item_id];
+    const locked = li && li.status !== 'open';  // in rectification: the server refuses another decision
     return h('article', { class: `hz bl-${f.severity} st-${f.status}${doubt ? ' doubt' : ''}`, 'data-finding': f.id,
       'data-status': f.status, 'data-hazard': f.hazard_id, 'data-source': f.source,
       'data-suspected': String(Boolean(f.suspected)), 'data-unconfirmed': String(Boolean(f.unconfirmed)) },
@@ -458,6 +473,7 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
       f.source === 'inspector' ? t('by_inspector') : `${t('conf')} ${pct(f.confidence)}`,
       f.suspected ? h('span', { class: 'pill doubt', 'data-mark': 'suspected' }, t('suspected')) : null,
       f.unconfirmed ? h('span', { class: 'pill doubt', 'data-mark': 'unconfirmed' }, t('unconfirmed')) : null,
+      li ? h('span', { class: 'pill', 'data-ledger': li.status }, t('ledger_st', t(`s_${li.status}`))) : null,
       // the model's class name (English, snake_case) means something to an English reader only
       f.detector_class && en() ? h('span', { class: 'muted small', 'data-class': f.detector_class },
         f.detector_class) : null),
@@ -465,14 +481,15 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
     h('dl', {}, h('dt', {}, t('basis')), h('dd', {}, f.legal_basis || hz?.legal_basis || ''),
       h('dt', {}, t('advice')), h('dd', {}, (en() && (f.advice_en || hz?.advice_en)) || f.advice_zh || hz?.advice_zh || ''),
       f.note ? [h('dt', {}, t('note')), h('dd', { 'data-note': '' }, f.note)] : null),
-    noting ? noteForm(f) : h('button', { class: 'linkbtn', type: 'button', 'data-act': 'note', onclick: () => {
+    locked ? h('p', { class: 'muted small', 'data-locked': '' }, t('locked', t(`s_${li.status}`)))
+      : noting ? noteForm(f) : h('button', { class: 'linkbtn', type: 'button', 'data-act': 'note', onclick: () => {
       closeEdit(); ui.mode = 'note'; ui.fid = f.id; renderBelow();
     } }, f.note ? t('edit_note') : [icon('plus'), t('add_note')]),
     editing ? h('div', { class: 'btns' },
       h('button', { class: 'btn primary', type: 'button', onclick: (e) => decide(f, 'confirm', e.currentTarget,
         { box: ui.box }) }, t('save_confirm')),
       h('button', { class: 'btn ghost', type: 'button', onclick: closeEdit }, t('cancel')))
-      : noting ? null : h('div', { class: 'btns' },
+      : noting || locked ? null : h('div', { class: 'btns' },
         h('button', { class: `btn ok${f.status === 'confirmed' ? ' on' : ''}`, type: 'button', 'data-act': 'confirm',
           'aria-pressed': String(f.status === 'confirmed'), onclick: (e) => decide(f, 'confirm', e.currentTarget) },
         t('confirm')),
@@ -517,7 +534,8 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
               { hazard_id: sel.value, box: ui.box, note: note.value.trim() }), [...btn.parentNode.children]);
             (photo.findings ||= []).push(f);
             ui.mode = 'view'; ui.box = null; frame.classList.remove('drawing');
-            drawBoxes(); renderBelow(); toast(t('saved')); changed();
+            drawBoxes(); renderBelow(); changed();
+            if (f.ledger_item_id) ledgerOf(f.ledger_item_id, true); else toast(t('saved'));
           } catch (ex) { err.textContent = ex.message; }
         } }, t('save')),
         h('button', { class: 'btn ghost', type: 'button', onclick: () => {
@@ -526,6 +544,9 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
   }
   function renderBelow() {
     const fs = photo.findings || [];
+    for (const f of fs) {
+      if (f.status === 'confirmed' && f.ledger_item_id && !(f.ledger_item_id in items)) ledgerOf(f.ledger_item_id);
+    }
     const live = fs.filter((f) => f.status !== 'rejected').length;
     const waiting = fs.filter((f) => f.awaiting_confirmation && f.status === 'pending').length;
     below.replaceChildren(
