@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from app_fixtures import PASSWORD, AppServer
+from app_fixtures import PASSWORD, AppServer, fire_photo
 from browser_helpers import expect, login
 from test_app_browser import findings
 from test_app_inspection_flow import pending_inspection
-from test_app_ux_fixes import shot
+from test_app_ux_fixes import filter_unit, ledger_card, ledger_item, rectified, shot
 
 
 def test_expired_session_returns_to_the_inspection_and_says_the_tap_was_not_saved(
@@ -75,4 +75,32 @@ def test_confirm_says_the_ledger_deadline_and_the_card_shows_the_ledger_state(
         expect(card.locator(f"[data-act={act}]")).to_have_count(0)
     card.locator("[data-locked]").scroll_into_view_if_needed()
     shot(page, "m8-in-progress-locked")
+    assert page.errors == []
+
+
+def test_closed_after_a_failed_recheck_reads_closed_with_the_note_and_leaves_the_review_list(
+    app_server: AppServer, phone: Any
+) -> None:
+    """m7: closed with 核实后仍然销号 under the 待复查 chip, the card leaves that list; under 已销号 it reads
+    已销号（主管核实：…） and no longer shows the red AI 复查未通过 banner."""
+    unit = "销号说明测试单位"
+    item = rectified(app_server, ledger_item(app_server, unit, 43), fire_photo(44))
+    assert item["status"] == "pending_review" and item["ai_recheck"] == "failed"
+    page = phone()
+    login(page, app_server, "supervisor")
+    filter_unit(page, unit)
+    page.locator(".chips").get_by_role("button", name="待复查").click()
+    card = ledger_card(page, item)
+    expect(card.locator(".recheck-failed")).to_be_visible()
+    card.locator(f"#ov-{item['id']}").check()
+    card.locator(f"#cn-{item['id']}").fill("AI 将演示图误认为明火，现场已整改")
+    card.locator("[data-act=close]").click()
+    expect(card).to_have_count(0)
+    expect(page.locator("#toast")).to_have_text("已转为“已销号”，移出此列表")
+    page.locator(".chips").get_by_role("button", name="已销号").click()
+    expect(card).to_have_attribute("data-status", "closed")
+    expect(card.locator("[data-closed-note]")).to_have_text("已销号（主管核实：AI 将演示图误认为明火，现场已整改）")
+    expect(card.locator(".recheck-failed")).to_have_count(0)
+    card.scroll_into_view_if_needed()
+    shot(page, "m7-closed-override")
     assert page.errors == []

@@ -6,6 +6,7 @@ import { fmtDate, fmtTime, h, icon, put, s, toast } from './dom.js';
 import { st } from './state.js';
 
 export const STATUSES = ['open', 'in_progress', 'pending_review', 'closed'];
+let shownStatus = '';  // the status chip of the list on screen: a card moved to another status leaves it
 export async function viewLedger() {
   const f = { status: '', overdue: false, unit: '', hazard: '', severity: '', inspector: '', from: '', to: '' };
   const inspectors = h('select', { id: 'f-inspector', name: 'inspector' }, h('option', { value: '' }, t('all')));
@@ -31,6 +32,7 @@ export async function viewLedger() {
     const p = qs();
     p.set('limit', '20'); p.set('offset', String(offset));
     const r = await api('GET', `/app/api/ledger?${p}`);
+    shownStatus = f.status;
     offset += r.items.length;
     total.textContent = t('n_items', r.total);
     if (!r.total) listEl.replaceChildren(h('p', { class: 'empty' }, t(qs().toString() ? 'no_items' : 'ledger_empty')));
@@ -161,7 +163,9 @@ export function ledgerCard(it) {
     err.textContent = '';
     try {
       const n = await api('POST', `/app/api/ledger/${it.id}/transition`, { to, version: it.version, ...extra });
-      card.replaceWith(ledgerCard(n));
+      if (shownStatus && n.status !== shownStatus) {
+        card.remove(); toast(t('left_list', t(`s_${n.status}`)));
+      } else card.replaceWith(ledgerCard(n));
     } catch (ex) {
       err.textContent = ex.message;
       if (ex.status === 409) {  // someone else moved it: show the item as it is now
@@ -177,7 +181,10 @@ export function ledgerCard(it) {
   // 退回整改: the last change of status went 待复查 -> 整改中; the re-check of the refused photo no longer counts
   const moves = (it.history || []).filter((x) => x.from !== x.to);
   const back = it.status === 'in_progress' && moves.at(-1)?.from === 'pending_review' ? moves.at(-1) : null;
-  const recheck = back ? null : it.ai_recheck;
+  // 已销号 (主管核实：the override note, without the server's [不采纳 AI 复查结果 …] tag), no more AI 复查未通过
+  const closed = it.status === 'closed' ? moves.at(-1) : null;
+  const closeNote = closed?.note?.replace(/^\[[^\]]*\]\s*/, '');
+  const recheck = back || closed ? null : it.ai_recheck;
   const dueText = it.status === 'closed' ? `${t('closed_at')} ${fmtDate(it.closed_at)}`
     : it.overdue ? t('days_over', Math.max(1, -days)) : days <= 0 ? t('due_today') : t('days_left', days);
   const upload = (label, cls) => h('label', { class: `btn ${cls} filepick` }, icon('camera'), t(label),
@@ -236,6 +243,8 @@ export function ledgerCard(it) {
       it.status === 'pending_review' && !it.ai_recheck ? h('span', { class: 'pill' }, t('ai_none')) : null),
     recheck === 'failed' ? h('div', { class: 'recheck-failed', role: 'note' },
       icon('warn'), h('span', {}, t('ai_failed_long'))) : null,
+    closeNote ? h('p', { class: 'tag-ok', 'data-closed-note': '' },
+      t(it.ai_recheck === 'failed' ? 'closed_ov' : 'closed_note', closeNote)) : null,
     back ? h('div', { class: 'warn', role: 'note', 'data-sent-back': 'true' }, icon('warn'), h('div', {},
       h('strong', {}, t('sent_back')), back.note ? h('div', {}, `${t('sent_back_why')}：${back.note}`) : null,
       h('div', { class: 'small' }, `${back.by || ''} · ${fmtTime(back.at)}`))) : null,
