@@ -11,7 +11,7 @@ from typing import Any
 
 from app_fixtures import PASSWORD, AppServer, fire_photo
 from browser_helpers import expect, login
-from test_app_browser import findings
+from test_app_browser import choose_photos, findings
 from test_app_inspection_flow import pending_inspection
 from test_app_ux_fixes import filter_unit, ledger_card, ledger_item, rectified, shot
 
@@ -103,4 +103,29 @@ def test_closed_after_a_failed_recheck_reads_closed_with_the_note_and_leaves_the
     expect(card.locator(".recheck-failed")).to_have_count(0)
     card.scroll_into_view_if_needed()
     shot(page, "m7-closed-override")
+    assert page.errors == []
+
+
+def test_offline_badge_counts_photos_and_inspections_apart(app_server: AppServer, phone: Any, photos: Any) -> None:
+    """m12: an inspection started without signal and one photo of it: 离线 · 1 张照片、1 项检查待传, not 2 张待传."""
+    page = phone()
+    login(page, app_server, "inspector")
+    page.click("a[href='#/new']")
+    page.context.set_offline(True)
+    page.fill("#uname", "离线徽标测试单位")
+    page.fill("#addr", "地下一层")
+    page.select_option("#scene", "residential_ebike")
+    page.click("form button[type=submit]")
+    expect(page.locator("[data-local=pending]")).to_be_visible()
+    expect(page.locator("#net")).to_have_text("离线 · 1 项检查待传")
+    choose_photos(page, [photos["fire"]])
+    expect(page.locator("[data-queue] .qi")).to_have_count(1)
+    expect(page.locator("#net")).to_have_text("离线 · 1 张照片、1 项检查待传")
+    shot(page, "m12-offline-badge")
+    page.click("#lang")
+    expect(page.locator("#net")).to_have_text("Offline · 1 photo(s), 1 inspection(s) queued")
+    page.click("#lang")
+    page.context.set_offline(False)
+    expect(page.locator("[data-photo]")).to_have_count(1)
+    expect(page.locator("#net")).to_have_text("")
     assert page.errors == []

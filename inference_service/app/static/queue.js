@@ -296,8 +296,11 @@ window.addEventListener('offline', netBadge);
 export function netBadge() {
   const el = $('#net');
   if (!el) return;
-  const n = queued.filter((r) => !r.error).length;
-  el.textContent = !navigator.onLine ? (n ? t('offline_n', n) : t('offline')) : (n ? t('pending_n', n) : '');
+  const waits = queued.filter((r) => !r.error);
+  const n = waits.filter((r) => r.kind === 'insp').length;  // an inspection started offline is not a photo
+  const q = waits.length ? t('q_badge', [waits.length - n ? t('q_photos', waits.length - n) : '',
+    n ? t('q_insps', n) : ''].filter(Boolean).join(t('q_and'))) : '';
+  el.textContent = navigator.onLine ? q : [t('offline'), q].filter(Boolean).join(' · ');
 }
 
 const REFUSED = [400, 413, 415];  // empty or broken, too large, not a photo: only 放弃 helps
