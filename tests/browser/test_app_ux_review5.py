@@ -6,6 +6,7 @@ HAZARDSCAN_UX_SHOTS keeps screenshots (see test_app_ux_fixes.py).
 
 from __future__ import annotations
 
+import itertools
 import re
 from typing import Any
 
@@ -128,4 +129,48 @@ def test_offline_badge_counts_photos_and_inspections_apart(app_server: AppServer
     page.context.set_offline(False)
     expect(page.locator("[data-photo]")).to_have_count(1)
     expect(page.locator("#net")).to_have_text("")
+    assert page.errors == []
+
+
+WEEK_TICKS = """(card) => [...card.querySelectorAll('svg text[x="0"]')].map((x) => Number(x.textContent))"""
+
+
+def test_wording_and_layout_fixes(app_server: AppServer, phone: Any) -> None:
+    """m14: the login says who may log in, has no empty error line, and the throttle reads in minutes; an overdue
+    item says 已逾期 once; 统计 says 逾期 (not 超期), its weekly chart ticks are evenly spaced whole numbers and its
+    weeks read 12/01 周 (not W49); the 检查 list shows each inspection's 检查人."""
+    page = phone()
+    page.goto(f"{app_server.base_url}/app/#/login")
+    expect(page.locator("form.login p.muted")).to_have_text("请使用本单位账号登录")
+    err = page.locator("form.login .err")
+    assert err.evaluate("(e) => e.getBoundingClientRect().height") == 0
+    page.fill("#u", "no_such_user_m14")
+    for _ in range(6):
+        page.fill("#p", "wrong-password")
+        page.click("form button[type=submit]")
+        expect(page.locator("form button[type=submit]")).to_be_enabled()
+        expect(err).not_to_be_empty()
+    expect(err).to_have_text(re.compile(r"^密码错误次数过多，请 \d+ 分钟后再试$"))
+    shot(page, "m14-login-throttled")
+
+    unit = "措辞测试单位"
+    item = ledger_item(app_server, unit, 45, "2026-01-05")
+    assert item["overdue"]
+    login(page, app_server, "inspector")
+    expect(page.locator("a[data-insp]").first).to_contain_text("检查人: 张检查")
+    shot(page, "m14-list-inspector")
+    filter_unit(page, unit)
+    due = ledger_card(page, item).locator(".tag-bad")
+    expect(due).to_have_text(re.compile(r"^已逾期 \d+ 天$"))
+
+    page.click("#nav a[href='#/stats']")
+    week = page.locator(".card", has_text="每周发现隐患")
+    expect(week.locator("svg text", has_text=re.compile(r"^\d{2}/\d{2} 周$")).first).to_be_attached()
+    expect(page.locator("#view")).to_contain_text("已销号 (逾期)")
+    expect(page.locator("#view")).not_to_contain_text("超期")
+    ticks = week.evaluate(WEEK_TICKS)
+    assert ticks[0] == 0 and len(ticks) >= 2, ticks
+    assert len({b - a for a, b in itertools.pairwise(ticks)}) == 1, ticks
+    week.scroll_into_view_if_needed()
+    shot(page, "m14-stats-week")
     assert page.errors == []

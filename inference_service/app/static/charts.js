@@ -28,14 +28,15 @@ export function hbars(data, { color = '#0b5cad', colorOf = null, fmt = String, m
 }
 export function columns(data, title) {
   const W = 340; const H = 170; const B = 24; const L = 26;
-  const top = Math.max(1, ...data.map((d) => d.value));
+  const max = Math.max(1, ...data.map((d) => d.value));
+  const step = Math.ceil(max / 3);  // whole numbers, evenly spaced: 0 1 2 3, 0 2 4, 0 4 8 12
+  const top = step * Math.ceil(max / step);
   const bw = (W - L) / Math.max(1, data.length);
   const svg = s('svg', { viewBox: `0 0 ${W} ${H}`, role: 'img',
     'aria-label': `${title}: ${data.map((d) => `${d.label} ${d.value}`).join('; ')}` });
-  for (const g of [0, 0.5, 1]) {
-    const y = H - B - g * (H - B - 12);
-    svg.append(s('line', { x1: L, x2: W, y1: y, y2: y, stroke: '#d8dee6' }),
-      s('text', { x: 0, y: y + 4 }, String(Math.round(top * g))));
+  for (let v = 0; v <= top; v += step) {
+    const y = H - B - (v / top) * (H - B - 12);
+    svg.append(s('line', { x1: L, x2: W, y1: y, y2: y, stroke: '#d8dee6' }), s('text', { x: 0, y: y + 4 }, String(v)));
   }
   const every = Math.ceil(data.length / 6);
   data.forEach((d, i) => {

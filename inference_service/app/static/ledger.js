@@ -236,7 +236,7 @@ export function ledgerCard(it) {
       h('span', { class: `st st-${it.status}` }, t(`s_${it.status}`))),
     h('div', { class: 'muted' }, it.unit?.name, it.unit?.address ? ` · ${it.unit.address}` : ''),
     h('div', { class: 'kpis' },
-      h('span', { class: it.overdue ? 'tag-bad' : 'pill' }, it.overdue ? `${t('overdue')} · ${dueText}` : dueText),
+      h('span', { class: it.overdue ? 'tag-bad' : 'pill' }, it.overdue && it.status === 'closed' ? `${t('overdue')} · ${dueText}` : dueText),
       h('span', { class: 'pill' }, `${t('deadline')} ${fmtDate(it.deadline)}`),
       it.responsible_person ? h('span', { class: 'pill' }, `${t('responsible')}: ${it.responsible_person}`) : null,
       recheck === 'passed' ? h('span', { class: 'tag-ok' }, t('ai_passed')) : null,

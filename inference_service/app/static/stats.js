@@ -46,7 +46,11 @@ export function statsBody(d) {
     kpi(t('overdue_n'), rc.overdue ?? 0, rc.overdue ? 'err' : '', 'overdue'), kpi(t('closed_n'), rc.closed ?? 0, '', 'closed'))];
   const weeks = rows(d.by_week, (o) => {
     const w = String(o.week ?? o.week_start ?? o.start ?? o.key ?? '');
-    return /^\d{4}-\d{2}-\d{2}/.test(w) ? w.slice(5, 10) : w.replace(/^\d{4}-?/, '');
+    const m = w.match(/^(\d{4})-W(\d+)/);  // an ISO week: said as the date of its Monday, 12/01 周
+    if (!m) return /^\d{4}-\d{2}-\d{2}/.test(w) ? w.slice(5, 10) : w.replace(/^\d{4}-?/, '');
+    const d = new Date(Date.UTC(+m[1], 0, 4));
+    d.setUTCDate(d.getUTCDate() - ((d.getUTCDay() + 6) % 7) + (m[2] - 1) * 7);
+    return t('wk_of', d.toISOString().slice(5, 10).replace('-', '/'));
   });
   out.push(chartCard(t('by_week'), weeks.length ? columns(weeks, t('by_week')) : noData()));
   const order = ['critical', 'high', 'medium', 'low'];
@@ -56,7 +60,7 @@ export function statsBody(d) {
   const closed = rc.closed ?? 0; const inTime = rc.closed_in_time ?? 0; const open = rc.open ?? 0; const over = rc.overdue ?? 0;
   out.push(chartCard(t('rate'), (closed + open) ? donut([
     { label: t('in_time'), value: inTime, color: '#1b7a3a' },
-    { label: `${t('closed_n')} (${en() ? 'late' : '超期'})`, value: Math.max(0, closed - inTime), color: '#74b816' },
+    { label: `${t('closed_n')} (${t('late')})`, value: Math.max(0, closed - inTime), color: '#74b816' },
     { label: t('open_n'), value: Math.max(0, open - over), color: '#adb5bd' },
     { label: t('overdue_n'), value: over, color: '#b3261e' }], t('rate'), pct(rc.rate)) : noData()));
   const bar = (key, title, label) => {

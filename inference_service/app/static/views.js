@@ -77,7 +77,8 @@ export async function viewList() {
       list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}`, 'data-insp': it.id },
         h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name), statusPill(it)),
         h('div', { class: 'muted' }, it.unit.address),
-        h('div', { class: 'muted small' }, `${fmtTime(it.created_at)} · ${sceneName(it.scene)}`),
+        h('div', { class: 'muted small' }, `${fmtTime(it.created_at)} · ${sceneName(it.scene)}`,
+          it.inspector?.display_name ? ` · ${t('inspector')}: ${it.inspector.display_name}` : ''),
         h('div', { class: 'kpis' }, counts(it)))));
     }
     more.hidden = offset >= r.total;
