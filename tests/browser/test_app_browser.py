@@ -20,6 +20,15 @@ from browser_helpers import expect, login, wait_until
 from PIL import Image
 
 
+def submit_offline_inspection(page: Any, unit: str, address: str, scene: str = "construction") -> None:
+    """Fill the open 新建检查 form and send it while offline: the inspection waits on the phone (待同步)."""
+    page.fill("#uname", unit)
+    page.fill("#addr", address)
+    page.select_option("#scene", scene)
+    page.click("form button[type=submit]")
+    expect(page.locator("[data-local=pending]")).to_be_visible()
+
+
 def start_inspection(page: Any, unit: str) -> str:
     """Fill 新建检查 in the UI; returns the new inspection's id."""
     page.click("a[href='#/new']")
@@ -423,11 +432,7 @@ def test_inspection_started_without_signal_is_created_once_online(
     client = app_server.client("inspector")
     page.click("a[href='#/new']")
     page.context.set_offline(True)  # the basement garage
-    page.fill("#uname", "无信号地下车库单位")
-    page.fill("#addr", "地下二层")
-    page.select_option("#scene", "residential_ebike")
-    page.click("form button[type=submit]")
-    expect(page.locator("[data-local=pending]")).to_be_visible()
+    submit_offline_inspection(page, "无信号地下车库单位", "地下二层", "residential_ebike")
     assert "#/inspection/local-" in page.url
     choose_photos(page, [photos["fire"], photos["clean"]])
     expect(page.locator("[data-queue] .qi")).to_have_count(2)

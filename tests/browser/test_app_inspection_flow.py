@@ -13,7 +13,7 @@ from typing import Any
 
 from app_fixtures import AppServer, fire_photo, open_item
 from browser_helpers import expect, login, wait_until
-from test_app_browser import choose_photos, findings, inspection, start_inspection
+from test_app_browser import choose_photos, findings, inspection, start_inspection, submit_offline_inspection
 from test_app_ux_fixes import shot
 
 # the element is inside the window and below the sticky header and summary
@@ -22,6 +22,17 @@ IN_VIEW = """(el) => {
     const bar = document.querySelector('[data-summary]').getBoundingClientRect().bottom;
     return r.top >= bar - 0.5 && r.top < innerHeight - 58;
 }"""
+
+
+def pending_fire(page: Any, app_server: AppServer, unit: str, photo: Any) -> tuple[str, Any]:
+    """Log in as the inspector, start an inspection of ``unit`` in the UI and take ``photo`` (a fire): the
+    inspection's id and its fire finding's card, 待确认."""
+    login(page, app_server, "inspector")
+    iid = start_inspection(page, unit)
+    choose_photos(page, [photo])
+    card = page.locator("[data-hazard=FIRE-001]")
+    expect(card).to_have_attribute("data-status", "pending")
+    return iid, card
 
 
 def pending_inspection(app_server: AppServer, unit: str, seed: int) -> str:
@@ -43,11 +54,7 @@ def test_a_note_goes_with_the_decision_and_shows_on_the_card(app_server: AppServ
     """添加备注 on an AI finding: written with 保存并确认 (sent as the decision's note) and shown on the card;
     修改备注 later changes it and keeps the finding confirmed."""
     page = phone()
-    login(page, app_server, "inspector")
-    iid = start_inspection(page, "备注测试单位")
-    choose_photos(page, [photos["fire"]])
-    card = page.locator("[data-hazard=FIRE-001]")
-    expect(card).to_have_attribute("data-status", "pending")
+    iid, card = pending_fire(page, app_server, "备注测试单位", photos["fire"])
     card.locator("[data-act=note]").click()
     note = card.locator("textarea[name=finding-note]")
     expect(note).to_be_focused()
@@ -194,11 +201,7 @@ def test_offline_the_list_shows_queued_and_recently_opened_inspections(
     page.context.set_offline(True)
     page.click("#nav a[href='#/inspections']")
     page.click("a[href='#/new']")
-    page.fill("#uname", "离线列表排队单位")
-    page.fill("#addr", "地下一层")
-    page.select_option("#scene", "construction")
-    page.click("form button[type=submit]")
-    expect(page.locator("[data-local=pending]")).to_be_visible()
+    submit_offline_inspection(page, "离线列表排队单位", "地下一层")
     choose_photos(page, [photos["fire4"]])
     expect(page.locator("[data-queue] .qi")).to_have_count(1)
 
@@ -239,11 +242,7 @@ def test_buttons_wait_while_their_request_runs(app_server: AppServer, phone: Any
     """On a slow network 确认 / 误报 / 完成检查 are disabled and the tapped one says 保存中… until the answer: a
     second tap sends nothing."""
     page = phone()
-    login(page, app_server, "inspector")
-    iid = start_inspection(page, "保存中测试单位")
-    choose_photos(page, [photos["fire5"]])
-    card = page.locator("[data-hazard=FIRE-001]")
-    expect(card).to_have_attribute("data-status", "pending")
+    iid, card = pending_fire(page, app_server, "保存中测试单位", photos["fire5"])
     held: list[Any] = []
     sent: list[str] = []
     page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)

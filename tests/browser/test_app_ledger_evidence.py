@@ -12,9 +12,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from app_fixtures import AppServer, clean_photo, open_item
-from browser_helpers import expect, login
+from browser_helpers import expect
 from test_app_a11y import CHECK
-from test_app_ux_fixes import filter_unit, ledger_card, shot
+from test_app_ux_fixes import ledger_card, ledger_of, shot
 
 CST = timezone(timedelta(hours=8))
 
@@ -46,8 +46,7 @@ def test_every_ledger_card_shows_its_photo_note_day_and_who_entered_it(app_serve
     item = noted_item(app_server, unit, 71, "二楼东侧楼梯间")
     assert item["note"] == "二楼东侧楼梯间" and item["evidence_url"]
     page = phone(timezone_id="Asia/Shanghai")
-    login(page, app_server, "inspector")
-    filter_unit(page, unit)
+    ledger_of(page, app_server, "inspector", unit)
     page.locator("details.card > summary").click()  # fold 筛选 away to see the card
     card = ledger_card(page, item)
     img = card.locator("img[data-evidence]")
@@ -90,8 +89,7 @@ def test_the_supervisor_sees_before_and_after_side_by_side(app_server: AppServer
     r.raise_for_status()
     assert r.json()["status"] == "pending_review"
     page = phone(timezone_id="Asia/Shanghai")
-    login(page, app_server, "supervisor")
-    filter_unit(page, unit)
+    ledger_of(page, app_server, "supervisor", unit)
     page.locator("details.card > summary").click()
     card = ledger_card(page, item)
     expect(card).to_have_attribute("data-status", "pending_review")

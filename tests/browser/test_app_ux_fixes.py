@@ -14,7 +14,7 @@ from typing import Any
 
 from app_fixtures import AppServer, clean_photo, fire_photo, open_item
 from browser_helpers import expect, login
-from test_app_browser import choose_photos, start_inspection
+from test_app_browser import choose_photos, start_inspection, submit_offline_inspection
 
 CST = timezone(timedelta(hours=8))  # the server's deadlines end at 23:59:59 of a UTC+8 day
 
@@ -55,6 +55,12 @@ def ledger_card(page: Any, item: dict[str, Any]) -> Any:
     return page.locator(f"[data-ledger='{item['id']}']")
 
 
+def ledger_of(page: Any, app_server: AppServer, who: str, unit: str) -> None:
+    """Log in as ``who`` and show the ledger filtered to ``unit``."""
+    login(page, app_server, who)
+    filter_unit(page, unit)
+
+
 def filter_unit(page: Any, unit: str) -> None:
     """Open 台账 → 筛选, type the unit, 应用."""
     page.click("#nav a[href='#/ledger']")
@@ -71,8 +77,7 @@ def test_deadline_countdown_counts_local_calendar_days(app_server: AppServer, ph
     later = ledger_item(app_server, unit, 13, "2030-06-13")
     page = phone(timezone_id="Asia/Shanghai")
     page.clock.set_fixed_time(datetime(2030, 6, 10, 9, 30, tzinfo=CST))
-    login(page, app_server, "inspector")
-    filter_unit(page, unit)
+    ledger_of(page, app_server, "inspector", unit)
     expect(page.locator("[data-ledger]")).to_have_count(3)
     expect(ledger_card(page, today)).to_contain_text("今日到期")
     expect(ledger_card(page, tomorrow)).to_contain_text("剩 1 天")
@@ -91,8 +96,7 @@ def test_ledger_filter_reset_clears_the_active_filter(app_server: AppServer, pho
     and the 筛选 heading says when a filter is active."""
     item = ledger_item(app_server, "重置筛选测试单位", 21)
     page = phone()
-    login(page, app_server, "inspector")
-    filter_unit(page, "不存在的单位")
+    ledger_of(page, app_server, "inspector", "不存在的单位")
     expect(page.locator("main")).to_contain_text("没有符合条件的隐患")
     expect(page.locator("details.card > summary")).to_have_text("筛选（1）")
     csv = page.get_by_role("link", name="CSV")
@@ -207,8 +211,7 @@ def test_an_item_sent_back_says_so_with_the_reason_and_drops_the_old_recheck(app
     )
     r.raise_for_status()
     page = phone()
-    login(page, app_server, "inspector")
-    filter_unit(page, unit)
+    ledger_of(page, app_server, "inspector", unit)
     card = ledger_card(page, item)
     expect(card).to_have_attribute("data-status", "in_progress")
     back = card.locator("[data-sent-back]")
@@ -234,8 +237,7 @@ def test_after_a_failed_ai_recheck_the_inspector_can_send_a_better_photo(
     item = rectified(app_server, ledger_item(app_server, unit, 41), fire_photo(41))
     assert item["status"] == "pending_review" and item["ai_recheck"] == "failed"
     page = phone()
-    login(page, app_server, "inspector")
-    filter_unit(page, unit)
+    ledger_of(page, app_server, "inspector", unit)
     card = ledger_card(page, item)
     expect(card).to_have_attribute("data-recheck", "failed")
     expect(card).to_contain_text("等待主管复查销号")
@@ -278,11 +280,7 @@ def test_offline_an_inspection_with_photos_does_not_say_it_has_none(
 
     page.click("#nav a[href='#/inspections']")
     page.click("a[href='#/new']")
-    page.fill("#uname", "离线排队照片测试单位")
-    page.fill("#addr", "地下一层")
-    page.select_option("#scene", "construction")
-    page.click("form button[type=submit]")
-    expect(page.locator("[data-local=pending]")).to_be_visible()
+    submit_offline_inspection(page, "离线排队照片测试单位", "地下一层")
     expect(page.locator("main")).to_contain_text("还没有照片")  # nothing taken yet
     choose_photos(page, [photos["fire3"]])
     expect(page.locator("[data-queue] .qi")).to_have_count(1)

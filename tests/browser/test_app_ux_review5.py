@@ -12,9 +12,9 @@ from typing import Any
 
 from app_fixtures import PASSWORD, AppServer, fire_photo
 from browser_helpers import expect, login
-from test_app_browser import choose_photos, findings
+from test_app_browser import choose_photos, findings, submit_offline_inspection
 from test_app_inspection_flow import pending_inspection
-from test_app_ux_fixes import filter_unit, ledger_card, ledger_item, rectified, shot
+from test_app_ux_fixes import filter_unit, ledger_card, ledger_item, ledger_of, rectified, shot
 
 
 def test_expired_session_returns_to_the_inspection_and_says_the_tap_was_not_saved(
@@ -88,8 +88,7 @@ def test_closed_after_a_failed_recheck_reads_closed_with_the_note_and_leaves_the
     item = rectified(app_server, ledger_item(app_server, unit, 43), fire_photo(44))
     assert item["status"] == "pending_review" and item["ai_recheck"] == "failed"
     page = phone()
-    login(page, app_server, "supervisor")
-    filter_unit(page, unit)
+    ledger_of(page, app_server, "supervisor", unit)
     page.locator(".chips").get_by_role("button", name="待复查").click()
     card = ledger_card(page, item)
     expect(card.locator(".recheck-failed")).to_be_visible()
@@ -113,11 +112,7 @@ def test_offline_badge_counts_photos_and_inspections_apart(app_server: AppServer
     login(page, app_server, "inspector")
     page.click("a[href='#/new']")
     page.context.set_offline(True)
-    page.fill("#uname", "离线徽标测试单位")
-    page.fill("#addr", "地下一层")
-    page.select_option("#scene", "residential_ebike")
-    page.click("form button[type=submit]")
-    expect(page.locator("[data-local=pending]")).to_be_visible()
+    submit_offline_inspection(page, "离线徽标测试单位", "地下一层", "residential_ebike")
     expect(page.locator("#net")).to_have_text("离线 · 1 项检查待传")
     choose_photos(page, [photos["fire"]])
     expect(page.locator("[data-queue] .qi")).to_have_count(1)
