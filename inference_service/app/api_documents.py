@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta, timezone
-from urllib.parse import quote
 
 from fastapi import APIRouter, Response
 from fastapi.responses import HTMLResponse
@@ -16,7 +14,7 @@ from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, TaxonomyDep, UserDep
 from inference_service.app.documents import TITLES, DocHazard, DocInspection, DocPhoto, Kind, render, to_pdf
 from inference_service.app.errors import not_found
-from inference_service.app.views import finding_out, hazard_fields
+from inference_service.app.views import content_disposition, finding_out, hazard_fields
 from inference_service.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/app", tags=["app documents"])
@@ -104,10 +102,10 @@ def _html(ctx: AppContext, user: User, inspection_id: str, tax: Taxonomy, kind: 
 def _pdf(ctx: AppContext, user: User, inspection_id: str, tax: Taxonomy, kind: Kind) -> Response:
     doc = build(ctx, user, inspection_id, tax, kind)
     pdf = to_pdf(render(doc, kind), ctx.settings.font_path)
-    unit = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", doc.unit_name).strip() or "unit"
-    name = quote(f"{TITLES[kind]}-{unit}-{doc.number[:8]}.pdf")
-    disposition = f"inline; filename=\"{kind}-{doc.number}.pdf\"; filename*=UTF-8''{name}"
-    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": disposition})
+    named = content_disposition(
+        "inline", f"{kind}-{doc.number}.pdf", TITLES[kind], doc.unit_name, f"{doc.number[:8]}.pdf"
+    )
+    return Response(pdf, media_type="application/pdf", headers=named)
 
 
 @router.get("/inspections/{inspection_id}/record", response_class=HTMLResponse)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Annotated, Any
-from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, File, Form, Query, Response, UploadFile
 
@@ -16,7 +14,7 @@ from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep, require
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.photo_time import exif_taken_at, shown
-from inference_service.app.views import ledger_out
+from inference_service.app.views import content_disposition, ledger_out
 from inference_service.ledger import LedgerConflict, LedgerFilter, LedgerForbidden, recheck
 from inference_service.ledger.export import to_csv, to_xlsx
 from inference_service.ledger.rules import both
@@ -109,9 +107,7 @@ def _download(user: User, ctx: AppContext, ext: str) -> dict[str, str]:
     """``Content-Disposition`` of an export: 隐患台账-<organisation>-<local date>.<ext> (an ASCII name beside it)."""
     off = ctx.settings.deadline_utc_offset_hours
     day = datetime.now(timezone(timedelta(hours=off))).strftime("%Y%m%d")
-    org = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", user.org_name).strip() or "org"
-    name = quote(f"隐患台账-{org}-{day}.{ext}")
-    return {"Content-Disposition": f"attachment; filename=\"ledger-{day}.{ext}\"; filename*=UTF-8''{name}"}
+    return content_disposition("attachment", f"ledger-{day}.{ext}", "隐患台账", user.org_name, f"{day}.{ext}")
 
 
 @router.get("/ledger/export.csv", response_class=Response)

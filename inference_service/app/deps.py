@@ -22,6 +22,7 @@ from inference_service.taxonomy import Taxonomy, load_taxonomy
 COOKIE = "hazardscan_session"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+SESSION_STATE = "app_session"  # request.state key of a session already looked up (by LoginFirstMiddleware)
 
 
 def get_ctx(request: Request) -> AppContext:
@@ -37,7 +38,7 @@ CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 def get_session(request: Request, ctx: CtxDep) -> Session:
     """The logged-in session; on writes also the matching ``X-CSRF-Token`` header."""
-    session = ctx.accounts.session(request.cookies.get(COOKIE, ""))
+    session = getattr(request.state, SESSION_STATE, None) or ctx.accounts.session(request.cookies.get(COOKIE, ""))
     if session is None:
         raise AppError(401, "not_logged_in", "log in first", "请先登录")
     if request.method in UNSAFE:

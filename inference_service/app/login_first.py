@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from inference_service.api.errors import declares_body, error_body
 from inference_service.api.messages import language
-from inference_service.app.deps import COOKIE
+from inference_service.app.deps import COOKIE, SESSION_STATE
 from inference_service.app.errors import AppError
 
 _NOT_LOGGED_IN = AppError(401, "not_logged_in", "log in first", "请先登录")
@@ -40,6 +40,7 @@ class LoginFirstMiddleware:
         token = cookie_parser(headers.get("cookie", "")).get(COOKIE, "")
         session = await anyio.to_thread.run_sync(ctx.accounts.session, token) if token else None
         if session is not None:
+            scope.setdefault("state", {})[SESSION_STATE] = session  # the route's dependency takes it from here
             await self.app(scope, receive, send)
             return
         zh = language(headers.get("accept-language"), default="zh") != "en"

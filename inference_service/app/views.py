@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
+from urllib.parse import quote
 
 from inference_service.app import schemas as s
 from inference_service.ledger import STATUS_ZH, is_overdue, iso
@@ -145,3 +147,12 @@ def ledger_out(row: Row, taxonomy: Taxonomy, now: float | None = None, finding: 
         history=history,
         version=int(row["version"]),
     )
+
+
+def content_disposition(how: str, ascii_name: str, title: str, part: str, tail: str) -> dict[str, str]:
+    """``Content-Disposition`` (``how``: attachment | inline) naming the file ``<title>-<part>-<tail>`` in UTF-8, with
+    ``ascii_name`` for old clients; ``part`` (a unit or organisation, typed by users) made safe for a file name."""
+    safe = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", part).strip() or "_"
+    return {
+        "Content-Disposition": f"{how}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(f'{title}-{safe}-{tail}')}"
+    }
