@@ -1,4 +1,5 @@
-"""Which form a client wants the answer of ``/v1/detect`` in: JSON (the default) or the evidence JPEG."""
+"""Content negotiation: which form a client wants the answer of ``/v1/detect`` in (JSON, the default, or the
+evidence JPEG), and the q-values of ``Accept``-style headers."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ Format = Literal["json", "jpeg"]
 JPEG_TYPES = ("image/jpeg", "image/*")
 
 
-def _ranges(accept: str) -> dict[str, float]:
-    """Media ranges of an ``Accept`` header with their q-values (a broken q-value counts as 0)."""
+def q_values(header: str) -> dict[str, float]:
+    """The items of an ``Accept`` or ``Accept-Encoding`` header with their q-values, lower-cased (a broken q-value
+    counts as 0)."""
     out: dict[str, float] = {}
-    for item in accept.split(","):
+    for item in header.split(","):
         media, *params = (part.strip() for part in item.split(";"))
         if not media:
             continue
@@ -32,6 +34,6 @@ def wants_jpeg(accept: str | None, fmt: Format | None = None) -> bool:
     at least as much as for ``application/json``. ``*/*`` alone (curl's default) means JSON."""
     if fmt is not None:
         return fmt == "jpeg"
-    ranges = _ranges(accept or "")
+    ranges = q_values(accept or "")
     jpeg = max((ranges.get(t, 0.0) for t in JPEG_TYPES), default=0.0)
     return jpeg > 0 and jpeg >= ranges.get("application/json", 0.0)

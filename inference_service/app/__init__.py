@@ -11,10 +11,10 @@ from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
-from fastapi.staticfiles import StaticFiles
 
 from inference_service.api.settings import Settings
 from inference_service.app.errors import AppError, handle_app_error
+from inference_service.app.static_files import CompressedStaticFiles
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ def install(app: FastAPI) -> None:
     async def app_root() -> RedirectResponse:
         return RedirectResponse("/app/")
 
-    app.mount("/app", StaticFiles(directory=STATIC, html=True, check_dir=False), name="app-static")
+    app.mount("/app", CompressedStaticFiles(directory=STATIC, html=True, check_dir=False), name="app-static")
 
 
 def upload_limit(path: str, settings: Settings) -> int | None:
