@@ -119,7 +119,7 @@ def main() -> None:
         on = statistics.median(times[(net, True)]) * 1000
         off = statistics.median(times[(net, False)]) * 1000
         log.info(f"{net:10s} {on:8.0f}ms {off:8.0f}ms {off / on:19.2f}x")
-    log.info(f"page weight: JS+CSS {raw} bytes ({raw / 1024:.1f} KiB), gzip {gz} bytes; budget 150 KiB")
+    log.info(f"page weight: JS+CSS {raw} bytes ({raw / 1024:.1f} KiB), gzip {gz} bytes")
 
 
 if __name__ == "__main__":

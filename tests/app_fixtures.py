@@ -87,9 +87,15 @@ def seed_users(database_url: str) -> None:
 
 @contextmanager
 def start_app_server(
-    model_dir: Path, data_dir: Path, database_url: str | None = None, *, seed: bool = True, **env: str
+    model_dir: Path,
+    data_dir: Path,
+    database_url: str | None = None,
+    *,
+    seed: bool = True,
+    repo: Path = REPO,
+    **env: str,
 ) -> Iterator[AppServer]:
-    """Run the service in its own process until the block ends."""
+    """Run the service of the checkout ``repo`` in its own process until the block ends."""
     data_dir.mkdir(parents=True, exist_ok=True)
     url = database_url or str(data_dir / "hazardscan.db")
     if seed:
@@ -108,7 +114,7 @@ def start_app_server(
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "inference_service.api.app:create_app",
            "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]  # fmt: skip
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, cwd=REPO, env=environ, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(cmd, cwd=repo, env=environ, stdout=out, stderr=subprocess.STDOUT)
     server = AppServer(f"http://127.0.0.1:{port}", data_dir, url, proc, log)
     try:
         deadline = time.monotonic() + 60
