@@ -1,5 +1,5 @@
-/* DOM and SVG builders, icons (inline SVG paths), the toast, formatting, UUIDs. */
-import { en } from './i18n.js';
+/* DOM and SVG builders, icons (inline SVG paths), the toast and the sheet, formatting, UUIDs. */
+import { en, t } from './i18n.js';
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const SVG = 'http://www.w3.org/2000/svg';
@@ -48,6 +48,21 @@ export function toast(msg) {
   el.classList.add('show');
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => el.classList.remove('show'), 3500);
+}
+/** A sheet in the app's style (a modal <dialog>): the answer's value, or null when dismissed (``close``). */
+export function ask(title, text, actions, close = t('cancel')) {
+  return new Promise((done) => {
+    const dlg = h('dialog', { class: 'sheet ask', 'aria-labelledby': 'ask-title', 'data-ask': '' });
+    const end = (v) => { dlg.returnValue = v; dlg.close(); };
+    dlg.addEventListener('close', () => { dlg.remove(); done(dlg.returnValue || null); });
+    dlg.addEventListener('click', (e) => { if (e.target === dlg) end(''); });  // a tap on the backdrop
+    put(dlg, h('h2', { id: 'ask-title' }, title), text ? h('p', {}, text) : null,
+      h('div', { class: 'btns' }, actions.map(([value, label, cls]) => h('button', {
+        class: `btn ${cls || 'ghost'}`, type: 'button', 'data-answer': value, onclick: () => end(value) }, label)),
+      h('button', { class: 'btn ghost', type: 'button', 'data-answer': '', onclick: () => end('') }, close)));
+    document.body.append(dlg);
+    dlg.showModal();
+  });
 }
 export const fmtTime = (iso) => (iso ? new Date(iso).toLocaleString(en() ? 'en-GB' : 'zh-CN', {
   year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit' }) : '');

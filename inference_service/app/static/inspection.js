@@ -2,8 +2,9 @@
 import { api, ApiError, hazardById, hzName, sceneName, sevBadge } from './api.js';
 import { LS, st } from './state.js';
 import { en, t } from './i18n.js';
-import { enqueue, idb, listeners, live, localIds, queueCard, queued, uploadHooks } from './queue.js';
-import { fmtDate, fmtTime, h, icon, pct, put, toast } from './dom.js';
+import { decSent, enqueue, idb, listeners, live, localIds, notify, queueCard, queueJson, queued, uploadHooks }
+  from './queue.js';
+import { ask, fmtDate, fmtTime, h, icon, pct, put, toast } from './dom.js';
 import { go, route } from './app.js';
 
 export function keepRecent(ins) {  // the last 20 inspections opened, without photos, for a reload without signal
@@ -25,21 +26,6 @@ export async function localInspection(id) {
   if (!rec) throw new ApiError(404, 'not_found', en() ? 'This inspection is no longer queued.' : '该检查已不在待上传队列中。');
   return { ...rec.body, id, local: true, error: rec.error, photos: [], created_at: new Date(rec.created).toISOString(),
     inspector: { display_name: st.user.display_name } };
-}
-/** A sheet in the app's style (a modal <dialog>): the answer's value, or null when dismissed. */
-export function ask(title, text, actions) {
-  return new Promise((done) => {
-    const dlg = h('dialog', { class: 'sheet ask', 'aria-labelledby': 'ask-title', 'data-ask': '' });
-    const end = (v) => { dlg.returnValue = v; dlg.close(); };
-    dlg.addEventListener('close', () => { dlg.remove(); done(dlg.returnValue || null); });
-    dlg.addEventListener('click', (e) => { if (e.target === dlg) end(''); });  // a tap on the backdrop
-    put(dlg, h('h2', { id: 'ask-title' }, title), text ? h('p', {}, text) : null,
-      h('div', { class: 'btns' }, actions.map(([value, label, cls]) => h('button', {
-        class: `btn ${cls || 'ghost'}`, type: 'button', 'data-answer': value, onclick: () => end(value) }, label)),
-      h('button', { class: 'btn ghost', type: 'button', 'data-answer': '', onclick: () => end('') }, t('cancel'))));
-    document.body.append(dlg);
-    dlg.showModal();
-  });
 }
 /** Run a request from a button: it and its siblings are disabled and it says 保存中… until the answer. */
 export async function busy(btn, fn, group = [btn]) {
@@ -115,6 +101,12 @@ export function voidSheet(photo, no, preset = '') {
     (dlg.querySelector('input:checked') || dlg.querySelector('input[name=void-reason]')).focus();
   });
 }
+/** A finding as the inspector left it: with the decision still queued on this phone (待同步) applied. */
+const decided = (f) => {
+  const q = queued.find((r) => r.kind === 'dec' && r.target === f.id);
+  return q ? { ...f, status: q.body.decision === 'confirm' ? 'confirmed' : 'rejected', box: q.body.box || f.box,
+    note: q.body.note ?? f.note, queued: true } : f;
+};
 const pendingEl = (root) => root.querySelector('[data-finding][data-status=pending]');
 /** Scroll to the first finding still 待确认 and mark it. */
 function jumpToPending(root) {
@@ -131,8 +123,12 @@ export async function viewInspection(id) {
   let ins;
   if (id.startsWith('local-')) ins = await localInspection(id);
   else {
+    await notify();  // the decisions queued on this phone, shown on their cards
     try {
-      ins = await api('GET', `/app/api/inspections/${id}`);
+      for (let n = -1; n !== decSent;) {  // once more when a queued decision was sent meanwhile
+        n = decSent;
+        ins = await api('GET', `/app/api/inspections/${id}`);
+      }
       keepRecent(ins);
     } catch (e) {  // no signal: what this phone saw of it last, enough to go on taking photos
       const kept = e.status === 0 && JSON.parse(LS.getItem('hazardscan.recent') || '{}')[id];
@@ -176,7 +172,7 @@ export async function viewInspection(id) {
       const pending = ins.pending_count || 0;
       return { live: ins.hazard_count || 0, pending, confirmed: Math.max(0, (ins.hazard_count || 0) - pending) };
     }
-    const fs = [...photos.values()].flatMap((p) => p.findings || []);
+    const fs = [...photos.values()].flatMap((p) => p.findings || []).map(decided);
     return { live: fs.filter((f) => f.status !== 'rejected').length,
       confirmed: fs.filter((f) => f.status === 'confirmed').length,
       pending: fs.filter((f) => f.status === 'pending').length };
@@ -352,7 +348,7 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
   };
   function drawBoxes() {
     const kids = [];
-    for (const f of photo.findings || []) {
+    for (const f of (photo.findings || []).map(decided)) {
       if (ui.mode === 'adjust' && f.id === ui.fid) continue;
       // a pending suspicion, or a finding of a doubtful photo: dashed and labelled 疑似 until the inspector confirms
       const doubt = f.awaiting_confirmation && f.status === 'pending';
@@ -423,22 +419,42 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
       renderBelow();
     } catch { /* offline: the card goes without it */ }
   }
-  /** 确认 / 误报 (with the adjusted box, with the note): the card's buttons wait, the tapped one says 保存中… */
+  /** 确认 / 误报 (with the adjusted box, with the note): the card's buttons wait, the tapped one says 保存中…
+   * Without signal (or while one waits for it) the decision is queued on the phone and sent when online. */
   async function decide(f, decision, btn, { box, note } = {}) {
+    const body = { decision, ...(box && { box }), ...(note != null && { note }) };
+    const o = photo.findings.find((x) => x.id === f.id);  // f: as shown, with a queued decision
+    let nf = null;
     try {
-      const body = { decision };
-      if (box) body.box = box;
-      if (note != null) body.note = note;
-      const nf = await busy(btn, () => api('POST', `/app/api/findings/${f.id}/decision`, body),
-        [...btn.closest('article').querySelectorAll('button')]);
-      const was = f.status;
-      Object.assign(f, nf);
-      if (nf.ledger_item_id && was !== 'confirmed') ledgerOf(nf.ledger_item_id, true);
-      ui.mode = 'view'; ui.fid = null; ui.box = null;
-      frame.classList.remove('drawing');
-      drawBoxes(); renderBelow(); changed();
-    } catch (ex) { toast(ex.message); }
+      if (!f.queued) {
+        nf = await busy(btn, () => api('POST', `/app/api/findings/${f.id}/decision`, body),
+          [...btn.closest('article').querySelectorAll('button')]);
+      }
+    } catch (ex) {
+      if (ex.status) { toast(ex.message); return; }  // only no signal queues; a refusal is said now
+    }
+    if (nf) {
+      if (nf.ledger_item_id && o.status !== 'confirmed') ledgerOf(nf.ledger_item_id, true);
+      Object.assign(o, nf);
+    } else {
+      await queueJson('dec', `dec-${st.user.id}-${f.id}`, f.id, `${t('photo_n', card.dataset.photoNo || 1)} · ${
+        hzName(f)}`, body);
+      if (!f.queued) toast(t('dec_queued'));
+    }
+    ui.mode = 'view'; ui.fid = null; ui.box = null;
+    frame.classList.remove('drawing');
+    drawBoxes(); renderBelow(); changed();
   }
+  const synced = (rec, nf) => {  // a queued decision was sent (nf), or refused: the card shows the server's
+    if (!card.isConnected) { uploadHooks.dec.delete(synced); return; }
+    const f = photo.findings?.find((x) => x.id === rec.target);
+    if (!f) return;
+    Object.assign(f, nf);
+    delete items[f.ledger_item_id];  // read again: new, or moved on (整改中, which refused it)
+    if (ui.mode === 'view') { drawBoxes(); renderBelow(); }
+    changed();
+  };
+  uploadHooks.dec.add(synced);
   const closeEdit = () => {
     ui.mode = 'view'; ui.fid = null; ui.box = null; frame.classList.remove('drawing'); drawBoxes(); renderBelow();
   };
@@ -471,6 +487,7 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
         t(stKey))),
     h('div', { class: 'row conf' },
       f.source === 'inspector' ? t('by_inspector') : `${t('conf')} ${pct(f.confidence)}`,
+      f.queued ? h('span', { class: 'pill sync', 'data-mark': 'queued' }, t('sync_pending')) : null,
       f.suspected ? h('span', { class: 'pill doubt', 'data-mark': 'suspected' }, t('suspected')) : null,
       f.unconfirmed ? h('span', { class: 'pill doubt', 'data-mark': 'unconfirmed' }, t('unconfirmed')) : null,
       li ? h('span', { class: 'pill', 'data-ledger': li.status }, t('ledger_st', t(`s_${li.status}`))) : null,
@@ -543,7 +560,7 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
         } }, t('cancel'))));
   }
   function renderBelow() {
-    const fs = photo.findings || [];
+    const fs = (photo.findings || []).map(decided);
     for (const f of fs) {
       if (f.status === 'confirmed' && f.ledger_item_id && !(f.ledger_item_id in items)) ledgerOf(f.ledger_item_id);
     }

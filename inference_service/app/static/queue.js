@@ -1,8 +1,9 @@
-/* The offline queue (IndexedDB): every photo and every inspection started without signal is stored first with
- * its idempotency key, downscaled in the browser, uploaded with progress, and removed only after a 2xx. */
+/* The offline queue (IndexedDB): every photo, every inspection started and every decision on a finding made
+ * without signal is stored first (a photo with its idempotency key, downscaled in the browser, uploaded with
+ * progress), sent in order when online, and removed only after a 2xx. */
 import { LS, st } from './state.js';
 import { api, langHeader, loggedOut, plainError, refreshMe } from './api.js';
-import { $, h, icon, put, uuid } from './dom.js';
+import { $, ask, h, icon, put, uuid } from './dom.js';
 import { t } from './i18n.js';
 
 export const MAX_SIDE = 2048;
@@ -154,7 +155,7 @@ export function xhrPost(url, form, onProgress) {
   });
 }
 
-export const uploadHooks = { photo: new Set(), rect: new Set(), insp: new Set() };
+export const uploadHooks = { photo: new Set(), rect: new Set(), insp: new Set(), dec: new Set() };
 /* An inspection started without signal lives as 'local-<client_id>' until the server has created it; its
  * photos wait for that. The map local id -> server id outlives the page (a photo chosen meanwhile). */
 export const localIds = () => JSON.parse(LS.getItem('hazardscan.localIds') || '{}');
@@ -164,33 +165,40 @@ export function rememberLocal(local, id) {
   for (const old of Object.keys(m).slice(0, -50)) delete m[old];  // keep the last 50
   LS.setItem('hazardscan.localIds', JSON.stringify(m));
 }
-export async function queueInspection(body) {
-  await idb.put({ key: body.client_id, kind: 'insp', target: '', user: st.user.id, name: body.unit.name, body,
-    created: Date.now(), error: null });
+/** Queue a request without a photo ('insp': its body; 'dec': a finding's decision, the key one per finding, so that
+ * a later decision replaces the one waiting). */
+export async function queueJson(kind, key, target, name, body) {
+  await idb.put({ key, kind, target, user: st.user.id, name, body, created: Date.now(), error: null });
   await notify();
   pump();
-  return `local-${body.client_id}`;
 }
-/** Create a queued inspection: 'ok' | 'stop' | 'failed' like uploadOne. */
-export async function createOne(rec) {
+export const queueInspection = (body) => queueJson('insp', body.client_id, '', body.unit.name, body)
+  .then(() => `local-${body.client_id}`);
+export let decSent = 0;  // decisions sent so far: a view that read the findings meanwhile reads them again
+/** Send a queued inspection or decision: 'ok' | 'stop' | 'failed' like uploadOne. */
+export async function sendOne(rec) {
+  const dec = rec.kind === 'dec';
+  let out = null;
   setLive(rec.key, 'up', 0);
   try {
-    const ins = await api('POST', '/app/api/inspections', rec.body, { noLogin: true });
-    rememberLocal(`local-${rec.key}`, ins.id);
-    await idb.del(rec.key);
-    live.delete(rec.key);
-    for (const f of [...uploadHooks.insp]) f(rec, ins);
-    return 'ok';
+    out = await api('POST', dec ? `/app/api/findings/${rec.target}/decision` : '/app/api/inspections', rec.body,
+      { noLogin: true });
   } catch (e) {
     if (e.status === 0 || e.status === 401 || e.status === 408 || e.status === 429 || e.status >= 500) {
       setLive(rec.key, 'wait');
       return 'stop';
     }
-    rec.error = e.message;
-    await idb.put(rec);
     live.delete(rec.key);
-    return 'failed';
+    if (!dec) { rec.error = e.message; await idb.put(rec); return 'failed'; }
+    // refused (404, 409: the hazard is being rectified): trying again cannot help; say which one and why
+    ask(t('dec_lost', rec.name, t(rec.body.decision)), e.message, [], t('got_it'));
   }
+  live.delete(rec.key);
+  if (!dec) rememberLocal(`local-${rec.key}`, out.id);
+  if ((await idb.get(rec.key))?.created === rec.created) await idb.del(rec.key);  // not replaced meanwhile
+  if (dec) { decSent += 1; await notify(); }
+  for (const f of [...uploadHooks[rec.kind]]) f(rec, out);
+  return out ? 'ok' : 'failed';
 }
 export function setLive(key, phase, frac = 0) { live.set(key, { phase, frac }); for (const f of listeners) f(); }
 
@@ -273,7 +281,7 @@ export async function pump() {
           rec.target = id;
           await idb.put(rec);
         }
-        const res = rec.kind === 'insp' ? await createOne(rec) : await uploadOne(rec);
+        const res = rec.body ? await sendOne(rec) : await uploadOne(rec);
         await notify();
         if (res === 'again') { pumpAgain = true; break; }
         if (res === 'stop') { stopped = true; break; }
@@ -296,11 +304,9 @@ window.addEventListener('offline', netBadge);
 export function netBadge() {
   const el = $('#net');
   if (!el) return;
-  const waits = queued.filter((r) => !r.error);
-  const n = waits.filter((r) => r.kind === 'insp').length;  // an inspection started offline is not a photo
-  const q = waits.length ? t('q_badge', [waits.length - n ? t('q_photos', waits.length - n) : '',
-    n ? t('q_insps', n) : ''].filter(Boolean).join(t('q_and'))) : '';
-  el.textContent = navigator.onLine ? q : [t('offline'), q].filter(Boolean).join(' · ');
+  const n = (k) => queued.filter((r) => !r.error && (r.body ? r.kind : 'photo') === k).length;  // photo, rect: photos
+  const q = ['photo', 'insp', 'dec'].filter(n).map((k) => t(`q_${k}s`, n(k))).join(t('q_and'));
+  el.textContent = [navigator.onLine ? '' : t('offline'), q && t('q_badge', q)].filter(Boolean).join(' · ');
 }
 
 const REFUSED = [400, 413, 415];  // empty or broken, too large, not a photo: only 放弃 helps
