@@ -117,7 +117,8 @@ def test_events_stored_before_migration_2_read_as_confirmed_alarms(tmp_path: Pat
     db = Database(tmp_path / "old.db")
     migrate(db, "cctv", MIGRATIONS[:1])  # the schema before suspected/unconfirmed existed
     old = {**asdict(event(1)), "evidence_box": "[1, 2, 3, 4]", "updated_at": 1.0}
-    columns = [c for c in old if c not in ("suspected", "unconfirmed")]
+    later = ("suspected", "unconfirmed", "org", "unit", "address", "scene", "frame_box", "frame_jpeg")
+    columns = [c for c in old if c not in later]
     with db.tx() as cur:
         cur.execute(
             f"INSERT INTO cctv_events ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
@@ -128,6 +129,8 @@ def test_events_stored_before_migration_2_read_as_confirmed_alarms(tmp_path: Pat
     got = store.get_event("ev1")
     assert got is not None and (got.suspected, got.unconfirmed, got.alarm) == (False, False, True)
     assert [e.id for e in store.list_events(suspected=False)] == ["ev1"] and store.list_events(suspected=True) == []
+    assert (got.org, got.unit, got.scene, got.frame_box) == (None, None, None, None)  # migration 3: no site
+    assert store.list_events(org="示例安监站") == [] and store.count_org_events("示例安监站") == 0
     store.close()
 
 

@@ -23,10 +23,10 @@ UPLOAD_SUFFIXES = ("/photos", "/rectification")
 
 
 def install(app: FastAPI) -> None:
-    from inference_service.app import api_auth, api_documents, api_ledger, api_records, api_stats
+    from inference_service.app import api_auth, api_documents, api_events, api_ledger, api_records, api_stats
 
     app.add_exception_handler(AppError, handle_app_error)
-    for module in (api_auth, api_records, api_ledger, api_documents, api_stats):
+    for module in (api_auth, api_records, api_ledger, api_documents, api_stats, api_events):
         app.include_router(module.router)
 
     @app.get("/app", include_in_schema=False)

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import JSONResponse
 from PIL import Image
@@ -18,9 +19,10 @@ from inference_service.app.deps import CtxDep, GatedScanner, GatedScannerDep, Ta
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.photo_time import TakenAtError, exif_taken_at, parse_taken_at, shown
 from inference_service.app.views import finding_out, inspection_out, photo_out
+from inference_service.detections import box_iou
 from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks, render_evidence
 from inference_service.imaging import decode_for_display
-from inference_service.records import NewFinding, NewPhoto, PendingFindings, RecordConflict
+from inference_service.records import Box, NewFinding, NewPhoto, PendingFindings, RecordConflict
 from inference_service.scan import Scanner, ScanOptions, ScanResult
 from inference_service.storage import MAX_OFFSET, Cursor
 from inference_service.taxonomy import Taxonomy
@@ -121,10 +123,13 @@ def store_photo(
     gated: GatedScanner,
     scene: str | None = None,
     client_taken_at: float | None = None,
+    known: NewFinding | None = None,
 ) -> tuple[dict[str, Any], bool, ScanResult | None]:
     """Score and keep a photo: bytes on disk by content address first, then its rows in one transaction.
 
-    ``client_taken_at``: the upload form's ``taken_at`` (epoch seconds); the photo's EXIF time wins over it."""
+    ``client_taken_at``: the upload form's ``taken_at`` (epoch seconds); the photo's EXIF time wins over it.
+    ``known``: a hazard already found on the photo (a camera's event), kept as a finding unless the model finds
+    the same hazard where it lies."""
     seen = ctx.records.photo_by_key(user.org_id, key)
     if seen is not None:
         return seen, False, None
@@ -137,8 +142,15 @@ def store_photo(
                      card.model_id, card.version, info["warnings"], info["detections"], scene,
                      tuple(card.classes), source, client_taken_at)  # fmt: skip
     findings = model_findings(scanner, scan) if kind == "inspection" else []
+    if known is not None and not any(f.hazard_id == known.hazard_id and overlap(f.box, known.box) for f in findings):
+        findings.append(known)
     row, created = ctx.records.add_photo(user.org_id, inspection_id, user.id, photo, findings)
     return row, created, scan
+
+
+def overlap(a: Box, b: Box, least: float = 0.3) -> bool:
+    """Whether two xyxy boxes overlap by at least ``least`` IoU."""
+    return float(box_iou(np.asarray([a], np.float32), np.asarray([b], np.float32))[0, 0]) >= least
 
 
 def _names(ctx: AppContext, org_id: str) -> dict[str, str]:

@@ -423,3 +423,45 @@ class StatsOut(BaseModel):
     field_by_version: list[FieldByVersion]
     field_by_scene: list[FieldByScene]
     teach_next: list[TeachNext]
+
+
+class CameraEventOut(BaseModel):
+    """A CCTV event of one of the organisation's cameras (``site.org`` in the camera file)."""
+
+    id: str
+    camera_id: str
+    hazard_id: str
+    name_zh: str
+    name_en: str
+    severity: str
+    status: Literal["open", "closed"]
+    started_at: str
+    last_seen: str
+    ended_at: str | None
+    peak_confidence: float
+    frames: int
+    zone: str | None
+    suspected: bool
+    unconfirmed: bool
+    alarm: bool
+    unit: str
+    address: str
+    scene: str | None = Field(description="the camera's taxonomy scene")
+    evidence_url: str
+    has_frame: bool = Field(description="its frame was kept, so it can become an inspection")
+    inspection_id: str | None = Field(description="the inspection made from it, once made")
+
+
+class CameraEventList(BaseModel):
+    items: list[CameraEventOut]
+    total: int
+    cameras: bool = Field(description="whether the service reads a CCTV events database at all")
+
+
+class EventInspectionIn(BaseModel):
+    scene: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        description="the inspection's scene (GET /app/api/taxonomy); default: the one the camera's scene implies",
+    )

@@ -11,6 +11,10 @@ Example (``cams.yaml``)::
         sample_fps: 2                         # frames looked at per second; every frame when unset
         hazards: [FIRE-001, FIRE-002]         # taxonomy hazard ids of interest; all when unset
         scene: corridor                       # the kind of place (taxonomy scenes); its scene rules apply
+        site:                                 # optional: its events shown in the inspector app
+          org: 示例安监站                      #   to the users of this organisation,
+          unit: 阳泉某化工厂                   #   to be booked to this inspected unit (被检查单位)
+          address: 桃北路 1 号
         zones:                                # bottom-centre of a box decides its zone
           - {name: yard, mode: include, polygon: [[0, 0], [1920, 0], [1920, 1080], [0, 1080]]}
           - {name: stove, mode: exclude, units: relative, polygon: [[0.1, 0.1], [0.3, 0.1], [0.3, 0.3]]}
@@ -26,12 +30,20 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -111,6 +123,22 @@ class EventPolicy(_Strict):
     min_confidence: float | None = Field(default=None, ge=0, le=1, description="on top of the model card's thresholds")
 
 
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+
+
+class Site(_Strict):
+    """Where a camera hangs, for the inspector app: whose users see its events and which unit they concern.
+    Lengths as the app's inspections allow them."""
+
+    org: Annotated[Text, StringConstraints(max_length=200)] = Field(
+        description="the app organisation whose users see the camera's events (its name as in the app)"
+    )
+    unit: Annotated[Text, StringConstraints(max_length=200)] = Field(
+        description="the inspected unit (被检查单位) the camera's hazards are booked to"
+    )
+    address: Annotated[str, StringConstraints(strip_whitespace=True, max_length=300)] = ""
+
+
 class Camera(_Strict):
     id: str = Field(pattern=CAMERA_ID_PATTERN)
     url: str = Field(min_length=1)
@@ -119,6 +147,7 @@ class Camera(_Strict):
     start_time: dt.datetime | None = Field(default=None, description="wall time of a recording's first frame")
     hazards: tuple[str, ...] | None = None
     scene: str | None = Field(default=None, description="the kind of place it watches (a taxonomy scene id)")
+    site: Site | None = Field(default=None, description="shows its events in the inspector app; none: API only")
     zones: tuple[Zone, ...] = ()
     schedule: Schedule | None = None
     events: EventPolicy | None = None

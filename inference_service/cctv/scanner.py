@@ -35,7 +35,7 @@ from inference_service.evidence import (
     doubt_marks,
     render_evidence,
 )
-from inference_service.imaging import DecodedImage, PhotoWarning, photo_warnings
+from inference_service.imaging import DecodedImage, PhotoWarning, fit_inside, photo_warnings
 from inference_service.runtime import Detector, DetectResult
 from inference_service.taxonomy import Taxonomy
 
@@ -191,6 +191,7 @@ class StreamScanner:
         self.classes = detector.card.classes
         config.check_hazards({h.id for h in taxonomy.hazards}, set(taxonomy.scene_ids))
         self.scenes = {cam.id: cam.scene for cam in config.cameras}
+        self.sites = {cam.id: cam.site for cam in config.cameras if cam.site is not None}
         detectable = {h.id for h in taxonomy.detectable_hazards(self.classes)}
         if not detectable:
             logger.warning("model %s raises none of the taxonomy's hazards: no events", detector.card.model_id)
@@ -214,6 +215,7 @@ class StreamScanner:
         self.report = ScanReport()
         # open event id → its rendered best evidence (and whether it was drawn as an alarm)
         self._evidence: dict[str, tuple[Evidence, bytes, bool]] = {}
+        self._frames: dict[str, Evidence] = {}  # open event id → the best evidence whose frame is stored
         self._last_status = self._last_flush = time.time()
 
     def run(self, duration_s: float | None = None) -> ScanReport:
@@ -404,6 +406,8 @@ class StreamScanner:
             )
         if event.status == "open":
             self._evidence[event.id] = (best, jpeg, event.alarm)
+        site = self.sites.get(event.camera_id)
+        frame_jpeg, frame_box = self._frame(event) if site is not None else (None, None)
         return StoredEvent(
             id=event.id,
             camera_id=event.camera_id,
@@ -425,4 +429,30 @@ class StreamScanner:
             evidence_jpeg=jpeg,
             suspected=event.suspected,
             unconfirmed=event.unconfirmed,
+            org=site.org if site else None,
+            unit=site.unit if site else None,
+            address=site.address if site else None,
+            scene=self.scenes.get(event.camera_id),
+            frame_jpeg=frame_jpeg,
+            frame_box=frame_box,
         )
+
+    def _frame(self, event: EventRecord) -> tuple[bytes | None, tuple[float, float, float, float] | None]:
+        """The evidence frame without drawings, and the evidence box in its pixels, for the inspector app; (None,
+        None) when the frame is the one already stored (the store keeps it)."""
+        best = event.best
+        if self._frames.get(event.id) is best:
+            if event.status != "open":
+                del self._frames[event.id]
+            return None, None
+        if event.status == "open":
+            self._frames[event.id] = best
+        else:
+            self._frames.pop(event.id, None)
+        image: DecodedImage = best.frame
+        max_side = self.options.evidence_max_side
+        jpeg = render_evidence(image, [], max_side=max_side, quality=self.options.evidence_quality)
+        w, h = fit_inside(image.array.shape[1], image.array.shape[0], max_side)
+        sx, sy = w / image.width, h / image.height
+        x1, y1, x2, y2 = best.box
+        return jpeg, (x1 * sx, y1 * sy, x2 * sx, y2 * sy)

@@ -87,8 +87,15 @@ _COLUMNS = (
     "updated_at",
     "suspected",
     "unconfirmed",
+    "org",
+    "unit",
+    "address",
+    "scene",
+    "frame_box",
+    "frame_jpeg",
 )
-_LIST_COLUMNS = tuple(c for c in _COLUMNS if c != "evidence_jpeg")
+_IMAGES = ("evidence_jpeg", "frame_jpeg")
+_LIST_COLUMNS = tuple(c for c in _COLUMNS if c not in _IMAGES)
 
 
 StoreError = StorageError  # the event database cannot be opened or used; the message says which and why
@@ -116,6 +123,14 @@ class StoredEvent:
     evidence_jpeg: bytes | None = None
     suspected: bool = False  # a suspicion (the taxonomy rule only suspects it): a person confirms it
     unconfirmed: bool = False  # seen only on doubtful frames (washed out, too dark, featureless)
+    # where the camera hangs (its ``site``), for the inspector app; None for cameras without one
+    org: str | None = None
+    unit: str | None = None
+    address: str | None = None
+    scene: str | None = None  # the camera's taxonomy scene
+    # the evidence frame without drawings (cameras with a site only), and the evidence box in its pixels
+    frame_jpeg: bytes | None = None
+    frame_box: tuple[float, float, float, float] | None = None
 
     @property
     def alarm(self) -> bool:
@@ -123,9 +138,11 @@ class StoredEvent:
         return not (self.suspected or self.unconfirmed)
 
     def public_dict(self) -> dict[str, Any]:
-        """Everything but the JPEG, for webhooks and logs."""
-        data = asdict(replace(self, evidence_jpeg=None))
-        data.pop("evidence_jpeg")
+        """Everything but the JPEGs, for webhooks and logs."""
+        data = asdict(replace(self, evidence_jpeg=None, frame_jpeg=None))
+        for image in _IMAGES:
+            data.pop(image)
+        data.pop("frame_box")
         data["evidence_box"] = [round(v, 2) for v in self.evidence_box]
         data["evidence_url"] = f"/v1/events/{self.id}/evidence.jpg"
         data["alarm"] = self.alarm
@@ -154,6 +171,20 @@ MIGRATIONS = (
         (
             "ALTER TABLE cctv_events ADD COLUMN suspected INTEGER NOT NULL DEFAULT 0",
             "ALTER TABLE cctv_events ADD COLUMN unconfirmed INTEGER NOT NULL DEFAULT 0",
+        ),
+    ),
+    Migration(
+        3,
+        "where the camera hangs (organisation, unit, address, scene) and the evidence frame without drawings, "
+        "for the inspector app",
+        (
+            "ALTER TABLE cctv_events ADD COLUMN org TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN unit TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN address TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN scene TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN frame_box TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN frame_jpeg {blob}",
+            "CREATE INDEX IF NOT EXISTS cctv_events_org ON cctv_events (org, started_at)",
         ),
     ),
 )
@@ -193,16 +224,20 @@ class EventStore:
         values = {
             **asdict(event),
             "evidence_box": json.dumps(list(event.evidence_box)),
+            "frame_box": None if event.frame_box is None else json.dumps(list(event.frame_box)),
             "updated_at": now,
             "suspected": int(event.suspected),
             "unconfirmed": int(event.unconfirmed),
         }
         row = [values[c] for c in _COLUMNS]
-        updates = ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("id", "evidence_jpeg"))
+        # an image left out (None) keeps the stored one, and the frame its box with it
+        updates = [f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("id", "frame_box", *_IMAGES)]
+        updates += [f"{c} = COALESCE(excluded.{c}, cctv_events.{c})" for c in _IMAGES]
+        updates += ["frame_box = CASE WHEN excluded.frame_jpeg IS NULL THEN cctv_events.frame_box "
+                    "ELSE excluded.frame_box END"]  # fmt: skip
         sql = (
             f"INSERT INTO cctv_events ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
-            f"ON CONFLICT (id) DO UPDATE SET {updates}, "
-            "evidence_jpeg = COALESCE(excluded.evidence_jpeg, cctv_events.evidence_jpeg)"
+            f"ON CONFLICT (id) DO UPDATE SET {', '.join(updates)}"
         )
         with self._tx() as cur:
             cur.execute(sql, row)
@@ -220,8 +255,12 @@ class EventStore:
         data.pop("updated_at", None)
         box = json.loads(data["evidence_box"])
         data["evidence_box"] = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
-        if data.get("evidence_jpeg") is not None:
-            data["evidence_jpeg"] = bytes(data["evidence_jpeg"])
+        for image in _IMAGES:
+            if data.get(image) is not None:
+                data[image] = bytes(data[image])
+        if data["frame_box"] is not None:
+            fb = json.loads(data["frame_box"])
+            data["frame_box"] = (float(fb[0]), float(fb[1]), float(fb[2]), float(fb[3]))
         data["suspected"], data["unconfirmed"] = bool(data["suspected"]), bool(data["unconfirmed"])
         return StoredEvent(**data)
 
@@ -235,13 +274,16 @@ class EventStore:
         status: str | None = None,
         suspected: bool | None = None,
         unconfirmed: bool | None = None,
+        org: str | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[StoredEvent]:
         """Events newest first (by start); ``since``/``until`` bound the start time, inclusive/exclusive;
-        ``suspected``/``unconfirmed`` keep only events that are (True) or are not (False) so."""
+        ``suspected``/``unconfirmed`` keep only events that are (True) or are not (False) so; ``org``: only the
+        events of cameras whose site names that organisation."""
         where, params = [], []
         for clause, value in (
+            ("org = ?", org),
             ("camera_id = ?", camera),
             ("hazard_id = ?", hazard),
             ("started_at >= ?", since),
@@ -268,6 +310,13 @@ class EventStore:
     def evidence(self, event_id: str) -> bytes | None:
         rows = self._query("SELECT evidence_jpeg FROM cctv_events WHERE id = ?", [event_id])
         return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def count_org_events(self, org: str, status: str | None = None) -> int:
+        """How many events the cameras of organisation ``org`` raised (with ``status``, only those)."""
+        sql, params = "SELECT COUNT(*) FROM cctv_events WHERE org = ?", [org]
+        if status is not None:
+            sql, params = sql + " AND status = ?", [*params, status]
+        return int(self._query(sql, params)[0][0])
 
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM cctv_events")[0][0])

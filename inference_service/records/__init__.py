@@ -2,6 +2,7 @@
 
 from inference_service.records.blobs import BlobStore
 from inference_service.records.store import (
+    Box,
     NewFinding,
     NewPhoto,
     PendingFindings,
@@ -10,4 +11,13 @@ from inference_service.records.store import (
     RecordsListener,
 )
 
-__all__ = ["BlobStore", "NewFinding", "NewPhoto", "PendingFindings", "RecordConflict", "Records", "RecordsListener"]
+__all__ = [
+    "BlobStore",
+    "Box",
+    "NewFinding",
+    "NewPhoto",
+    "PendingFindings",
+    "RecordConflict",
+    "Records",
+    "RecordsListener",
+]

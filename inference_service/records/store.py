@@ -146,6 +146,16 @@ class Records:
         )
         return rows[0] if rows else None
 
+    def inspections_by_client(self, org_id: str, client_ids: Sequence[str]) -> dict[str, str]:
+        """Inspection ids by the ``client_id`` they were created with, for those of ``client_ids`` that exist."""
+        if not client_ids:
+            return {}
+        marks = ", ".join("?" * len(client_ids))
+        rows = self.db.query(
+            f"SELECT client_id, id FROM inspections WHERE org_id = ? AND client_id IN ({marks})", [org_id, *client_ids]
+        )
+        return {str(c): str(i) for c, i in rows}
+
     def inspection(self, org_id: str, inspection_id: str) -> Row | None:
         rows = self.db.query_dicts(
             f"SELECT {_INSPECTION_COLUMNS} FROM inspections i WHERE i.id = ? AND i.org_id = ?",

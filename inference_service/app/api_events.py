@@ -1,0 +1,158 @@
+"""/app/api/events: the organisation's CCTV events, and an inspection made from one, so that a hazard a camera saw
+is confirmed, booked to the ledger and followed to its rectification like one an inspector photographed.
+
+A camera's events reach the app when its entry in the camera file has a ``site`` (organisation, unit, address):
+its users see them, and the scanner keeps each event's frame without drawings. Making an inspection of an event
+scores that frame like an uploaded photo; the event's hazard is kept as a finding even where the photo model
+does not find it again. Made twice, it is the same inspection."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from inference_service.app import schemas as s
+from inference_service.app.api_auth import PHOTO_SCENE_OF, SCENE_IDS
+from inference_service.app.api_records import full_inspection, store_photo
+from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep
+from inference_service.app.errors import AppError, conflict, not_found
+from inference_service.cctv.store import EventStore, StoredEvent
+from inference_service.ledger import iso
+from inference_service.records import NewFinding
+from inference_service.storage import MAX_OFFSET
+
+router = APIRouter(prefix="/app/api", tags=["app"])
+
+CLIENT_PREFIX = "cctv:"  # an event's inspection carries client_id "cctv:<event id>", its photo that key too
+# the inspection scene a camera's taxonomy scene implies (the inverse of the photo scene an inspection implies)
+INSPECTION_SCENE_OF = {photo: insp for insp, photo in PHOTO_SCENE_OF.items()} | {
+    "elevator": "residential_ebike",
+    "corridor": "residential_ebike",
+}
+
+
+def events_of(request: Request) -> EventStore | None:
+    """The service's CCTV events store, opened at start-up; None when it reads none."""
+    store: EventStore | None = request.app.state.service.events
+    return store
+
+
+def event_out(e: StoredEvent, inspection_id: str | None) -> s.CameraEventOut:
+    return s.CameraEventOut(
+        id=e.id,
+        camera_id=e.camera_id,
+        hazard_id=e.hazard_id,
+        name_zh=e.hazard_name_zh,
+        name_en=e.hazard_name_en,
+        severity=e.severity,
+        status=e.status,
+        started_at=iso(e.started_at) or "",
+        last_seen=iso(e.last_seen) or "",
+        ended_at=iso(e.ended_at),
+        peak_confidence=round(e.peak_confidence, 4),
+        frames=e.frames,
+        zone=e.zone,
+        suspected=e.suspected,
+        unconfirmed=e.unconfirmed,
+        alarm=e.alarm,
+        unit=e.unit or "",
+        address=e.address or "",
+        scene=e.scene,
+        evidence_url=f"/app/api/events/{e.id}/evidence.jpg",
+        has_frame=e.frame_box is not None,
+        inspection_id=inspection_id,
+    )
+
+
+def _event(request: Request, org: str, event_id: str, *, frame: bool = False) -> tuple[EventStore, StoredEvent]:
+    """The organisation's event, or 404 (another organisation's events are not told apart from missing ones)."""
+    store = events_of(request)
+    event = store.get_event(event_id, with_evidence=frame) if store is not None else None
+    if store is None or event is None or event.org != org:
+        raise not_found("camera event", "监控事件")
+    return store, event
+
+
+@router.get("/events", response_model=s.CameraEventList)
+def list_events(
+    request: Request,
+    user: UserDep,
+    ctx: CtxDep,
+    status: Annotated[
+        str | None, Query(pattern="^(open|closed)$", description="open or closed; both when unset")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+) -> s.CameraEventList:
+    """The events of the organisation's cameras, newest first, each with the inspection made from it (if any)."""
+    store = events_of(request)
+    if store is None:
+        return s.CameraEventList(items=[], total=0, cameras=False)
+    events = store.list_events(org=user.org_name, status=status, limit=limit, offset=offset)
+    made = ctx.records.inspections_by_client(user.org_id, [CLIENT_PREFIX + e.id for e in events])
+    items = [event_out(e, made.get(CLIENT_PREFIX + e.id)) for e in events]
+    return s.CameraEventList(items=items, total=store.count_org_events(user.org_name, status), cameras=True)
+
+
+@router.get(
+    "/events/{event_id}/evidence.jpg", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}}
+)
+def event_evidence(event_id: str, request: Request, user: UserDep) -> Response:
+    """The event's evidence image: its best frame with the hazard's box drawn."""
+    store, _ = _event(request, user.org_name, event_id)
+    jpeg = store.evidence(event_id)
+    if jpeg is None:
+        raise not_found("evidence image", "证据图片")
+    return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
+
+
+@router.post("/events/{event_id}/inspection", response_model=s.InspectionOut, status_code=201, responses={409: {}})
+def inspect_event(
+    event_id: str,
+    body: s.EventInspectionIn,
+    request: Request,
+    user: UserDep,
+    ctx: CtxDep,
+    gated: GatedScannerDep,
+    tax: TaxonomyDep,
+) -> Any:
+    """An inspection of the camera's unit with the event's frame as its photo; the same one when made again (and
+    its photo added then if the first try ended before it was)."""
+    _, event = _event(request, user.org_name, event_id, frame=True)
+    key = CLIENT_PREFIX + event.id
+    made = ctx.records.inspections_by_client(user.org_id, [key]).get(key)
+    if event.frame_jpeg is None or event.frame_box is None:
+        if made is not None:
+            return JSONResponse(full_inspection(ctx, user, made, tax).model_dump(mode="json"), status_code=200)
+        raise conflict(
+            "this event was recorded without its frame (by an earlier version, or before its camera had a site), "
+            "so it cannot become an inspection; its evidence image is still at evidence_url",
+            "该事件未保存原始画面，无法转为检查；可查看其证据图片",
+        )
+    if made is None:
+        scene = body.scene or INSPECTION_SCENE_OF.get(event.scene or "")
+        if scene is None or scene not in SCENE_IDS:
+            raise AppError(422, "validation_error",
+                           f"choose the inspection's scene (one of {sorted(SCENE_IDS)}): the camera's scene "
+                           f"{event.scene!r} implies none", "请选择检查场景")  # fmt: skip
+        row, _ = ctx.records.create_inspection(
+            user.org_id,
+            user.id,
+            unit_name=event.unit or "",
+            unit_address=event.address or "",
+            unit_credit_code=None,
+            scene=scene,
+            location=None,
+            client_id=key,
+        )
+        made = str(row["id"])
+    photo_scene = event.scene if event.scene in tax.scene_ids else None
+    known = NewFinding(event.hazard_id, event.frame_box, None, round(event.peak_confidence, 4),
+                       suspected=event.suspected, unconfirmed=event.unconfirmed)  # fmt: skip
+    _, created, _ = store_photo(
+        ctx, user, made, "inspection", key, event.frame_jpeg, gated, photo_scene, event.evidence_ts, known
+    )
+    out = full_inspection(ctx, user, made, tax)
+    return out if created else JSONResponse(out.model_dump(mode="json"), status_code=200)

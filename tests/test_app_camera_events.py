@@ -1,0 +1,188 @@
+"""A hazard a camera saw follows the inspectors' loop: the organisation's camera events in the app, an inspection made
+from one (its frame as the photo), confirmed into the ledger. Real parts: the scanner on an image folder with the
+tiny colour model, its SQLite events database, the service in its own process reading both."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from _cctv import event
+from app_fixtures import FIRE_BOX, ORG_A, ORG_B, AppServer, clean_photo, fire_photo, start_app_server
+from PIL import Image
+
+from inference_service.cctv.config import parse_cameras
+from inference_service.cctv.scanner import StoreSink, StreamScanner
+from inference_service.cctv.store import EventStore
+from inference_service.runtime import Detector
+from inference_service.taxonomy import Taxonomy
+
+T0 = dt.datetime(2026, 11, 30, 8, tzinfo=dt.UTC)
+POLICY = {"persistence_s": 0.5, "close_after_s": 1.0, "cooldown_s": 0}
+SITE_A = {"org": ORG_A, "unit": "阳泉某化工厂", "address": "桃北路 1 号"}
+
+
+def snaps(folder: Path) -> Path:
+    """Six snapshots a second apart, a fire (the tiny model's red cell) in the 3rd to 5th."""
+    folder.mkdir()
+    for i in range(6):
+        data = fire_photo(seed=i) if 2 <= i <= 4 else clean_photo(seed=i)
+        (folder / f"snap{i:02d}.jpg").write_bytes(data)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def events_db(tmp_path_factory: pytest.TempPathFactory, detector: Detector, taxonomy: Taxonomy) -> Path:
+    """The events of three cameras on the same snapshots: one of org A's (a workshop), one of org B's, one
+    without a site."""
+    root = tmp_path_factory.mktemp("cams")
+    folder = snaps(root / "snaps")
+    cams: list[dict[str, Any]] = [
+        {"id": "shop-a", "scene": "workshop", "site": SITE_A},
+        {"id": "gate-b", "site": {"org": ORG_B, "unit": "B 区某商场"}},
+        {"id": "api-only"},
+    ]
+    doc = {
+        "defaults": {"events": POLICY},
+        "cameras": [{**c, "url": str(folder), "sample_fps": 1, "start_time": T0.isoformat()} for c in cams],
+    }
+    path = root / "events.db"
+    store = EventStore(path)
+    StreamScanner(parse_cameras(doc), detector, taxonomy, StoreSink(store)).run()
+    # one event of org A's recorded without its frame (an earlier version), one whose frame shows nothing
+    store.record(event(7, camera_id="old-a", org=ORG_A, unit="旧厂", started_at=T0.timestamp() - 3600), "opened",
+                 notify=False)  # fmt: skip
+    clean = replace(
+        event(8, camera_id="dim-a", org=ORG_A, unit="暗处", scene=None, started_at=T0.timestamp() - 7200),
+        frame_jpeg=clean_photo(seed=9),
+        frame_box=FIRE_BOX,
+    )
+    store.record(clean, "opened", notify=False)
+    store.close()
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(events_db: Path, tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AppServer]:
+    data = tmp_path_factory.mktemp("appdata")
+    with start_app_server(tiny_model_dir, data, HAZARDSCAN_EVENTS_DB=str(events_db)) as s:
+        yield s
+
+
+def shop_event(c: Any) -> dict:
+    items = c.get("/app/api/events").json()["items"]
+    return next(e for e in items if e["camera_id"] == "shop-a")
+
+
+def test_the_scanner_keeps_a_sited_cameras_frame_without_drawings(events_db: Path):
+    store = EventStore(events_db)
+    try:
+        by_camera = {e.camera_id: store.get_event(e.id, with_evidence=True) for e in store.list_events()}
+    finally:
+        store.close()
+    shop, bare = by_camera["shop-a"], by_camera["api-only"]
+    assert shop is not None and bare is not None
+    assert (shop.org, shop.unit, shop.address, shop.scene) == (ORG_A, "阳泉某化工厂", "桃北路 1 号", "workshop")
+    assert shop.hazard_id == "FIRE-001" and shop.frame_jpeg is not None and shop.frame_box is not None
+    frame = np.asarray(Image.open(io.BytesIO(shop.frame_jpeg)).convert("RGB"))
+    x1, y1, x2, y2 = (round(v) for v in shop.frame_box)
+    assert abs(x1 - FIRE_BOX[0]) <= 8 and abs(y2 - FIRE_BOX[3]) <= 8  # the box in the frame's own pixels
+    inside = frame[y1 + 10 : y2 - 10, x1 + 10 : x2 - 10].reshape(-1, 3).mean(0)
+    assert inside[0] > 180 and inside[1] < 60  # the fire as filmed: no label drawn over it
+    above = frame[max(0, y1 - 30) : y1 - 4, x1 : x1 + 120].reshape(-1, 3).astype(int).mean(0)
+    assert abs(above[0] - above[1]) < 30  # where the evidence image has its red label, the scene's grey
+    # a camera without a site: API only, no frame kept, no organisation
+    assert (bare.org, bare.unit, bare.frame_jpeg, bare.frame_box) == (None, None, None, None)
+
+
+def test_each_organisation_sees_its_own_cameras_events(server: AppServer):
+    a, b = server.client("inspector"), server.client("inspector_b")
+    got_a, got_b = a.get("/app/api/events").json(), b.get("/app/api/events").json()
+    assert got_a["cameras"] is True and got_a["total"] == 3
+    assert [e["camera_id"] for e in got_a["items"]] == ["shop-a", "old-a", "dim-a"]  # newest first
+    assert [e["camera_id"] for e in got_b["items"]] == ["gate-b"] and got_b["total"] == 1
+    shop = got_a["items"][0]
+    assert shop["unit"] == "阳泉某化工厂" and shop["name_zh"] == "现场明火" and shop["severity"] == "critical"
+    assert shop["status"] == "closed" and shop["has_frame"] is True and shop["inspection_id"] is None
+    assert shop["started_at"].startswith("2026-11-30T08:00:0") and shop["alarm"] is True
+    assert a.get("/app/api/events?status=open").json()["total"] == 2  # the two written as opened
+    evidence = a.get(shop["evidence_url"])
+    assert evidence.status_code == 200 and evidence.headers["content-type"] == "image/jpeg"
+    assert Image.open(io.BytesIO(evidence.content)).size == (640, 480)
+    # another organisation's event is as missing as one that does not exist
+    gate = got_b["items"][0]
+    for path in (f"/app/api/events/{gate['id']}/evidence.jpg", "/app/api/events/nope/evidence.jpg"):
+        r = a.get(path)
+        assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
+    r = a.post(f"/app/api/events/{gate['id']}/inspection", json={})
+    assert r.status_code == 404
+    assert a.get("/app/api/events?status=later").status_code == 422
+
+
+def test_an_event_becomes_an_inspection_once_and_its_hazard_enters_the_ledger(server: AppServer):
+    c = server.client("inspector")
+    shop = shop_event(c)
+    r = c.post(f"/app/api/events/{shop['id']}/inspection", json={})
+    assert r.status_code == 201, r.text
+    insp = r.json()
+    assert insp["unit"]["name"] == "阳泉某化工厂" and insp["unit"]["address"] == "桃北路 1 号"
+    assert insp["scene"] == "industry"  # the workshop camera's scene implies an industrial inspection
+    (photo,) = insp["photos"]
+    assert (photo["width"], photo["height"]) == (640, 480) and photo["taken_at"]
+    (finding,) = photo["findings"]
+    assert finding["hazard_id"] == "FIRE-001" and finding["status"] == "pending"  # the inspector decides
+    # made again, by anyone of the organisation: the same inspection, still one photo
+    again = server.client("supervisor").post(f"/app/api/events/{shop['id']}/inspection", json={"scene": "gas"})
+    assert again.status_code == 200 and again.json()["id"] == insp["id"] and len(again.json()["photos"]) == 1
+    assert shop_event(c)["inspection_id"] == insp["id"]
+    decided = c.post(f"/app/api/findings/{finding['id']}/decision", json={"decision": "confirm"}).json()
+    item = c.get(f"/app/api/ledger/{decided['ledger_item_id']}").json()
+    assert item["unit"]["name"] == "阳泉某化工厂" and item["status"] == "open"
+
+
+def test_the_cameras_hazard_is_kept_when_the_photo_model_does_not_see_it(server: AppServer):
+    c = server.client("inspector")
+    dim = next(e for e in c.get("/app/api/events").json()["items"] if e["camera_id"] == "dim-a")
+    no_scene = c.post(f"/app/api/events/{dim['id']}/inspection", json={})
+    assert no_scene.status_code == 422 and "scene" in no_scene.json()["error"]["message"]
+    r = c.post(f"/app/api/events/{dim['id']}/inspection", json={"scene": "public_venue"})
+    assert r.status_code == 201, r.text
+    (finding,) = r.json()["photos"][0]["findings"]
+    assert finding["hazard_id"] == "FIRE-001" and finding["status"] == "pending"
+    assert finding["box"] == list(FIRE_BOX) and finding["confidence"] == 0.9
+
+
+def test_an_event_without_its_frame_cannot_become_an_inspection(server: AppServer):
+    c = server.client("inspector")
+    old = next(e for e in c.get("/app/api/events").json()["items"] if e["camera_id"] == "old-a")
+    assert old["has_frame"] is False
+    r = c.post(f"/app/api/events/{old['id']}/inspection", json={"scene": "industry"})
+    assert r.status_code == 409 and "frame" in r.json()["error"]["message"]
+    assert c.get(old["evidence_url"]).status_code == 200  # its evidence image is still there
+
+
+def test_without_a_cameras_database_the_list_says_so(tiny_model_dir: Path, tmp_path: Path):
+    with start_app_server(tiny_model_dir, tmp_path / "data") as s:
+        got = s.client("inspector").get("/app/api/events").json()
+    assert got == {"items": [], "total": 0, "cameras": False}
+
+
+def test_events_need_a_login(server: AppServer):
+    assert httpx.get(f"{server.base_url}/app/api/events").status_code == 401
+
+
+def test_a_site_names_an_organisation_and_a_unit():
+    base = {"id": "c", "url": "x.mp4"}
+    with pytest.raises(Exception, match=r"site\.unit"):
+        parse_cameras({"cameras": [{**base, "site": {"org": ORG_A}}]})
+    with pytest.raises(Exception, match=r"site\.org"):
+        parse_cameras({"cameras": [{**base, "site": {"org": "  ", "unit": "厂"}}]})
+    cams = parse_cameras({"cameras": [{**base, "site": {"org": f" {ORG_A} ", "unit": "厂"}}]})
+    assert cams.cameras[0].site is not None and cams.cameras[0].site.org == ORG_A
