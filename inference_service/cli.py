@@ -173,6 +173,12 @@ COMMANDS: list[Command] = [
         "inference_service.cctv.cli:run",
     ),
     Command(
+        "events",
+        "keep the CCTV events database in bounds: delete old events, or only their images",
+        "inference_service.cctv.events_cli:add_arguments",
+        "inference_service.cctv.events_cli:run",
+    ),
+    Command(
         "users",
         "manage the inspector app's users: add, list, passwd, disable, enable",
         "inference_service.accounts.cli:add_arguments",

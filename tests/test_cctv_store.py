@@ -177,3 +177,77 @@ def test_store_sink_keeps_events_while_the_database_is_locked(tmp_path: Path):
     sink.emit("closed", event(1, status="closed", ended_at=1050.0))
     assert sink.pending == 0
     assert [(e.id, e.status) for e in sink.store.list_events()] == [("ev2", "open"), ("ev1", "closed")]
+
+
+def test_a_closing_without_a_new_frame_keeps_the_frame_and_its_box(store: EventStore):
+    store.record(event(1, org="站", unit="厂", frame_jpeg=b"\xff\xd8frame", frame_box=(1.0, 2.0, 3.0, 4.0)),
+                 "opened", notify=False)  # fmt: skip
+    store.record(event(1, status="closed", org="站", unit="厂", ended_at=1020.0), "closed", notify=False)
+    got = store.get_event("ev1", with_evidence=True)
+    assert got is not None and got.frame_jpeg == b"\xff\xd8frame" and got.frame_box == (1.0, 2.0, 3.0, 4.0)
+    newer = event(1, status="closed", org="站", unit="厂", frame_jpeg=b"\xff\xd8new", frame_box=(5.0, 6.0, 7.0, 8.0))
+    store.record(newer, "closed", notify=False)
+    got = store.get_event("ev1", with_evidence=True)
+    assert got is not None and got.frame_jpeg == b"\xff\xd8new" and got.frame_box == (5.0, 6.0, 7.0, 8.0)
+    assert "frame_jpeg" not in got.public_dict() and "frame_box" not in got.public_dict()
+    assert got.public_dict()["org"] == "站" and [e.id for e in store.list_events(org="站")] == ["ev1"]
+
+
+def prune_fixture(store: EventStore) -> None:
+    """ev1 closed long ago (images), ev2 closed yesterday, ev3 still open since long ago; messages for each,
+    ev1's delivered long ago, ev2's delivered yesterday, ev3's never."""
+    day = 86_400.0
+    rows = [(1, "closed", 1000.0), (2, "closed", 100 * day - day), (3, "open", None)]
+    for i, status, ended in rows:
+        e = event(i, status=status, ended_at=ended, frame_jpeg=b"F" * 10 if i == 1 else None, frame_box=(0, 0, 1, 1))
+        store.record(e, "opened", notify=True)
+    for msg in store.due_messages(now=1e12):
+        if msg.event_id == "ev1":
+            store.mark_delivered(msg.id, 2000.0)
+        elif msg.event_id == "ev2":
+            store.mark_delivered(msg.id, 100 * day - day)
+
+
+def test_prune_deletes_old_closed_events_and_delivered_messages_only(store: EventStore):
+    prune_fixture(store)
+    cutoff = 50 * 86_400.0
+    assert store.prune(cutoff, dry_run=True) == (1, len(b"\xff\xd8jpeg1") + 10, 1)
+    assert store.count_events() == 3  # a dry run changes nothing
+    assert store.prune(cutoff) == (1, len(b"\xff\xd8jpeg1") + 10, 1)
+    assert sorted(e.id for e in store.list_events()) == ["ev2", "ev3"]  # ev3: open, however old
+    assert store.pending_messages() == 1  # ev3's undelivered message stays
+    assert store.prune(cutoff) == (0, 0, 0)
+
+
+def test_prune_images_only_keeps_the_events(store: EventStore):
+    prune_fixture(store)
+    assert store.prune(50 * 86_400.0, images_only=True) == (1, len(b"\xff\xd8jpeg1") + 10, 1)
+    got = store.get_event("ev1", with_evidence=True)
+    assert got is not None and got.evidence_jpeg is None and got.frame_jpeg is None and store.count_events() == 3
+    assert store.evidence("ev2") is not None
+    assert store.prune(50 * 86_400.0, images_only=True) == (0, 0, 0)  # nothing left to strip
+
+
+def test_events_prune_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    from inference_service.cli import main
+
+    db = tmp_path / "events.db"
+    s = EventStore(db)
+    s.record(event(1, status="closed", ended_at=1000.0), "closed", notify=False)
+    s.record(event(2), "opened", notify=False)
+    s.close()
+    assert main(["events", "prune", "--db", str(db), "--older-than-days", "30", "--dry-run"]) == 0
+    said = json.loads(capsys.readouterr().out)
+    assert said["events"] == 1 and said["action"] == "would delete" and said["dry_run"] is True
+    assert main(["events", "prune", "--db", str(db), "--older-than-days", "30"]) == 0
+    assert json.loads(capsys.readouterr().out)["action"] == "delete"
+    s = EventStore(db)
+    assert [e.id for e in s.list_events()] == ["ev2"]
+    s.close()
+    for bad in ("0", "-3", "soon", "inf"):
+        with pytest.raises(SystemExit) as exit_:
+            main(["events", "prune", "--db", str(db), "--older-than-days", bad])
+        assert exit_.value.code == 2
+        assert "days" in capsys.readouterr().err
+    assert main(["events", "prune", "--db", "postgresql://nobody@127.0.0.1:1/none", "--older-than-days", "1"]) == 2
+    assert "error:" in capsys.readouterr().err

@@ -321,6 +321,31 @@ class EventStore:
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM cctv_events")[0][0])
 
+    def prune(self, before: float, *, images_only: bool = False, dry_run: bool = False) -> tuple[int, int, int]:
+        """Keep the database in bounds: events closed before ``before`` (epoch seconds) deleted, or with
+        ``images_only`` kept without their JPEGs, and webhook messages delivered before it deleted. Open events and
+        undelivered messages are never touched. Returns (events deleted or stripped, bytes of JPEG freed,
+        messages deleted); ``dry_run`` only counts."""
+        where = "status = 'closed' AND ended_at < ?"
+        if images_only:
+            where += " AND (evidence_jpeg IS NOT NULL OR frame_jpeg IS NOT NULL)"
+        size = "COALESCE(LENGTH(evidence_jpeg), 0) + COALESCE(LENGTH(frame_jpeg), 0)"
+        delivered = "delivered_at IS NOT NULL AND delivered_at < ?"
+        with self._tx() as cur:
+            row = cur.execute(f"SELECT COUNT(*), COALESCE(SUM({size}), 0) FROM cctv_events WHERE {where}", [before])
+            counted = row.fetchone()
+            messages = cur.execute(f"SELECT COUNT(*) FROM cctv_outbox WHERE {delivered}", [before]).fetchone()
+            assert counted is not None and messages is not None
+            result = int(counted[0]), int(counted[1]), int(messages[0])
+            if dry_run:
+                return result
+            if images_only:
+                cur.execute(f"UPDATE cctv_events SET evidence_jpeg = NULL, frame_jpeg = NULL WHERE {where}", [before])
+            else:
+                cur.execute(f"DELETE FROM cctv_events WHERE {where}", [before])
+            cur.execute(f"DELETE FROM cctv_outbox WHERE {delivered}", [before])
+        return result
+
     # ---- outbox ---------------------------------------------------------------------------------
 
     def due_messages(self, now: float, limit: int = 50) -> list[OutboxItem]:
