@@ -57,10 +57,14 @@ def events_db(tmp_path_factory: pytest.TempPathFactory, detector: Detector, taxo
     store = EventStore(path)
     StreamScanner(parse_cameras(doc), detector, taxonomy, StoreSink(store)).run()
     # one event of org A's recorded without its frame (an earlier version), one whose frame shows nothing
-    store.record(event(7, camera_id="old-a", org=ORG_A, unit="旧厂", started_at=T0.timestamp() - 3600), "opened",
-                 notify=False)  # fmt: skip
+    # (their evidence images are photos, so that a browser shows them)
+    old = event(
+        7, camera_id="old-a", org=ORG_A, unit="旧厂", started_at=T0.timestamp() - 3600, evidence_jpeg=fire_photo(7)
+    )
+    store.record(old, "opened", notify=False)
     clean = replace(
         event(8, camera_id="dim-a", org=ORG_A, unit="暗处", scene=None, started_at=T0.timestamp() - 7200),
+        evidence_jpeg=clean_photo(seed=8),
         frame_jpeg=clean_photo(seed=9),
         frame_box=FIRE_BOX,
     )
@@ -134,8 +138,10 @@ def test_an_event_becomes_an_inspection_once_and_its_hazard_enters_the_ledger(se
     insp = r.json()
     assert insp["unit"]["name"] == "阳泉某化工厂" and insp["unit"]["address"] == "桃北路 1 号"
     assert insp["scene"] == "industry"  # the workshop camera's scene implies an industrial inspection
+    assert insp["camera_event_id"] == shop["id"]
     (photo,) = insp["photos"]
-    assert (photo["width"], photo["height"]) == (640, 480) and photo["taken_at"]
+    assert (photo["width"], photo["height"]) == (640, 480)
+    assert photo["taken_at"].startswith("2026-11-30T16:00:0") and photo["taken_at_source"] == "camera"  # UTC+8
     (finding,) = photo["findings"]
     assert finding["hazard_id"] == "FIRE-001" and finding["status"] == "pending"  # the inspector decides
     # made again, by anyone of the organisation: the same inspection, still one photo
@@ -172,6 +178,12 @@ def test_without_a_cameras_database_the_list_says_so(tiny_model_dir: Path, tmp_p
     with start_app_server(tiny_model_dir, tmp_path / "data") as s:
         got = s.client("inspector").get("/app/api/events").json()
     assert got == {"items": [], "total": 0, "cameras": False}
+
+
+def test_a_camera_events_client_id_cannot_be_taken_by_hand(server: AppServer):
+    body = {"unit": {"name": "某厂"}, "scene": "industry", "client_id": "cctv:someone-elses-event"}
+    r = server.client("inspector").post("/app/api/inspections", json=body)
+    assert r.status_code == 422 and "cctv:" in r.json()["error"]["message"]
 
 
 def test_events_need_a_login(server: AppServer):

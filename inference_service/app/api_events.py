@@ -18,6 +18,7 @@ from inference_service.app.api_auth import PHOTO_SCENE_OF, SCENE_IDS
 from inference_service.app.api_records import full_inspection, store_photo
 from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
+from inference_service.app.views import CAMERA_CLIENT_PREFIX
 from inference_service.cctv.store import EventStore, StoredEvent
 from inference_service.ledger import iso
 from inference_service.records import NewFinding
@@ -25,7 +26,6 @@ from inference_service.storage import MAX_OFFSET
 
 router = APIRouter(prefix="/app/api", tags=["app"])
 
-CLIENT_PREFIX = "cctv:"  # an event's inspection carries client_id "cctv:<event id>", its photo that key too
 # the inspection scene a camera's taxonomy scene implies (the inverse of the photo scene an inspection implies)
 INSPECTION_SCENE_OF = {photo: insp for insp, photo in PHOTO_SCENE_OF.items()} | {
     "elevator": "residential_ebike",
@@ -91,8 +91,8 @@ def list_events(
     if store is None:
         return s.CameraEventList(items=[], total=0, cameras=False)
     events = store.list_events(org=user.org_name, status=status, limit=limit, offset=offset)
-    made = ctx.records.inspections_by_client(user.org_id, [CLIENT_PREFIX + e.id for e in events])
-    items = [event_out(e, made.get(CLIENT_PREFIX + e.id)) for e in events]
+    made = ctx.records.inspections_by_client(user.org_id, [CAMERA_CLIENT_PREFIX + e.id for e in events])
+    items = [event_out(e, made.get(CAMERA_CLIENT_PREFIX + e.id)) for e in events]
     return s.CameraEventList(items=items, total=store.count_org_events(user.org_name, status), cameras=True)
 
 
@@ -121,7 +121,7 @@ def inspect_event(
     """An inspection of the camera's unit with the event's frame as its photo; the same one when made again (and
     its photo added then if the first try ended before it was)."""
     _, event = _event(request, user.org_name, event_id, frame=True)
-    key = CLIENT_PREFIX + event.id
+    key = CAMERA_CLIENT_PREFIX + event.id
     made = ctx.records.inspections_by_client(user.org_id, [key]).get(key)
     if event.frame_jpeg is None or event.frame_box is None:
         if made is not None:
@@ -151,8 +151,7 @@ def inspect_event(
     photo_scene = event.scene if event.scene in tax.scene_ids else None
     known = NewFinding(event.hazard_id, event.frame_box, None, round(event.peak_confidence, 4),
                        suspected=event.suspected, unconfirmed=event.unconfirmed)  # fmt: skip
-    _, created, _ = store_photo(
-        ctx, user, made, "inspection", key, event.frame_jpeg, gated, photo_scene, event.evidence_ts, known
-    )
+    _, created, _ = store_photo(ctx, user, made, "inspection", key, event.frame_jpeg, gated, photo_scene,
+                                event.evidence_ts, known, time_source="camera")  # fmt: skip
     out = full_inspection(ctx, user, made, tax)
     return out if created else JSONResponse(out.model_dump(mode="json"), status_code=200)

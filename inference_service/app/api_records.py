@@ -18,7 +18,7 @@ from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, GatedScanner, GatedScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.photo_time import TakenAtError, exif_taken_at, parse_taken_at, shown
-from inference_service.app.views import finding_out, inspection_out, photo_out
+from inference_service.app.views import CAMERA_CLIENT_PREFIX, finding_out, inspection_out, photo_out
 from inference_service.detections import box_iou
 from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks, render_evidence
 from inference_service.imaging import decode_for_display
@@ -124,10 +124,12 @@ def store_photo(
     scene: str | None = None,
     client_taken_at: float | None = None,
     known: NewFinding | None = None,
+    time_source: str = "client",
 ) -> tuple[dict[str, Any], bool, ScanResult | None]:
     """Score and keep a photo: bytes on disk by content address first, then its rows in one transaction.
 
     ``client_taken_at``: the upload form's ``taken_at`` (epoch seconds); the photo's EXIF time wins over it.
+    ``time_source``: what ``client_taken_at`` is (client: the upload form's; camera: a CCTV frame's time).
     ``known``: a hazard already found on the photo (a camera's event), kept as a finding unless the model finds
     the same hazard where it lies."""
     seen = ctx.records.photo_by_key(user.org_id, key)
@@ -138,6 +140,7 @@ def store_photo(
     scanner = gated.scanner
     card = scanner.detector.card
     taken_at, source = shown(exif_taken_at(data), client_taken_at, ctx.settings.deadline_utc_offset_hours)
+    source = time_source if source == "client" else source
     photo = NewPhoto(kind, key, sha, info["content_type"], len(data), info["width"], info["height"], taken_at,
                      card.model_id, card.version, info["warnings"], info["detections"], scene,
                      tuple(card.classes), source, client_taken_at)  # fmt: skip
@@ -169,6 +172,9 @@ def full_inspection(ctx: AppContext, user: User, inspection_id: str, taxonomy: T
 
 @router.post("/inspections", response_model=s.InspectionOut, status_code=201)
 def create_inspection(body: s.InspectionIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> Any:
+    if body.client_id and body.client_id.startswith(CAMERA_CLIENT_PREFIX):
+        en = f"client_id must not start with {CAMERA_CLIENT_PREFIX!r}: those name inspections made from camera events"
+        raise AppError(422, "validation_error", en, f"client_id 不能以 {CAMERA_CLIENT_PREFIX} 开头")
     if body.scene not in SCENE_IDS:
         raise AppError(422, "validation_error", f"unknown scene {body.scene!r}; see GET /app/api/taxonomy",
                        f"未知场景 {body.scene!r}")  # fmt: skip

@@ -179,7 +179,8 @@ class PhotoOut(BaseModel):
     height: int
     scene: str | None
     taken_at: str | None
-    taken_at_source: Literal["exif", "client"] | None = None  # the photo's EXIF time, or the upload form's
+    # the photo's EXIF time, the upload form's, or the CCTV frame's (a photo made from a camera event)
+    taken_at_source: Literal["exif", "client", "camera"] | None = None
     original_url: str
     evidence_url: str
     model: ModelRef
@@ -207,6 +208,7 @@ class InspectionOut(BaseModel):
     pending_count: int = Field(default=0, description="hazards found by the AI that await the inspector's decision")
     status: Literal["in_progress", "finished"] = "in_progress"
     finished_at: str | None = None
+    camera_event_id: str | None = Field(default=None, description="the CCTV event it was made from, if any")
     photos: list[PhotoOut] | None = None
 
 

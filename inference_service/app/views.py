@@ -14,6 +14,7 @@ from inference_service.ledger import STATUS_ZH, is_overdue, iso
 from inference_service.taxonomy import Taxonomy
 
 Row = Mapping[str, Any]
+CAMERA_CLIENT_PREFIX = "cctv:"  # the client_id of an inspection made from a CCTV event: "cctv:<event id>"
 SUSPECT_BELOW = 0.5  # a model finding under this confidence is shown as 疑似 (suspected)
 
 
@@ -84,6 +85,8 @@ def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] 
         accuracy = row["accuracy_m"]
         accuracy = accuracy if accuracy is None or math.isfinite(accuracy) else None
         loc = s.Location.model_construct(lat=row["lat"], lon=row["lon"], accuracy_m=accuracy)
+    client_id = row.get("client_id") or ""
+    camera_event = client_id.removeprefix(CAMERA_CLIENT_PREFIX) if client_id.startswith(CAMERA_CLIENT_PREFIX) else None
     return s.InspectionOut(
         id=row["id"],
         unit=s.Unit.model_construct(
@@ -98,6 +101,7 @@ def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] 
         pending_count=int(row["pending_count"]),
         status="finished" if row["finished_at"] is not None else "in_progress",
         finished_at=iso(row["finished_at"]),
+        camera_event_id=camera_event,
         photos=photos,
     )
 
