@@ -151,6 +151,8 @@ def test_an_event_becomes_an_inspection_once_and_its_hazard_enters_the_ledger(se
     decided = c.post(f"/app/api/findings/{finding['id']}/decision", json={"decision": "confirm"}).json()
     item = c.get(f"/app/api/ledger/{decided['ledger_item_id']}").json()
     assert item["unit"]["name"] == "阳泉某化工厂" and item["status"] == "open"
+    record = c.get(f"/app/inspections/{insp['id']}/record").text  # the printed record says where it came from
+    assert f"监控告警（事件 {shop['id']}）" in record and "，监控画面 2026-11-30 16:00" in record
 
 
 def test_the_cameras_hazard_is_kept_when_the_photo_model_does_not_see_it(server: AppServer):

@@ -14,7 +14,7 @@ from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, TaxonomyDep, UserDep
 from inference_service.app.documents import TITLES, DocHazard, DocInspection, DocPhoto, Kind, render, to_pdf
 from inference_service.app.errors import not_found
-from inference_service.app.views import content_disposition, finding_out, hazard_fields
+from inference_service.app.views import camera_event_of, content_disposition, finding_out, hazard_fields
 from inference_service.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/app", tags=["app documents"])
@@ -75,6 +75,7 @@ def build(ctx: AppContext, user: User, inspection_id: str, taxonomy: Taxonomy, k
                 p["taken_at"],
                 f"{p['model_id']} {p['model_version']}",
                 hazards,
+                from_camera=p["taken_at_source"] == "camera",
             )
         )
     names = {u.id: u.display_name for u in ctx.accounts.list_users(user.org_id)}
@@ -90,6 +91,7 @@ def build(ctx: AppContext, user: User, inspection_id: str, taxonomy: Taxonomy, k
         created_at=_local(row["created_at"], off) or "",
         location=loc,
         photos=doc_photos,
+        camera_event=camera_event_of(row),
         back_url=f"/app/#/inspection/{inspection_id}",
         pdf_url=f"/app/inspections/{inspection_id}/{kind}.pdf",
     )

@@ -52,6 +52,7 @@ class DocPhoto:
     taken_at: str | None
     model: str
     hazards: Sequence[DocHazard]
+    from_camera: bool = False  # a CCTV frame: taken_at is the camera's time
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,7 @@ class DocInspection:
     created_at: str  # local date-time text
     location: str | None
     photos: Sequence[DocPhoto] = field(default_factory=tuple)
+    camera_event: str | None = None  # made from this CCTV event
     back_url: str = ""  # the inspection in the app (the screen's 返回)
     pdf_url: str = ""  # the same document as PDF (the screen's 打印 / PDF)
 
@@ -123,6 +125,8 @@ def _head(doc: DocInspection) -> str:
     ]
     if doc.location:
         rows.append(("检查位置", doc.location))
+    if doc.camera_event:
+        rows.append(("发现方式", f"监控告警（事件 {doc.camera_event}）"))
     return "<table>" + "".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"
 
 
@@ -188,7 +192,7 @@ def _photo_page(p: DocPhoto, kind: Kind) -> str:
             f"<h2>隐患 {i}</h2><table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
         )
     body = "".join(items) or "<p>此照片未发现隐患。</p>"
-    taken = f"，拍摄 {p.taken_at.replace('T', ' ')[:16]}" if p.taken_at else ""
+    taken = f"，{'监控画面' if p.from_camera else '拍摄'} {p.taken_at.replace('T', ' ')[:16]}" if p.taken_at else ""
     return (
         f'<section class="page"><h2>照片 {p.index}</h2>'
         f'<img class="photo" src="{src}" alt="照片 {p.index}">'

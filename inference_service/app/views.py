@@ -85,8 +85,6 @@ def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] 
         accuracy = row["accuracy_m"]
         accuracy = accuracy if accuracy is None or math.isfinite(accuracy) else None
         loc = s.Location.model_construct(lat=row["lat"], lon=row["lon"], accuracy_m=accuracy)
-    client_id = row.get("client_id") or ""
-    camera_event = client_id.removeprefix(CAMERA_CLIENT_PREFIX) if client_id.startswith(CAMERA_CLIENT_PREFIX) else None
     return s.InspectionOut(
         id=row["id"],
         unit=s.Unit.model_construct(
@@ -101,9 +99,15 @@ def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] 
         pending_count=int(row["pending_count"]),
         status="finished" if row["finished_at"] is not None else "in_progress",
         finished_at=iso(row["finished_at"]),
-        camera_event_id=camera_event,
+        camera_event_id=camera_event_of(row),
         photos=photos,
     )
+
+
+def camera_event_of(inspection: Row) -> str | None:
+    """The id of the CCTV event an inspection was made from (None: made by hand)."""
+    client_id = inspection.get("client_id") or ""
+    return client_id.removeprefix(CAMERA_CLIENT_PREFIX) if client_id.startswith(CAMERA_CLIENT_PREFIX) else None
 
 
 def ledger_out(row: Row, taxonomy: Taxonomy, now: float | None = None, finding: Row | None = None) -> s.LedgerItemOut:

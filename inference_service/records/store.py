@@ -59,7 +59,8 @@ class NewPhoto:
     detections: list[dict[str, Any]]
     scene: str | None = None  # the taxonomy scene id the hazard rules ran with
     model_classes: tuple[str, ...] = ()  # the classes of the model that scored it (kept once per version)
-    taken_at_source: str | None = None  # where taken_at came from: exif | client (the upload form's taken_at)
+    # where taken_at came from: exif | client (the upload form's taken_at) | camera (a CCTV frame's time)
+    taken_at_source: str | None = None
     client_taken_at: float | None = None  # the upload form's taken_at, epoch seconds (kept even when EXIF wins)
 
 
