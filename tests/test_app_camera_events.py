@@ -159,7 +159,9 @@ def test_the_cameras_hazard_is_kept_when_the_photo_model_does_not_see_it(server:
     c = server.client("inspector")
     dim = next(e for e in c.get("/app/api/events").json()["items"] if e["camera_id"] == "dim-a")
     no_scene = c.post(f"/app/api/events/{dim['id']}/inspection", json={})
-    assert no_scene.status_code == 422 and "scene" in no_scene.json()["error"]["message"]
+    assert no_scene.status_code == 422 and no_scene.json()["error"]["code"] == "scene_required"
+    unknown = c.post(f"/app/api/events/{dim['id']}/inspection", json={"scene": "moon_base"})
+    assert unknown.status_code == 422 and "moon_base" in unknown.json()["error"]["message"]
     r = c.post(f"/app/api/events/{dim['id']}/inspection", json={"scene": "public_venue"})
     assert r.status_code == 201, r.text
     (finding,) = r.json()["photos"][0]["findings"]

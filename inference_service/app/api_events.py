@@ -132,9 +132,12 @@ def inspect_event(
             "该事件未保存原始画面，无法转为检查；可查看其证据图片",
         )
     if made is None:
+        if body.scene is not None and body.scene not in SCENE_IDS:
+            raise AppError(422, "validation_error", f"unknown scene {body.scene!r}; see GET /app/api/taxonomy",
+                           f"未知场景 {body.scene!r}")  # fmt: skip
         scene = body.scene or INSPECTION_SCENE_OF.get(event.scene or "")
-        if scene is None or scene not in SCENE_IDS:
-            raise AppError(422, "validation_error",
+        if scene is None:
+            raise AppError(422, "scene_required",
                            f"choose the inspection's scene (one of {sorted(SCENE_IDS)}): the camera's scene "
                            f"{event.scene!r} implies none", "请选择检查场景")  # fmt: skip
         row, _ = ctx.records.create_inspection(
