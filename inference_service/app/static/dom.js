@@ -49,10 +49,11 @@ export function toast(msg) {
   clearTimeout(toastTimer);
   toastTimer = setTimeout(() => el.classList.remove('show'), 3500);
 }
-/** A sheet in the app's style (a modal <dialog>): the answer's value, or null when dismissed (``close``). */
-export function ask(title, text, actions, close = t('cancel')) {
+/** A sheet in the app's style (a modal <dialog>): the answer's value, or null when dismissed (``close``); ``cls``
+ * 'pick' lays many answers out in two columns, ``close`` below them. */
+export function ask(title, text, actions, close = t('cancel'), cls = '') {
   return new Promise((done) => {
-    const dlg = h('dialog', { class: 'sheet ask', 'aria-labelledby': 'ask-title', 'data-ask': '' });
+    const dlg = h('dialog', { class: `sheet ask ${cls}`, 'aria-labelledby': 'ask-title', 'data-ask': '' });
     const end = (v) => { dlg.returnValue = v; dlg.close(); };
     dlg.addEventListener('close', () => { dlg.remove(); done(dlg.returnValue || null); });
     dlg.addEventListener('click', (e) => { if (e.target === dlg) end(''); });  // a tap on the backdrop

@@ -25,7 +25,7 @@ export const STR = {
     camera: '拍照', gallery: '相册选图', queue: '待上传', q_wait: '等待网络…', q_busy: '服务器繁忙，稍后自动重试…', q_prep: '压缩中…',
     q_up: '上传中 {0}%', q_proc: 'AI 识别中…', q_fail: '上传失败：{0}', retry: '重试', discard: '放弃',
     discard_q: '放弃这张照片？它还没有上传。', q_safe: '照片已保存在本机，联网后自动上传，不会重复。', offline: '离线', q_badge: '{0}待传', q_photos: '{0} 张照片', q_insps: '{0} 项检查', q_decs: '{0} 项确认', q_and: '、', pending_n: '{0} 张待传',
-    found: '发现 {0} 处隐患', found0: '未识别到隐患', model: '模型', taken: '拍摄于 {0}', taken_client: '（文件时间）', confirm: '确认', reject: '误报',
+    found: '发现 {0} 处隐患', found0: '未识别到隐患', model: '模型', taken: '拍摄于 {0}', taken_client: '（文件时间）', taken_camera: '（监控画面）', confirm: '确认', reject: '误报',
     adjust: '调整框', adjust_hint: '拖动圆点调整隐患范围，或在照片上重新框选', save_confirm: '保存并确认', cancel: '取消', add_missed: '补录隐患', draw_hint: '在照片上拖动，框出隐患位置',
     pick_hazard: '隐患类型', search: '搜索隐患', not_detectable: '模型暂不识别', note: '备注', save: '保存',
     st_pending: '待确认', st_confirmed: '已确认', st_rejected: '误报', conf: '置信度', by_inspector: '检查员补录',
@@ -74,6 +74,11 @@ export const STR = {
     void_r_mistake: '误拍', void_r_dup: '重复', void_r_blur: '模糊看不清', void_r_other: '其他',
     void_other_ph: '请写明原因', void_need: '请选择作废原因', void_need_text: '请写明作废原因',
     void_offline: '作废照片需要联网，请联网后再试。', void_done: '照片已作废', void_retake: '作废这张照片',
+    ev_title: '监控告警', ev_line: '监控告警 {0} 条', ev_line_open: '监控告警 {0} 条，{1} 条进行中',
+    ev_hint: '摄像头发现的隐患。转为检查后，AI 识别的隐患仍需您确认才记入台账。', ev_open: '进行中', ev_closed: '已结束',
+    ev_unconf: '待确认', ev_camera: '摄像头 {0}', ev_alt: '监控画面：{0}', ev_inspect: '转为检查', ev_view: '查看检查',
+    ev_no_frame: '未保存原始画面，无法转为检查', ev_scene: '选择检查场景', ev_scene_why: '无法从摄像头判断检查场景，请选择：',
+    ev_none: '暂无监控告警', ev_none_f: '没有符合条件的告警', ev_no_cams: '未接入监控摄像头',
   },
   en: {
     add_note: 'Add a note', edit_note: 'Edit note', note_ph: 'e.g. 2nd floor, east stairwell',
@@ -105,7 +110,7 @@ export const STR = {
     retry: 'Retry', discard: 'Discard', discard_q: 'Discard this photo? It has not been uploaded.',
     q_safe: 'Saved on this phone; uploads by itself when online, never twice.', offline: 'Offline',
     q_badge: '{0} queued', q_photos: '{0} photo(s)', q_insps: '{0} inspection(s)', q_decs: '{0} decision(s)', q_and: ', ', pending_n: '{0} queued', found: '{0} hazard(s) found', found0: 'No hazard found',
-    model: 'Model', taken: 'Taken {0}', taken_client: ' (file time)', confirm: 'Confirm', reject: 'False alarm', adjust: 'Adjust box', adjust_hint: 'Drag the dots to fit the hazard, or draw the box again on the photo', save_confirm: 'Save & confirm',
+    model: 'Model', taken: 'Taken {0}', taken_client: ' (file time)', taken_camera: ' (camera frame)', confirm: 'Confirm', reject: 'False alarm', adjust: 'Adjust box', adjust_hint: 'Drag the dots to fit the hazard, or draw the box again on the photo', save_confirm: 'Save & confirm',
     cancel: 'Cancel', add_missed: 'Add missed hazard', draw_hint: 'Drag on the photo to box the hazard',
     pick_hazard: 'Hazard', search: 'Search hazards', not_detectable: 'not detected by the model yet', note: 'Note',
     save: 'Save', st_pending: 'To review', st_confirmed: 'Confirmed', st_rejected: 'False alarm', conf: 'Confidence',
@@ -175,6 +180,13 @@ export const STR = {
     void_r_other: 'Other', void_other_ph: 'Say why', void_need: 'Choose a reason', void_need_text: 'Say why',
     void_offline: 'Voiding a photo needs the network. Try again once online.', void_done: 'Photo voided',
     void_retake: 'Void this photo',
+    ev_title: 'Camera alerts', ev_line: '{0} camera alert(s)', ev_line_open: '{0} camera alert(s), {1} ongoing',
+    ev_hint: 'Hazards the cameras saw. Made into an inspection, the AI’s finding still needs your confirmation before'
+      + ' it enters the ledger.', ev_open: 'Ongoing', ev_closed: 'Ended', ev_unconf: 'Unconfirmed',
+    ev_camera: 'Camera {0}', ev_alt: 'Camera frame: {0}', ev_inspect: 'Make inspection', ev_view: 'View inspection',
+    ev_no_frame: 'Saved without its original frame: it cannot become an inspection',
+    ev_scene: 'Choose the inspection scene', ev_scene_why: 'The camera does not say which scene this is:',
+    ev_none: 'No camera alerts yet', ev_none_f: 'No alerts match', ev_no_cams: 'No cameras are connected',
   },
 };
 export const t = (k, ...a) => {

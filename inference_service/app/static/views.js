@@ -5,6 +5,7 @@ import { fmtTime, h, icon, put, toast, uuid } from './dom.js';
 import { go, route } from './app.js';
 import { notify, pump, queued, queueInspection } from './queue.js';
 import { LS, st } from './state.js';
+import { eventsLine } from './events.js';
 
 export function viewLogin() {
   const back = JSON.parse(sessionStorage.getItem('hazardscan.back') || 'null');
@@ -105,7 +106,8 @@ export async function viewList() {
     if (navigator.onLine) setTimeout(again, 5000);
   }
   list.style.marginTop = '12px';
-  return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')), list, more);
+  return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')),
+    eventsLine(), list, more);
 }
 
 /* The 新建检查 form's draft (this tab, this user): kept while the inspector looks elsewhere, and with it the
