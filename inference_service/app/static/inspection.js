@@ -578,7 +578,8 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
           photo.scene ? h('span', { class: 'pill', 'data-scene': photo.scene }, photoSceneName(photo.scene)) : null),
         h('span', { class: 'muted small' },
           photo.taken_at ? h('span', { 'data-taken': photo.taken_at, 'data-taken-source': photo.taken_at_source || '' },
-            t('taken', photo.taken_at.replace('T', ' ')), photo.taken_at_source === 'client' ? t('taken_client') : '',
+            t('taken', photo.taken_at.replace('T', ' ')), photo.taken_at_source === 'client' ? t('taken_client')
+              : photo.taken_at_source === 'camera' ? t('taken_camera') : '',
             ' · ') : null,
           `${t('model')} ${photo.model?.version || photo.model?.id || t('model_na')}`)),
       ui.mode === 'add' ? addForm() : h('div', { class: 'btns' },
