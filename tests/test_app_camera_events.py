@@ -120,6 +120,9 @@ def test_each_organisation_sees_its_own_cameras_events(server: AppServer):
     evidence = a.get(shop["evidence_url"])
     assert evidence.status_code == 200 and evidence.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(evidence.content)).size == (640, 480)
+    thumb = a.get(shop["evidence_url"], params={"max_side": 160})
+    assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).size == (160, 120)
+    assert a.get(shop["evidence_url"], params={"max_side": 8}).status_code == 422
     # another organisation's event is as missing as one that does not exist
     gate = got_b["items"][0]
     for path in (f"/app/api/events/{gate['id']}/evidence.jpg", "/app/api/events/nope/evidence.jpg"):

@@ -15,11 +15,13 @@ from fastapi.responses import JSONResponse
 
 from inference_service.app import schemas as s
 from inference_service.app.api_auth import PHOTO_SCENE_OF, SCENE_IDS
-from inference_service.app.api_records import full_inspection, store_photo
+from inference_service.app.api_records import MaxSide, full_inspection, store_photo
 from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.views import CAMERA_CLIENT_PREFIX
 from inference_service.cctv.store import EventStore, StoredEvent
+from inference_service.evidence import render_evidence
+from inference_service.imaging import decode_for_display
 from inference_service.ledger import iso
 from inference_service.records import NewFinding
 from inference_service.storage import MAX_OFFSET
@@ -99,12 +101,15 @@ def list_events(
 @router.get(
     "/events/{event_id}/evidence.jpg", response_class=Response, responses={200: {"content": {"image/jpeg": {}}}}
 )
-def event_evidence(event_id: str, request: Request, user: UserDep) -> Response:
-    """The event's evidence image: its best frame with the hazard's box drawn."""
+def event_evidence(event_id: str, request: Request, user: UserDep, ctx: CtxDep, max_side: MaxSide = None) -> Response:
+    """The event's evidence image: its best frame with the hazard's box drawn (at most ``max_side`` pixels)."""
     store, _ = _event(request, user.org_name, event_id)
     jpeg = store.evidence(event_id)
     if jpeg is None:
         raise not_found("evidence image", "证据图片")
+    if max_side is not None:  # a thumbnail: decoded at a reduced scale where JPEG allows, then shrunk
+        image = decode_for_display(jpeg, max_side, max_pixels=ctx.settings.max_pixels)
+        jpeg = render_evidence(image, [], max_side=max_side, quality=ctx.settings.evidence_quality)
     return Response(jpeg, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"})
 
 

@@ -50,7 +50,7 @@ function eventCard(e) {
   const open = e.status === 'open';
   return h('article', { class: `card bl-${e.severity}`, 'data-event': e.id, 'data-camera': e.camera_id,
     'data-status': e.status },
-  h('div', { class: 'ev' }, pic(e.evidence_url, e.evidence_url, t('ev_alt', name),
+  h('div', { class: 'ev' }, pic(`${e.evidence_url}?max_side=240`, e.evidence_url, t('ev_alt', name),
     { width: 120, height: 90, 'data-evidence': '' }),
   h('div', { class: 'ev-info' },
     h('div', { class: 'row' }, h('h3', {}, name), sevBadge(e.severity)),
