@@ -11,6 +11,7 @@ from typing import Any
 
 from app_fixtures import AppServer
 from browser_helpers import expect, login
+from test_app_inspection_flow import pending_inspection
 from test_app_ux_fixes import shot
 
 WIDE = {"width": 390, "height": 844}
@@ -42,5 +43,56 @@ def test_every_ledger_status_chip_is_on_screen(app_server: AppServer, phone: Any
             assert chips.evaluate(CHIPS_IN_VIEW) == [], (size, lang)
             assert chips.evaluate("(g) => g.scrollWidth <= g.clientWidth"), (size, lang)
             shot(page, f"m14-ledger-chips-{size['width']}-{lang}")
+        page.click("#lang")
+        assert page.errors == []
+
+
+LABELS_OUTSIDE = """(photo) => {
+  const p = photo.getBoundingClientRect();
+  return [...photo.querySelectorAll('.box span')].filter((s) => {
+    const r = s.getBoundingClientRect();
+    return r.left < p.left - 0.5 || r.right > p.right + 0.5 || r.top < p.top - 0.5 || r.bottom > p.bottom + 0.5;
+  }).map((s) => s.textContent);
+}"""
+
+
+def edge_boxes_inspection(app_server: AppServer, unit: str, seed: int) -> str:
+    """An inspection whose photo has, besides the AI's fire, hazards with long names boxed at its edges."""
+    c = app_server.client("inspector")
+    iid = pending_inspection(app_server, unit, seed)
+    (photo,) = c.get(f"/app/api/inspections/{iid}").json()["photos"]
+    w, h = photo["width"], photo["height"]
+    for hazard, box in (
+        ("HOT-002", [w * 0.88, h * 0.01, w * 0.99, h * 0.99]),  # tall, at the right and top and bottom edges
+        ("EBIKE-002", [w * 0.02, h * 0.9, w * 0.1, h * 0.995]),  # at the bottom left corner
+        ("FIRE-004", [w * 0.4, h * 0.4, w * 0.48, h * 0.5]),  # narrow, just left of the middle
+        ("HOT-001", [w * 0.52, h * 0.03, w * 0.6, h * 0.12]),  # near the top, just right of the middle
+    ):
+        r = c.post(f"/app/api/photos/{photo['id']}/findings", json={"hazard_id": hazard, "box": box})
+        r.raise_for_status()
+    return iid
+
+
+def test_box_labels_stay_inside_the_photo(app_server: AppServer, phone: Any) -> None:
+    """m11: the labels of boxes at the photo's edges, with long English names, stay inside the photo (flipped to
+    the side with room, cut short with …); the whole name is the label's title."""
+    iid = edge_boxes_inspection(app_server, "框标签测试单位", 61)
+    for size in (WIDE, NARROW):
+        page = phone(viewport=size)
+        login(page, app_server, "inspector")
+        page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+        photo = page.locator(".photo").first
+        expect(photo.locator(".box span")).to_have_count(5)
+        for lang in ("zh", "en"):
+            if lang == "en":
+                page.click("#lang")
+                expect(photo.locator(".box span").first).not_to_contain_text("现场")
+            page.wait_for_function("() => [...document.querySelectorAll('.photo img')].every((i) => i.complete)")
+            assert photo.evaluate(LABELS_OUTSIDE) == [], (size, lang)
+            labels = photo.locator(".box span")
+            for i in range(labels.count()):
+                assert labels.nth(i).get_attribute("title") == labels.nth(i).text_content()
+            photo.scroll_into_view_if_needed()
+            shot(page, f"m11-box-labels-{size['width']}-{lang}")
         page.click("#lang")
         assert page.errors == []

@@ -355,9 +355,17 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
     const li = f.status === 'confirmed' && items[f.ledger_item_id];
     const locked = li && li.status !== 'open';  // in rectification: the server refuses another decision
       const mark = doubt ? `${t(f.suspected ? 'suspected' : 'unconfirmed')} ` : '';
+      const [x0, y0, x1, y1] = f.box;
+      // the label inside the photo: above the box, else below it, else inside its top; on the side with more
+      // room, cut short with … (the whole name in its title)
+      const lh = (24 * W) / H / (frame.clientWidth || 320);
+      const y = y0 / H >= lh ? '' : y1 / H <= 1 - lh ? ' low-y' : ' in-y';
+      const right = x0 + x1 > W;
+      const label = `${mark}${hzName(f)}${f.confidence != null ? ` ${pct(f.confidence)}` : ''}`;
       const el = h('div', { class: `box b-${f.severity}${f.status === 'rejected' ? ' rejected' : ''}${
-        doubt ? ' doubt' : ''}${f.box[1] / H < 0.06 ? ' low-y' : ''}${f.box[0] / W > 0.5 ? ' right-x' : ''}`,
-      'data-box': f.id }, h('span', {}, `${mark}${hzName(f)}${f.confidence != null ? ` ${pct(f.confidence)}` : ''}`));
+        doubt ? ' doubt' : ''}${y}${right ? ' right-x' : ''}`, 'data-box': f.id },
+      h('span', { title: label, style: { maxWidth: `${(100 * (right ? x1 : W - x0)) / Math.max(x1 - x0, 1)}%` } },
+        label));
       place(el, f.box);
       kids.push(el);
     }
