@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from app_fixtures import AppServer
-from browser_helpers import expect, login
+from browser_helpers import expect, login, wait_until
 from test_app_inspection_flow import pending_inspection
-from test_app_ux_fixes import shot
+from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, shot
 
 WIDE = {"width": 390, "height": 844}
 NARROW = {"width": 360, "height": 640}
@@ -96,3 +96,50 @@ def test_box_labels_stay_inside_the_photo(app_server: AppServer, phone: Any) -> 
             shot(page, f"m11-box-labels-{size['width']}-{lang}")
         page.click("#lang")
         assert page.errors == []
+
+
+def test_assign_says_what_changed_and_the_card_shows_it(app_server: AppServer, phone: Any) -> None:
+    """m6: 指派 / 调整期限 → 保存 waits (保存中…, disabled) while the request runs, then toasts what changed
+    (指派给 张检查，整改期限 <date>) and the card shows the assignee and the new deadline; a refusal (someone changed
+    the item meanwhile) is said in words on the card, which shows the item as it is now."""
+    unit = "指派反馈测试单位"
+    item = ledger_item(app_server, unit, 62)
+    page = phone(viewport=WIDE)
+    ledger_of(page, app_server, "supervisor", unit)
+    page.locator("details.card > summary").first.click()  # fold 筛选 away
+    card = ledger_card(page, item)
+    card.locator("details.assign > summary").click()
+    card.locator("select[name=assigned_to]").select_option(label="张检查")
+    card.locator("input[name=deadline]").fill("2030-03-15")
+    held: list[Any] = []
+    page.route("**/assign", lambda route: held.append(route))
+    card.locator("[data-act=assign]").click()
+    wait_until(page, lambda: held, what="the assign request")
+    btn = card.locator("[data-act=assign]")
+    expect(btn).to_be_disabled()
+    expect(btn).to_have_attribute("aria-busy", "true")
+    expect(btn).to_have_text("保存中…")
+    shot(page, "m6-assign-saving")
+    held[0].continue_()
+    due = page.evaluate("() => new Date('2030-03-15T12:00:00+08:00').toLocaleDateString('zh-CN')")
+    expect(page.locator("#toast")).to_have_text(f"已保存：指派给 张检查，整改期限 {due}")
+    expect(card.locator("[data-assignee]")).to_have_text("指派给 张检查")
+    expect(card).to_contain_text(f"整改期限 {due}")
+    expect(card.locator("details.assign")).not_to_have_attribute("open", "")
+    page.wait_for_timeout(300)  # the toast fades in
+    shot(page, "m6-assign-saved")
+    page.unroute("**/assign")
+
+    now = app_server.client("supervisor").get(f"/app/api/ledger/{item['id']}").json()
+    r = app_server.client("supervisor").post(
+        f"/app/api/ledger/{item['id']}/assign", json={"version": now["version"], "responsible_person": "王五"}
+    )
+    r.raise_for_status()
+    card.locator("details.assign > summary").click()
+    card.locator("input[name=deadline]").fill("2030-04-01")
+    card.locator("[data-act=assign]").click()
+    expect(card.locator(".err")).to_have_text("该条目已被他人更新，请刷新后重试")
+    expect(card).to_contain_text("责任人: 王五")
+    card.scroll_into_view_if_needed()
+    shot(page, "m6-assign-conflict")
+    assert page.errors == []

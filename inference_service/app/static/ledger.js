@@ -3,6 +3,7 @@ import { api, hzName, sevBadge, sevName } from './api.js';
 import { en, t } from './i18n.js';
 import { enqueue, queueCard, uploadHooks } from './queue.js';
 import { fmtDate, fmtTime, h, icon, put, s, toast } from './dom.js';
+import { busy } from './inspection.js';
 import { st } from './state.js';
 
 export const STATUSES = ['open', 'in_progress', 'pending_review', 'closed'];
@@ -86,23 +87,32 @@ export async function viewLedger() {
 
 export let peoplePromise = null;  // the organisation's users for 指派 (listed to supervisors and admins)
 export const people = () => (peoplePromise ||= api('GET', '/app/api/users').then((r) => r.items).catch(() => []));
-/** 指派 / 调整期限 (supervisor): responsible person, assignee, deadline, note. */
-export function assignForm(it, done, err) {
+/** 指派 / 调整期限 (supervisor): responsible person, assignee, deadline, note; 保存 waits for the answer, then
+ * says what changed; ``fail`` shows a refusal. */
+export function assignForm(it, done, fail) {
   const id = (k) => `${k}-${it.id}`;
   const who = h('select', { id: id('as'), name: 'assigned_to' }, h('option', { value: '' }, '—'));
   people().then((us) => {
     for (const u of us) who.append(h('option', { value: u.id, selected: u.id === it.assigned_to }, u.display_name || u.username));
     who.parentElement.hidden = !us.length;
   });
+  const btn = h('button', { class: 'btn', type: 'submit', 'data-act': 'assign' }, t('save'));
   const form = h('form', { onsubmit: async (e) => {
     e.preventDefault();
-    err.textContent = '';
     const el = form.elements;
     const body = { version: it.version, note: el.note.value.trim() };
     if (el.responsible.value.trim()) body.responsible_person = el.responsible.value.trim();
     if (el.deadline.value) body.deadline = el.deadline.value;
     if (who.value) body.assigned_to = who.value;
-    try { done(await api('POST', `/app/api/ledger/${it.id}/assign`, body)); } catch (ex) { err.textContent = ex.message; }
+    try {
+      const n = await busy(e.submitter || btn, () => api('POST', `/app/api/ledger/${it.id}/assign`, body));
+      const said = [];
+      if (n.assigned_to && n.assigned_to !== it.assigned_to) said.push(t('assigned_to', who.selectedOptions[0].text));
+      if (n.deadline !== it.deadline) said.push(`${t('deadline')} ${fmtDate(n.deadline)}`);
+      if (n.responsible_person !== it.responsible_person) said.push(`${t('responsible')}: ${n.responsible_person}`);
+      toast(said.length ? t('saved_what', said.join(en() ? '; ' : '，')) : t('saved'));
+      done(n);
+    } catch (ex) { fail(ex); }
   } },
   h('label', { for: id('ar') }, t('responsible')),
   h('input', { id: id('ar'), name: 'responsible', value: it.responsible_person || '', maxLength: 100 }),
@@ -111,7 +121,7 @@ export function assignForm(it, done, err) {
   h('input', { id: id('ad'), name: 'deadline', type: 'date', value: (it.deadline || '').slice(0, 10) }),
   h('label', { for: id('an') }, t('note'), ' ', h('span', { class: 'hint' }, `(${t('optional')})`)),
   h('input', { id: id('an'), name: 'note', maxLength: 2000 }),
-  h('div', { class: 'btns' }, h('button', { class: 'btn', type: 'submit', 'data-act': 'assign' }, t('save'))));
+  h('div', { class: 'btns' }, btn));
   return h('details', { class: 'small assign' }, h('summary', {}, t('assign')), form);
 }
 /** Local calendar days from today to the day of ``iso``: 0 today, 1 tomorrow, -1 yesterday. */
@@ -159,6 +169,16 @@ export function ledgerCard(it) {
     'data-status': it.status, 'data-finding': it.finding_id, 'data-recheck': it.ai_recheck || null });
   const boss = st.user.role === 'supervisor' || st.user.role === 'admin';
   const err = h('p', { class: 'err', role: 'alert' });
+  async function fail(ex) {
+    err.textContent = ex.message;
+    if (ex.status === 409) {  // someone else moved it: show the item as it is now
+      try {
+        const c = ledgerCard(await api('GET', `/app/api/ledger/${it.id}`));
+        c.querySelector('.err').textContent = ex.message;
+        card.replaceWith(c);
+      } catch { /* keep the message */ }
+    }
+  }
   async function move(to, extra = {}) {
     err.textContent = '';
     try {
@@ -166,16 +186,7 @@ export function ledgerCard(it) {
       if (shownStatus && n.status !== shownStatus) {
         card.remove(); toast(t('left_list', t(`s_${n.status}`)));
       } else card.replaceWith(ledgerCard(n));
-    } catch (ex) {
-      err.textContent = ex.message;
-      if (ex.status === 409) {  // someone else moved it: show the item as it is now
-        try {
-          const c = ledgerCard(await api('GET', `/app/api/ledger/${it.id}`));
-          c.querySelector('.err').textContent = ex.message;
-          card.replaceWith(c);
-        } catch { /* keep the message */ }
-      }
-    }
+    } catch (ex) { await fail(ex); }
   }
   const days = calendarDays(it.deadline);
   // 退回整改: the last change of status went 待复查 -> 整改中; the re-check of the refused photo no longer counts
@@ -225,7 +236,17 @@ export function ledgerCard(it) {
       h('div', { class: 'btns' }, upload('reupload_fix', it.ai_recheck === 'failed' ? 'primary' : 'ghost')));
   }
   const q = queueCard('rect', it.id);
-  const assign = boss && it.status !== 'closed' ? assignForm(it, (n) => card.replaceWith(ledgerCard(n)), err) : null;
+  const assign = boss && it.status !== 'closed' ? assignForm(it, (n) => card.replaceWith(ledgerCard(n)), (ex) => {
+    err.textContent = ''; fail(ex);
+  }) : null;
+  // 指派给: the assignee's name (supervisors have the users; an inspector knows only their own)
+  const asg = it.assigned_to ? h('span', { class: 'pill', 'data-assignee': '', hidden: true }) : null;
+  if (asg) {
+    (it.assigned_to === st.user.id ? Promise.resolve([st.user]) : boss ? people() : Promise.resolve([])).then((us) => {
+      const u = us.find((x) => x.id === it.assigned_to);
+      if (u) { asg.textContent = t('assigned_to', u.display_name || u.username); asg.hidden = false; }
+    });
+  }
   const hook = (rec, item) => {
     if (!card.isConnected) { uploadHooks.rect.delete(hook); return; }
     if (rec.target === String(it.id) && item?.id) card.replaceWith(ledgerCard(item));
@@ -238,7 +259,7 @@ export function ledgerCard(it) {
     h('div', { class: 'kpis' },
       h('span', { class: it.overdue ? 'tag-bad' : 'pill' }, it.overdue && it.status === 'closed' ? `${t('overdue')} · ${dueText}` : dueText),
       h('span', { class: 'pill' }, `${t('deadline')} ${fmtDate(it.deadline)}`),
-      it.responsible_person ? h('span', { class: 'pill' }, `${t('responsible')}: ${it.responsible_person}`) : null,
+      it.responsible_person ? h('span', { class: 'pill' }, `${t('responsible')}: ${it.responsible_person}`) : null, asg,
       recheck === 'passed' ? h('span', { class: 'tag-ok' }, t('ai_passed')) : null,
       it.status === 'pending_review' && !it.ai_recheck ? h('span', { class: 'pill' }, t('ai_none')) : null),
     recheck === 'failed' ? h('div', { class: 'recheck-failed', role: 'note' },
