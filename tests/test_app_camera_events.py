@@ -205,3 +205,39 @@ def test_a_site_names_an_organisation_and_a_unit():
         parse_cameras({"cameras": [{**base, "site": {"org": "  ", "unit": "厂"}}]})
     cams = parse_cameras({"cameras": [{**base, "site": {"org": f" {ORG_A} ", "unit": "厂"}}]})
     assert cams.cameras[0].site is not None and cams.cameras[0].site.org == ORG_A
+
+
+def test_an_event_is_dismissed_with_a_reason_undone_or_overruled_by_an_inspection(server: AppServer):
+    b = server.client("inspector_b")
+    gate = b.get("/app/api/events").json()["items"][0]
+    assert gate["review"] is None and b.get("/app/api/events?review=none").json()["total"] == 1
+    url = f"/app/api/events/{gate['id']}"
+    r = b.post(f"{url}/dismiss", json={"reason": "other"})
+    assert r.status_code == 422 and "note" in r.json()["error"]["message"]  # 其他 needs a word of why
+    assert b.post(f"{url}/dismiss", json={"reason": "lunch"}).status_code == 422
+    assert server.client("inspector").post(f"{url}/dismiss", json={"reason": "duplicate"}).status_code == 404
+    got = b.post(f"{url}/dismiss", json={"reason": "false_alarm", "note": " 红色广告牌 "}).json()
+    assert (got["review"], got["review_reason"], got["review_note"]) == ("dismissed", "false_alarm", "红色广告牌")
+    assert got["reviewed_by"] == "赵检查" and got["reviewed_at"].endswith("Z")
+    assert b.get("/app/api/events?review=none").json()["total"] == 0  # no longer waiting to be looked at
+    assert [e["id"] for e in b.get("/app/api/events?review=dismissed").json()["items"]] == [gate["id"]]
+    back = b.post(f"{url}/undismiss").json()
+    assert back["review"] is None and back["reviewed_by"] is None
+    assert b.get("/app/api/events?review=none").json()["total"] == 1
+    # dismissed, then found real after all: the inspection overrules the dismissal, and then it cannot be dismissed
+    b.post(f"{url}/dismiss", json={"reason": "handled"})
+    made = b.post(f"{url}/inspection", json={"scene": "public_venue"})
+    assert made.status_code == 201
+    after = b.get("/app/api/events").json()["items"][0]
+    assert after["review"] == "inspection" and after["inspection_id"] == made.json()["id"]
+    r = b.post(f"{url}/dismiss", json={"reason": "false_alarm"})
+    assert r.status_code == 409 and "inspection" in r.json()["error"]["message"]
+    assert b.post(f"{url}/undismiss").json()["review"] == "inspection"  # undismiss leaves an inspection alone
+
+
+def test_events_made_inspections_read_as_reviewed(server: AppServer):
+    a = server.client("inspector")
+    reviewed = {e["camera_id"]: e["review"] for e in a.get("/app/api/events").json()["items"]}
+    assert reviewed == {"shop-a": "inspection", "dim-a": "inspection", "old-a": None}
+    assert a.get("/app/api/events?review=none").json()["total"] == 1
+    assert a.get("/app/api/events?review=maybe").status_code == 422

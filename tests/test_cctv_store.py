@@ -117,7 +117,7 @@ def test_events_stored_before_migration_2_read_as_confirmed_alarms(tmp_path: Pat
     db = Database(tmp_path / "old.db")
     migrate(db, "cctv", MIGRATIONS[:1])  # the schema before suspected/unconfirmed existed
     old = {**asdict(event(1)), "evidence_box": "[1, 2, 3, 4]", "updated_at": 1.0}
-    later = ("suspected", "unconfirmed", "org", "unit", "address", "scene", "frame_box", "frame_jpeg")
+    later = ("suspected", "unconfirmed", "org", "unit", "address", "scene", "frame_box", "frame_jpeg", "review")
     columns = [c for c in old if c not in later]
     with db.tx() as cur:
         cur.execute(
@@ -251,3 +251,20 @@ def test_events_prune_command(tmp_path: Path, capsys: pytest.CaptureFixture[str]
         assert "days" in capsys.readouterr().err
     assert main(["events", "prune", "--db", "postgresql://nobody@127.0.0.1:1/none", "--older-than-days", "1"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_review_survives_the_scanners_later_writes(store: EventStore):
+    from inference_service.cctv.store import EventReview
+
+    store.record(event(1, org="站"), "opened", notify=False)
+    assert store.set_review("ev1", EventReview("dismissed", "false_alarm", "广告牌", "u1", 5.0))
+    store.record(event(1, org="站", status="closed", ended_at=1020.0), "closed", notify=True)  # the scanner closes it
+    got = store.get_event("ev1")
+    assert got is not None and got.review == EventReview("dismissed", "false_alarm", "广告牌", "u1", 5.0)
+    assert "review" not in got.public_dict()
+    assert store.count_org_events("站", review="dismissed") == 1 and store.count_org_events("站", review="none") == 0
+    assert not store.set_review("ev1", EventReview("dismissed", "duplicate", "", "u2", 6.0), unless="dismissed")
+    assert store.set_review("ev1", EventReview("inspection", None, "", "u2", 7.0), unless="inspection")
+    assert not store.set_review("ev1", None, unless="inspection")  # an inspection is not undone
+    assert not store.set_review("missing", None)
+    assert [e.id for e in store.list_events(review="inspection")] == ["ev1"] and store.list_events(review="none") == []

@@ -8,18 +8,21 @@ does not find it again. Made twice, it is the same inspection."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import time
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 
+from inference_service.accounts import User
 from inference_service.app import schemas as s
 from inference_service.app.api_auth import PHOTO_SCENE_OF, SCENE_IDS
-from inference_service.app.api_records import MaxSide, full_inspection, store_photo
+from inference_service.app.api_records import MaxSide, full_inspection, store_photo, user_names
+from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.views import CAMERA_CLIENT_PREFIX
-from inference_service.cctv.store import EventStore, StoredEvent
+from inference_service.cctv.store import EventReview, EventStore, StoredEvent
 from inference_service.evidence import render_evidence
 from inference_service.imaging import decode_for_display
 from inference_service.ledger import iso
@@ -41,7 +44,9 @@ def events_of(request: Request) -> EventStore | None:
     return store
 
 
-def event_out(e: StoredEvent, inspection_id: str | None) -> s.CameraEventOut:
+def event_out(e: StoredEvent, inspection_id: str | None, names: dict[str, str]) -> s.CameraEventOut:
+    """``names``: the organisation's users by id (who reviewed it)."""
+    r = e.review
     return s.CameraEventOut(
         id=e.id,
         camera_id=e.camera_id,
@@ -65,6 +70,11 @@ def event_out(e: StoredEvent, inspection_id: str | None) -> s.CameraEventOut:
         evidence_url=f"/app/api/events/{e.id}/evidence.jpg",
         has_frame=e.frame_box is not None,
         inspection_id=inspection_id,
+        review=r.review if r else None,
+        review_reason=r.reason if r else None,  # type: ignore[arg-type]  # as stored by set_review
+        review_note=r.note if r else "",
+        reviewed_by=names.get(r.user_id, "?") if r else None,
+        reviewed_at=iso(r.at) if r else None,
     )
 
 
@@ -85,6 +95,10 @@ def list_events(
     status: Annotated[
         str | None, Query(pattern="^(open|closed)$", description="open or closed; both when unset")
     ] = None,
+    review: Annotated[
+        Literal["none", "inspection", "dismissed"] | None,
+        Query(description="none: not yet looked at (待处理); inspection: made one; dismissed; all when unset"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> s.CameraEventList:
@@ -92,10 +106,44 @@ def list_events(
     store = events_of(request)
     if store is None:
         return s.CameraEventList(items=[], total=0, cameras=False)
-    events = store.list_events(org=user.org_name, status=status, limit=limit, offset=offset)
+    events = store.list_events(org=user.org_name, status=status, review=review, limit=limit, offset=offset)
     made = ctx.records.inspections_by_client(user.org_id, [CAMERA_CLIENT_PREFIX + e.id for e in events])
-    items = [event_out(e, made.get(CAMERA_CLIENT_PREFIX + e.id)) for e in events]
-    return s.CameraEventList(items=items, total=store.count_org_events(user.org_name, status), cameras=True)
+    names = user_names(ctx, user.org_id)
+    items = [event_out(e, made.get(CAMERA_CLIENT_PREFIX + e.id), names) for e in events]
+    total = store.count_org_events(user.org_name, status, review)
+    return s.CameraEventList(items=items, total=total, cameras=True)
+
+
+def _one(ctx: AppContext, user: User, store: EventStore, event_id: str) -> s.CameraEventOut:
+    event = store.get_event(event_id)
+    assert event is not None
+    key = CAMERA_CLIENT_PREFIX + event_id
+    made = ctx.records.inspections_by_client(user.org_id, [key]).get(key)
+    return event_out(event, made, user_names(ctx, user.org_id))
+
+
+@router.post("/events/{event_id}/dismiss", response_model=s.CameraEventOut, responses={409: {}})
+def dismiss_event(event_id: str, body: s.DismissIn, request: Request, user: UserDep, ctx: CtxDep) -> s.CameraEventOut:
+    """No inspection needed (误报, 重复, 已现场处置, 其他 with a note): the event leaves the list of those to look at;
+    its evidence stays. Not once an inspection was made of it."""
+    store, _ = _event(request, user.org_name, event_id)
+    if body.reason == "other" and not body.note:
+        raise AppError(422, "validation_error", "say why in the note when the reason is 'other'",
+                       "选择“其他”时请在备注中写明原因")  # fmt: skip
+    review = EventReview("dismissed", body.reason, body.note, user.id, time.time())
+    if not store.set_review(event_id, review, unless="inspection"):
+        raise conflict("an inspection was made of this event; its finding is decided there (确认 / 误报)",
+                       "该事件已转为检查，请在检查中确认或标为误报")  # fmt: skip
+    return _one(ctx, user, store, event_id)
+
+
+@router.post("/events/{event_id}/undismiss", response_model=s.CameraEventOut)
+def undismiss_event(event_id: str, request: Request, user: UserDep, ctx: CtxDep) -> s.CameraEventOut:
+    """Undo a dismissal: the event is to be looked at again. An event not dismissed is left as it is."""
+    store, event = _event(request, user.org_name, event_id)
+    if event.review is not None and event.review.review == "dismissed":
+        store.set_review(event_id, None, unless="inspection")
+    return _one(ctx, user, store, event_id)
 
 
 @router.get(
@@ -125,7 +173,7 @@ def inspect_event(
 ) -> Any:
     """An inspection of the camera's unit with the event's frame as its photo; the same one when made again (and
     its photo added then if the first try ended before it was)."""
-    _, event = _event(request, user.org_name, event_id, frame=True)
+    store, event = _event(request, user.org_name, event_id, frame=True)
     key = CAMERA_CLIENT_PREFIX + event.id
     made = ctx.records.inspections_by_client(user.org_id, [key]).get(key)
     if event.frame_jpeg is None or event.frame_box is None:
@@ -159,6 +207,8 @@ def inspect_event(
     photo_scene = event.scene if event.scene in tax.scene_ids else None
     known = NewFinding(event.hazard_id, event.frame_box, None, round(event.peak_confidence, 4),
                        suspected=event.suspected, unconfirmed=event.unconfirmed)  # fmt: skip
+    if event.review is None or event.review.review != "inspection":  # a dismissal is overruled by an inspection
+        store.set_review(event.id, EventReview("inspection", None, "", user.id, time.time()))
     _, created, _ = store_photo(ctx, user, made, "inspection", key, event.frame_jpeg, gated, photo_scene,
                                 event.evidence_ts, known, time_source="camera")  # fmt: skip
     out = full_inspection(ctx, user, made, tax)

@@ -156,7 +156,8 @@ def overlap(a: Box, b: Box, least: float = 0.3) -> bool:
     return float(box_iou(np.asarray([a], np.float32), np.asarray([b], np.float32))[0, 0]) >= least
 
 
-def _names(ctx: AppContext, org_id: str) -> dict[str, str]:
+def user_names(ctx: AppContext, org_id: str) -> dict[str, str]:
+    """The display names of the organisation's users by id."""
     return {u.id: u.display_name for u in ctx.accounts.list_users(org_id)}
 
 
@@ -167,7 +168,7 @@ def full_inspection(ctx: AppContext, user: User, inspection_id: str, taxonomy: T
     photos = ctx.records.photos_of(inspection_id)
     findings = ctx.records.findings_of([p["id"] for p in photos])
     out = [photo_out(p, findings[p["id"]], taxonomy) for p in photos]
-    return inspection_out(row, _names(ctx, user.org_id), out)
+    return inspection_out(row, user_names(ctx, user.org_id), out)
 
 
 @router.post("/inspections", response_model=s.InspectionOut, status_code=201)
@@ -203,7 +204,7 @@ def list_inspections(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> s.InspectionList:
     rows, total = ctx.records.list_inspections(user.org_id, limit, offset)
-    names = _names(ctx, user.org_id)
+    names = user_names(ctx, user.org_id)
     return s.InspectionList(items=[inspection_out(r, names) for r in rows], total=total)
 
 

@@ -427,6 +427,17 @@ class StatsOut(BaseModel):
     teach_next: list[TeachNext]
 
 
+DismissReason = Literal["false_alarm", "duplicate", "handled", "other"]
+
+
+class DismissIn(BaseModel):
+    """Why an event needs no inspection: 误报 false_alarm, 重复 duplicate (of another event), 已现场处置 handled
+    (dealt with on the spot), 其他 other (then a note says what)."""
+
+    reason: DismissReason
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)] = ""
+
+
 class CameraEventOut(BaseModel):
     """A CCTV event of one of the organisation's cameras (``site.org`` in the camera file)."""
 
@@ -452,6 +463,13 @@ class CameraEventOut(BaseModel):
     evidence_url: str
     has_frame: bool = Field(description="its frame was kept, so it can become an inspection")
     inspection_id: str | None = Field(description="the inspection made from it, once made")
+    review: Literal["inspection", "dismissed"] | None = Field(
+        default=None, description="what the organisation made of it: an inspection, dismissed, or nothing yet"
+    )
+    review_reason: DismissReason | None = None
+    review_note: str = ""
+    reviewed_by: str | None = Field(default=None, description="who made the inspection or dismissed it")
+    reviewed_at: str | None = None
 
 
 class CameraEventList(BaseModel):

@@ -95,10 +95,33 @@ _COLUMNS = (
     "frame_jpeg",
 )
 _IMAGES = ("evidence_jpeg", "frame_jpeg")
-_LIST_COLUMNS = tuple(c for c in _COLUMNS if c not in _IMAGES)
+# written by a person in the inspector app (:meth:`EventStore.set_review`), never by the scanner's upsert
+_REVIEW_COLUMNS = ("review", "review_reason", "review_note", "reviewed_by", "reviewed_at")
+_LIST_COLUMNS = tuple(c for c in _COLUMNS if c not in _IMAGES) + _REVIEW_COLUMNS
+_ALL_COLUMNS = _COLUMNS + _REVIEW_COLUMNS
+Review = Literal["inspection", "dismissed"]
+
+
+def _review_filter(review: Review | Literal["none"] | None) -> tuple[list[str], list[Any]]:
+    if review is None:
+        return [], []
+    if review == "none":
+        return ["review IS NULL"], []
+    return ["review = ?"], [review]
 
 
 StoreError = StorageError  # the event database cannot be opened or used; the message says which and why
+
+
+@dataclass(frozen=True)
+class EventReview:
+    """What a person in the inspector app made of an event: an inspection of it, or dismissed with a reason."""
+
+    review: Review
+    reason: str | None  # dismissed: false_alarm | duplicate | handled | other
+    note: str
+    user_id: str  # the app user
+    at: float
 
 
 @dataclass(frozen=True, eq=False)
@@ -131,6 +154,7 @@ class StoredEvent:
     # the evidence frame without drawings (cameras with a site only), and the evidence box in its pixels
     frame_jpeg: bytes | None = None
     frame_box: tuple[float, float, float, float] | None = None
+    review: EventReview | None = None  # set in the inspector app, read only
 
     @property
     def alarm(self) -> bool:
@@ -139,10 +163,9 @@ class StoredEvent:
 
     def public_dict(self) -> dict[str, Any]:
         """Everything but the JPEGs, for webhooks and logs."""
-        data = asdict(replace(self, evidence_jpeg=None, frame_jpeg=None))
-        for image in _IMAGES:
-            data.pop(image)
-        data.pop("frame_box")
+        data = asdict(replace(self, evidence_jpeg=None, frame_jpeg=None, review=None))
+        for key in (*_IMAGES, "frame_box", "review"):
+            data.pop(key)
         data["evidence_box"] = [round(v, 2) for v in self.evidence_box]
         data["evidence_url"] = f"/v1/events/{self.id}/evidence.jpg"
         data["alarm"] = self.alarm
@@ -185,6 +208,17 @@ MIGRATIONS = (
             "ALTER TABLE cctv_events ADD COLUMN frame_box TEXT",
             "ALTER TABLE cctv_events ADD COLUMN frame_jpeg {blob}",
             "CREATE INDEX IF NOT EXISTS cctv_events_org ON cctv_events (org, started_at)",
+        ),
+    ),
+    Migration(
+        4,
+        "what a person in the inspector app made of an event: an inspection of it, or dismissed with a reason",
+        (
+            "ALTER TABLE cctv_events ADD COLUMN review TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN review_reason TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN review_note TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN reviewed_by TEXT",
+            "ALTER TABLE cctv_events ADD COLUMN reviewed_at DOUBLE PRECISION",
         ),
     ),
 )
@@ -262,6 +296,9 @@ class EventStore:
             fb = json.loads(data["frame_box"])
             data["frame_box"] = (float(fb[0]), float(fb[1]), float(fb[2]), float(fb[3]))
         data["suspected"], data["unconfirmed"] = bool(data["suspected"]), bool(data["unconfirmed"])
+        review, reason, note, by, at = (data.pop(c, None) for c in _REVIEW_COLUMNS)
+        if review is not None:
+            data["review"] = EventReview(review, reason, note or "", str(by), float(at))
         return StoredEvent(**data)
 
     def list_events(
@@ -275,13 +312,14 @@ class EventStore:
         suspected: bool | None = None,
         unconfirmed: bool | None = None,
         org: str | None = None,
+        review: Review | Literal["none"] | None = None,
         limit: int = 100,
         offset: int = 0,
     ) -> list[StoredEvent]:
         """Events newest first (by start); ``since``/``until`` bound the start time, inclusive/exclusive;
         ``suspected``/``unconfirmed`` keep only events that are (True) or are not (False) so; ``org``: only the
-        events of cameras whose site names that organisation."""
-        where, params = [], []
+        events of cameras whose site names that organisation; ``review``: only those so reviewed ("none": not yet)."""
+        where, params = _review_filter(review)
         for clause, value in (
             ("org = ?", org),
             ("camera_id = ?", camera),
@@ -303,7 +341,7 @@ class EventStore:
         return [self._event(r, _LIST_COLUMNS) for r in rows]
 
     def get_event(self, event_id: str, *, with_evidence: bool = False) -> StoredEvent | None:
-        columns = _COLUMNS if with_evidence else _LIST_COLUMNS
+        columns = _ALL_COLUMNS if with_evidence else _LIST_COLUMNS
         rows = self._query(f"SELECT {', '.join(columns)} FROM cctv_events WHERE id = ?", [event_id])
         return self._event(rows[0], columns) if rows else None
 
@@ -311,12 +349,33 @@ class EventStore:
         rows = self._query("SELECT evidence_jpeg FROM cctv_events WHERE id = ?", [event_id])
         return bytes(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def count_org_events(self, org: str, status: str | None = None) -> int:
-        """How many events the cameras of organisation ``org`` raised (with ``status``, only those)."""
-        sql, params = "SELECT COUNT(*) FROM cctv_events WHERE org = ?", [org]
+    def count_org_events(
+        self, org: str, status: str | None = None, review: Review | Literal["none"] | None = None
+    ) -> int:
+        """How many events the cameras of organisation ``org`` raised (with ``status`` / ``review``, only those)."""
+        where, params = _review_filter(review)
+        where.append("org = ?")
+        params.append(org)
         if status is not None:
-            sql, params = sql + " AND status = ?", [*params, status]
-        return int(self._query(sql, params)[0][0])
+            where.append("status = ?")
+            params.append(status)
+        return int(self._query(f"SELECT COUNT(*) FROM cctv_events WHERE {' AND '.join(where)}", params)[0][0])
+
+    def set_review(self, event_id: str, review: EventReview | None, *, unless: Review | None = None) -> bool:
+        """Record what a person made of the event (None: undo it); not when its review is ``unless`` already.
+        False when the event is missing or was so reviewed."""
+        values = (
+            [None] * len(_REVIEW_COLUMNS)
+            if review is None
+            else [review.review, review.reason, review.note, review.user_id, review.at]
+        )
+        sets = ", ".join(f"{c} = ?" for c in _REVIEW_COLUMNS)
+        sql, params = f"UPDATE cctv_events SET {sets} WHERE id = ?", [*values, event_id]
+        if unless is not None:
+            sql, params = sql + " AND (review IS NULL OR review <> ?)", [*params, unless]
+        with self._tx() as cur:
+            cur.execute(sql, params)
+            return bool(cur.rowcount)
 
     def count_events(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM cctv_events")[0][0])
