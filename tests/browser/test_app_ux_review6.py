@@ -11,11 +11,13 @@ from typing import Any
 
 from app_fixtures import AppServer
 from browser_helpers import expect, login, wait_until
+from test_app_camera_events_browser import events_db, server
 from test_app_inspection_flow import pending_inspection
 from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, shot
 
 WIDE = {"width": 390, "height": 844}
 NARROW = {"width": 360, "height": 640}
+__all__ = ["events_db", "server"]  # the camera events' fixtures (test_app_camera_events_browser.py)
 
 CHIPS_IN_VIEW = """(g) => {
   const box = g.getBoundingClientRect();
@@ -143,3 +145,31 @@ def test_assign_says_what_changed_and_the_card_shows_it(app_server: AppServer, p
     card.scroll_into_view_if_needed()
     shot(page, "m6-assign-conflict")
     assert page.errors == []
+
+
+def test_an_inspection_made_from_a_camera_event_says_so(server: AppServer, phone: Any) -> None:
+    """An inspection made from a camera event says 来自监控告警 under its head, a link to 监控告警; one made by hand
+    says nothing of the kind."""
+    c = server.client("inspector")
+    (ev,) = [e for e in c.get("/app/api/events").json()["items"] if e["camera_id"] == "yard-a"]
+    r = c.post(f"/app/api/events/{ev['id']}/inspection", json={})
+    r.raise_for_status()
+    iid = r.json()["id"]
+    for size in (WIDE, NARROW):
+        page = phone(viewport=size)
+        login(page, server, "inspector")
+        page.goto(f"{server.base_url}/app/#/inspection/{iid}")
+        line = page.locator("[data-camera-event]")
+        expect(line).to_have_text("来自监控告警›")
+        expect(line).to_have_attribute("href", "#/events")
+        shot(page, f"camera-origin-{size['width']}")
+        page.click("#lang")
+        expect(line).to_have_text("From a camera alert›")
+        page.click("#lang")
+        line.click()
+        expect(page.locator("h1")).to_have_text("监控告警")
+        assert page.errors == []
+    hand = pending_inspection(server, "手工检查测试单位", 63)
+    page.goto(f"{server.base_url}/app/#/inspection/{hand}")
+    expect(page.locator("[data-hazard=FIRE-001]")).to_be_visible()
+    expect(page.locator("[data-camera-event]")).to_have_count(0)

@@ -78,7 +78,7 @@ export const STR = {
     ev_hint: '摄像头发现的隐患。转为检查后，AI 识别的隐患仍需您确认才记入台账。', ev_open: '进行中', ev_closed: '已结束',
     ev_unconf: '待确认', ev_camera: '摄像头 {0}', ev_alt: '监控画面：{0}', ev_inspect: '转为检查', ev_view: '查看检查',
     ev_no_frame: '未保存原始画面，无法转为检查', ev_scene: '选择检查场景', ev_scene_why: '无法从摄像头判断检查场景，请选择：',
-    ev_none: '暂无监控告警', ev_none_f: '没有符合条件的告警', ev_no_cams: '未接入监控摄像头',
+    ev_none: '暂无监控告警', ev_none_f: '没有符合条件的告警', ev_no_cams: '未接入监控摄像头', ev_from: '来自监控告警',
   },
   en: {
     add_note: 'Add a note', edit_note: 'Edit note', note_ph: 'e.g. 2nd floor, east stairwell',
@@ -187,7 +187,7 @@ export const STR = {
     ev_camera: 'Camera {0}', ev_alt: 'Camera frame: {0}', ev_inspect: 'Make inspection', ev_view: 'View inspection',
     ev_no_frame: 'Saved without its original frame: it cannot become an inspection',
     ev_scene: 'Choose the inspection scene', ev_scene_why: 'The camera does not say which scene this is:',
-    ev_none: 'No camera alerts yet', ev_none_f: 'No alerts match', ev_no_cams: 'No cameras are connected',
+    ev_none: 'No camera alerts yet', ev_none_f: 'No alerts match', ev_no_cams: 'No cameras are connected', ev_from: 'From a camera alert',
   },
 };
 export const t = (k, ...a) => {
