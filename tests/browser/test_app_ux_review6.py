@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from app_fixtures import AppServer
+from app_fixtures import PASSWORD, AppServer, fire_photo
 from browser_helpers import expect, login, wait_until
 from test_app_camera_events_browser import events_db, server
 from test_app_inspection_flow import pending_inspection
-from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, shot
+from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, rectified, shot
 
 WIDE = {"width": 390, "height": 844}
 NARROW = {"width": 360, "height": 640}
@@ -173,3 +173,138 @@ def test_an_inspection_made_from_a_camera_event_says_so(server: AppServer, phone
     page.goto(f"{server.base_url}/app/#/inspection/{hand}")
     expect(page.locator("[data-hazard=FIRE-001]")).to_be_visible()
     expect(page.locator("[data-camera-event]")).to_have_count(0)
+
+
+# the Chinese on screen in English mode, apart from data: the names given (units, addresses, people, the
+# organisation), what is marked Chinese (lang="zh-CN": the Chinese legal basis), the ledger's history (its notes
+# are people's words or the server's 中文 (English)) and the language switch, which names 中文 in Chinese
+CJK_CHROME = """(names) => {
+  const cjk = /[\\u4e00-\\u9fff]/;
+  const bare = (v) => names.reduce((x, n) => x.split(n).join(''), v);
+  const out = [];
+  const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
+  for (let n = walk.currentNode; n; n = walk.nextNode()) {
+    const el = n.nodeType === 3 ? n.parentElement : n;
+    if (el.closest('[hidden], script, style, #lang, [lang^=zh], .hist')) continue;
+    if (n.nodeType === 3 && cjk.test(bare(n.nodeValue))) out.push(n.nodeValue.trim());
+    if (n.nodeType === 1) {
+      for (const a of ['aria-label', 'title', 'placeholder', 'alt']) {
+        const v = n.getAttribute(a);
+        if (v && cjk.test(bare(v))) out.push(`${a}=${v}`);
+      }
+    }
+  }
+  return [...new Set(out)];
+}"""
+
+
+def open_all(page: Any) -> None:
+    """Unfold every <details> on the screen (filters, 指派, history, 重置密码)."""
+    closed = page.locator("details:not([open]) > summary")
+    for _ in range(40):
+        if not closed.count():
+            break
+        closed.first.click()
+
+
+def no_chinese(page: Any, screen: str, names: list[str]) -> None:
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate(CJK_CHROME, names) == [], screen
+
+
+def test_the_english_ui_shows_no_chinese_but_data(server: AppServer, phone: Any) -> None:
+    """m5: in English, the login (and its error), the list, 新建检查 (and its error), an inspection with findings,
+    its 备注, 作废照片 and 完成检查 sheets, the ledger with its filter, 指派 and history open, a refusal, the
+    statistics, 监控告警, 我的 and the user admin, and the offline list, inspection and queue show no Chinese apart
+    from data."""
+    unit, addr = "英文界面测试单位", "桃北路"
+    iid = edge_boxes_inspection(server, unit, 71)
+    rectified(server, ledger_item(server, unit, 72), fire_photo(73))
+    names = [
+        unit,
+        addr,
+        "张检查",
+        "李主管",
+        "王管理",
+        "A 市应急管理局",
+        "阳泉某化工厂",
+        "旧厂",
+        "暗处",
+        "堆场",
+        "手工检查测试单位",
+    ]
+    page = phone(viewport=WIDE)
+    page.goto(f"{server.base_url}/app/#/login")
+    page.click("#lang")
+    expect(page.locator("form button[type=submit]")).to_have_text("Log in")
+    page.fill("#u", "nobody_m5")
+    page.fill("#p", "wrong-password")
+    page.click("form button[type=submit]")
+    expect(page.locator("form.login .err")).not_to_be_empty()
+    no_chinese(page, "login", names)
+    page.fill("#u", server.users["supervisor"][0])
+    page.fill("#p", PASSWORD)
+    page.click("form button[type=submit]")
+    expect(page.locator("#nav")).to_be_visible()
+    expect(page.locator("a[data-insp]").first).to_be_visible()
+    no_chinese(page, "list", names)
+    page.click("a[href='#/new']")
+    page.click("form button[type=submit]")
+    expect(page.locator("form .err")).not_to_be_empty()
+    no_chinese(page, "new", names)
+
+    page.goto(f"{server.base_url}/app/#/inspection/{iid}")
+    expect(page.locator(".box span")).to_have_count(5)
+    page.locator("[data-act=note]").first.click()
+    no_chinese(page, "inspection", names)
+    shot(page, "m5-inspection-en")
+    page.locator("[data-act=void]").first.click()
+    expect(page.locator("dialog[open]")).to_be_visible()
+    no_chinese(page, "void sheet", names)
+    page.keyboard.press("Escape")
+    page.locator("[data-act=finish]").click()
+    expect(page.locator("dialog[data-ask]")).to_be_visible()
+    no_chinese(page, "finish sheet", names)
+    page.keyboard.press("Escape")
+
+    page.click("#nav a[href='#/ledger']")
+    expect(page.locator("[data-ledger]").first).to_be_visible()
+    open_all(page)
+    page.locator("[data-recheck=failed] [data-act=close]").first.click()
+    expect(page.locator("[data-recheck=failed] .err").first).not_to_be_empty()
+    no_chinese(page, "ledger", names)
+    shot(page, "m5-ledger-en")
+    page.click("#nav a[href='#/stats']")
+    expect(page.locator(".chart svg").first).to_be_visible()
+    no_chinese(page, "stats", names)
+    page.goto(f"{server.base_url}/app/#/events")
+    expect(page.locator("[data-event]").first).to_be_visible()
+    no_chinese(page, "events", names)
+    page.click("#nav a[href='#/me']")
+    no_chinese(page, "me", names)
+
+    admin = phone(viewport=WIDE)
+    login(admin, server, "admin")
+    admin.click("#lang")
+    admin.click("#nav a[href='#/me']")
+    expect(admin.locator(".users > li").first).to_be_visible()
+    open_all(admin)
+    no_chinese(admin, "user admin", names)
+    shot(admin, "m5-me-admin-en")
+
+    page.click("#nav a[href='#/inspections']")
+    expect(page.locator("a[data-insp]").first).to_be_visible()
+    page.context.set_offline(True)
+    page.reload()
+    expect(page.locator("#net")).not_to_be_empty()
+    no_chinese(page, "offline list", names)
+    page.goto(f"{server.base_url}/app/#/inspection/{iid}")
+    expect(page.locator("[data-offline=view]")).to_be_visible()
+    page.locator("input[data-pick=gallery]").set_input_files(
+        [{"name": "f.jpg", "mimeType": "image/jpeg", "buffer": fire_photo(75)}]
+    )
+    expect(page.locator("[data-queue] .qi")).to_have_count(1)
+    no_chinese(page, "offline inspection and queue", names)
+    shot(page, "m5-offline-queue-en")
+    page.context.set_offline(False)
+    assert page.errors == [] and admin.errors == []

@@ -505,7 +505,7 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
       f.detector_class && en() ? h('span', { class: 'muted small', 'data-class': f.detector_class },
         f.detector_class) : null),
     doubt ? h('p', { class: 'awaiting', 'data-awaiting': 'true' }, t('awaiting')) : null,
-    h('dl', {}, h('dt', {}, t('basis')), h('dd', {}, f.legal_basis || hz?.legal_basis || ''),
+    h('dl', {}, h('dt', {}, t('basis')), h('dd', { lang: 'zh-CN' }, f.legal_basis || hz?.legal_basis || ''),
       h('dt', {}, t('advice')), h('dd', {}, (en() && (f.advice_en || hz?.advice_en)) || f.advice_zh || hz?.advice_zh || ''),
       f.note ? [h('dt', {}, t('note')), h('dd', { 'data-note': '' }, f.note)] : null),
     locked ? h('p', { class: 'muted small', 'data-locked': '' }, t('locked', t(`s_${li.status}`)))
