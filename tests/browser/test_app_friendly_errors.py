@@ -1,4 +1,4 @@
-"""Raw server and proxy errors never reach the Chinese UI (UX review m3, work/s18/ux/FINDINGS.md).
+"""Raw server and proxy errors never reach the Chinese UI (UX review m3).
 
 A proxy's HTML 502, a server that does not answer: a friendly sentence instead of “502 Bad Gateway”. A photo the
 server refuses for good (not a photo: 415; too large: 413) says why and offers 放弃 only, no pointless 重试.

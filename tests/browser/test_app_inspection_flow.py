@@ -1,4 +1,4 @@
-"""The inspection's own flow, from the phone UX review (work/s18/ux/FINDINGS.md M6, M10, M12, m1).
+"""The inspection's own flow, from the phone UX review (M6, M10, M12, m1).
 
 备注 on the AI's findings, the 待确认 summary, 完成检查 / 继续检查, the warning before the documents, the offline
 list, and buttons that wait while their request runs. Debian's chromium at 360×640 against a real server

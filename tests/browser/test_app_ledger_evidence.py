@@ -1,4 +1,4 @@
-"""A ledger card says which hazard it is (UX review M3, work/s18/ux/FINDINGS.md).
+"""A ledger card says which hazard it is (UX review M3).
 
 Every card: the photo that found it with its box alone (small, loaded lazily, tap: large), the inspector's 备注, the
 day it was found (local) and who entered it. With a rectification photo, the supervisor sees 整改前 and 整改后 side

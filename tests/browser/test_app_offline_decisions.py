@@ -1,4 +1,4 @@
-"""Decisions made without signal (the phone UX review's M8, work/s18/ux/FINDINGS.md), in a real browser.
+"""Decisions made without signal (the phone UX review's M8), in a real browser.
 
 确认 / 误报 / 备注 on a finding of an uploaded photo, tapped in a basement: kept on the phone (IndexedDB, like the
 photos), shown on the card as 待同步 and in the header's badge, sent when the network returns; a later decision on

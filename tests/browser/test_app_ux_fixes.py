@@ -1,4 +1,4 @@
-"""Usability fixes found by the phone UX review (work/s18/ux/FINDINGS.md), each checked in a real browser.
+"""Usability fixes found by the phone UX review, each checked in a real browser.
 
 Debian's chromium at 360×640 against a real server (tests/app_fixtures.py); each test makes its own items.
 Set HAZARDSCAN_UX_SHOTS to a folder to keep a screenshot of each fixed screen there.

@@ -1,4 +1,4 @@
-"""Fixes of the phone UX review's m7, m8, m12, m13 and m14 (work/s18/ux/FINDINGS.md), each in a real browser.
+"""Fixes of the phone UX review's m7, m8, m12, m13 and m14, each in a real browser.
 
 Debian's chromium at 360×640 against a real server (tests/app_fixtures.py); each test makes its own items.
 HAZARDSCAN_UX_SHOTS keeps screenshots (see test_app_ux_fixes.py).

@@ -1,4 +1,4 @@
-"""作废照片 and 照片 N, from the phone UX review (work/s18/ux/FINDINGS.md M11, m10).
+"""作废照片 and 照片 N, from the phone UX review (M11, m10).
 
 A photo taken by mistake is voided from its card (a sheet asks why and says what happens); every photo card says
 照片 N as numbered in the printed 现场检查记录 (照片 1 = the oldest). Debian's chromium at 360×640 against a real
