@@ -50,16 +50,23 @@ export function toast(msg) {
   toastTimer = setTimeout(() => el.classList.remove('show'), 3500);
 }
 /** A sheet in the app's style (a modal <dialog>): the answer's value, or null when dismissed (``close``); ``cls``
- * 'pick' lays many answers out in two columns, ``close`` below them. */
-export function ask(title, text, actions, close = t('cancel'), cls = '') {
+ * 'pick' lays many answers out in two columns, ``close`` below them. ``body``: more to fill in above the answers;
+ * ``check(value)``: why that answer cannot be taken yet (said in the sheet, which stays open), or ''. */
+export function ask(title, text, actions, close = t('cancel'), cls = '', { body = null, check = null } = {}) {
   return new Promise((done) => {
     const dlg = h('dialog', { class: `sheet ask ${cls}`, 'aria-labelledby': 'ask-title', 'data-ask': '' });
-    const end = (v) => { dlg.returnValue = v; dlg.close(); };
+    const err = check ? h('p', { class: 'err', role: 'alert', 'data-ask-err': '' }) : null;
+    const end = (v) => {
+      const why = v && check ? check(v) : '';
+      if (why) { err.textContent = why; return; }
+      dlg.returnValue = v; dlg.close();
+    };
     dlg.addEventListener('close', () => { dlg.remove(); done(dlg.returnValue || null); });
     dlg.addEventListener('click', (e) => { if (e.target === dlg) end(''); });  // a tap on the backdrop
-    put(dlg, h('h2', { id: 'ask-title' }, title), text ? h('p', {}, text) : null,
-      h('div', { class: 'btns' }, actions.map(([value, label, cls]) => h('button', {
-        class: `btn ${cls || 'ghost'}`, type: 'button', 'data-answer': value, onclick: () => end(value) }, label)),
+    put(dlg, h('h2', { id: 'ask-title' }, title), text ? h('p', {}, text) : null, body, err,
+      h('div', { class: 'btns' }, actions.map(([value, label, cls], i) => h('button', {
+        class: `btn ${cls || 'ghost'}`, type: 'button', 'data-answer': value, autofocus: !i && !!body,
+        onclick: () => end(value) }, label)),
       h('button', { class: 'btn ghost', type: 'button', 'data-answer': '', onclick: () => end('') }, close)));
     document.body.append(dlg);
     dlg.showModal();
