@@ -66,11 +66,13 @@ def local_time(iso: str) -> str:
 
 
 def test_the_list_has_a_line_to_the_camera_events(server: AppServer, phone: Any) -> None:
-    """检查记录: “监控告警 4 条，3 条进行中 ›” under 新建检查 leads to the events; the 检查 tab stays current."""
+    """检查记录: “监控告警 · 待处理 4 ›” under 新建检查 (how many nobody has looked at yet) leads to the events; the
+    检查 tab stays current."""
     page = phone(viewport=BIG)
     login(page, server, "inspector")
     line = page.locator("[data-events-line]")
-    expect(line).to_have_text("监控告警 4 条，3 条进行中›")
+    expect(line).to_have_text("监控告警 · 待处理 4›")
+    expect(line.locator("[data-todo]")).to_have_text("待处理 4")
     expect(line).to_have_attribute("href", "#/events")
     shot(page, "events-list-line")
     small = phone()  # 360×640
@@ -84,13 +86,14 @@ def test_the_list_has_a_line_to_the_camera_events(server: AppServer, phone: Any)
     page.click("#lang")
     expect(page.locator("h1")).to_have_text("Camera alerts")
     page.goto(f"{server.base_url}/app/#/inspections")
-    expect(page.locator("[data-events-line]")).to_have_text("4 camera alert(s), 3 ongoing›")
+    expect(page.locator("[data-events-line]")).to_have_text("Camera alerts · 4 to review›")
     assert page.errors == [] and small.errors == []
 
 
 def test_the_events_view_shows_the_organisations_events_only(server: AppServer, phone: Any) -> None:
     """Each card: the evidence (lazy; a tap opens it large), the hazard and its severity, 疑似 / 待确认 where so, the
-    unit, the camera, the local time, 进行中 / 已结束; the chips filter; org B sees its own event only."""
+    unit, the camera, the local time, 进行中 / 已结束, 忽略 beside 转为检查; 待处理 is the chip first chosen, the
+    others filter; org B sees its own event only."""
     page = phone(viewport=BIG, timezone_id="Asia/Shanghai")
     events_view(page, server)
     cards = page.locator("[data-event]")
@@ -105,6 +108,7 @@ def test_the_events_view_shows_the_organisations_events_only(server: AppServer, 
     expect(shop.locator("[data-time]")).to_have_text(local_time(got["started_at"]))
     expect(shop.locator("[data-ev-status]")).to_have_text("已结束")
     expect(shop.locator("[data-act=inspect]")).to_have_text("转为检查")
+    expect(shop.locator("[data-act=dismiss]")).to_have_text("忽略")
     expect(shop.locator("[data-mark]")).to_have_count(0)
     expect(card(page, "dim-a").locator("[data-ev-status]")).to_have_text("进行中")
     yard = card(page, "yard-a")
@@ -123,12 +127,13 @@ def test_the_events_view_shows_the_organisations_events_only(server: AppServer, 
     page.get_by_role("button", name="关闭").click()
     expect(page.locator("dialog.lightbox")).to_have_count(0)
 
-    page.get_by_role("button", name="进行中").click()
-    expect(cards).to_have_count(3)
-    expect(page.locator("[data-event][data-status=closed]")).to_have_count(0)
-    page.get_by_role("button", name="已结束").click()
-    expect(cards).to_have_count(1)
-    expect(card(page, "shop-a")).to_be_visible()
+    chips = page.locator(".chips .chip")
+    expect(chips).to_have_text(["待处理", "已转检查", "已忽略", "全部"])
+    expect(page.locator(".chip[aria-pressed=true]")).to_have_text("待处理")
+    expect(page.locator("[data-total]")).to_have_text("共 4 条")
+    page.get_by_role("button", name="已忽略").click()
+    expect(page.locator(".empty")).to_have_text("没有符合条件的告警")
+    expect(cards).to_have_count(0)
     page.get_by_role("button", name="全部").click()
     expect(cards).to_have_count(4)
     small = phone(timezone_id="Asia/Shanghai")  # 360×640
@@ -151,7 +156,8 @@ def test_an_event_without_its_frame_says_why_it_cannot_be_converted(server: AppS
     events_view(page, server)
     old = card(page, "old-a")
     expect(old.locator("[data-no-frame]")).to_have_text("未保存原始画面，无法转为检查")
-    expect(old.locator("button[data-act], a[data-act]")).to_have_count(0)
+    expect(old.locator("[data-act=inspect], [data-act=view-insp]")).to_have_count(0)
+    expect(old.locator("[data-act=dismiss]")).to_be_visible()  # it can still be dismissed
     assert page.errors == []
 
 
@@ -160,7 +166,8 @@ def test_an_event_becomes_an_inspection_whose_finding_is_confirmed_into_the_ledg
 ) -> None:
     """转为检查 waits busy for the answer, then opens the new inspection (its photo the camera's frame, 监控画面) with
     the camera's 现场明火 待确认; 确认
-    books it to the ledger; back in 监控告警 the card says 查看检查 and leads to that inspection."""
+    books it to the ledger; back in 监控告警 it has left 待处理, and under 已转检查 the card says 已转检查 (who, when)
+    and 查看检查, which leads to that inspection."""
     page = phone(viewport=BIG)
     events_view(page, server)
     held: list[Any] = []
@@ -187,6 +194,11 @@ def test_an_event_becomes_an_inspection_whose_finding_is_confirmed_into_the_ledg
     assert item["hazard_id"] == "FIRE-001" and item["unit"]["name"] == "阳泉某化工厂" and item["status"] == "open"
 
     page.go_back()
+    expect(page.locator("[data-event]").first).to_be_visible()
+    expect(card(page, "shop-a")).to_have_count(0)
+    page.get_by_role("button", name="已转检查").click()
+    expect(card(page, "shop-a").locator("[data-review-line]")).to_contain_text("已转检查（张检查 ")
+    expect(card(page, "shop-a").locator("[data-act=dismiss]")).to_have_count(0)
     view = card(page, "shop-a").locator("[data-act=view-insp]")
     expect(view).to_have_text("查看检查")
     expect(view).to_have_attribute("href", f"#/inspection/{iid}")
@@ -231,3 +243,160 @@ def test_without_cameras_the_list_has_no_line(tiny_model_dir: Path, tmp_path: Pa
         page.goto(f"{s.base_url}/app/#/events")
         expect(page.locator(".empty")).to_have_text("未接入监控摄像头")
         assert page.errors == []
+
+
+def short_time(iso: str) -> str:
+    """zh-CN's month, day, hour and minute of ``iso``, as a card says when it was reviewed."""
+    d = datetime.fromisoformat(iso.replace("Z", "+00:00")).astimezone(CST)
+    return d.strftime("%m/%d %H:%M")
+
+
+def review_of(server: AppServer, camera: str) -> dict[str, Any]:
+    """The org A event of ``camera`` as the server has it."""
+    (e,) = [e for e in server.client("inspector").get("/app/api/events").json()["items"] if e["camera_id"] == camera]
+    return e
+
+
+def test_a_false_alarm_is_dismissed_from_the_waiting_list_and_brought_back(server: AppServer, phone: Any) -> None:
+    """忽略 on a 待处理 card asks why; 误报 with a note waits busy, then the card leaves 待处理 (its count too); 已忽略
+    lists it with 已忽略：误报（张检查 <time>）「note」, as the server does; the list's line counts one fewer 待处理.
+    撤销忽略 there puts it back among 待处理."""
+    c = server.client("inspector")
+    n = c.get("/app/api/events?review=none").json()["total"]
+    assert n >= 2
+    page = phone(viewport=BIG, timezone_id="Asia/Shanghai")
+    login(page, server, "inspector")
+    line = page.locator("[data-events-line]")
+    expect(line).to_have_text(f"监控告警 · 待处理 {n}›")
+    line.click()
+    yard = card(page, "yard-a")
+    yard.locator("[data-act=dismiss]").click()
+    sheet = page.locator("dialog[data-ask]")
+    expect(sheet.locator("h2")).to_have_text("忽略此告警")
+    expect(sheet.locator("[data-answer]")).to_have_text(["误报", "重复", "已现场处置", "其他", "取消"])
+    assert page.evaluate(CHECK) == []
+    shot(page, "events-dismiss-sheet")
+    sheet.get_by_label("备注（选“其他”时必填）").fill("反光，非明火")
+    held: list[Any] = []
+    page.route("**/app/api/events/*/dismiss", lambda route: held.append(route))
+    sheet.locator("[data-answer=false_alarm]").click()
+    expect(sheet).to_have_count(0)
+    busy = yard.locator("[data-act=dismiss]")
+    expect(busy).to_be_disabled()
+    expect(busy).to_have_attribute("aria-busy", "true")
+    expect(yard.locator("[data-act=inspect]")).to_be_disabled()
+    held[0].continue_()
+    page.unroute("**/app/api/events/*/dismiss")
+    expect(yard).to_have_count(0)
+    expect(page.locator("[data-total]")).to_have_text(f"共 {n - 1} 条")
+    expect(page.locator("#toast")).to_have_text("已忽略：误报")
+    (ev,) = [e for e in c.get("/app/api/events?review=dismissed").json()["items"] if e["camera_id"] == "yard-a"]
+    assert (ev["review"], ev["review_reason"], ev["review_note"], ev["reviewed_by"]) == (
+        "dismissed",
+        "false_alarm",
+        "反光，非明火",
+        "张检查",
+    )
+
+    page.get_by_role("button", name="已忽略").click()
+    expect(page.locator("[data-event]")).to_have_count(1)
+    expect(yard.locator("[data-review-line]")).to_have_text(
+        f"已忽略：误报（张检查 {short_time(ev['reviewed_at'])}）「反光，非明火」"
+    )
+    expect(yard.locator("[data-act=inspect], [data-act=dismiss]")).to_have_count(0)
+    assert page.evaluate(CHECK) == []
+    shot(page, "events-dismissed")
+    small = phone(timezone_id="Asia/Shanghai")  # 360×640
+    events_view(small, server)
+    expect(small.locator("[data-events-line]")).to_have_count(0)
+    small.get_by_role("button", name="已忽略").click()
+    card(small, "yard-a").scroll_into_view_if_needed()
+    shot(small, "events-dismissed-360")
+
+    page.goto(f"{server.base_url}/app/#/inspections")
+    expect(line).to_have_text(f"监控告警 · 待处理 {n - 1}›")
+    shot(page, "events-list-line-after")
+    line.click()
+    page.get_by_role("button", name="已忽略").click()
+    undo = yard.locator("[data-act=undismiss]")
+    expect(undo).to_have_text("撤销忽略")
+    undo.click()
+    expect(yard).to_have_count(0)
+    expect(page.locator("#toast")).to_have_text("已撤销忽略，回到待处理")
+    expect(page.locator(".empty")).to_have_text("没有符合条件的告警")
+    assert review_of(server, "yard-a")["review"] is None
+    page.get_by_role("button", name="待处理").click()
+    expect(yard.locator("[data-act=dismiss]")).to_be_visible()
+    expect(yard.locator("[data-act=inspect]")).to_be_visible()
+    expect(page.locator("[data-total]")).to_have_text(f"共 {n} 条")
+    assert page.errors == [] and small.errors == []
+
+
+def test_other_needs_a_note_and_under_all_the_card_says_what_became_of_it(server: AppServer, phone: Any) -> None:
+    """其他 without a note: the sheet stays open and says so, and nothing changes; with one, under 全部 the card
+    stays and says 已忽略：其他（…）「note」 with 撤销忽略, which makes it 待处理 again in place."""
+    page = phone(timezone_id="Asia/Shanghai")  # 360×640
+    events_view(page, server)
+    page.get_by_role("button", name="全部").click()
+    old = card(page, "old-a")
+    old.locator("[data-act=dismiss]").click()
+    sheet = page.locator("dialog[data-ask]")
+    sheet.locator("[data-answer=other]").click()
+    expect(sheet.locator("[data-ask-err]")).to_have_text("选择“其他”时请在备注中写明原因")
+    expect(sheet).to_be_visible()
+    expect(sheet.locator("#ev-note")).to_be_focused()
+    shot(page, "events-dismiss-other-360")
+    assert review_of(server, "old-a")["review"] is None
+    sheet.locator("[data-answer='']").click()
+    expect(sheet).to_have_count(0)
+    expect(old).to_have_attribute("data-review", "none")
+    assert review_of(server, "old-a")["review"] is None
+
+    old.locator("[data-act=dismiss]").click()
+    sheet.locator("#ev-note").fill("摄像头检修")
+    sheet.locator("[data-answer=other]").click()
+    expect(old).to_have_attribute("data-review", "dismissed")
+    ev = review_of(server, "old-a")
+    assert (ev["review_reason"], ev["review_note"]) == ("other", "摄像头检修")
+    expect(old.locator("[data-review-line]")).to_have_text(
+        f"已忽略：其他（张检查 {short_time(ev['reviewed_at'])}）「摄像头检修」"
+    )
+    expect(old.locator("[data-no-frame], [data-act=dismiss]")).to_have_count(0)
+    old.scroll_into_view_if_needed()
+    shot(page, "events-dismissed-all-360")
+    old.locator("[data-act=undismiss]").click()
+    expect(old).to_have_attribute("data-review", "none")
+    expect(old.locator("[data-act=dismiss]")).to_be_visible()
+    expect(old.locator("[data-no-frame]")).to_be_visible()
+    assert review_of(server, "old-a")["review"] is None
+    assert page.errors == []
+
+
+def test_with_nothing_waiting_the_line_says_so_and_a_stale_card_says_why_it_cannot_be_dismissed(
+    server: AppServer, phone: Any
+) -> None:
+    """An event made an inspection meanwhile (by a colleague): 忽略 on the card still shown says the server's why;
+    once every event is reviewed, the list's line says 无待处理."""
+    c = server.client("inspector")
+    page = phone()
+    events_view(page, server)
+    yard = card(page, "yard-a")
+    expect(yard.locator("[data-act=dismiss]")).to_be_visible()
+    c.post(f"/app/api/events/{review_of(server, 'yard-a')['id']}/inspection", json={}).raise_for_status()
+    yard.locator("[data-act=dismiss]").click()
+    page.locator("dialog[data-ask] [data-answer=duplicate]").click()
+    expect(yard.locator(".err")).to_have_text("该事件已转为检查，请在检查中确认或标为误报")
+    expect(yard.locator("[data-act=dismiss]")).to_be_enabled()
+
+    waiting = c.get("/app/api/events?review=none").json()["items"]
+    for e in waiting:
+        c.post(f"/app/api/events/{e['id']}/dismiss", json={"reason": "handled"}).raise_for_status()
+    page.goto(f"{server.base_url}/app/#/inspections")
+    line = page.locator("[data-events-line]")
+    expect(line).to_have_text("监控告警 · 无待处理›")
+    shot(page, "events-list-line-none")
+    line.click()
+    expect(page.locator(".empty")).to_have_text("没有待处理的告警")
+    for e in waiting:
+        c.post(f"/app/api/events/{e['id']}/undismiss").raise_for_status()
+    assert page.errors == []

@@ -215,8 +215,8 @@ def no_chinese(page: Any, screen: str, names: list[str]) -> None:
 def test_the_english_ui_shows_no_chinese_but_data(server: AppServer, phone: Any) -> None:
     """m5: in English, the login (and its error), the list, 新建检查 (and its error), an inspection with findings,
     its 备注, 作废照片 and 完成检查 sheets, the ledger with its filter, 指派 and history open, a refusal, the
-    statistics, 监控告警, 我的 and the user admin, and the offline list, inspection and queue show no Chinese apart
-    from data."""
+    statistics, 监控告警 (忽略's sheet and its refusal, an event dismissed, one made an inspection), 我的 and the user
+    admin, and the offline list, inspection and queue show no Chinese apart from data."""
     unit, addr = "英文界面测试单位", "桃北路"
     iid = edge_boxes_inspection(server, unit, 71)
     rectified(server, ledger_item(server, unit, 72), fire_photo(73))
@@ -277,9 +277,25 @@ def test_the_english_ui_shows_no_chinese_but_data(server: AppServer, phone: Any)
     page.click("#nav a[href='#/stats']")
     expect(page.locator(".chart svg").first).to_be_visible()
     no_chinese(page, "stats", names)
+    c = server.client("inspector")
+    ev = {e["camera_id"]: e["id"] for e in c.get("/app/api/events").json()["items"]}
+    c.post(f"/app/api/events/{ev['yard-a']}/inspection", json={}).raise_for_status()  # made once already, or now
+    c.post(f"/app/api/events/{ev['dim-a']}/dismiss", json={"reason": "duplicate"}).raise_for_status()
+    page.goto(f"{server.base_url}/app/#/inspections")
+    expect(page.locator("[data-events-line]")).to_have_text("Camera alerts · 2 to review›")  # shop-a, old-a
     page.goto(f"{server.base_url}/app/#/events")
     expect(page.locator("[data-event]").first).to_be_visible()
     no_chinese(page, "events", names)
+    page.locator("[data-act=dismiss]").first.click()
+    page.locator("dialog[data-ask] [data-answer=other]").click()
+    expect(page.locator("[data-ask-err]")).not_to_be_empty()
+    no_chinese(page, "dismiss sheet", names)
+    page.keyboard.press("Escape")
+    page.get_by_role("button", name="All").click()
+    expect(page.locator("[data-event][data-review=dismissed] [data-act=undismiss]")).to_be_visible()
+    expect(page.locator("[data-event][data-review=inspection] [data-review-line]")).to_be_visible()
+    no_chinese(page, "events, all", names)
+    shot(page, "events-all-en")
     page.click("#nav a[href='#/me']")
     no_chinese(page, "me", names)
 

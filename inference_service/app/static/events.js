@@ -1,5 +1,6 @@
 /* View: the organisation's camera events (监控告警) and their line on the inspections list. 转为检查 makes an
- * inspection with the event's frame as its photo; its finding waits for the inspector's 确认 like any other. */
+ * inspection with the event's frame as its photo; its finding waits for the inspector's 确认 like any other.
+ * 忽略 says why one needs none (误报 / 重复 / 已现场处置 / 其他); 撤销忽略 puts it back among those to look at. */
 import { api, hzName, sevBadge, taxonomy } from './api.js';
 import { en, t } from './i18n.js';
 import { ask, fmtTime, h, icon, put, toast } from './dom.js';
@@ -7,16 +8,20 @@ import { go } from './app.js';
 import { busy } from './inspection.js';
 import { pic } from './ledger.js';
 
-/** The inspections list's line to the events: filled in once the API says there are cameras and events. */
+/** The inspections list's line to the events, once the API says there are cameras and events: how many wait for
+ * someone to look at them (待处理), or that none does. */
 export function eventsLine() {
   const a = h('a', { class: 'card evline', href: '#/events', hidden: true, 'data-events-line': '' });
-  api('GET', '/app/api/events?limit=1').then(async (r) => {
-    if (!r.cameras || !r.total) return;
-    const open = (await api('GET', '/app/api/events?status=open&limit=1')).total;
-    put(a, icon('warn'), h('span', { class: 'grow' }, t(open ? 'ev_line_open' : 'ev_line', r.total, open)),
-      h('span', { class: 'chev', 'aria-hidden': 'true' }, '›'));
+  (async () => {
+    const r = await api('GET', '/app/api/events?review=none&limit=1');
+    const n = r.total;
+    if (!r.cameras || (!n && !(await api('GET', '/app/api/events?limit=1')).total)) return;
+    put(a, icon('warn'), h('span', { class: 'grow' }, t('ev_title'), ' · ',
+      h('span', { class: n ? 'evn' : 'muted', 'data-todo': n }, t(n ? 'ev_todo_n' : 'ev_todo_0', n))),
+    h('span', { class: 'chev', 'aria-hidden': 'true' }, '›'));
+    a.classList.toggle('quiet', !n);
     a.hidden = false;
-  }).catch(() => { /* offline, or no answer: no line */ });
+  })().catch(() => { /* offline, or no answer: no line */ });
   return a;
 }
 
@@ -24,7 +29,8 @@ export function eventsLine() {
 async function inspect(e, btn, err, scene) {
   err.textContent = '';
   try {
-    const ins = await busy(btn, () => api('POST', `/app/api/events/${e.id}/inspection`, scene ? { scene } : {}));
+    const ins = await busy(btn, () => api('POST', `/app/api/events/${e.id}/inspection`, scene ? { scene } : {}),
+      [...btn.parentNode.querySelectorAll('button')]);
     go(`#/inspection/${ins.id}`);
   } catch (ex) {
     if (ex.code !== 'scene_required' || scene) { err.textContent = ex.message; return; }
@@ -35,21 +41,62 @@ async function inspect(e, btn, err, scene) {
   }
 }
 
-function eventCard(e) {
+const REASONS = ['false_alarm', 'duplicate', 'handled', 'other'];
+const reasonName = (r) => t(`ev_r_${r}`);
+const shortTime = (iso) => new Date(iso).toLocaleString(en() ? 'en-GB' : 'zh-CN', { month: '2-digit',
+  day: '2-digit', hour: '2-digit', minute: '2-digit' });
+
+/** 忽略: a sheet asks why (误报 / 重复 / 已现场处置 / 其他, which needs the note), then POST …/dismiss. */
+async function dismiss(e, btn, err, changed) {
+  err.textContent = '';
+  const note = h('input', { id: 'ev-note', name: 'ev-note', maxLength: 500, autocomplete: 'off' });
+  const reason = await ask(t('ev_dis_title'), t('ev_dis_why'), REASONS.map((r) => [r, reasonName(r)]), t('cancel'),
+    'pick', { body: h('label', { class: 'ev-note' }, t('ev_note'), note),
+      check: (r) => (r === 'other' && !note.value.trim() ? (note.focus(), t('ev_note_need')) : '') });
+  if (!reason) return;
+  try {
+    changed(await busy(btn, () => api('POST', `/app/api/events/${e.id}/dismiss`, { reason, note: note.value.trim() }),
+      [...btn.parentNode.querySelectorAll('button')]), t('ev_dis_done', reasonName(reason)));
+  } catch (ex) { err.textContent = ex.message; }
+}
+
+async function undismiss(e, btn, err, changed) {
+  err.textContent = '';
+  try {
+    changed(await busy(btn, () => api('POST', `/app/api/events/${e.id}/undismiss`)), t('ev_undone'));
+  } catch (ex) { err.textContent = ex.message; }
+}
+
+/** ``changed(event, msg)``: the event as the server now has it, after 忽略 / 撤销忽略 on this card. */
+function eventCard(e, changed) {
   const name = hzName(e);
   const err = h('p', { class: 'err', role: 'alert' });
-  let act;
-  if (e.inspection_id) {
-    act = h('a', { class: 'btn', href: `#/inspection/${e.inspection_id}`, 'data-act': 'view-insp' }, t('ev_view'));
-  } else if (!e.has_frame) {
-    act = h('span', { class: 'muted small', 'data-no-frame': '' }, t('ev_no_frame'));
+  const acts = h('span', { class: 'acts' });
+  let said = null;  // what became of it: 已忽略 / 已转检查, by whom and when
+  const by = e.reviewed_at ? t('ev_by', e.reviewed_by, shortTime(e.reviewed_at)) : '';
+  if (e.review === 'dismissed') {
+    said = h('p', { class: 'ev-review', 'data-review-line': '' }, h('b', {}, t('ev_dismissed', reasonName(e.review_reason))),
+      by,
+      e.review_note ? h('span', { 'data-review-note': '' }, t('ev_quote', e.review_note)) : null);
+    put(acts, h('button', { class: 'linkbtn', type: 'button', 'data-act': 'undismiss',
+      onclick: (x) => undismiss(e, x.currentTarget, err, changed) }, t('ev_undismiss')));
   } else {
-    act = h('button', { class: 'btn primary', type: 'button', 'data-act': 'inspect',
-      onclick: (x) => inspect(e, x.currentTarget, err) }, t('ev_inspect'));
+    if (e.review === 'inspection') said = h('p', { class: 'ev-review', 'data-review-line': '' }, h('b', {}, t('ev_made')), by);
+    else if (!e.has_frame) said = h('p', { class: 'muted small', 'data-no-frame': '' }, t('ev_no_frame'));
+    if (!e.review && !e.inspection_id) {
+      put(acts, h('button', { class: 'btn ghost', type: 'button', 'data-act': 'dismiss',
+        onclick: (x) => dismiss(e, x.currentTarget, err, changed) }, t('ev_dismiss')));
+    }
+    if (e.inspection_id) {
+      put(acts, h('a', { class: 'btn', href: `#/inspection/${e.inspection_id}`, 'data-act': 'view-insp' }, t('ev_view')));
+    } else if (e.has_frame && !e.review) {
+      put(acts, h('button', { class: 'btn primary', type: 'button', 'data-act': 'inspect',
+        onclick: (x) => inspect(e, x.currentTarget, err) }, t('ev_inspect')));
+    }
   }
   const open = e.status === 'open';
   return h('article', { class: `card bl-${e.severity}`, 'data-event': e.id, 'data-camera': e.camera_id,
-    'data-status': e.status },
+    'data-status': e.status, 'data-review': e.review || 'none' },
   h('div', { class: 'ev' }, pic(`${e.evidence_url}?max_side=240`, e.evidence_url, t('ev_alt', name),
     { width: 120, height: 90, 'data-evidence': '' }),
   h('div', { class: 'ev-info' },
@@ -60,41 +107,58 @@ function eventCard(e) {
     e.unit ? h('div', { 'data-unit': '' }, e.unit) : null,
     h('div', { class: 'muted small ev-meta' }, h('span', {}, t('ev_camera', e.camera_id)),
       h('span', { 'data-time': '' }, fmtTime(e.started_at))))),
+  said,
   h('div', { class: 'card-foot' }, h('span', { class: `st ${open ? 'st-open' : 'st-done'}`, 'data-ev-status': '' },
-    t(open ? 'ev_open' : 'ev_closed')), act), err);
+    t(open ? 'ev_open' : 'ev_closed')), acts), err);
 }
 
+/** 监控告警: 待处理 (nobody has looked at them yet) first; 已转检查, 已忽略, 全部 a tap away. The card shows 进行中 /
+ * 已结束. An event 忽略'd or brought back leaves a list it no longer belongs to. */
 export async function viewEvents() {
-  let status = '';
+  let review = 'none';
   let offset = 0;
+  let count = 0;
   let seq = 0;
   const listEl = h('div', {});
-  const total = h('p', { class: 'muted small' });
+  const total = h('p', { class: 'muted small', 'data-total': '' });
   const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: (x) =>
     busy(x.currentTarget, () => load(false)).catch((ex) => toast(ex.message)) }, t('more'));
+  const none = (cameras) => h('p', { class: 'empty' },
+    t(!cameras ? 'ev_no_cams' : review === 'none' ? 'ev_none_todo' : review ? 'ev_none_f' : 'ev_none'));
+  function changed(e, msg) {
+    const el = listEl.querySelector(`[data-event="${e.id}"]`);
+    if (!review || review === (e.review || 'none')) el?.replaceWith(eventCard(e, changed));
+    else if (el) {
+      el.remove();
+      offset -= 1;
+      total.textContent = t('n_items', --count);
+      if (!count) listEl.replaceChildren(none(true));
+    }
+    toast(msg);
+  }
   async function load(fresh = true) {
     const mine = ++seq;
     const p = new URLSearchParams({ limit: '20', offset: String(fresh ? 0 : offset) });
-    if (status) p.set('status', status);
+    if (review) p.set('review', review);
     const r = await api('GET', `/app/api/events?${p}`);
     if (mine !== seq) return;  // another chip was tapped meanwhile
     if (fresh) { offset = 0; listEl.replaceChildren(); }
     offset += r.items.length;
+    count = r.total;
     total.textContent = t('n_items', r.total);
-    if (!r.total) {
-      listEl.replaceChildren(h('p', { class: 'empty' }, t(!r.cameras ? 'ev_no_cams' : status ? 'ev_none_f' : 'ev_none')));
-    }
-    for (const e of r.items) listEl.append(eventCard(e));
+    if (!r.total) listEl.replaceChildren(none(r.cameras));
+    for (const e of r.items) listEl.append(eventCard(e, changed));
     more.hidden = offset >= r.total;
   }
-  const chip = (label, sv) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(sv === status),
-    'data-filter': sv || 'all', onclick: async (x) => {
-      status = sv;
+  const chip = (label, rv) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(rv === review),
+    'data-filter': rv || 'all', onclick: async (x) => {
+      review = rv;
       for (const c of chips.children) c.setAttribute('aria-pressed', String(c === x.currentTarget));
       await load().catch((ex) => toast(ex.message));
     } }, label);
-  const chips = h('div', { class: 'chips', role: 'group', 'aria-label': en() ? 'Status' : '状态' },
-    chip(t('all'), ''), chip(t('ev_open'), 'open'), chip(t('ev_closed'), 'closed'));
+  const chips = h('div', { class: 'chips', role: 'group', 'aria-label': t('ev_f_label') },
+    chip(t('ev_f_none'), 'none'), chip(t('ev_f_insp'), 'inspection'), chip(t('ev_f_dis'), 'dismissed'),
+    chip(t('all'), ''));
   await load();
   return h('div', {}, h('h1', {}, t('ev_title')), h('p', { class: 'muted' }, t('ev_hint')), chips, total, listEl,
     more);
