@@ -5,7 +5,9 @@ tiny colour model, its SQLite events database, the service in its own process re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
+import json
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -20,7 +22,7 @@ from PIL import Image
 
 from inference_service.cctv.config import parse_cameras
 from inference_service.cctv.scanner import StoreSink, StreamScanner
-from inference_service.cctv.store import EventStore
+from inference_service.cctv.store import EventReview, EventStore
 from inference_service.runtime import Detector
 from inference_service.taxonomy import Taxonomy
 
@@ -241,3 +243,51 @@ def test_events_made_inspections_read_as_reviewed(server: AppServer):
     assert reviewed == {"shop-a": "inspection", "dim-a": "inspection", "old-a": None}
     assert a.get("/app/api/events?review=none").json()["total"] == 1
     assert a.get("/app/api/events?review=maybe").status_code == 422
+
+
+def test_dismissed_camera_events_are_exported_as_training_feedback(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    """误报 is a known negative of the event's class at its box, 已现场处置 a label; 重复 teaches nothing; an event
+    made an inspection goes through that inspection, not twice."""
+    from inference_service.cli import main
+    from inference_service.records.schema import MIGRATIONS
+    from inference_service.storage import Database, migrate
+
+    events = EventStore(tmp_path / "events.db")
+    frames = {i: fire_photo(seed=60 * i) for i in range(4)}  # corners far apart in colour: four different files
+    reviews = {0: ("dismissed", "false_alarm"), 1: ("dismissed", "handled"), 2: ("dismissed", "duplicate"),
+               3: ("inspection", None)}  # fmt: skip
+    for i, (review, reason) in reviews.items():
+        e = replace(
+            event(i + 1, org=ORG_A, unit="甲厂"), frame_jpeg=frames[i], frame_box=FIRE_BOX, hazard_id="FIRE-001"
+        )
+        events.record(e, "closed", notify=False)
+        events.set_review(e.id, EventReview(review, reason, "", "u1", T0.timestamp() + i))  # type: ignore[arg-type]
+    events.close()
+    data = tmp_path / "data"
+    data.mkdir()
+    db = Database(data / "hazardscan.db")
+    migrate(db, "records", MIGRATIONS)
+    db.close()
+    out = tmp_path / "feedback"
+    argv = [
+        "feedback",
+        "export",
+        "--out",
+        str(out),
+        "--data-dir",
+        str(data),
+        "--events-db",
+        str(tmp_path / "events.db"),
+    ]
+    assert main(argv) == 0, capsys.readouterr().err
+    entries = [json.loads(line) for line in (out / "feedback.jsonl").read_text().splitlines()]
+    by_sha = {e["sha256"]: e for e in entries}
+    negative, label = (by_sha[hashlib.sha256(frames[i]).hexdigest()] for i in (0, 1))
+    assert len(entries) == 2 and negative["labelled"] == ["fire"] == label["labelled"]
+    assert negative["negatives"] == [["fire", *FIRE_BOX]] and negative["labels"] == []
+    assert label["labels"] == [["fire", *FIRE_BOX]] and label["negatives"] == []
+    assert (out / negative["image"]).read_bytes() == frames[0] and negative["scene"] == "camera"
+    card = json.loads((out / "feedback_card.json").read_text())
+    assert card["decisions"] == {"confirmed": 1, "rejected": 1} and card["units"] == {"甲厂": 2}
+    missing = ["feedback", "export", "--out", str(out), "--data-dir", str(data), "--events-db", str(tmp_path / "no.db")]
+    assert main(missing) == 2 and "no camera events database" in capsys.readouterr().err

@@ -9,6 +9,10 @@ Every decided hazard on an inspection photo says something about one detector cl
   rejection of the relation, not of the object: that class is left unlabelled on the photo instead;
 - every other class is unlabelled on the photo (federated: it teaches neither positive nor negative).
 
+Camera events dismissed in the app teach too (with ``--events-db``): their frame is the photo and the event's box
+its one decision, 误报 (false_alarm) as a rejection, 已现场处置 (handled: real, dealt with on the spot) as a
+confirmation; 重复 and 其他 teach nothing. An event made an inspection is exported through that inspection.
+
 The importer reads sources, and the federated loss masks each photo to the classes its *source* labels; so
 the photos are grouped by the set of classes they label, one source spec per group
 (``sources/feedback-fire-smoke.yaml`` → ``photos/feedback-fire-smoke/{images,labels}``). A training config
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import io
 import json
 import logging
 import os
@@ -30,10 +35,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
+from PIL import Image
 
+from inference_service.cctv.store import EventStore
 from inference_service.records import BlobStore
 from inference_service.storage import Database
 from inference_service.taxonomy import Taxonomy
@@ -96,6 +103,23 @@ class Filters:
     status: str = "reviewed"  # reviewed: every hazard of the photo decided | decided: at least one
 
 
+class Blobs(Protocol):
+    """Where a photo's bytes are, by SHA-256 (:class:`BlobStore`, or several: :class:`FirstOf`)."""
+
+    def path(self, sha256: str) -> Path: ...
+
+
+@dataclass(frozen=True)
+class FirstOf:
+    """The first of these stores that holds a photo."""
+
+    stores: tuple[BlobStore, ...]
+
+    def path(self, sha256: str) -> Path:
+        paths = [store.path(sha256) for store in self.stores]
+        return next((p for p in paths if p.is_file()), paths[0])
+
+
 # --- reading the records ------------------------------------------------------------------------------
 
 
@@ -149,6 +173,47 @@ def load_feedback(db: Database, filters: Filters) -> list[PhotoFeedback]:
             )
         )  # fmt: skip
     return list(photos.values())
+
+
+CAMERA_DISMISSALS = {"false_alarm": "rejected", "handled": "confirmed"}  # what a dismissal says of the box
+CAMERA_PAGE = 500
+
+
+def load_camera_feedback(store: EventStore, filters: Filters, frames: BlobStore) -> list[PhotoFeedback]:
+    """Camera events dismissed in the app as 误报 or 已现场处置, each as a photo with one decided finding: its
+    frame (written to ``frames`` by SHA-256) and the event's box. Oldest dismissal first; events without a frame
+    (recorded before their camera had a site) are left out. Dates and units filter as for inspection photos."""
+    out: list[PhotoFeedback] = []
+    offset = 0
+    while page := store.list_events(review="dismissed", limit=CAMERA_PAGE, offset=offset):
+        offset += len(page)
+        for listed in page:
+            review = listed.review
+            if review is None or review.reason not in CAMERA_DISMISSALS or listed.frame_box is None:
+                continue
+            if (filters.since is not None and review.at < filters.since) or (
+                filters.until is not None and review.at >= filters.until
+            ):
+                continue
+            if filters.units and listed.unit not in filters.units:
+                continue
+            event = store.get_event(listed.id, with_evidence=True)
+            if event is None or event.frame_jpeg is None or event.frame_box is None:
+                continue
+            width, height = Image.open(io.BytesIO(event.frame_jpeg)).size
+            decision = CAMERA_DISMISSALS[review.reason]
+            finding = FindingRow(
+                f"cctv:{event.id}", event.hazard_id, None, event.frame_box, "model", decision,
+                event.peak_confidence, False, review.user_id,
+            )  # fmt: skip
+            sha = frames.put(event.frame_jpeg)
+            scene = f"camera {event.scene or ''}".strip()
+            photo = PhotoFeedback(
+                f"cctv:{event.id}", sha, "image/jpeg", width, height, review.at, "", event.unit or "", scene,
+                review.user_id, event.model_id, [finding],
+            )  # fmt: skip
+            out.append(photo)
+    return sorted(out, key=lambda p: (p.created_at, p.photo_id))
 
 
 def selected(photo: PhotoFeedback, status: str) -> bool:
@@ -283,7 +348,7 @@ def _iso_day(ts: float) -> str:
 
 def export_feedback(
     photos: Sequence[PhotoFeedback],
-    blobs: BlobStore,
+    blobs: Blobs,
     taxonomy: Taxonomy,
     out: Path,
     key: bytes,

@@ -5,6 +5,7 @@
     # then list work/feedback/sources beside datasets/sources in a training config (``sources: [...]``)
     hazardscan feedback export --out work/feedback --push-review TITLE    # review in Label Studio first
     hazardscan feedback export --out work/feedback --reviewed PROJECT_ID  # ... and apply what was reviewed
+    hazardscan feedback export --out work/feedback --events-db hazardscan-events.db  # with dismissed camera events
 
 The database and the photo folder default to the service's (``HAZARDSCAN_DATABASE_URL``, ``HAZARDSCAN_DATA_DIR``).
 Dates are local days (``--utc-offset``, default the service's deadline offset); ``--until`` is inclusive.
@@ -14,11 +15,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from inference_service.storage import Database, StorageError, migrate
+
+if TYPE_CHECKING:
+    from inference_service.records import BlobStore
+    from training.feedback import Filters, PhotoFeedback
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -37,6 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    "(undecided classes left unlabelled)")  # fmt: skip
     e.add_argument("--database", help="sqlite path, sqlite:///path or postgresql://… (default: the service's)")
     e.add_argument("--data-dir", type=Path, help="the service's data folder (photos/ inside; default: the service's)")
+    e.add_argument("--events-db", default=os.environ.get("HAZARDSCAN_EVENTS_DB"),
+                   help="also the camera events dismissed in the app as 误报 or 已现场处置 (SQLite file or "
+                   "postgresql:// URL; default: $HAZARDSCAN_EVENTS_DB when set)")  # fmt: skip
     e.add_argument("--key-file", type=Path, help="pseudonym key (default: <data-dir>/feedback-pseudonym.key)")
     e.add_argument("--utc-offset", type=float, help="hours east of UTC for day dates (default: the service's)")
     e.add_argument("--datasets-root", type=Path, default=Path("../shared/datasets"),
@@ -65,7 +76,7 @@ def _export(args: argparse.Namespace) -> int:
     from inference_service.records import BlobStore
     from inference_service.records.schema import MIGRATIONS as RECORDS_MIGRATIONS
     from inference_service.taxonomy import load_taxonomy
-    from training.feedback import Filters, export_feedback, load_feedback, pseudonym_key
+    from training.feedback import Filters, FirstOf, export_feedback, load_feedback, pseudonym_key
 
     settings = Settings()
     data_dir = args.data_dir or settings.data_dir
@@ -88,8 +99,12 @@ def _export(args: argparse.Namespace) -> int:
         from training.feedback_review import load_review
 
         review = load_review(args, taxonomy, root)
-    blobs = BlobStore(data_dir / "photos")
-    result = export_feedback(photos, blobs, taxonomy, args.out, key, root, filters, review)
+    with tempfile.TemporaryDirectory(prefix="hazardscan-frames-") as frames_dir:
+        frames = BlobStore(Path(frames_dir))
+        if args.events_db:
+            photos = [*photos, *_camera_photos(args.events_db, filters, frames)]
+        blobs = FirstOf((BlobStore(data_dir / "photos"), frames))
+        result = export_feedback(photos, blobs, taxonomy, args.out, key, root, filters, review)
     summary = {"version": result.version, "photos": result.card["photos"], "sources": str(result.sources),
                "per_class": result.card["per_class"]}  # fmt: skip
     if review is not None:
@@ -100,6 +115,20 @@ def _export(args: argparse.Namespace) -> int:
         summary["review_project"] = push_review(result, args, taxonomy)
     sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=1) + "\n")
     return 0
+
+
+def _camera_photos(url: str, filters: Filters, frames: BlobStore) -> list[PhotoFeedback]:
+    """The dismissed camera events that teach, from the events database at ``url`` (it must exist)."""
+    from inference_service.cctv.store import EventStore
+    from training.feedback import load_camera_feedback
+
+    if "://" not in url and not Path(url).is_file():
+        raise ValueError(f"no camera events database at {url}: give --events-db (or unset HAZARDSCAN_EVENTS_DB)")
+    store = EventStore(url)
+    try:
+        return load_camera_feedback(store, filters, frames)
+    finally:
+        store.close()
 
 
 def run(args: argparse.Namespace) -> int:
