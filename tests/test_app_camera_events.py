@@ -291,3 +291,29 @@ def test_dismissed_camera_events_are_exported_as_training_feedback(tmp_path: Pat
     assert card["decisions"] == {"confirmed": 1, "rejected": 1} and card["units"] == {"甲厂": 2}
     missing = ["feedback", "export", "--out", str(out), "--data-dir", str(data), "--events-db", str(tmp_path / "no.db")]
     assert main(missing) == 2 and "no camera events database" in capsys.readouterr().err
+
+
+def test_camera_counts_per_camera_and_hazard(server: AppServer):
+    """After the tests above: org A's shop-a and dim-a made inspections, old-a waits; org B's gate-b was dismissed
+    and then made an inspection."""
+    a = server.client("inspector")
+    rows = a.get("/app/api/events/by-camera").json()
+    got = {r["camera_id"]: (r["events"], r["waiting"], r["inspections"], r["false_alarm"]) for r in rows}
+    assert got == {"shop-a": (1, 0, 1, 0), "dim-a": (1, 0, 1, 0), "old-a": (1, 1, 0, 0)}
+    assert {r["name_zh"] for r in rows} == {"现场明火"} and all(r["false_alarm_share"] in (0.0, None) for r in rows)
+    old = next(r for r in rows if r["camera_id"] == "old-a")
+    assert old["false_alarm_share"] is None  # nobody has looked at it yet
+    a.post(f"/app/api/events/{a.get('/app/api/events?review=none').json()['items'][0]['id']}/dismiss",
+           json={"reason": "false_alarm"})  # fmt: skip
+    old = next(r for r in a.get("/app/api/events/by-camera").json() if r["camera_id"] == "old-a")
+    assert (old["waiting"], old["false_alarm"], old["false_alarm_share"]) == (0, 1, 1.0)
+    assert a.get("/app/api/events/by-camera?from=2030-01-01").json() == []
+    csv = a.get("/app/api/events/by-camera?format=csv")
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert "camera_id" in csv.text and "old-a" in csv.text
+    xlsx = a.get("/app/api/events/by-camera?format=xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    assert a.get("/app/api/events/by-camera?format=pdf").status_code == 422
+    assert a.get("/app/api/events/by-camera?from=yesterday").status_code == 422
+    b_rows = server.client("inspector_b").get("/app/api/events/by-camera").json()
+    assert [(r["camera_id"], r["inspections"]) for r in b_rows] == [("gate-b", 1)]

@@ -17,17 +17,21 @@ from fastapi.responses import JSONResponse
 from inference_service.accounts import User
 from inference_service.app import schemas as s
 from inference_service.app.api_auth import PHOTO_SCENE_OF, SCENE_IDS
+from inference_service.app.api_ledger import parse_when
 from inference_service.app.api_records import MaxSide, full_inspection, store_photo, user_names
+from inference_service.app.api_stats import XLSX, FromQ, ToQ
 from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
-from inference_service.app.views import CAMERA_CLIENT_PREFIX
+from inference_service.app.stats_export import to_csv, to_xlsx
+from inference_service.app.views import CAMERA_CLIENT_PREFIX, hazard_fields
 from inference_service.cctv.store import EventReview, EventStore, StoredEvent
 from inference_service.evidence import render_evidence
 from inference_service.imaging import decode_for_display
 from inference_service.ledger import iso
 from inference_service.records import NewFinding
 from inference_service.storage import MAX_OFFSET
+from inference_service.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/app/api", tags=["app"])
 
@@ -112,6 +116,57 @@ def list_events(
     items = [event_out(e, made.get(CAMERA_CLIENT_PREFIX + e.id), names) for e in events]
     total = store.count_org_events(user.org_name, status, review)
     return s.CameraEventList(items=items, total=total, cameras=True)
+
+
+@router.get("/events/by-camera", response_model=None, responses={200: {"model": list[s.CameraCount]}})
+def events_by_camera(
+    request: Request,
+    user: UserDep,
+    ctx: CtxDep,
+    tax: TaxonomyDep,
+    from_: FromQ = None,
+    to: ToQ = None,
+    fmt: Annotated[
+        Literal["json", "csv", "xlsx"], Query(alias="format", description="json, or a csv / xlsx download")
+    ] = "json",
+) -> Any:
+    """The organisation's camera events per camera and hazard (started in [from, to]), by what was made of them:
+    which cameras raise alarms that turn out real, and which mostly 误报."""
+    store = events_of(request)
+    off = ctx.settings.deadline_utc_offset_hours
+    since, until = parse_when(from_, off), parse_when(to, off, end=True)
+    counts = store.review_counts(user.org_name, since, until) if store is not None else []
+    rows = camera_counts(counts, tax)
+    data = [r.model_dump() for r in rows]
+    if fmt == "json":
+        return data
+    disposition = {"Content-Disposition": f'attachment; filename="hazardscan-cameras.{fmt}"'}
+    if fmt == "csv":
+        return Response(to_csv(data), media_type="text/csv; charset=utf-8", headers=disposition)
+    return Response(to_xlsx(data, "cameras"), media_type=XLSX, headers=disposition)
+
+
+def camera_counts(counts: list[tuple[str, str, str | None, str | None, int]], tax: Taxonomy) -> list[s.CameraCount]:
+    """Rows per (camera, hazard) from :meth:`EventStore.review_counts`, the busiest camera and hazard first."""
+    table: dict[tuple[str, str], dict[str, int]] = {}
+    for camera, hazard, review, reason, n in counts:
+        row = table.setdefault((camera, hazard), dict.fromkeys(("events", "waiting", "inspections", "false_alarm",
+                                                                 "duplicate", "handled", "other"), 0))  # fmt: skip
+        row["events"] += n
+        if review is None:
+            row["waiting"] += n
+        elif review == "inspection":
+            row["inspections"] += n
+        elif reason in ("false_alarm", "duplicate", "handled", "other"):
+            row[reason] += n
+    out = []
+    for (camera, hazard), c in table.items():
+        names = hazard_fields(tax, hazard)
+        looked = c["events"] - c["waiting"]
+        share = round(c["false_alarm"] / looked, 4) if looked else None
+        out.append(s.CameraCount(camera_id=camera, hazard_id=hazard, name_zh=names["name_zh"],
+                                 name_en=names["name_en"], false_alarm_share=share, **c))  # fmt: skip
+    return sorted(out, key=lambda r: (-r.events, r.camera_id, r.hazard_id))
 
 
 def _one(ctx: AppContext, user: User, store: EventStore, event_id: str) -> s.CameraEventOut:

@@ -485,3 +485,22 @@ class EventInspectionIn(BaseModel):
         max_length=100,
         description="the inspection's scene (GET /app/api/taxonomy); default: the one the camera's scene implies",
     )
+
+
+class CameraCount(BaseModel):
+    """One camera's events of one hazard, by what the organisation made of them."""
+
+    camera_id: str
+    hazard_id: str
+    name_zh: str
+    name_en: str
+    events: int
+    waiting: int = Field(description="nobody has looked at them yet (待处理)")
+    inspections: int = Field(description="made inspections (转为检查)")
+    false_alarm: int = Field(description="dismissed as 误报")
+    duplicate: int
+    handled: int = Field(description="dismissed as 已现场处置: real, dealt with on the spot")
+    other: int
+    false_alarm_share: float | None = Field(
+        description="误报 among those looked at (events − waiting); null while none was looked at"
+    )

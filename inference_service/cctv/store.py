@@ -361,6 +361,23 @@ class EventStore:
             params.append(status)
         return int(self._query(f"SELECT COUNT(*) FROM cctv_events WHERE {' AND '.join(where)}", params)[0][0])
 
+    def review_counts(
+        self, org: str, since: float | None = None, until: float | None = None
+    ) -> list[tuple[str, str, str | None, str | None, int]]:
+        """Events of organisation ``org`` started in [since, until), counted by (camera, hazard, review, reason)."""
+        where: list[str] = ["org = ?"]
+        params: list[Any] = [org]
+        for clause, value in (("started_at >= ?", since), ("started_at < ?", until)):
+            if value is not None:
+                where.append(clause)
+                params.append(value)
+        rows = self._query(
+            "SELECT camera_id, hazard_id, review, review_reason, COUNT(*) FROM cctv_events "
+            f"WHERE {' AND '.join(where)} GROUP BY camera_id, hazard_id, review, review_reason",
+            params,
+        )
+        return [(str(c), str(h), r, rr, int(n)) for c, h, r, rr, n in rows]
+
     def set_review(self, event_id: str, review: EventReview | None, *, unless: Review | None = None) -> bool:
         """Record what a person made of the event (None: undo it); not when its review is ``unless`` already.
         False when the event is missing or was so reviewed."""
