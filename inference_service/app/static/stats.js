@@ -16,8 +16,9 @@ export async function viewStats() {
     const p = new URLSearchParams();
     if (range.from) p.set('from', range.from);
     if (range.to) p.set('to', range.to);
-    const d = await api('GET', `/app/api/stats${p.size ? `?${p}` : ''}`);
-    body.replaceChildren(...statsBody(d));
+    const [d, cams] = await Promise.all([api('GET', `/app/api/stats${p.size ? `?${p}` : ''}`),
+      api('GET', `/app/api/events/by-camera${p.size ? `?${p}` : ''}`).catch(() => [])]);
+    body.replaceChildren(...statsBody(d), ...(cams.length ? [cameraCard(cams, p)] : []));
   }
   const summary = h('summary', {}, `${t('period')}: ${t('all')}`);
   const form = h('details', { class: 'card' }, summary, h('form', { class: 'filters', onsubmit: async (e) => {
@@ -33,6 +34,22 @@ export async function viewStats() {
   await load();
   wrap.append(h('h1', {}, t('stats')), form, body);
   return wrap;
+}
+/* The organisation's camera events per camera and hazard: how many, how many still waiting, and how many were
+ * 误报 among those looked at (shown only where cameras raised events). */
+function cameraCard(cams, params) {
+  const label = (r) => `${r.camera_id} · ${en() ? r.name_en : r.name_zh}`;
+  const bars = hbars(cams.slice(0, 12).map((r) => ({ label: label(r), value: r.events })), { title: t('cam_stats') });
+  const lines = h('ul', { class: 'hist' }, cams.map((r) => h('li', { 'data-camera': r.camera_id },
+    t('cam_line', label(r), r.events, r.waiting, r.inspections, r.false_alarm,
+      r.false_alarm_share == null ? '—' : pct(r.false_alarm_share)))));
+  const link = (fmt) => {
+    const q = new URLSearchParams(params); q.set('format', fmt);
+    return h('a', { class: 'btn', href: `/app/api/events/by-camera?${q}`, download: `hazardscan-cameras.${fmt}` },
+      fmt === 'xlsx' ? 'Excel' : 'CSV');
+  };
+  return chartCard(t('cam_stats'), h('div', {}, bars, lines, h('div', { class: 'btns' }, t('export'), link('xlsx'),
+    link('csv'))), t('cam_stats_sub'));
 }
 export function statsBody(d) {
   const sev = rows(d.by_severity, (o) => sevName(o.severity || o.id || o.key));
