@@ -41,6 +41,7 @@ def test_statistics_show_each_cameras_events(server: AppServer, phone: Any) -> N
     expect(page.locator("li[data-camera='shop-a']")).to_contain_text("待处理 1")
     xlsx = page.get_by_role("link", name="Excel").last
     expect(xlsx).to_have_attribute("href", "/app/api/events/by-camera?format=xlsx")
+    page.locator("li[data-camera='shop-a']").scroll_into_view_if_needed()
     shot(page, "stats-cameras")
     page.click("#lang")
     expect(page.locator("li[data-camera='old-a']")).to_have_text(
