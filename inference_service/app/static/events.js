@@ -25,7 +25,8 @@ export function eventsLine() {
   return a;
 }
 
-/** 转为检查: POST, asking for the scene when the camera's does not imply one; then the new inspection. */
+/** 转为检查 (of a 待处理 or an 已忽略 event: an inspection overrules the dismissal): POST, asking for the scene when the
+ * camera's does not imply one; then the new inspection. */
 async function inspect(e, btn, err, scene) {
   err.textContent = '';
   try {
@@ -46,18 +47,24 @@ const reasonName = (r) => t(`ev_r_${r}`);
 const shortTime = (iso) => new Date(iso).toLocaleString(en() ? 'en-GB' : 'zh-CN', { month: '2-digit',
   day: '2-digit', hour: '2-digit', minute: '2-digit' });
 
-/** 忽略: a sheet asks why (误报 / 重复 / 已现场处置 / 其他, which needs the note), then POST …/dismiss. */
+/** 忽略: a sheet names the event and asks why (误报 / 重复 / 已现场处置 / 其他, which needs the note), then POST
+ * …/dismiss. A 409 (made an inspection meanwhile, by a colleague): the server's why, and the card as it now is. */
 async function dismiss(e, btn, err, changed) {
   err.textContent = '';
   const note = h('input', { id: 'ev-note', name: 'ev-note', maxLength: 500, autocomplete: 'off' });
-  const reason = await ask(t('ev_dis_title'), t('ev_dis_why'), REASONS.map((r) => [r, reasonName(r)]), t('cancel'),
-    'pick', { body: h('label', { class: 'ev-note' }, t('ev_note'), note),
+  const what = h('b', { 'data-ask-event': '' }, hzName(e), ' · ', t('ev_camera', e.camera_id), ' · ',
+    shortTime(e.started_at));
+  const reason = await ask(t('ev_dis_title'), [what, h('br'), t('ev_dis_why')], REASONS.map((r) => [r, reasonName(r)]),
+    t('cancel'), 'pick', { body: h('label', { class: 'ev-note' }, t('ev_note'), note),
       check: (r) => (r === 'other' && !note.value.trim() ? (note.focus(), t('ev_note_need')) : '') });
   if (!reason) return;
   try {
     changed(await busy(btn, () => api('POST', `/app/api/events/${e.id}/dismiss`, { reason, note: note.value.trim() }),
       [...btn.parentNode.querySelectorAll('button')]), t('ev_dis_done', reasonName(reason)));
-  } catch (ex) { err.textContent = ex.message; }
+  } catch (ex) {
+    err.textContent = ex.message;
+    if (ex.status === 409) changed(null, ex.message, e.id);
+  }
 }
 
 async function undismiss(e, btn, err, changed) {
@@ -67,7 +74,8 @@ async function undismiss(e, btn, err, changed) {
   } catch (ex) { err.textContent = ex.message; }
 }
 
-/** ``changed(event, msg)``: the event as the server now has it, after 忽略 / 撤销忽略 on this card. */
+/** ``changed(event, msg)``: the event as the server now has it, after 忽略 / 撤销忽略 on this card;
+ * ``changed(null, msg, id)``: the server refused, the card is stale (the list is fetched again). */
 function eventCard(e, changed) {
   const name = hzName(e);
   const err = h('p', { class: 'err', role: 'alert' });
@@ -80,6 +88,10 @@ function eventCard(e, changed) {
       e.review_note ? h('span', { 'data-review-note': '' }, t('ev_quote', e.review_note)) : null);
     put(acts, h('button', { class: 'linkbtn', type: 'button', 'data-act': 'undismiss',
       onclick: (x) => undismiss(e, x.currentTarget, err, changed) }, t('ev_undismiss')));
+    if (e.has_frame && !e.inspection_id) {
+      put(acts, h('button', { class: 'btn primary', type: 'button', 'data-act': 'inspect',
+        onclick: (x) => inspect(e, x.currentTarget, err) }, t('ev_inspect')));
+    }
   } else {
     if (e.review === 'inspection') said = h('p', { class: 'ev-review', 'data-review-line': '' }, h('b', {}, t('ev_made')), by);
     else if (!e.has_frame) said = h('p', { class: 'muted small', 'data-no-frame': '' }, t('ev_no_frame'));
@@ -112,10 +124,13 @@ function eventCard(e, changed) {
     t(open ? 'ev_open' : 'ev_closed')), acts), err);
 }
 
-/** 监控告警: 待处理 (nobody has looked at them yet) first; 已转检查, 已忽略, 全部 a tap away. The card shows 进行中 /
- * 已结束. An event 忽略'd or brought back leaves a list it no longer belongs to. */
-export async function viewEvents() {
-  let review = 'none';
+const CHIPS = ['none', 'inspection', 'dismissed', 'all'];
+/** 监控告警: 待处理 (nobody has looked at them yet) first; 已转检查, 已忽略, 全部 a tap away, the chosen one kept in the
+ * address (#/events?review=dismissed) so that Back from an inspection returns to it. The card shows 进行中 / 已结束.
+ * An event 忽略'd or brought back leaves a list it no longer belongs to. */
+export async function viewEvents(chosen) {
+  const rv0 = CHIPS.includes(chosen) ? chosen : 'none';
+  let review = rv0 === 'all' ? '' : rv0;
   let offset = 0;
   let count = 0;
   let seq = 0;
@@ -125,7 +140,13 @@ export async function viewEvents() {
     busy(x.currentTarget, () => load(false)).catch((ex) => toast(ex.message)) }, t('more'));
   const none = (cameras) => h('p', { class: 'empty' },
     t(!cameras ? 'ev_no_cams' : review === 'none' ? 'ev_none_todo' : review ? 'ev_none_f' : 'ev_none'));
-  function changed(e, msg) {
+  async function changed(e, msg, id) {
+    if (!e) {  // stale: the list again, the server's why on the card where it still is in it
+      await load(true, Math.min(200, Math.max(20, offset))).catch(() => {});
+      const err = listEl.querySelector(`[data-event="${id}"] .err`);
+      if (err) err.textContent = msg; else toast(msg);
+      return;
+    }
     const el = listEl.querySelector(`[data-event="${e.id}"]`);
     if (!review || review === (e.review || 'none')) el?.replaceWith(eventCard(e, changed));
     else if (el) {
@@ -136,9 +157,9 @@ export async function viewEvents() {
     }
     toast(msg);
   }
-  async function load(fresh = true) {
+  async function load(fresh = true, limit = 20) {
     const mine = ++seq;
-    const p = new URLSearchParams({ limit: '20', offset: String(fresh ? 0 : offset) });
+    const p = new URLSearchParams({ limit: String(limit), offset: String(fresh ? 0 : offset) });
     if (review) p.set('review', review);
     const r = await api('GET', `/app/api/events?${p}`);
     if (mine !== seq) return;  // another chip was tapped meanwhile
@@ -153,10 +174,11 @@ export async function viewEvents() {
   const chip = (label, rv) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(rv === review),
     'data-filter': rv || 'all', onclick: async (x) => {
       review = rv;
+      history.replaceState(null, '', rv === 'none' ? '#/events' : `#/events?review=${rv || 'all'}`);
       for (const c of chips.children) c.setAttribute('aria-pressed', String(c === x.currentTarget));
       await load().catch((ex) => toast(ex.message));
     } }, label);
-  const chips = h('div', { class: 'chips', role: 'group', 'aria-label': t('ev_f_label') },
+  const chips = h('div', { class: 'chips evchips', role: 'group', 'aria-label': t('ev_f_label') },
     chip(t('ev_f_none'), 'none'), chip(t('ev_f_insp'), 'inspection'), chip(t('ev_f_dis'), 'dismissed'),
     chip(t('all'), ''));
   await load();

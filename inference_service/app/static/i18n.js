@@ -194,7 +194,7 @@ export const STR = {
     ev_title: 'Camera alerts',
     ev_hint: 'Hazards the cameras saw. Made into an inspection, the AI’s finding still needs your confirmation before'
       + ' it enters the ledger.', ev_open: 'Ongoing', ev_closed: 'Ended', ev_unconf: 'Unconfirmed',
-    ev_camera: 'Camera {0}', ev_alt: 'Camera frame: {0}', ev_inspect: 'Make inspection', ev_view: 'View inspection',
+    ev_camera: 'Camera {0}', ev_alt: 'Camera frame: {0}', ev_inspect: 'Inspect', ev_view: 'View inspection',
     ev_no_frame: 'Saved without its original frame: it cannot become an inspection',
     ev_scene: 'Choose the inspection scene', ev_scene_why: 'The camera does not say which scene this is:',
     ev_none: 'No camera alerts yet', ev_none_f: 'No alerts match', ev_no_cams: 'No cameras are connected', ev_from: 'From a camera alert',
@@ -204,7 +204,7 @@ export const STR = {
     ev_note: 'Note (required for Other)', ev_note_need: 'Say why in the note when choosing Other',
     ev_r_false_alarm: 'False alarm', ev_r_duplicate: 'Duplicate', ev_r_handled: 'Handled on site', ev_r_other: 'Other',
     ev_dismissed: 'Dismissed: {0}', ev_made: 'Made into an inspection', ev_by: ' ({0}, {1})', ev_quote: ' “{0}”',
-    ev_undismiss: 'Undo dismissal', ev_dis_done: 'Dismissed: {0}', ev_undone: 'Dismissal undone: back to review',
+    ev_undismiss: 'Undo', ev_dis_done: 'Dismissed: {0}', ev_undone: 'Dismissal undone: back to review',
   },
 };
 export const t = (k, ...a) => {
