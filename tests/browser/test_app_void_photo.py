@@ -197,3 +197,92 @@ def test_a_photo_to_retake_offers_void_in_its_warning(app_server: AppServer, pho
     expect(page.locator("[data-photo]")).to_have_count(0)
     assert inspection(app_server.client("inspector"), iid)["photo_count"] == 0
     assert page.errors == []
+
+
+def test_retake_and_replace_queues_the_new_photo_then_voids_the_old(
+    app_server: AppServer, phone: Any, photos: Any
+) -> None:
+    """重拍并替换 on a card opens the camera (the file chooser); cancelled, nothing changes. A photo chosen is queued
+    like any other and the old one is voided (模糊看不清, retaken): its card leaves and the new one comes. Offline the
+    new one still queues, the old one stays and the toast says why; it uploads once online."""
+    iid, made = api_inspection(app_server, "重拍替换测试单位", [fire_photo(96), fire_photo(97)])
+    client = app_server.client("inspector")
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    second = page.locator(f"[data-photo='{made[1]['id']}']")
+    retake = second.locator("[data-act=retake]")
+    expect(retake).to_have_text("重拍并替换")
+    expect(retake.locator("input[type=file]")).to_have_attribute("capture", "environment")
+    shot(page, "retake-card")
+    with page.expect_file_chooser():
+        retake.click()  # and then cancelled: no photo chosen
+    page.wait_for_timeout(300)
+    expect(second).to_be_visible()
+    assert [p["id"] for p in inspection(client, iid)["photos"]] == [made[0]["id"], made[1]["id"]]
+
+    with page.expect_file_chooser() as chooser:
+        retake.click()
+    with page.expect_request("**/void") as sent:
+        chooser.value.set_files(str(photos["fire"]))
+    assert sent.value.post_data_json == {"reason": "模糊看不清（已重拍替换）"}
+    expect(page.locator("#toast")).to_have_text("新照片已加入上传，原照片已作废")
+    expect(second).to_have_count(0)
+    expect(page.locator("[data-photo]")).to_have_count(2)
+    expect(page.locator("[data-queue] .qi")).to_have_count(0)
+    ins = inspection(client, iid)
+    assert ins["photos"][0]["id"] == made[0]["id"] and len(ins["photos"]) == 2
+    new_id = ins["photos"][1]["id"]
+    assert card_numbers(page) == ["照片 2", "照片 1"]
+    expect(page.locator("[data-photo]").first).to_have_attribute("data-photo", new_id)
+    shot(page, "retake-done")
+
+    first = page.locator(f"[data-photo='{made[0]['id']}']")
+    page.context.set_offline(True)
+    with page.expect_file_chooser() as chooser:
+        first.locator("[data-act=retake]").click()
+    chooser.value.set_files(str(photos["fire2"]))
+    expect(page.locator("#toast")).to_have_text("新照片已加入上传；原照片未作废：作废照片需要联网，请联网后再试。")
+    expect(page.locator("[data-queue] .qi")).to_have_count(1)
+    expect(first).to_be_visible()
+    shot(page, "retake-offline")
+    page.context.set_offline(False)
+    page.evaluate("window.hazardscan.pump()")
+    expect(page.locator("[data-photo]")).to_have_count(3)
+    expect(page.locator("[data-queue] .qi")).to_have_count(0)
+    assert len(inspection(client, iid)["photos"]) == 3  # the old one was not voided
+    assert page.errors == []
+
+
+def test_retake_in_english_and_in_the_warning(app_server: AppServer, phone: Any, photos: Any) -> None:
+    """In English at 390 and 360 px the card's head keeps 照片 N, Retake & replace and Void photo on one row; a
+    建议重拍 warning offers Retake & replace beside 作废这张照片."""
+    white = encode(scene(640, 480, [(0, 0, 640, 480, (252, 252, 252))]), "JPEG", quality=92)
+    for size, tag in (({"width": 390, "height": 844}, ""), (None, "-360")):
+        iid, (photo,) = api_inspection(app_server, f"重拍英文测试单位{tag}", [white])
+        page = phone(**({"viewport": size} if size else {}))
+        login(page, app_server, "inspector")
+        page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+        card = page.locator("[data-photo]")
+        expect(card.locator(".photo-head [data-act=retake]")).to_have_text("重拍并替换")
+        warn = card.locator(".warn").first
+        expect(warn.locator("[data-act=retake]")).to_have_text("重拍并替换")
+        page.click("#lang")
+        head = card.locator(".photo-head")
+        expect(head.locator("[data-act=retake]")).to_have_text("Retake & replace")
+        middles = head.locator("h2, [data-act]").evaluate_all(
+            "els => new Set(els.map((e) => Math.round(e.getBoundingClientRect().top"
+            " + e.getBoundingClientRect().height / 2))).size"
+        )
+        shot(page, f"retake-head-en{tag}")
+        assert middles == 1, tag
+        warn.scroll_into_view_if_needed()
+        shot(page, f"retake-warning-en{tag}")
+        with page.expect_file_chooser() as chooser:
+            warn.locator("[data-act=retake]").click()
+        chooser.value.set_files(str(photos["clean"]))
+        expect(page.locator("#toast")).to_have_text("New photo queued; the old one is voided")
+        expect(page.locator(f"[data-photo='{photo['id']}']")).to_have_count(0)
+        expect(page.locator("[data-photo]")).to_have_count(1)
+        shot(page, f"retake-done-en{tag}")
+        assert page.errors == []

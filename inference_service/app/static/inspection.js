@@ -242,8 +242,22 @@ export async function viewInspection(id) {
     el.querySelector('[data-photo-title]').textContent = t('photo_n', i + 1);
   });
   async function voidPhoto(p, preset) {  // 作废照片: the card leaves, the counts at the top follow
-    const done = await voidSheet(p, order.indexOf(p.id) + 1, preset);
-    if (!done) return;
+    if (await voidSheet(p, order.indexOf(p.id) + 1, preset)) drop(p, t('void_done'));
+  }
+  /* 重拍并替换: the new photo is queued (offline too) once chosen, then the old one voided; without the network, or
+   * refused (a hazard of it is being rectified), the old one stays and the toast says why */
+  async function retake(p, file) {
+    await enqueue([file], 'photo', ins.id, sceneSel.value || null);
+    try {
+      if (!navigator.onLine) throw new ApiError(0, 'network', '');
+      await api('POST', `/app/api/photos/${p.id}/void`, { reason: '模糊看不清（已重拍替换）' });
+    } catch (ex) {
+      toast(t('retake_kept', ex.status === 0 ? t('void_offline') : ex.message));
+      return;
+    }
+    drop(p, t('retake_done'));
+  }
+  function drop(p, msg) {
     const el = cardOf(p.id);
     const next = el?.nextElementSibling || el?.previousElementSibling;
     photos.delete(p.id);
@@ -252,7 +266,7 @@ export async function viewInspection(id) {
     renumber();
     changed();
     paintEmpty();
-    toast(t('void_done'));
+    toast(msg);
     const title = next?.querySelector('[data-photo-title]');
     if (title) { title.tabIndex = -1; title.focus({ preventScroll: true }); }  // not lost on <body>
   }
@@ -261,7 +275,7 @@ export async function viewInspection(id) {
     const old = cardOf(p.id);
     photos.set(p.id, p);
     if (!order.includes(p.id)) order.push(p.id);
-    const el = photoCard(p, changed, { onVoid: voidPhoto });
+    const el = photoCard(p, changed, { onVoid: voidPhoto, onRetake: retake });
     if (old) old.replaceWith(el); else photosEl.prepend(el);
     renumber();
     paintEmpty();
@@ -330,13 +344,22 @@ export async function viewInspection(id) {
 }
 
 /* One photo: the image with boxes, its warnings, a card per finding, confirm / reject / adjust / add. */
-export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
+export function photoCard(photo, changed = () => {}, { onVoid, onRetake } = {}) {
   const ui = { mode: 'view', fid: null, box: null };  // mode: view | adjust | add
   const card = h('section', { class: 'card', 'data-photo': photo.id, 'aria-labelledby': `ph-${photo.id}` });
-  // 照片 N (set by the inspection, as numbered in 现场检查记录) and 作废照片, out of the way of 确认 / 误报
+  // 重拍并替换: the camera (or the file chooser); nothing changes until a photo is chosen
+  const retakeBtn = (cls) => h('label', { class: `linkbtn ${cls} filepick`, 'data-act': 'retake' }, t('retake_photo'),
+    h('input', { type: 'file', accept: 'image/*', capture: 'environment', 'aria-label': t('retake_photo'),
+      onchange: (e) => {
+        const [file] = e.target.files;
+        e.target.value = '';
+        if (file) onRetake(photo, file).catch((ex) => toast(ex.message));
+      } }));
+  // 照片 N (set by the inspection, as numbered in 现场检查记录), 重拍并替换 and 作废照片, out of the way of 确认 / 误报
   const head = h('div', { class: 'photo-head' }, h('h2', { id: `ph-${photo.id}`, 'data-photo-title': '' }),
-    onVoid ? h('button', { class: 'linkbtn quiet', type: 'button', 'data-act': 'void',
-      onclick: () => onVoid(photo) }, t('void_photo')) : null);
+    onVoid ? h('span', { class: 'acts' }, onRetake ? retakeBtn('quiet') : null,
+      h('button', { class: 'linkbtn quiet', type: 'button', 'data-act': 'void',
+        onclick: () => onVoid(photo) }, t('void_photo'))) : null);
   const W = photo.width || 1;
   const H = photo.height || 1;
   const frame = h('div', { class: 'photo' });
@@ -580,8 +603,9 @@ export function photoCard(photo, changed = () => {}, { onVoid } = {}) {
       ...(ui.mode === 'adjust' ? [h('p', { class: 'muted', 'data-hint': 'adjust' }, t('adjust_hint'))] : []),
       ...(photo.warnings || []).map((w, i) => h('div', { class: 'warn', role: 'note' }, icon('warn'),
         h('div', {}, h('strong', {}, `${t('retake')}：`), en() ? w.message_en : w.message_zh,
-          onVoid && !i ? h('div', {}, h('button', { class: 'linkbtn', type: 'button', 'data-act': 'void-retake',
-            onclick: () => onVoid(photo, 'void_r_blur') }, t('void_retake'))) : null))),
+          onVoid && !i ? h('div', { class: 'row' }, onRetake ? retakeBtn('') : null,
+            h('button', { class: 'linkbtn', type: 'button', 'data-act': 'void-retake',
+              onclick: () => onVoid(photo, 'void_r_blur') }, t('void_retake'))) : null))),
       h('div', { class: 'row spread', style: { marginTop: '10px' } },
         h('strong', {}, live ? t('found', live) : t('found0'),
           waiting ? h('span', { class: 'pill doubt', 'data-waiting': waiting }, t('n_awaiting', waiting)) : null,
