@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import unquote
 
 import app_fixtures
+import numpy as np
 import pytest
 from _pg import pg_server, pg_url  # noqa: F401  (fixtures)
 from app_fixtures import AppServer, clean_photo, fire_photo, open_item, start_app_server
@@ -219,6 +220,30 @@ def test_a_ledger_item_shows_which_hazard_it_is(app_server: AppServer):
     assert max(Image.open(io.BytesIO(thumb.content)).size) == 200
     assert c.get(item["evidence_url"], params={"max_side": 10}).status_code == 422
     assert app_server.client("inspector_b").get(item["evidence_url"]).status_code == 404
+
+
+def label_width(jpeg: bytes, box_top: int) -> int:
+    """How far the label drawn above a box at ``box_top`` runs: the red pixels of the row just above it."""
+    pixels = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB")).astype(int)
+    row = pixels[box_top - 4]
+    return int(((row[:, 0] > 150) & (row[:, 1] < 90) & (row[:, 2] < 90)).sum())
+
+
+def test_evidence_labels_follow_the_language_asked_for(app_server: AppServer):
+    """An English screen asks for English labels (?lang=en): the drawn label is the English name, longer than
+    现场明火; Chinese stays the default."""
+    c = app_server.client("inspector")
+    finding = open_item(c, unit="英文标签", seed=23, confirm=False)
+    url = f"/app/api/findings/{finding['id']}/evidence.jpg"
+    zh = c.get(url, params={"max_side": 640}).content
+    en = c.get(url, params={"max_side": 640, "lang": "en"})
+    assert en.status_code == 200 and en.content != zh
+    top = round(finding["box"][1])
+    assert label_width(en.content, top) > 1.3 * label_width(zh, top) > 0
+    assert c.get(url, params={"lang": "fr"}).status_code == 422
+    photo = c.get(f"/app/api/photos/{finding['photo_id']}/evidence.jpg", params={"lang": "en"})
+    base = c.get(f"/app/api/photos/{finding['photo_id']}/evidence.jpg").content
+    assert photo.status_code == 200 and photo.content != base
 
 
 def test_another_organisation_cannot_touch_the_ledger(app_server: AppServer):

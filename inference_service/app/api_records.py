@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter(prefix="/app/api", tags=["app"])
 
 IDEMPOTENCY_MAX = 100
+Lang = Literal["zh", "en"]
 _PHOTO_SCENE = "taxonomy scene id of this photo (e.g. elevator, corridor); default: the inspection's"
 TAKEN_AT = (
     "when the photo was taken (the file's time): ISO 8601, local time without a zone, or epoch seconds or "
@@ -294,6 +295,7 @@ def evidence_jpeg(
     max_side: int = 1600,
     statuses: tuple[str, ...] = ("pending", "confirmed"),
     only: str | None = None,
+    lang: Lang = "zh",
 ) -> bytes:
     """The photo with its findings of these statuses drawn (current boxes), or with the finding ``only`` alone
     (whatever its status); a pending suspicion or a pending finding of a doubtful photo dashed and labelled
@@ -310,7 +312,8 @@ def evidence_jpeg(
         mark_en, mark_zh = ("✓ ", "✓ ") if f["status"] == "confirmed" else (doubt_en, doubt_zh)
         box = (float(f["x1"]), float(f["y1"]), float(f["x2"]), float(f["y2"]))
         colour = SEVERITY_COLOURS.get(out.severity, (0, 170, 110))
-        notes.append(Annotation(box, f"{mark_en}{out.name_en}{conf}", f"{mark_zh}{out.name_zh}{conf}", colour,
+        label_zh = f"{mark_zh}{out.name_zh}{conf}" if lang == "zh" else ""  # none: the English label is drawn
+        notes.append(Annotation(box, f"{mark_en}{out.name_en}{conf}", label_zh, colour,
                                 dashed=out.awaiting_confirmation))  # fmt: skip
     return render_evidence(
         image, notes, max_side=max_side, quality=ctx.settings.evidence_quality, font_path=ctx.settings.font_path
@@ -318,14 +321,17 @@ def evidence_jpeg(
 
 
 MaxSide = Annotated[int | None, Query(ge=64, le=1600, description="long side of the image, pixels")]
+LangQ = Annotated[Lang, Query(description="the language of the labels drawn: zh (default) or en")]
 
 
 @router.get("/photos/{photo_id}/evidence.jpg", response_class=Response)
-def photo_evidence(photo_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep, max_side: MaxSide = None) -> Response:
+def photo_evidence(
+    photo_id: str, user: UserDep, ctx: CtxDep, tax: TaxonomyDep, max_side: MaxSide = None, lang: LangQ = "zh"
+) -> Response:
     """The photo with its hazards drawn (a rectification photo: the photo alone), at most ``max_side`` pixels."""
     row = _photo_or_404(ctx, user, photo_id)
     side = min(max_side or ctx.settings.evidence_max_side, ctx.settings.evidence_max_side)
-    return Response(evidence_jpeg(ctx, row, tax, side), media_type="image/jpeg",
+    return Response(evidence_jpeg(ctx, row, tax, side, lang=lang), media_type="image/jpeg",
                     headers={"Cache-Control": "private, no-cache"})  # fmt: skip
 
 
@@ -336,6 +342,7 @@ def finding_evidence(
     ctx: CtxDep,
     tax: TaxonomyDep,
     max_side: MaxSide = 480,
+    lang: LangQ = "zh",
 ) -> Response:
     """The photo that found the hazard with only its box drawn: which hazard a ledger item is, at a glance."""
     finding = ctx.records.finding(user.org_id, finding_id)
@@ -343,7 +350,7 @@ def finding_evidence(
         raise not_found("finding", "隐患")
     row = _photo_or_404(ctx, user, finding["photo_id"])
     side = min(max_side or 480, ctx.settings.evidence_max_side)
-    return Response(evidence_jpeg(ctx, row, tax, side, only=finding_id), media_type="image/jpeg",
+    return Response(evidence_jpeg(ctx, row, tax, side, only=finding_id, lang=lang), media_type="image/jpeg",
                     headers={"Cache-Control": "private, no-cache"})  # fmt: skip
 
 

@@ -70,6 +70,9 @@ def test_every_ledger_card_shows_its_photo_note_day_and_who_entered_it(app_serve
     page.click("#lang")
     expect(card.locator("[data-note]")).to_have_text("Note: 二楼东侧楼梯间")
     expect(card.locator("[data-found]")).to_contain_text("entered by 张检查")
+    # the labels drawn on the picture follow the screen's language
+    expect(card.locator("img[data-evidence]")).to_have_attribute("src", f"{item['evidence_url']}?max_side=240&lang=en")
+    loaded(page, card.locator("img[data-evidence]"))
     page.click("#lang")
     assert page.errors == []
 

@@ -142,7 +142,7 @@ export function pic(src, large, alt, attrs = {}) {
 /** Which hazard this is: the photo that found it (its box alone), the inspector's note, when and by whom it was
  * entered; with a rectification photo, before and after side by side. */
 export function evidence(it, back) {
-  const ev = (side) => `${it.evidence_url}?max_side=${side}`;
+  const ev = (side) => `${it.evidence_url}?max_side=${side}${en() ? '&lang=en' : ''}`;  // labels drawn in the UI's language
   const alt = t('evidence_alt', hzName(it));
   const by = it.history?.[0]?.by;
   const info = h('div', { class: 'ev-info small' },
