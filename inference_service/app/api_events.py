@@ -9,7 +9,7 @@ does not find it again. Made twice, it is the same inspection."""
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
@@ -34,6 +34,7 @@ from inference_service.storage import MAX_OFFSET
 from inference_service.taxonomy import Taxonomy
 
 router = APIRouter(prefix="/app/api", tags=["app"])
+REASONS: tuple[str, ...] = get_args(s.DismissReason)
 
 # the inspection scene a camera's taxonomy scene implies (the inverse of the photo scene an inspection implies)
 INSPECTION_SCENE_OF = {photo: insp for insp, photo in PHOTO_SCENE_OF.items()} | {
@@ -150,14 +151,13 @@ def camera_counts(counts: list[tuple[str, str, str | None, str | None, int]], ta
     """Rows per (camera, hazard) from :meth:`EventStore.review_counts`, the busiest camera and hazard first."""
     table: dict[tuple[str, str], dict[str, int]] = {}
     for camera, hazard, review, reason, n in counts:
-        row = table.setdefault((camera, hazard), dict.fromkeys(("events", "waiting", "inspections", "false_alarm",
-                                                                 "duplicate", "handled", "other"), 0))  # fmt: skip
+        row = table.setdefault((camera, hazard), dict.fromkeys(("events", "waiting", "inspections", *REASONS), 0))
         row["events"] += n
         if review is None:
             row["waiting"] += n
         elif review == "inspection":
             row["inspections"] += n
-        elif reason in ("false_alarm", "duplicate", "handled", "other"):
+        elif reason in REASONS:
             row[reason] += n
     out = []
     for (camera, hazard), c in table.items():
