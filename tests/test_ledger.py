@@ -299,3 +299,7 @@ def test_recheck(hazard, cls, detectable, found, expected):
     result, reason = recheck(hazard, cls, detectable, ["fire", "smoke", "no_helmet"], found)
     assert result == expected
     assert re.match(r"[\u4e00-\u9fff]", reason) and re.search(r"\([a-z].+\)$", reason)  # 中文 (English)
+    assert "None" not in reason
+    if result == "failed":  # names what it still sees, in both halves
+        what = next(h or c for h, c in found if h == hazard or c == cls)
+        assert reason.count(what) == 2, reason

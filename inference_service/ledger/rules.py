@@ -63,8 +63,8 @@ def recheck(
     for hid, cls in found:
         if hid == hazard_id or (detector_class is not None and cls == detector_class):
             what = hid or cls
-            return "failed", both(f"整改照片中仍识别到该隐患（{what}）",
-                                  f"the model still sees {hid} ({cls}) in the rectification photo")  # fmt: skip
+            seen = f"the model still sees {what} in the rectification photo"
+            return "failed", both(f"整改照片中仍识别到该隐患（{what}）", seen)
     if detector_class is None:
         return "passed", both("整改照片中未识别到该隐患", "the model raises no such hazard in the rectification photo")
     return "passed", both("整改照片中未识别到该隐患", f"no {detector_class} seen in the rectification photo")
