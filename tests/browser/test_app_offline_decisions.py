@@ -61,7 +61,7 @@ def test_a_decision_made_offline_waits_on_the_phone_survives_a_reload_and_is_sen
     expect(page.locator("#net")).to_have_text("离线 · 1 项确认待传")
     assert page.evaluate(QUEUED_DECISIONS) == [{"decision": "confirm", "note": "地下一层东侧"}]
     page.click("#lang")
-    expect(page.locator("#net")).to_have_text("Offline · 1 decision(s) queued")
+    expect(page.locator("#net")).to_have_text("Offline · 1 decision queued")
     page.click("#lang")
 
     page.context.set_offline(False)

@@ -119,7 +119,7 @@ def test_offline_badge_counts_photos_and_inspections_apart(app_server: AppServer
     expect(page.locator("#net")).to_have_text("离线 · 1 张照片、1 项检查待传")
     shot(page, "m12-offline-badge")
     page.click("#lang")
-    expect(page.locator("#net")).to_have_text("Offline · 1 photo(s), 1 inspection(s) queued")
+    expect(page.locator("#net")).to_have_text("Offline · 1 photo, 1 inspection queued")
     page.click("#lang")
     page.context.set_offline(False)
     expect(page.locator("[data-photo]")).to_have_count(1)

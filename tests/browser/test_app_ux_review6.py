@@ -185,7 +185,7 @@ CJK_CHROME = """(names) => {
   const walk = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT | NodeFilter.SHOW_ELEMENT);
   for (let n = walk.currentNode; n; n = walk.nextNode()) {
     const el = n.nodeType === 3 ? n.parentElement : n;
-    if (el.closest('[hidden], script, style, #lang, [lang^=zh], .hist')) continue;
+    if (el.closest('[hidden], script, style, #lang, [lang^=zh]')) continue;
     if (n.nodeType === 3 && cjk.test(bare(n.nodeValue))) out.push(n.nodeValue.trim());
     if (n.nodeType === 1) {
       for (const a of ['aria-label', 'title', 'placeholder', 'alt']) {

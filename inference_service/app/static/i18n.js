@@ -92,11 +92,12 @@ export const STR = {
   },
   en: {
     add_note: 'Add a note', edit_note: 'Edit note', note_ph: 'e.g. 2nd floor, east stairwell',
-    sum_line: '{0} hazard(s): {1} confirmed · {2} to confirm', sum_none: 'No hazard found yet', go_pending: 'Review',
+    sum_line: '{0} hazards: {1} confirmed · {2} to confirm',
+    sum_line_one: '1 hazard: {1} confirmed · {2} to confirm', sum_none: 'No hazard found yet', go_pending: 'Review',
     finish: 'Finish inspection', finished: 'Finished', in_progress: 'In progress',
     finish_hint: 'When the photos are taken and every hazard is confirmed or marked a false alarm, tap “Finish inspection”.',
     finished_at: 'Finished {0}. A photo uploaded later sets it back to in progress.', finished_toast: 'Inspection finished',
-    reopen_insp: 'Continue inspection', still_pending: '{0} hazard(s) still to confirm', finish_anyway: 'Finish anyway',
+    reopen_insp: 'Continue inspection', still_pending: '{0} hazards still to confirm', still_pending_one: '1 hazard still to confirm', finish_anyway: 'Finish anyway',
     open_anyway: 'Open anyway', pending_why: 'Hazards not confirmed do not enter the ledger or the rectification notice.',
     doc_pending: 'Hazards not confirmed are left out of the rectification notice and marked “to review” in the'
       + ' inspection record. Confirm each one or mark it a false alarm first.',
@@ -119,7 +120,7 @@ export const STR = {
     q_prep: 'Compressing…', q_up: 'Uploading {0}%', q_proc: 'AI analysing…', q_fail: 'Upload failed: {0}',
     retry: 'Retry', discard: 'Discard', discard_q: 'Discard this photo? It has not been uploaded.',
     q_safe: 'Saved on this phone; uploads by itself when online, never twice.', offline: 'Offline',
-    q_badge: '{0} queued', q_photos: '{0} photo(s)', q_insps: '{0} inspection(s)', q_decs: '{0} decision(s)', q_and: ', ', pending_n: '{0} queued', found: '{0} hazard(s) found', found0: 'No hazard found',
+    q_badge: '{0} queued', q_photos: '{0} photos', q_photos_one: '1 photo', q_insps: '{0} inspections', q_insps_one: '1 inspection', q_decs: '{0} decisions', q_decs_one: '1 decision', q_and: ', ', pending_n: '{0} queued', found: '{0} hazards found', found_one: '1 hazard found', found0: 'No hazard found',
     model: 'Model', taken: 'Taken {0}', taken_client: ' (file time)', taken_camera: ' (camera frame)', confirm: 'Confirm', reject: 'False alarm', adjust: 'Adjust box', adjust_hint: 'Drag the dots to fit the hazard, or draw the box again on the photo', save_confirm: 'Save & confirm',
     cancel: 'Cancel', add_missed: 'Add missed hazard', draw_hint: 'Drag on the photo to box the hazard',
     pick_hazard: 'Hazard', search: 'Search hazards', not_detectable: 'not detected by the model yet', note: 'Note',
@@ -165,7 +166,7 @@ export const STR = {
     r_inspector: 'Inspector', r_supervisor: 'Supervisor', r_admin: 'Admin', org: 'Organisation', lang: 'Language',
     offline_err: 'Network unavailable', geo_na: 'Location not available in this browser', retake: 'Please retake',
     days_over: 'Overdue {0} d', due_today: 'Due today', days_left: '{0} d left', skip: 'Skip to content',
-    model_na: '—', add_user: 'Add user', display_name: 'Name', created: 'Created', n_items: '{0} items',
+    model_na: '—', add_user: 'Add user', display_name: 'Name', created: 'Created', n_items: '{0} items', n_items_one: '1 item',
     downscale_off: '(no downscale)', cred_bad: 'The credit code has 18 characters',
     chg_pw: 'Change password', cur_pw: 'Current password', new_pw: 'New password', rep_pw: 'New password again',
     pw_hint: 'At least 8 characters. Afterwards your other phones are logged out; log in there with the new password.',
@@ -212,8 +213,23 @@ export const STR = {
   },
 };
 export const t = (k, ...a) => {
-  let s = STR[st.lang][k] ?? STR.zh[k] ?? k;
+  // English says "1 item" but "2 items": a key_one string, where there is one, when the count (first value) is 1
+  const one = a[0] === 1 ? STR[st.lang][`${k}_one`] : undefined;
+  let s = one ?? STR[st.lang][k] ?? STR.zh[k] ?? k;
   a.forEach((v, i) => { s = s.replace(`{${i}}`, v); });
   return s;
 };
 export const en = () => st.lang === 'en';
+/** A note the server wrote in both languages, "中文 (English)" (ledger/rules.py both()), in the screen's language;
+ * likewise the tag of "[中文 (English)] words" (a supervisor's override) and "words [AI 复查 AI re-check: 中文
+ * (English)]" (a rectification photo's re-check); a person's own words stay as written. */
+export function sysNote(s) {
+  if (!s) return s;
+  const pick = (zh, eng) => (en() ? eng : zh);
+  const re = s.match(/^([\s\S]*?)\s*\[AI 复查 AI re-check: ([\s\S]*)\]$/);
+  if (re) return `${re[1] ? `${re[1]} ` : ''}[${pick('AI 复查：', 'AI re-check: ')}${sysNote(re[2])}]`;
+  const tag = s.match(/^\[(.+?) \(([\x20-\x7e]+?)\)\] ([\s\S]*)$/);
+  if (tag && /[\u3400-\u9fff]/.test(tag[1])) return `[${pick(tag[1], tag[2])}] ${tag[3]}`;
+  const two = s.match(/^(.*?[\u3400-\u9fff].*?) \(([\x20-\x7e]*)\)$/s);
+  return two ? pick(two[1], two[2]) : s;
+}

@@ -1,6 +1,6 @@
 /* View: the hazard ledger (隐患台账): filters, status chips, lifecycle buttons, rectification photos, 指派. */
 import { api, hzName, sevBadge, sevName } from './api.js';
-import { en, t } from './i18n.js';
+import { en, sysNote, t } from './i18n.js';
 import { enqueue, queueCard, uploadHooks } from './queue.js';
 import { fmtDate, fmtTime, h, icon, put, s, toast } from './dom.js';
 import { busy } from './inspection.js';
@@ -275,7 +275,7 @@ export function ledgerCard(it) {
       h('a', { href: `#/inspection/${it.inspection_id}` }, t('view_insp')),
       (it.history || []).length ? h('details', { class: 'small' }, h('summary', {}, t('history')),
         h('ol', { class: 'hist' }, it.history.map((x) => h('li', {},
-          `${fmtTime(x.at)} ${x.by || ''} ${x.from ? t(`s_${x.from}`) : ''} → ${t(`s_${x.to}`)}${x.note ? `：${x.note}` : ''}`))))
+          `${fmtTime(x.at)} ${x.by || ''} ${x.from ? t(`s_${x.from}`) : ''} → ${t(`s_${x.to}`)}${x.note ? `${en() ? ': ' : '：'}${sysNote(x.note)}` : ''}`))))
         : null));
   return card;
 }
