@@ -10,9 +10,10 @@ test_app_ux_fixes.py).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-from app_fixtures import AppServer, open_item
+from app_fixtures import PASSWORD, AppServer, open_item
 from browser_helpers import expect, login, wait_until
 from test_app_browser import findings
 from test_app_inspection_flow import pending_inspection
@@ -60,6 +61,10 @@ def test_a_decision_made_offline_waits_on_the_phone_survives_a_reload_and_is_sen
     expect(page.locator("[data-offline=view]")).to_be_visible()
     expect(page.locator("#net")).to_have_text("离线 · 1 项确认待传")
     assert page.evaluate(QUEUED_DECISIONS) == [{"decision": "confirm", "note": "地下一层东侧"}]
+    waiting = page.locator(f"[data-queue-decisions='{iid}']")  # no photos offline: the decision is listed instead
+    expect(waiting.locator("h2")).to_have_text("待同步的确认 (1)")
+    expect(waiting.locator(".qi")).to_have_text(re.compile(r"照片 1 · 现场明火\s*确认\s*待同步"))
+    shot(page, "m8-decision-queued-reloaded")
     page.click("#lang")
     expect(page.locator("#net")).to_have_text("Offline · 1 decision queued")
     page.click("#lang")
@@ -72,6 +77,7 @@ def test_a_decision_made_offline_waits_on_the_phone_survives_a_reload_and_is_sen
     expect(card.locator("[data-mark=queued]")).to_have_count(0)
     expect(card.locator("[data-ledger]")).to_have_text("台账：待整改")
     expect(page.locator("#net")).to_have_text("")
+    expect(waiting).to_have_count(0)  # online, the photos and their cards again
     assert page.evaluate(QUEUED_DECISIONS) == []
     assert page.errors == []
 
@@ -134,4 +140,31 @@ def test_a_queued_decision_the_server_refuses_is_dropped_and_the_inspector_told_
     expect(card.locator("[data-locked]")).to_have_text("隐患整改中，不能再改判")
     (f,) = findings(app_server.client("inspector"), item["inspection_id"]).values()
     assert f["status"] == "confirmed"
+    assert page.errors == []
+
+
+def test_a_queued_decision_whose_session_ended_waits_for_the_login_and_is_sent_after_it(
+    app_server: AppServer, phone: Any
+) -> None:
+    """误报 offline; the session ends meanwhile: back online the app asks for the login (登录已过期) instead of
+    retrying in the background; once logged in it returns to the inspection and the decision reaches the server."""
+    iid = pending_inspection(app_server, "离线确认过期测试单位", 94)
+    client = app_server.client("inspector")
+    page = phone()
+    card = open_inspection(page, app_server, iid)
+    card.locator("[data-act=reject]").click()
+    expect(card.locator("[data-mark=queued]")).to_have_text("待同步")
+    page.context.clear_cookies()  # the session is gone (as when it expires on the server)
+    page.context.set_offline(False)
+    expect(page.locator("#u")).to_be_visible()
+    expect(page.locator("[data-expired]")).to_contain_text("登录已过期")
+    (f,) = findings(client, iid).values()
+    assert f["status"] == "pending"  # not sent: kept on the phone (sent below, once logged in)
+    page.fill("#u", app_server.users["inspector"][0])
+    page.fill("#p", PASSWORD)
+    page.click("form button[type=submit]")
+    expect(page).to_have_url(re.compile(rf"#/inspection/{iid}$"))
+    wait_until(page, lambda: next(iter(findings(client, iid).values()))["status"] == "rejected", what="the decision")
+    expect(page.locator("[data-hazard=FIRE-001]")).to_have_attribute("data-status", "rejected")
+    expect(page.locator("#net")).to_have_text("")
     assert page.errors == []

@@ -2,8 +2,8 @@
 import { api, ApiError, hazardById, hzName, sceneName, sevBadge } from './api.js';
 import { LS, st } from './state.js';
 import { en, t } from './i18n.js';
-import { decSent, enqueue, idb, listeners, live, localIds, notify, queueCard, queueJson, queued, uploadHooks }
-  from './queue.js';
+import { decSent, decisionsCard, enqueue, idb, listeners, live, localIds, notify, queueCard, queueJson, queued,
+  uploadHooks } from './queue.js';
 import { ask, fmtDate, fmtTime, h, icon, pct, put, toast } from './dom.js';
 import { go, route } from './app.js';
 
@@ -335,6 +335,7 @@ export async function viewInspection(id) {
       : null,
     h('div', { class: 'fab-row' }, pick(true), pick(false)),
     queueCard('photo', ins.id),
+    ins.offline ? decisionsCard(ins.id) : null,
     emptyEl, photosEl,
     local ? null : finishCard,
     local ? null : h('section', { class: 'card' }, h('h2', {}, t('docs')),
@@ -471,7 +472,7 @@ export function photoCard(photo, changed = () => {}, { onVoid, onRetake } = {}) 
       Object.assign(o, nf);
     } else {
       await queueJson('dec', `dec-${st.user.id}-${f.id}`, f.id, `${t('photo_n', card.dataset.photoNo || 1)} · ${
-        hzName(f)}`, body);
+        hzName(f)}`, body, { insp: String(photo.inspection_id) });
       if (!f.queued) toast(t('dec_queued'));
     }
     ui.mode = 'view'; ui.fid = null; ui.box = null;

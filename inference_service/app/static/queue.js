@@ -166,9 +166,9 @@ export function rememberLocal(local, id) {
   LS.setItem('hazardscan.localIds', JSON.stringify(m));
 }
 /** Queue a request without a photo ('insp': its body; 'dec': a finding's decision, the key one per finding, so that
- * a later decision replaces the one waiting). */
-export async function queueJson(kind, key, target, name, body) {
-  await idb.put({ key, kind, target, user: st.user.id, name, body, created: Date.now(), error: null });
+ * a later decision replaces the one waiting; ``extra`` goes into the record: a decision's inspection, ``insp``). */
+export async function queueJson(kind, key, target, name, body, extra = {}) {
+  await idb.put({ ...extra, key, kind, target, user: st.user.id, name, body, created: Date.now(), error: null });
   await notify();
   pump();
 }
@@ -186,6 +186,7 @@ export async function sendOne(rec) {
   } catch (e) {
     if (e.status === 0 || e.status === 401 || e.status === 408 || e.status === 429 || e.status >= 500) {
       setLive(rec.key, 'wait');
+      if (e.status === 401) loggedOut(1);  // the session ended: kept on the phone, sent once logged in again
       return 'stop';
     }
     live.delete(rec.key);
@@ -344,6 +345,26 @@ export function queueCard(kind, target) {
     }));
     box.replaceChildren(h('h2', {}, `${t('queue')} (${mine.length})`),
       h('p', { class: 'muted small' }, t('q_safe')), ...rows);
+  };
+  listeners.add(paint);
+  paint();
+  return box;
+}
+/** The decisions queued on this phone for inspection ``insp``, for a view without its photos (reloaded without
+ * signal): photo N · hazard, the decision and 待同步; hidden when none waits. */
+export function decisionsCard(insp) {
+  const box = h('section', { class: 'card queue', hidden: true, 'data-queue-decisions': insp });
+  const paint = () => {
+    if (!box.isConnected && box.dataset.painted) { listeners.delete(paint); return; }
+    box.dataset.painted = '1';
+    const mine = queued.filter((r) => r.kind === 'dec' && r.insp === String(insp));
+    box.hidden = mine.length === 0;
+    box.replaceChildren(...(mine.length ? [h('h2', {}, `${t('q_decs_title')} (${mine.length})`),
+      h('p', { class: 'muted small' }, t('q_decs_safe')),
+      ...mine.map((r) => h('div', { class: 'qi', 'data-key': r.key },
+        h('div', { class: 'grow small' }, r.name),
+        h('span', { class: `st dec-${r.body.decision}`, 'data-decision': r.body.decision }, t(r.body.decision)),
+        h('span', { class: 'pill sync' }, t('sync_pending'))))] : []));
   };
   listeners.add(paint);
   paint();
