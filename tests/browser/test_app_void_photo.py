@@ -13,13 +13,16 @@ from typing import Any
 
 from _builders import encode, scene
 from app_fixtures import AppServer, fire_photo, open_item
-from browser_helpers import expect, login
+from browser_helpers import expect, login, wait_until
 from test_app_browser import choose_photos, inspection, start_inspection
 from test_app_ux_fixes import shot
 
 
-def api_inspection(app_server: AppServer, unit: str, photos: list[bytes]) -> tuple[str, list[dict[str, Any]]]:
-    """An inspection made through the API with ``photos`` uploaded in that order: its id and the photos."""
+def api_inspection(
+    app_server: AppServer, unit: str, photos: list[bytes], scene: str | None = None
+) -> tuple[str, list[dict[str, Any]]]:
+    """An inspection made through the API with ``photos`` uploaded in that order (in 照片场景 ``scene``, if given):
+    its id and the photos."""
     c = app_server.client("inspector")
     r = c.post("/app/api/inspections", json={"unit": {"name": unit, "address": "桃北路"}, "scene": "industry"})
     r.raise_for_status()
@@ -29,7 +32,7 @@ def api_inspection(app_server: AppServer, unit: str, photos: list[bytes]) -> tup
         r = c.post(
             f"/app/api/inspections/{iid}/photos",
             files={"photo": ("p.jpg", data, "image/jpeg")},
-            data={"idempotency_key": f"void-{unit}-{i}"},
+            data={"idempotency_key": f"void-{unit}-{i}", **({"scene": scene} if scene else {})},
         )
         r.raise_for_status()
         made.append(r.json())
@@ -286,3 +289,26 @@ def test_retake_in_english_and_in_the_warning(app_server: AppServer, phone: Any,
         expect(page.locator("[data-photo]")).to_have_count(1)
         shot(page, f"retake-done-en{tag}")
         assert page.errors == []
+
+
+def test_retake_keeps_the_old_photos_scene(app_server: AppServer, phone: Any, photos: Any) -> None:
+    """A photo taken in 照片场景 走廊 and retaken while the picker shows the default: the new photo is judged as a
+    corridor photo too, like the one it replaces."""
+    iid, (photo,) = api_inspection(app_server, "重拍场景测试单位", [fire_photo(98)], scene="corridor")
+    assert photo["scene"] == "corridor"
+    client = app_server.client("inspector")
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    expect(page.locator("#photo-scene")).to_have_value("")
+    with page.expect_file_chooser() as chooser:
+        page.locator(f"[data-photo='{photo['id']}'] [data-act=retake]").click()
+    chooser.value.set_files(str(photos["fire"]))
+    expect(page.locator("#toast")).to_have_text("新照片已加入上传，原照片已作废")
+
+    def replaced() -> list[dict[str, Any]]:
+        return [p for p in inspection(client, iid)["photos"] if p["id"] != photo["id"]]
+
+    (new,) = wait_until(page, replaced, what="the new photo")
+    assert new["scene"] == "corridor"
+    assert page.errors == []

@@ -244,10 +244,11 @@ export async function viewInspection(id) {
   async function voidPhoto(p, preset) {  // 作废照片: the card leaves, the counts at the top follow
     if (await voidSheet(p, order.indexOf(p.id) + 1, preset)) drop(p, t('void_done'));
   }
-  /* 重拍并替换: the new photo is queued (offline too) once chosen, then the old one voided; without the network, or
-   * refused (a hazard of it is being rectified), the old one stays and the toast says why */
+  /* 重拍并替换: the new photo is queued (offline too) once chosen, judged in the old one's 照片场景 (not the one the
+   * picker shows now), then the old one voided; without the network, or refused (a hazard of it is being
+   * rectified), the old one stays and the toast says why */
   async function retake(p, file) {
-    await enqueue([file], 'photo', ins.id, sceneSel.value || null);
+    await enqueue([file], 'photo', ins.id, p.scene || sceneSel.value || null);
     try {
       if (!navigator.onLine) throw new ApiError(0, 'network', '');
       await api('POST', `/app/api/photos/${p.id}/void`, { reason: '模糊看不清（已重拍替换）' });
