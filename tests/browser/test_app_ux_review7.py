@@ -1,4 +1,5 @@
-"""The ledger's history and counts in the screen's language, in a real browser at 360×640.
+"""The ledger's history and counts in the screen's language, and box labels that keep clear of one another, in a
+real browser at 360×640 (and 390×844).
 
 Debian's chromium against a real server (tests/app_fixtures.py); each test makes its own items.
 HAZARDSCAN_UX_SHOTS keeps screenshots (see test_app_ux_fixes.py).
@@ -10,8 +11,10 @@ import re
 from typing import Any
 
 from app_fixtures import AppServer, fire_photo
-from browser_helpers import expect
+from browser_helpers import expect, login
+from test_app_inspection_flow import pending_inspection
 from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, rectified, shot
+from test_app_ux_review6 import LABELS_OUTSIDE
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -50,3 +53,47 @@ def test_the_ledger_history_and_count_speak_the_screens_language(app_server: App
     people = "|".join(app_server.users[who][2] for who in ("inspector", "supervisor"))  # names are data
     assert not [x for x in en if CJK.search(re.sub(people, "", x))], en
     shot(page, "history-en")
+
+
+LABELS_CLASHING = """(photo) => {
+  const rs = [...photo.querySelectorAll('.box span')].map((s) => [s.textContent, s.getBoundingClientRect()]);
+  const out = [];
+  rs.forEach(([a, p], i) => rs.slice(i + 1).forEach(([b, q]) => {
+    const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+    const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+    if (w > 0.5 && h > 0.5) out.push([a, b]);
+  }));
+  return out;
+}"""
+
+
+def test_labels_of_boxes_close_together_do_not_cover_one_another(app_server: AppServer, phone: Any) -> None:
+    """Three hazards boxed side by side with their tops level (and the AI's fire): each label stays readable, none
+    covers another, all inside the photo, at 360 and 390 px, in Chinese and in English."""
+    c = app_server.client("inspector")
+    iid = pending_inspection(app_server, "框标签重叠测试单位", 93)
+    (photo,) = c.get(f"/app/api/inspections/{iid}").json()["photos"]
+    w, h = photo["width"], photo["height"]
+    for hazard, box in (
+        ("HOT-001", [w * 0.30, h * 0.40, w * 0.40, h * 0.55]),
+        ("FIRE-004", [w * 0.42, h * 0.41, w * 0.52, h * 0.56]),
+        ("EBIKE-002", [w * 0.34, h * 0.58, w * 0.46, h * 0.70]),
+    ):
+        c.post(f"/app/api/photos/{photo['id']}/findings", json={"hazard_id": hazard, "box": box}).raise_for_status()
+    for size in ({"width": 360, "height": 640}, {"width": 390, "height": 844}):
+        page = phone(viewport=size)
+        login(page, app_server, "inspector")
+        page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+        frame = page.locator(".photo").first
+        expect(frame.locator(".box span")).to_have_count(4)
+        for lang in ("zh", "en"):
+            if lang == "en":
+                page.click("#lang")
+                expect(frame.locator(".box span").first).not_to_contain_text("现场")
+                frame = page.locator(".photo").first
+            page.wait_for_function("() => [...document.querySelectorAll('.photo img')].every((i) => i.complete)")
+            assert frame.evaluate(LABELS_CLASHING) == [], (size, lang)
+            assert frame.evaluate(LABELS_OUTSIDE) == [], (size, lang)
+            frame.scroll_into_view_if_needed()
+            shot(page, f"labels-close-{size['width']}-{lang}")
+        assert page.errors == []

@@ -345,6 +345,38 @@ export async function viewInspection(id) {
       docLink('notice', t('notice')), docLink('notice.pdf', `${t('notice')} ${t('pdf')}`, true))));
 }
 
+const overlap = (a, b) => Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left))
+  * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
+/** Box labels that would cover one another (boxes close together) move apart: each in turn keeps the place
+ * drawBoxes chose when it is inside the photo and clear of the labels before it, else takes the first of its six
+ * places (above, below, inside the top; from the left or the right edge) that is, else the one covering least. */
+export function spreadLabels(frame) {
+  const fr = frame.getBoundingClientRect();
+  if (!fr.width) return;  // not on screen yet: the ResizeObserver calls again
+  const placed = [];
+  for (const box of frame.querySelectorAll('.box[data-box]')) {
+    const span = box.firstElementChild;
+    const [mwLeft, mwRight] = (span.dataset.mw || '').split(' ');
+    const now = [['low-y', 'in-y'].find((c) => box.classList.contains(c)) || '', box.classList.contains('right-x')];
+    let best = null;
+    for (const [y, right] of [now, ...['', 'low-y', 'in-y'].flatMap((v) => [[v, false], [v, true]])]) {
+      box.classList.remove('low-y', 'in-y', 'right-x');
+      if (y) box.classList.add(y);
+      box.classList.toggle('right-x', right);
+      span.style.maxWidth = `${right ? mwRight : mwLeft}%`;
+      const r = span.getBoundingClientRect();
+      const out = r.left < fr.left - 0.5 || r.right > fr.right + 0.5 || r.top < fr.top - 0.5 || r.bottom > fr.bottom + 0.5;
+      const cost = (out ? 1e9 : 0) + placed.reduce((sum, p) => sum + overlap(r, p), 0);
+      if (!best || cost < best.cost) best = { cost, y, right, r };
+      if (!cost) break;
+    }
+    box.classList.remove('low-y', 'in-y', 'right-x');
+    if (best.y) box.classList.add(best.y);
+    box.classList.toggle('right-x', best.right);
+    span.style.maxWidth = `${best.right ? mwRight : mwLeft}%`;
+    placed.push(best.r);
+  }
+}
 /* One photo: the image with boxes, its warnings, a card per finding, confirm / reject / adjust / add. */
 export function photoCard(photo, changed = () => {}, { onVoid, onRetake } = {}) {
   const ui = { mode: 'view', fid: null, box: null };  // mode: view | adjust | add
@@ -389,9 +421,11 @@ export function photoCard(photo, changed = () => {}, { onVoid, onRetake } = {}) 
       const y = y0 / H >= lh ? '' : y1 / H <= 1 - lh ? ' low-y' : ' in-y';
       const right = x0 + x1 > W;
       const label = `${mark}${hzName(f)}${f.confidence != null ? ` ${pct(f.confidence)}` : ''}`;
+      const mwLeft = (100 * (W - x0)) / Math.max(x1 - x0, 1);  // the label's widest, in % of the box, from its left
+      const mwRight = (100 * x1) / Math.max(x1 - x0, 1);  // or from its right edge
       const el = h('div', { class: `box b-${f.severity}${f.status === 'rejected' ? ' rejected' : ''}${
         doubt ? ' doubt' : ''}${y}${right ? ' right-x' : ''}`, 'data-box': f.id },
-      h('span', { title: label, style: { maxWidth: `${(100 * (right ? x1 : W - x0)) / Math.max(x1 - x0, 1)}%` } },
+      h('span', { title: label, 'data-mw': `${mwLeft} ${mwRight}`, style: { maxWidth: `${right ? mwRight : mwLeft}%` } },
         label));
       place(el, f.box);
       kids.push(el);
@@ -409,7 +443,9 @@ export function photoCard(photo, changed = () => {}, { onVoid, onRetake } = {}) 
       });
     }
     layer.replaceChildren(...kids);
+    spreadLabels(frame);
   }
+  new ResizeObserver(() => spreadLabels(frame)).observe(frame);  // turned, or the photo's size came late
   const toImg = (e) => {
     const r = frame.getBoundingClientRect();
     return [Math.min(W, Math.max(0, ((e.clientX - r.left) / r.width) * W)),
