@@ -8,13 +8,18 @@ HAZARDSCAN_UX_SHOTS keeps screenshots (see test_app_ux_fixes.py).
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from app_fixtures import AppServer, fire_photo
+from _cctv import event
+from app_fixtures import ORG_A, AppServer, fire_photo, start_app_server
 from browser_helpers import expect, login
 from test_app_inspection_flow import pending_inspection
 from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, rectified, shot
 from test_app_ux_review6 import LABELS_OUTSIDE
+
+from inference_service.cctv.store import EventStore
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 
@@ -96,4 +101,39 @@ def test_labels_of_boxes_close_together_do_not_cover_one_another(app_server: App
             assert frame.evaluate(LABELS_OUTSIDE) == [], (size, lang)
             frame.scroll_into_view_if_needed()
             shot(page, f"labels-close-{size['width']}-{lang}")
+        assert page.errors == []
+
+
+def test_camera_alerts_page_by_twenty_and_a_dismissal_skips_none(
+    tiny_model_dir: Path, tmp_path: Path, phone: Any
+) -> None:
+    """监控告警 with 25 events to review: 20 cards, 共 25 条 and 更多; one dismissed from the first page leaves it
+    (共 24 条); 更多 then brings the other four, newest first, none twice and none skipped, and goes."""
+    db = tmp_path / "events.db"
+    store = EventStore(db)
+    t0 = datetime(2026, 12, 1, 8, tzinfo=UTC).timestamp()
+    for i in range(25):
+        store.record(event(i, camera_id=f"cam-{i:02d}", org=ORG_A, unit="分页测试单位", started_at=t0 + 60 * i,
+                           evidence_jpeg=fire_photo(i)), "opened", notify=False)  # fmt: skip
+    store.close()
+    newest_first = [f"ev{i}" for i in reversed(range(25))]
+    with start_app_server(tiny_model_dir, tmp_path / "data", HAZARDSCAN_EVENTS_DB=str(db)) as server:
+        page = phone()
+        login(page, server, "inspector")
+        page.goto(f"{server.base_url}/app/#/events")
+        cards = page.locator("[data-event]")
+        expect(cards).to_have_count(20)
+        expect(page.get_by_text("共 25 条")).to_be_visible()
+        more = page.get_by_role("button", name="更多")
+        expect(more).to_be_visible()
+        assert cards.evaluate_all("els => els.map((e) => e.dataset.event)") == newest_first[:20]
+        third = page.locator("[data-event=ev22]")
+        third.locator("[data-act=dismiss]").click()
+        page.locator("dialog[data-ask] [data-answer=false_alarm]").click()
+        expect(third).to_have_count(0)
+        expect(page.get_by_text("共 24 条")).to_be_visible()
+        more.click()
+        expect(cards).to_have_count(24)
+        assert cards.evaluate_all("els => els.map((e) => e.dataset.event)") == [e for e in newest_first if e != "ev22"]
+        expect(more).to_be_hidden()
         assert page.errors == []
