@@ -14,7 +14,7 @@ from typing import Any
 
 from _cctv import event
 from app_fixtures import ORG_A, AppServer, fire_photo, start_app_server
-from browser_helpers import expect, login
+from browser_helpers import expect, login, wait_until
 from test_app_inspection_flow import pending_inspection
 from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, rectified, shot
 from test_app_ux_review6 import LABELS_OUTSIDE
@@ -137,3 +137,31 @@ def test_camera_alerts_page_by_twenty_and_a_dismissal_skips_none(
         assert cards.evaluate_all("els => els.map((e) => e.dataset.event)") == [e for e in newest_first if e != "ev22"]
         expect(more).to_be_hidden()
         assert page.errors == []
+
+
+def test_a_late_answer_for_a_screen_left_behind_does_not_take_the_inspection_away(
+    app_server: AppServer, phone: Any
+) -> None:
+    """The inspections list's request is slow; the inspector opens an inspection meanwhile and the session ends:
+    the list's late 401 leaves the inspection on screen (a tap there then leads to the login, which says the tap
+    was not saved). Before, the late answer threw the inspector to the login from a screen they had left."""
+    iid = pending_inspection(app_server, "迟到应答测试单位", 95)
+    page = phone()
+    login(page, app_server, "inspector")
+    expect(page.locator("a[data-insp]").first).to_be_visible()
+    held: list[Any] = []
+    page.route("**/app/api/inspections?limit=*", lambda route: held.append(route))
+    page.click("#nav a[href='#/ledger']")
+    page.click("#nav a[href='#/inspections']")  # the list asks again: held
+    wait_until(page, lambda: held, what="the list's request")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    card = page.locator("[data-hazard=FIRE-001]")
+    expect(card).to_have_attribute("data-status", "pending")
+    page.context.clear_cookies()
+    held[0].fulfill(status=401, json={"error": {"code": "not_authenticated", "message": "请先登录"}})
+    page.wait_for_timeout(300)
+    expect(card).to_be_visible()
+    expect(page.locator("#u")).to_have_count(0)
+    card.locator("[data-act=reject]").click()
+    expect(page.locator("[data-expired]")).to_contain_text("刚才的操作未保存")
+    assert page.errors == []

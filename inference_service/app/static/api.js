@@ -18,6 +18,7 @@ export function plainError(status) {
 }
 export const langHeader = () => (en() ? 'en' : 'zh-CN');
 export async function api(method, path, body, opts = {}) {
+  const screen = st.seq;  // the screen this request is for (route() counts them)
   const headers = { Accept: 'application/json', 'Accept-Language': langHeader() };
   if (method !== 'GET') headers['X-CSRF-Token'] = st.csrf;
   let payload = body;
@@ -41,7 +42,9 @@ export async function api(method, path, body, opts = {}) {
     const before = st.csrf;  // a stale (or not yet fetched) token: fetch a fresh one and try once more
     if (await refreshMe() && st.csrf !== before) return api(method, path, body, { ...opts, retried: true });
   }
-  if (r.status === 401 && !opts.noLogin) loggedOut(method === 'GET' ? 1 : 2);
+  // the session ended: to the login, unless the user has left the screen that asked (a slow answer for the list
+  // after an inspection was opened must not take it away; the screen shown now finds out for itself)
+  if (r.status === 401 && !opts.noLogin && screen === st.seq) loggedOut(method === 'GET' ? 1 : 2);
   throw err;
 }
 /** Logged out; the session expired (why 1, or 2: a change was refused): log in again returns to this page. */
