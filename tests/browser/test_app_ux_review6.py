@@ -49,6 +49,16 @@ def test_every_ledger_status_chip_is_on_screen(app_server: AppServer, phone: Any
         assert page.errors == []
 
 
+LABELS_CLASHING = """(photo) => {
+  const rs = [...photo.querySelectorAll('.box span')].map((s) => [s.textContent, s.getBoundingClientRect()]);
+  const out = [];
+  rs.forEach(([a, p], i) => rs.slice(i + 1).forEach(([b, q]) => {
+    const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
+    const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
+    if (w > 0.5 && h > 0.5) out.push([a, b]);
+  }));
+  return out;
+}"""
 LABELS_OUTSIDE = """(photo) => {
   const p = photo.getBoundingClientRect();
   return [...photo.querySelectorAll('.box span')].filter((s) => {
@@ -77,7 +87,7 @@ def edge_boxes_inspection(app_server: AppServer, unit: str, seed: int) -> str:
 
 def test_box_labels_stay_inside_the_photo(app_server: AppServer, phone: Any) -> None:
     """m11: the labels of boxes at the photo's edges, with long English names, stay inside the photo (flipped to
-    the side with room, cut short with …); the whole name is the label's title."""
+    the side with room, cut short with …) and clear of one another; the whole name is the label's title."""
     iid = edge_boxes_inspection(app_server, "框标签测试单位", 61)
     for size in (WIDE, NARROW):
         page = phone(viewport=size)
@@ -91,6 +101,7 @@ def test_box_labels_stay_inside_the_photo(app_server: AppServer, phone: Any) -> 
                 expect(photo.locator(".box span").first).not_to_contain_text("现场")
             page.wait_for_function("() => [...document.querySelectorAll('.photo img')].every((i) => i.complete)")
             assert photo.evaluate(LABELS_OUTSIDE) == [], (size, lang)
+            assert photo.evaluate(LABELS_CLASHING) == [], (size, lang)
             labels = photo.locator(".box span")
             for i in range(labels.count()):
                 assert labels.nth(i).get_attribute("title") == labels.nth(i).text_content()

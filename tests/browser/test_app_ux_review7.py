@@ -17,7 +17,7 @@ from app_fixtures import ORG_A, AppServer, fire_photo, start_app_server
 from browser_helpers import expect, login, wait_until
 from test_app_inspection_flow import pending_inspection
 from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, rectified, shot
-from test_app_ux_review6 import LABELS_OUTSIDE
+from test_app_ux_review6 import LABELS_CLASHING, LABELS_OUTSIDE
 
 from inference_service.cctv.store import EventStore
 
@@ -58,18 +58,6 @@ def test_the_ledger_history_and_count_speak_the_screens_language(app_server: App
     people = "|".join(app_server.users[who][2] for who in ("inspector", "supervisor"))  # names are data
     assert not [x for x in en if CJK.search(re.sub(people, "", x))], en
     shot(page, "history-en")
-
-
-LABELS_CLASHING = """(photo) => {
-  const rs = [...photo.querySelectorAll('.box span')].map((s) => [s.textContent, s.getBoundingClientRect()]);
-  const out = [];
-  rs.forEach(([a, p], i) => rs.slice(i + 1).forEach(([b, q]) => {
-    const w = Math.min(p.right, q.right) - Math.max(p.left, q.left);
-    const h = Math.min(p.bottom, q.bottom) - Math.max(p.top, q.top);
-    if (w > 0.5 && h > 0.5) out.push([a, b]);
-  }));
-  return out;
-}"""
 
 
 def test_labels_of_boxes_close_together_do_not_cover_one_another(app_server: AppServer, phone: Any) -> None:

@@ -347,34 +347,47 @@ export async function viewInspection(id) {
 
 const overlap = (a, b) => Math.max(0, Math.min(a.right, b.right) - Math.max(a.left, b.left))
   * Math.max(0, Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top));
-/** Box labels that would cover one another (boxes close together) move apart: each in turn keeps the place
- * drawBoxes chose when it is inside the photo and clear of the labels before it, else takes the first of its six
- * places (above, below, inside the top; from the left or the right edge) that is, else the one covering least. */
+/** Box labels that would cover one another (boxes close together) move apart. Six places for each: above, below
+ * or inside the top of its box, from its left or its right edge. Each label in turn, while it covers another or
+ * leaves the photo, takes the place that covers least (and stays inside); rounds until none moves, so a label can
+ * make room for another. Where no place is clear they overlap least. */
 export function spreadLabels(frame) {
   const fr = frame.getBoundingClientRect();
   if (!fr.width) return;  // not on screen yet: the ResizeObserver calls again
-  const placed = [];
-  for (const box of frame.querySelectorAll('.box[data-box]')) {
+  const boxes = [...frame.querySelectorAll('.box[data-box]')];
+  const place = (box, [y, right]) => {
     const span = box.firstElementChild;
     const [mwLeft, mwRight] = (span.dataset.mw || '').split(' ');
-    const now = [['low-y', 'in-y'].find((c) => box.classList.contains(c)) || '', box.classList.contains('right-x')];
-    let best = null;
-    for (const [y, right] of [now, ...['', 'low-y', 'in-y'].flatMap((v) => [[v, false], [v, true]])]) {
-      box.classList.remove('low-y', 'in-y', 'right-x');
-      if (y) box.classList.add(y);
-      box.classList.toggle('right-x', right);
-      span.style.maxWidth = `${right ? mwRight : mwLeft}%`;
-      const r = span.getBoundingClientRect();
-      const out = r.left < fr.left - 0.5 || r.right > fr.right + 0.5 || r.top < fr.top - 0.5 || r.bottom > fr.bottom + 0.5;
-      const cost = (out ? 1e9 : 0) + placed.reduce((sum, p) => sum + overlap(r, p), 0);
-      if (!best || cost < best.cost) best = { cost, y, right, r };
-      if (!cost) break;
-    }
     box.classList.remove('low-y', 'in-y', 'right-x');
-    if (best.y) box.classList.add(best.y);
-    box.classList.toggle('right-x', best.right);
-    span.style.maxWidth = `${best.right ? mwRight : mwLeft}%`;
-    placed.push(best.r);
+    if (y) box.classList.add(y);
+    box.classList.toggle('right-x', right);
+    span.style.maxWidth = `${right ? mwRight : mwLeft}%`;
+    return span.getBoundingClientRect();
+  };
+  const outside = (r) => r.left < fr.left - 0.5 || r.right > fr.right + 0.5 || r.top < fr.top - 0.5
+    || r.bottom > fr.bottom + 0.5;
+  const PLACES = ['', 'low-y', 'in-y'].flatMap((y) => [[y, false], [y, true]]);
+  const at = boxes.map((b) => [['low-y', 'in-y'].find((c) => b.classList.contains(c)) || '',
+    b.classList.contains('right-x')]);
+  const rects = boxes.map((b) => b.firstElementChild.getBoundingClientRect());  // where drawBoxes put them
+  for (let round = 0; round < 4; round += 1) {
+    let moved = false;
+    boxes.forEach((box, i) => {
+      const cost = (r) => (outside(r) ? 1e9 : 0) + rects.reduce((sum, p, j) => sum + (j === i ? 0 : overlap(r, p)), 0);
+      let best = { at: at[i], r: rects[i], cost: cost(rects[i]) };
+      if (!best.cost) return;
+      for (const p of PLACES) {
+        const r = place(box, p);
+        const c = cost(r);
+        if (c < best.cost) best = { at: p, r, cost: c };
+        if (!c) break;
+      }
+      place(box, best.at);
+      moved ||= best.at !== at[i];
+      at[i] = best.at;
+      rects[i] = best.r;
+    });
+    if (!moved) break;
   }
 }
 /* One photo: the image with boxes, its warnings, a card per finding, confirm / reject / adjust / add. */
