@@ -128,6 +128,54 @@ def test_racing_transitions_apply_once(app_server: AppServer):
     assert final["version"] == 2 and [h["to"] for h in final["history"]] == ["open", "in_progress"]
 
 
+def late_by(sup, item: dict, deadline: str = "2020-01-31") -> dict:
+    r = sup.post(f"/app/api/ledger/{item['id']}/assign", json={"version": item["version"], "deadline": deadline})
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_the_summary_counts_each_status_and_what_is_late_and_not_closed(app_server: AppServer):
+    summary_and_closed_filter(app_server)
+
+
+def test_the_summary_on_postgresql(tiny_model_dir: Path, tmp_path: Path, pg_url: str):  # noqa: F811
+    with start_app_server(tiny_model_dir, tmp_path / "data", pg_url) as server:
+        summary_and_closed_filter(server)
+
+
+def summary_and_closed_filter(server: AppServer) -> None:
+    """整改跟踪: GET /app/api/ledger/summary counts the organisation's items per status and ``overdue``: past the
+    deadline and not closed (an item closed late is no longer a to-do). ``closed=false`` lists those not closed."""
+    insp, sup = server.client("inspector"), server.client("supervisor")
+    before = insp.get("/app/api/ledger/summary").json()
+    org_b = server.client("inspector_b").get("/app/api/ledger/summary").json()
+    assert set(before) == {"open", "in_progress", "pending_review", "closed", "overdue"}
+    on_time = open_item(insp, unit="汇总检查点", seed=31)
+    late_open = late_by(sup, open_item(insp, unit="汇总检查点", seed=32))
+    late_fixing = move(insp, late_by(sup, open_item(insp, unit="汇总检查点", seed=33)), "in_progress").json()
+    closed_late = move(insp, late_by(sup, open_item(insp, unit="汇总检查点", seed=34)), "in_progress").json()
+    closed_late = rectify(insp, closed_late, clean_photo(seed=35), "summary-fix").json()
+    assert closed_late["status"] == "pending_review"
+    waiting = insp.get("/app/api/ledger/summary").json()
+    assert waiting["pending_review"] - before["pending_review"] == 1
+    assert waiting["overdue"] - before["overdue"] == 3  # a rectification waiting for review is not closed yet
+    closed_late = move(sup, closed_late, "closed", note="已复查").json()
+    after = insp.get("/app/api/ledger/summary").json()
+    assert {k: after[k] - before[k] for k in after} == {
+        "open": 2, "in_progress": 1, "pending_review": 0, "closed": 1, "overdue": 2
+    }  # fmt: skip
+    assert server.client("inspector_b").get("/app/api/ledger/summary").json() == org_b  # org B's own, unchanged
+
+    def ids(**params: str) -> set[str]:
+        return {i["id"] for i in insp.get("/app/api/ledger", params={"unit": "汇总检查点", **params}).json()["items"]}
+
+    assert ids(overdue="true", closed="false") == {late_open["id"], late_fixing["id"]}
+    assert ids(overdue="true") == {late_open["id"], late_fixing["id"], closed_late["id"]}  # closed late too
+    assert ids(closed="true") == {closed_late["id"]}
+    assert on_time["id"] in ids(closed="false") and closed_late["id"] not in ids(closed="false")
+    assert insp.get("/app/api/ledger", params={"closed": "maybe"}).status_code == 422
+
+
 def test_supervisors_assign_and_overdue_items_are_flagged_filtered_and_exported(app_server: AppServer):
     insp, sup = app_server.client("inspector"), app_server.client("supervisor")
     late = open_item(insp, unit="逾期测试单位", seed=5)

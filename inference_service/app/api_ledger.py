@@ -64,11 +64,12 @@ def ledger_filter(
     from_: Annotated[str | None, Query(alias="from")] = None,
     to: str | None = None,
     overdue: bool | None = None,
+    closed: Annotated[bool | None, Query(description="true: 已销号 only; false: not yet closed")] = None,
 ) -> LedgerFilter:
     """The ledger's filters from the query string (list and both exports take the same ones)."""
     off = ctx.settings.deadline_utc_offset_hours
     return LedgerFilter(unit or None, hazard or None, severity, status, inspector or None,
-                        parse_when(from_, off), parse_when(to, off, end=True), overdue)  # fmt: skip
+                        parse_when(from_, off), parse_when(to, off, end=True), overdue, closed)  # fmt: skip
 
 
 LedgerFilterDep = Annotated[LedgerFilter, Depends(ledger_filter)]
@@ -108,6 +109,12 @@ def _download(user: User, ctx: AppContext, ext: str) -> dict[str, str]:
     off = ctx.settings.deadline_utc_offset_hours
     day = datetime.now(timezone(timedelta(hours=off))).strftime("%Y%m%d")
     return content_disposition("attachment", f"ledger-{day}.{ext}", "隐患台账", user.org_name, f"{day}.{ext}")
+
+
+@router.get("/ledger/summary", response_model=s.LedgerSummary)
+def ledger_summary(user: UserDep, ctx: CtxDep) -> s.LedgerSummary:
+    """The organisation's items per status and those past their deadline not yet closed (整改跟踪)."""
+    return s.LedgerSummary(**ctx.ledger.summary(user.org_id))
 
 
 @router.get("/ledger/export.csv", response_class=Response)

@@ -287,6 +287,14 @@ class LedgerList(BaseModel):
     total: int
 
 
+class LedgerSummary(BaseModel):
+    open: int = Field(description="待整改")
+    in_progress: int = Field(description="整改中")
+    pending_review: int = Field(description="待复查: a rectification photo waits for a supervisor")
+    closed: int = Field(description="已销号")
+    overdue: int = Field(description="not closed and past the deadline (逾期未改)")
+
+
 class TransitionIn(BaseModel):
     to: LedgerStatus
     version: int

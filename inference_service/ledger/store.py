@@ -40,6 +40,7 @@ class LedgerFilter:
     since: float | None = None
     until: float | None = None
     overdue: bool | None = None
+    closed: bool | None = None  # True: 已销号 only; False: not yet closed
 
 
 STATE_COLUMNS = (
@@ -148,6 +149,8 @@ class Ledger:
             if value is not None:
                 where.append(clause)
                 params.append(value)
+        if flt.closed is not None:
+            where.append("status = 'closed'" if flt.closed else "status <> 'closed'")
         if flt.overdue is True:
             where.append("((status <> 'closed' AND deadline < ?) OR (status = 'closed' AND closed_at > deadline))")
             params.append(now)
@@ -162,6 +165,21 @@ class Ledger:
             sql += " LIMIT ? OFFSET ?"
             page = [int(limit), int(offset)]
         return self._with_history(self.db.query_dicts(sql, [*params, *page])), total
+
+    def summary(self, org_id: str, now: float | None = None) -> dict[str, int]:
+        """How many of the organisation's items are in each status, and how many not closed are past their
+        deadline (``overdue``): the app's 整改跟踪 line."""
+        now = time.time() if now is None else now
+        counts = dict.fromkeys(("open", "in_progress", "pending_review", "closed", "overdue"), 0)
+        rows = self.db.query(
+            "SELECT status, COUNT(*), SUM(CASE WHEN status <> 'closed' AND deadline < ? THEN 1 ELSE 0 END) "
+            "FROM ledger_items WHERE org_id = ? GROUP BY status",
+            [now, org_id],
+        )
+        for status, n, late in rows:
+            counts[str(status)] = int(n)
+            counts["overdue"] += int(late or 0)
+        return counts
 
     def _with_history(self, items: list[Row]) -> list[Row]:
         if not items:
