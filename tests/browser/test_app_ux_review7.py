@@ -153,3 +153,46 @@ def test_a_late_answer_for_a_screen_left_behind_does_not_take_the_inspection_awa
     card.locator("[data-act=reject]").click()
     expect(page.locator("[data-expired]")).to_contain_text("刚才的操作未保存")
     assert page.errors == []
+
+
+def test_the_list_leads_to_what_is_overdue_and_what_waits_for_review(app_server: AppServer, phone: Any) -> None:
+    """整改跟踪: the inspections list says how many items are past their deadline and not closed (隐患台账 · 逾期未改 N
+    条) and, to supervisors, how many rectifications wait for their review; each line opens the ledger with that chip
+    chosen (kept in the address, so Back from an inspection returns to it); an item closed late is not counted."""
+    late = ledger_item(app_server, "逾期跟踪测试单位", 96, deadline="2020-01-31")
+    rectified(app_server, ledger_item(app_server, "复查跟踪测试单位", 97), fire_photo(98))
+    summary = app_server.client("inspector").get("/app/api/ledger/summary").json()
+    assert summary["overdue"] >= 1 and summary["pending_review"] >= 1
+
+    page = phone()
+    login(page, app_server, "inspector")
+    overdue = page.locator("[data-todo=overdue]")
+    expect(overdue).to_have_text(f"隐患台账 · 逾期未改 {summary['overdue']} 条›")
+    expect(page.locator("[data-todo=pending_review]")).to_have_count(0)  # inspectors do not review
+    shot(page, "todo-lines-inspector")
+    overdue.click()
+    expect(page).to_have_url(re.compile(r"#/ledger\?status=overdue$"))
+    expect(page.locator("[data-chip=overdue]")).to_have_attribute("aria-pressed", "true")
+    expect(page.locator("#nav a[aria-current=page]")).to_have_attribute("href", "#/ledger")
+    expect(page.locator("[data-ledger]")).to_have_count(summary["overdue"])
+    expect(page.get_by_text(f"共 {summary['overdue']} 条")).to_be_visible()
+    assert all(s != "closed" for s in page.locator("[data-ledger]").evaluate_all("e => e.map((x) => x.dataset.status)"))
+    ledger_card(page, late).get_by_role("link", name="查看检查记录").click()
+    expect(page).to_have_url(re.compile(r"#/inspection/"))
+    page.go_back()
+    expect(page.locator("[data-chip=overdue]")).to_have_attribute("aria-pressed", "true")
+    page.locator("[data-chip=all]").click()
+    expect(page).to_have_url(re.compile(r"#/ledger$"))
+
+    boss = phone()
+    login(boss, app_server, "supervisor")
+    review = boss.locator("[data-todo=pending_review]")
+    expect(review).to_have_text(f"隐患台账 · 待复查 {summary['pending_review']} 条›")
+    expect(boss.locator("[data-todo=overdue]")).to_be_visible()
+    shot(boss, "todo-lines-supervisor")
+    boss.click("#lang")
+    expect(review).to_have_text(f"Hazard ledger · {summary['pending_review']} to review›")
+    review.click()
+    expect(boss.locator("[data-chip=pending_review]")).to_have_attribute("aria-pressed", "true")
+    expect(boss.locator("[data-ledger]")).to_have_count(summary["pending_review"])
+    assert page.errors == [] and boss.errors == []

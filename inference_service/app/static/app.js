@@ -1,6 +1,6 @@
 /* hazardscan inspector app (拍图识隐患): a single page of ES modules, no framework, nothing
  * fetched from outside. This module is the entry: the router and the start.
- * Routes: #/login #/inspections #/new #/inspection/ID #/events(?review=…) #/ledger #/stats #/me
+ * Routes: #/login #/inspections #/new #/inspection/ID #/events(?review=…) #/ledger(?status=…) #/stats #/me
  * Photos: chosen -> IndexedDB queue (UUID idempotency key) -> downscaled (long side 2048) -> uploaded with
  * progress -> removed from the queue only after a 2xx. The API is described in docs/app-api.md. */
 import { LS, st } from './state.js';
@@ -17,7 +17,7 @@ import { viewStats } from './stats.js';
 
 export const routes = [
   [/^#\/login$/, viewLogin], [/^#\/inspections$/, viewList], [/^#\/new$/, viewNew],
-  [/^#\/inspection\/([\w-]+)$/, viewInspection], [/^#\/ledger$/, viewLedger], [/^#\/stats$/, viewStats],
+  [/^#\/inspection\/([\w-]+)$/, viewInspection], [/^#\/ledger(?:\?status=(\w+))?$/, viewLedger], [/^#\/stats$/, viewStats],
   [/^#\/me$/, viewMe], [/^#\/events(?:\?review=(\w+))?$/, viewEvents],
 ];
 export function go(hash) { if (location.hash !== hash) location.hash = hash; else route(); }
@@ -52,7 +52,7 @@ export function nav(hash) {
   el.hidden = !st.user || hash === '#/login';
   const items = [['#/inspections', 'list', 'nav_insp'], ['#/ledger', 'ledger', 'nav_ledger'],
     ['#/stats', 'chart', 'nav_stats'], ['#/me', 'me', 'nav_me']];
-  const cur = /^#\/(inspection|new$|events)/.test(hash) ? '#/inspections' : hash;
+  const cur = /^#\/(inspection|new$|events)/.test(hash) ? '#/inspections' : hash.replace(/\?.*$/, '');
   el.setAttribute('aria-label', en() ? 'Main' : '主导航');
   el.replaceChildren(...items.map(([href, ic, label]) => h('a', { href,
     'aria-current': cur === href ? 'page' : null }, icon(ic), t(label))));

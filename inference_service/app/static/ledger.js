@@ -8,8 +8,13 @@ import { st } from './state.js';
 
 export const STATUSES = ['open', 'in_progress', 'pending_review', 'closed'];
 let shownStatus = '';  // the status chip of the list on screen: a card moved to another status leaves it
-export async function viewLedger() {
-  const f = { status: '', overdue: false, unit: '', hazard: '', severity: '', inspector: '', from: '', to: '' };
+/** The status chips: [key in the address (#/ledger?status=…), label, filter]; 已逾期: past the deadline, not closed. */
+const CHIPS = [['', 'all', {}], ...STATUSES.map((sv) => [sv, `s_${sv}`, { status: sv }]),
+  ['overdue', 'overdue', { overdue: true, closed: false }]];
+export async function viewLedger(chosen = '') {
+  const first = CHIPS.find(([key]) => key === chosen) || CHIPS[0];
+  const f = { status: '', overdue: false, closed: null, unit: '', hazard: '', severity: '', inspector: '', from: '',
+    to: '', ...first[2] };
   const inspectors = h('select', { id: 'f-inspector', name: 'inspector' }, h('option', { value: '' }, t('all')));
   api('GET', '/app/api/stats').then((d) => {  // the inspectors who found something, as the filter's choices
     for (const x of d.by_inspector || []) inspectors.append(h('option', { value: x.inspector_id }, x.display_name));
@@ -26,6 +31,7 @@ export async function viewLedger() {
     const p = new URLSearchParams();
     for (const k of ['unit', 'hazard', 'severity', 'inspector', 'status', 'from', 'to']) if (f[k]) p.set(k, f[k]);
     if (f.overdue) p.set('overdue', 'true');
+    if (f.closed != null) p.set('closed', String(f.closed));
     return p;
   };
   async function load(fresh = true) {
@@ -47,17 +53,16 @@ export async function viewLedger() {
       h('a', { class: 'btn ghost', href: `/app/api/ledger/export.xlsx${q ? `?${q}` : ''}`, download: 'ledger.xlsx' },
         'Excel'));
   }
-  const chip = (label, on, set) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(on),
-    onclick: async (e) => {
-      set();
-      for (const c of chips.children) c.setAttribute('aria-pressed', 'false');
-      e.currentTarget.setAttribute('aria-pressed', 'true');
-      await load().catch((ex) => toast(ex.message));
-    } }, label);
   const chips = h('div', { class: 'chips', role: 'group', 'aria-label': en() ? 'Status' : '状态' },
-    chip(t('all'), true, () => { f.status = ''; f.overdue = false; }),
-    STATUSES.map((sv) => chip(t(`s_${sv}`), false, () => { f.status = sv; f.overdue = false; })),
-    chip(t('overdue'), false, () => { f.status = ''; f.overdue = true; }));
+    CHIPS.map(([key, label, set]) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(key === first[0]),
+      'data-chip': key || 'all', onclick: async (e) => {
+        Object.assign(f, { status: '', overdue: false, closed: null }, set);
+        // kept in the address, so that Back (from an inspection opened here) returns to this chip
+        history.replaceState(null, '', key ? `#/ledger?status=${key}` : '#/ledger');
+        for (const c of chips.children) c.setAttribute('aria-pressed', 'false');
+        e.currentTarget.setAttribute('aria-pressed', 'true');
+        await load().catch((ex) => toast(ex.message));
+      } }, t(label))));
   const fld = (id, label, input) => h('div', { class: id === 'unit' || id === 'hazard' ? 'full' : '' },
     h('label', { for: `f-${id}` }, label), input);
   const filters = h('details', { class: 'card' }, summary,
@@ -83,6 +88,21 @@ export async function viewLedger() {
       h('button', { class: 'btn ghost', type: 'reset' }, t('reset')))));
   await load();
   return h('div', {}, h('h1', {}, t('ledger')), chips, filters, total, listEl, more, exp);
+}
+
+/** 整改跟踪 on the inspections list: 逾期未改 N (everyone) and 待复查 N (supervisors and admins, who review), each a
+ * line to the ledger with that chip chosen; nothing when none, or without signal. */
+export function ledgerLines() {
+  const box = h('div', { 'data-ledger-lines': '' });
+  api('GET', '/app/api/ledger/summary').then((c) => {
+    const boss = st.user?.role === 'supervisor' || st.user?.role === 'admin';
+    const line = (key, n) => h('a', { class: 'card evline', href: `#/ledger?status=${key}`, 'data-todo': key },
+      icon(key === 'overdue' ? 'warn' : 'ledger'), h('span', { class: 'grow' }, t('ledger'), ' · ',
+        h('span', { class: 'evn' }, t(`todo_${key}`, n))), h('span', { class: 'chev', 'aria-hidden': 'true' }, '›'));
+    box.replaceChildren(...[c.overdue ? line('overdue', c.overdue) : null,
+      boss && c.pending_review ? line('pending_review', c.pending_review) : null].filter(Boolean));
+  }).catch(() => { /* offline, or no answer: no line */ });
+  return box;
 }
 
 export let peoplePromise = null;  // the organisation's users for 指派 (listed to supervisors and admins)

@@ -6,6 +6,7 @@ import { go, route } from './app.js';
 import { notify, pump, queued, queueInspection } from './queue.js';
 import { LS, st } from './state.js';
 import { eventsLine } from './events.js';
+import { ledgerLines } from './ledger.js';
 
 export function viewLogin() {
   const back = JSON.parse(sessionStorage.getItem('hazardscan.back') || 'null');
@@ -107,7 +108,7 @@ export async function viewList() {
   }
   list.style.marginTop = '12px';
   return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')),
-    eventsLine(), list, more);
+    ledgerLines(), eventsLine(), list, more);
 }
 
 /* The 新建检查 form's draft (this tab, this user): kept while the inspector looks elsewhere, and with it the
