@@ -11,6 +11,7 @@ from pathlib import Path
 import app_fixtures
 import pytest
 from _builders import jpeg_with_orientation, scene
+from _pg import pg_server, pg_url  # noqa: F401  (fixtures)
 from app_fixtures import FIRE_BOX, AppServer, clean_photo, fire_and_smoke_photo, fire_photo, start_app_server
 from PIL import Image
 
@@ -263,6 +264,50 @@ def test_an_inspection_is_finished_once_its_findings_are_decided(app_server: App
     other = app_server.client("inspector_b")
     assert other.post(finish, json={"force": True}).status_code == 404
     assert other.post(f"/app/api/inspections/{insp['id']}/reopen").status_code == 404
+
+
+def test_the_list_is_searched_by_unit_and_address_and_filtered_by_inspector_and_status(app_server: AppServer):
+    search_and_filters(app_server)
+
+
+def test_the_list_search_on_postgresql(tiny_model_dir: Path, tmp_path: Path, pg_url: str):  # noqa: F811
+    with start_app_server(tiny_model_dir, tmp_path / "data", pg_url) as server:
+        search_and_filters(server)
+
+
+def search_and_filters(server: AppServer) -> None:
+    """GET /app/api/inspections?q=…: the unit's name or address contains it (literally: % and _ are no wildcards);
+    mine=true: the caller's own; status=in_progress|finished; with the total of what matches."""
+    insp, sup = server.client("inspector"), server.client("supervisor")
+
+    def make(c, name: str, address: str) -> str:
+        r = c.post("/app/api/inspections", json={"unit": {"name": name, "address": address}, "scene": "industry"})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    plant = make(insp, "检索甲化工厂", "和平路 1 号")
+    shop = make(insp, "检索乙车间", "检索路 3 号")
+    boss = make(sup, "检索丙仓库", "100%_路")
+    assert insp.post(f"/app/api/inspections/{plant}/finish", json={}).status_code == 200
+
+    def ids(c=insp, **params: str) -> list[str]:
+        r = c.get("/app/api/inspections", params=params)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == len(body["items"])
+        return [i["id"] for i in body["items"]]
+
+    assert ids(q="检索") == [boss, shop, plant]  # newest first; 检索路 is shop's address
+    assert ids(q=" 化工 ") == [plant]
+    assert ids(q="和平路") == [plant]
+    assert ids(q="100%_") == [boss] and ids(q="%") == [boss] and ids(q="_路") == [boss]  # taken literally
+    assert ids(q="检索", mine="true") == [shop, plant]
+    assert ids(sup, q="检索", mine="true") == [boss]
+    assert ids(q="检索", status="finished") == [plant]
+    assert ids(q="检索", status="in_progress", mine="true") == [shop]
+    assert ids(server.client("inspector_b"), q="检索") == []  # another organisation's
+    assert insp.get("/app/api/inspections", params={"status": "done"}).status_code == 422
+    assert insp.get("/app/api/inspections", params={"q": "x" * 101}).status_code == 422
 
 
 def test_a_photo_taken_by_mistake_is_voided_not_deleted(app_server: AppServer):

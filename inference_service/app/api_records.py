@@ -203,8 +203,18 @@ def list_inspections(
     ctx: CtxDep,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+    q: Annotated[str | None, Query(max_length=100, description="in the unit's name or address")] = None,
+    mine: Annotated[bool, Query(description="only the caller's own inspections")] = False,
+    status: Annotated[s.InspectionStatus | None, Query(description="in_progress | finished")] = None,
 ) -> s.InspectionList:
-    rows, total = ctx.records.list_inspections(user.org_id, limit, offset)
+    rows, total = ctx.records.list_inspections(
+        user.org_id,
+        limit,
+        offset,
+        q=(q or "").strip() or None,
+        inspector_id=user.id if mine else None,
+        finished=None if status is None else status == "finished",
+    )
     names = user_names(ctx, user.org_id)
     return s.InspectionList(items=[inspection_out(r, names) for r in rows], total=total)
 

@@ -9,6 +9,7 @@ from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, field
 Role = Literal["inspector", "supervisor", "admin"]
 Severity = Literal["critical", "high", "medium", "low"]
 LedgerStatus = Literal["open", "in_progress", "pending_review", "closed"]
+InspectionStatus = Literal["in_progress", "finished"]  # 进行中 | 已完成 (完成检查)
 BoxList = list[float]
 # an optional note: left out, empty or null all mean none
 Note = Annotated[str, BeforeValidator(lambda v: "" if v is None else v), Field(max_length=2000)]
@@ -206,7 +207,7 @@ class InspectionOut(BaseModel):
     photo_count: int
     hazard_count: int
     pending_count: int = Field(default=0, description="hazards found by the AI that await the inspector's decision")
-    status: Literal["in_progress", "finished"] = "in_progress"
+    status: InspectionStatus = "in_progress"
     finished_at: str | None = None
     camera_event_id: str | None = Field(default=None, description="the CCTV event it was made from, if any")
     photos: list[PhotoOut] | None = None

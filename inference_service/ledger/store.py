@@ -11,15 +11,10 @@ from typing import Any, Protocol
 
 from inference_service.ledger.rules import STATUS_ZH, TRANSITIONS, DeadlinePolicy, both
 from inference_service.ledger.schema import MIGRATIONS
-from inference_service.storage import Cursor, Database, migrate
+from inference_service.storage import Cursor, Database, like_escaped, migrate
 
 Row = dict[str, Any]
 ROLE_RANK = {"inspector": 0, "supervisor": 1, "admin": 2}
-
-
-def like_escaped(text: str) -> str:
-    """``text`` matched literally inside a ``LIKE … ESCAPE '!'`` pattern: its ``%``, ``_`` and ``!`` escaped."""
-    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
 
 
 class LedgerConflict(Exception):

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from inference_service.records.blobs import BlobStore
 from inference_service.records.schema import MIGRATIONS
-from inference_service.storage import Cursor, Database, is_unique_violation, migrate
+from inference_service.storage import Cursor, Database, is_unique_violation, like_escaped, migrate
 
 Row = dict[str, Any]
 Box = tuple[float, float, float, float]
@@ -164,13 +164,34 @@ class Records:
         )
         return rows[0] if rows else None
 
-    def list_inspections(self, org_id: str, limit: int, offset: int) -> tuple[list[Row], int]:
+    def list_inspections(
+        self,
+        org_id: str,
+        limit: int,
+        offset: int,
+        *,
+        q: str | None = None,
+        inspector_id: str | None = None,
+        finished: bool | None = None,
+    ) -> tuple[list[Row], int]:
+        """The organisation's inspections, newest first, and how many match: ``q`` in the unit's name or address
+        (literally), by ``inspector_id``, finished (完成检查) or not."""
+        where, params = ["i.org_id = ?"], list[Any]([org_id])
+        if q:
+            where.append("(i.unit_name LIKE ? ESCAPE '!' OR i.unit_address LIKE ? ESCAPE '!')")
+            params += [f"%{like_escaped(q)}%"] * 2
+        if inspector_id is not None:
+            where.append("i.inspector_id = ?")
+            params.append(inspector_id)
+        if finished is not None:
+            where.append("i.finished_at IS NOT NULL" if finished else "i.finished_at IS NULL")
+        cond = " AND ".join(where)
         rows = self.db.query_dicts(
-            f"SELECT {_INSPECTION_COLUMNS} FROM inspections i WHERE i.org_id = ? "
+            f"SELECT {_INSPECTION_COLUMNS} FROM inspections i WHERE {cond} "
             "ORDER BY i.created_at DESC, i.id LIMIT ? OFFSET ?",
-            [org_id, int(limit), int(offset)],
+            [*params, int(limit), int(offset)],
         )
-        total = int(self.db.query("SELECT COUNT(*) FROM inspections WHERE org_id = ?", [org_id])[0][0])
+        total = int(self.db.query(f"SELECT COUNT(*) FROM inspections i WHERE {cond}", params)[0][0])
         return rows, total
 
     def finish(self, org_id: str, inspection_id: str, user_id: str, *, force: bool = False) -> Row | None:

@@ -1,6 +1,15 @@
 """The service's one storage layer: :class:`Database` (SQLite or PostgreSQL) and versioned migrations."""
 
-from inference_service.storage.db import DDL, MAX_OFFSET, Cursor, Database, StorageError, is_unique_violation, parse_url
+from inference_service.storage.db import (
+    DDL,
+    MAX_OFFSET,
+    Cursor,
+    Database,
+    StorageError,
+    is_unique_violation,
+    like_escaped,
+    parse_url,
+)
 from inference_service.storage.migrations import Migration, applied_versions, migrate
 
 __all__ = [
@@ -12,6 +21,7 @@ __all__ = [
     "StorageError",
     "applied_versions",
     "is_unique_violation",
+    "like_escaped",
     "migrate",
     "parse_url",
 ]

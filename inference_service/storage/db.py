@@ -204,3 +204,8 @@ class Cursor:
     @property
     def rowcount(self) -> int:
         return int(self.raw.rowcount)
+
+
+def like_escaped(text: str) -> str:
+    """``text`` matched literally inside a ``LIKE … ESCAPE '!'`` pattern: its ``%``, ``_`` and ``!`` escaped."""
+    return text.replace("!", "!!").replace("%", "!%").replace("_", "!_")
