@@ -196,3 +196,55 @@ def test_the_list_leads_to_what_is_overdue_and_what_waits_for_review(app_server:
     expect(boss.locator("[data-chip=pending_review]")).to_have_attribute("aria-pressed", "true")
     expect(boss.locator("[data-ledger]")).to_have_count(summary["pending_review"])
     assert page.errors == [] and boss.errors == []
+
+
+def test_the_inspections_list_is_searched_and_filtered_and_back_returns(app_server: AppServer, phone: Any) -> None:
+    """检查记录: typing part of a unit's name or address narrows the list (and its count); 我的 / 进行中 / 已完成
+    narrow it further; both are in the address, so Back from an inspection opened there shows the same list; nothing
+    found says so; an empty box shows everything again."""
+    ids = {}
+    for who, name, address in (
+        ("inspector", "搜索甲化工厂", "和平路 1 号"),
+        ("inspector", "搜索乙车间", "胜利街 2 号"),
+        ("supervisor", "搜索丙仓库", "和平路 9 号"),
+    ):
+        c = app_server.client(who)
+        r = c.post("/app/api/inspections", json={"unit": {"name": name, "address": address}, "scene": "industry"})
+        r.raise_for_status()
+        ids[name] = r.json()["id"]
+    client = app_server.client("inspector")
+    client.post(f"/app/api/inspections/{ids['搜索甲化工厂']}/finish", json={}).raise_for_status()
+
+    page = phone()
+    login(page, app_server, "inspector")
+    shown = page.locator("a[data-insp]")
+
+    def listed() -> list[str]:
+        return shown.evaluate_all("els => els.map((e) => e.dataset.insp)")
+
+    page.fill("#insp-q", "搜索")
+    expect(page.locator("h1")).to_have_text("检查记录 (3)")
+    assert listed() == [ids["搜索丙仓库"], ids["搜索乙车间"], ids["搜索甲化工厂"]]
+    expect(page).to_have_url(re.compile(r"#/inspections\?q=%E6%90%9C%E7%B4%A2$"))
+    page.locator("[data-chip=mine]").click()
+    expect(page.locator("h1")).to_have_text("检查记录 (2)")
+    page.locator("[data-chip=finished]").click()
+    expect(page.locator("h1")).to_have_text("检查记录 (1)")
+    assert listed() == [ids["搜索甲化工厂"]]
+    shot(page, "list-search")
+    shown.first.click()
+    expect(page).to_have_url(re.compile(rf"#/inspection/{ids['搜索甲化工厂']}$"))
+    page.go_back()
+    expect(page.locator("h1")).to_have_text("检查记录 (1)")
+    expect(page.locator("#insp-q")).to_have_value("搜索")
+    expect(page.locator("[data-chip=finished]")).to_have_attribute("aria-pressed", "true")
+    page.locator("[data-chip=all]").click()
+    page.fill("#insp-q", "和平路")  # the address
+    expect(page.locator("h1")).to_have_text("检查记录 (2)")
+    page.fill("#insp-q", "没有这个单位")
+    expect(page.locator("[data-empty=list]")).to_have_text("没有符合条件的检查。")
+    page.fill("#insp-q", "")
+    expect(page).to_have_url(re.compile(r"#/inspections$"))
+    total = client.get("/app/api/inspections", params={"limit": 1}).json()["total"]
+    expect(page.locator("h1")).to_have_text(f"检查记录 ({total})")
+    assert page.errors == []

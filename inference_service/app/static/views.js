@@ -45,15 +45,54 @@ const queuedPhotos = (target) => queued.filter((r) => r.kind === 'photo' && r.ta
 const statusPill = (it) => (it.status ? h('span', { class: `st ${it.status === 'finished' ? 'st-closed' : 'st-in_progress'}`,
   'data-insp-status': it.status }, t(it.status === 'finished' ? 'finished' : 'in_progress')) : null);
 
-export async function viewList() {
+/** 检查记录 chips: [key in the address, label, query]. */
+const LIST_CHIPS = [['', 'all', {}], ['mine', 'f_mine', { mine: 'true' }],
+  ['in_progress', 'in_progress', { status: 'in_progress' }], ['finished', 'finished', { status: 'finished' }]];
+/** 检查记录: newest first; a search (the unit's name or address) and a chip (我的 / 进行中 / 已完成), both kept in the
+ * address (#/inspections?q=…&f=…) so that Back from an inspection returns to what was shown. */
+export async function viewList(query = '') {
   await notify();  // the queue as it is on the phone now (after a reload the app's start has not read it yet)
+  const asked = new URLSearchParams(query);
+  const want = { q: asked.get('q') || '', f: LIST_CHIPS.some(([k]) => k === asked.get('f')) ? asked.get('f') : '' };
   const wrap = h('div', {});
   const list = h('ul', { class: 'list' });
   let offset = 0;
+  let seq = 0;
   const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: () => load() },
     t('more'));
   const title = h('h1', {}, t('inspections'));
-  for (const q of queued.filter((x) => x.kind === 'insp')) {  // started without signal: not on the server yet
+  const filtered = () => Boolean(want.q || want.f);
+  async function reload() {
+    const p = new URLSearchParams();
+    if (want.q) p.set('q', want.q);
+    if (want.f) p.set('f', want.f);
+    history.replaceState(null, '', p.toString() ? `#/inspections?${p}` : '#/inspections');
+    offset = 0;
+    await load(true).catch((ex) => toast(ex.message));
+  }
+  const box = h('input', { type: 'search', id: 'insp-q', name: 'q', value: want.q, maxLength: 100,
+    placeholder: t('search_units'), 'aria-label': t('search_units'), enterkeyhint: 'search', autocomplete: 'off' });
+  let typing = 0;
+  box.addEventListener('input', () => {
+    clearTimeout(typing);
+    typing = setTimeout(() => { want.q = box.value.trim(); reload(); }, 300);
+  });
+  const search = h('form', { role: 'search', class: 'insp-search', onsubmit: (e) => {
+    e.preventDefault();
+    clearTimeout(typing);
+    want.q = box.value.trim();
+    box.blur();  // the phone's keyboard goes: the results show
+    reload();
+  } }, box);
+  const chips = h('div', { class: 'chips', role: 'group', 'aria-label': t('f_label') },
+    LIST_CHIPS.map(([key, label]) => h('button', { class: 'chip', type: 'button', 'data-chip': key || 'all',
+      'aria-pressed': String(key === want.f), onclick: (e) => {
+        want.f = key;
+        for (const c of chips.children) c.setAttribute('aria-pressed', String(c === e.currentTarget));
+        reload();
+      } }, t(label))));
+  // started without signal, not on the server yet (left out of a search or a chip's list)
+  for (const q of queued.filter((x) => x.kind === 'insp' && !filtered())) {
     const n = queuedPhotos(`local-${q.key}`);
     list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/local-${q.key}`, 'data-local': q.key },
       h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, q.body.unit.name),
@@ -70,11 +109,18 @@ export async function viewList() {
         t('n_awaiting', it.pending_count)) : null,
       n ? h('span', { class: 'pill', 'data-queued': n }, t('pending_n', n)) : null];
   };
-  async function load() {
-    const r = await api('GET', `/app/api/inspections?limit=20&offset=${offset}`);
+  async function load(fresh = false) {
+    const mine = ++seq;
+    const p = new URLSearchParams({ limit: '20', offset: String(offset),
+      ...(want.q && { q: want.q }), ...LIST_CHIPS.find(([k]) => k === want.f)[2] });
+    const r = await api('GET', `/app/api/inspections?${p}`);
+    if (mine !== seq) return;  // typed on, or another chip tapped, meanwhile
+    if (fresh) list.replaceChildren();
     offset += r.items.length;
     title.textContent = `${t('inspections')} (${r.total})`;
-    if (!r.total && !list.children.length) list.append(h('li', { class: 'empty' }, t('none_yet')));
+    if (!r.total && !list.children.length) {
+      list.append(h('li', { class: 'empty', 'data-empty': 'list' }, t(filtered() ? 'no_match' : 'none_yet')));
+    }
     for (const it of r.items) {
       list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}`, 'data-insp': it.id },
         h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name), statusPill(it)),
@@ -108,7 +154,7 @@ export async function viewList() {
   }
   list.style.marginTop = '12px';
   return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')),
-    ledgerLines(), eventsLine(), list, more);
+    ledgerLines(), eventsLine(), search, chips, list, more);
 }
 
 /* The 新建检查 form's draft (this tab, this user): kept while the inspector looks elsewhere, and with it the
