@@ -27,7 +27,8 @@ class PendingFindings(RecordConflict):
 
     def __init__(self, count: int) -> None:
         self.count = count
-        super().__init__(f"{count} hazards found by the AI still await a decision")
+        what = f"{count} hazards found by the AI still await" if count != 1 else "1 hazard found by the AI still awaits"
+        super().__init__(f"{what} a decision")
 
 
 @dataclass(frozen=True)
