@@ -43,7 +43,9 @@ export async function api(method, path, body, opts = {}) {
     if (await refreshMe() && st.csrf !== before) return api(method, path, body, { ...opts, retried: true });
   }
   // the session ended: to the login, unless the user has left the screen that asked (a slow answer for the list
-  // after an inspection was opened must not take it away; the screen shown now finds out for itself)
+  // after an inspection was opened must not take it away; the screen shown now finds out for itself). What a screen
+  // asks for beside its own content (the lines on the list, a card's ledger state) asks with noLogin: a screen left
+  // behind may still be asking for it after the next one began.
   if (r.status === 401 && !opts.noLogin && screen === st.seq) loggedOut(method === 'GET' ? 1 : 2);
   throw err;
 }

@@ -13,9 +13,10 @@ import { pic } from './ledger.js';
 export function eventsLine() {
   const a = h('a', { class: 'card evline', href: '#/events', hidden: true, 'data-events-line': '' });
   (async () => {
-    const r = await api('GET', '/app/api/events?review=none&limit=1');
+    const quiet = { noLogin: true };  // a line beside the list: an ended session is for the screen to tell
+    const r = await api('GET', '/app/api/events?review=none&limit=1', null, quiet);
     const n = r.total;
-    if (!r.cameras || (!n && !(await api('GET', '/app/api/events?limit=1')).total)) return;
+    if (!r.cameras || (!n && !(await api('GET', '/app/api/events?limit=1', null, quiet)).total)) return;
     put(a, icon('warn'), h('span', { class: 'grow' }, t('ev_title'), ' · ',
       h('span', { class: n ? 'evn' : 'muted', 'data-todo': n }, t(n ? 'ev_todo_n' : 'ev_todo_0', n))),
     h('span', { class: 'chev', 'aria-hidden': 'true' }, '›'));

@@ -498,7 +498,7 @@ export function photoCard(photo, changed = () => {}, { onVoid, onRetake } = {}) 
   async function ledgerOf(id, say) {
     items[id] = null;
     try {
-      const it = items[id] = await api('GET', `/app/api/ledger/${id}`);
+      const it = items[id] = await api('GET', `/app/api/ledger/${id}`, null, { noLogin: true });
       if (say) toast(t('in_ledger', fmtDate(it.deadline)));
       renderBelow();
     } catch { /* offline: the card goes without it */ }

@@ -16,7 +16,7 @@ export async function viewLedger(chosen = '') {
   const f = { status: '', overdue: false, closed: null, unit: '', hazard: '', severity: '', inspector: '', from: '',
     to: '', ...first[2] };
   const inspectors = h('select', { id: 'f-inspector', name: 'inspector' }, h('option', { value: '' }, t('all')));
-  api('GET', '/app/api/stats').then((d) => {  // the inspectors who found something, as the filter's choices
+  api('GET', '/app/api/stats', null, { noLogin: true }).then((d) => {  // the inspectors who found something, as the filter's choices
     for (const x of d.by_inspector || []) inspectors.append(h('option', { value: x.inspector_id }, x.display_name));
   }).catch(() => { /* the filter stays at 全部 */ });
   const listEl = h('div', {});
@@ -94,7 +94,7 @@ export async function viewLedger(chosen = '') {
  * line to the ledger with that chip chosen; nothing when none, or without signal. */
 export function ledgerLines() {
   const box = h('div', { 'data-ledger-lines': '' });
-  api('GET', '/app/api/ledger/summary').then((c) => {
+  api('GET', '/app/api/ledger/summary', null, { noLogin: true }).then((c) => {
     const boss = st.user?.role === 'supervisor' || st.user?.role === 'admin';
     const line = (key, n) => h('a', { class: 'card evline', href: `#/ledger?status=${key}`, 'data-todo': key },
       icon(key === 'overdue' ? 'warn' : 'ledger'), h('span', { class: 'grow' }, t('ledger'), ' · ',
@@ -106,7 +106,8 @@ export function ledgerLines() {
 }
 
 export let peoplePromise = null;  // the organisation's users for 指派 (listed to supervisors and admins)
-export const people = () => (peoplePromise ||= api('GET', '/app/api/users').then((r) => r.items).catch(() => []));
+export const people = () => (peoplePromise ||= api('GET', '/app/api/users', null, { noLogin: true })
+  .then((r) => r.items).catch(() => []));
 /** 指派 / 调整期限 (supervisor): responsible person, assignee, deadline, note; 保存 waits for the answer, then
  * says what changed; ``fail`` shows a refusal. */
 export function assignForm(it, done, fail) {
