@@ -16,6 +16,7 @@ import pytest
 from _cctv import event
 from app_fixtures import ORG_A, AppServer, fire_photo, start_app_server
 from browser_helpers import expect, login, wait_until
+from test_app_browser import submit_offline_inspection
 from test_app_inspection_flow import pending_inspection
 from test_app_ux_fixes import ledger_card, ledger_item, ledger_of, rectified, shot
 from test_app_ux_review6 import LABELS_CLASHING, LABELS_OUTSIDE
@@ -255,4 +256,30 @@ def test_the_inspections_list_is_searched_and_filtered_and_back_returns(app_serv
     expect(page).to_have_url(re.compile(r"#/inspections$"))
     total = client.get("/app/api/inspections", params={"limit": 1}).json()["total"]
     expect(page.locator("h1")).to_have_text(f"检查记录 ({total})")
+    assert page.errors == []
+
+
+def test_an_inspection_waiting_on_the_phone_comes_back_when_the_search_is_cleared(
+    app_server: AppServer, phone: Any
+) -> None:
+    """An inspection started without signal and not yet created on the server leads the list; a search leaves it
+    out (it is not on the server to search), and clearing the search brings it back."""
+    page = phone()
+    login(page, app_server, "inspector")
+    page.click("a[href='#/new']")
+    page.context.set_offline(True)
+    submit_offline_inspection(page, "本机待建单位", "桃北路 7 号")
+    held: list[Any] = []
+    page.route("**/app/api/inspections", lambda route: held.append(route))  # its creation waits: still on the phone
+    page.context.set_offline(False)
+    page.goto(f"{app_server.base_url}/app/#/inspections")
+    local = page.locator("a[data-local]")
+    expect(local).to_have_count(1)
+    page.fill("#insp-q", "桃北路")
+    expect(page).to_have_url(re.compile(r"\?q="))
+    expect(local).to_have_count(0)
+    page.fill("#insp-q", "")
+    expect(page).to_have_url(re.compile(r"#/inspections$"))
+    expect(local).to_have_count(1)
+    expect(local).to_contain_text("本机待建单位")
     assert page.errors == []

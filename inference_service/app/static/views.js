@@ -91,16 +91,17 @@ export async function viewList(query = '') {
         for (const c of chips.children) c.setAttribute('aria-pressed', String(c === e.currentTarget));
         reload();
       } }, t(label))));
-  // started without signal, not on the server yet (left out of a search or a chip's list)
-  for (const q of queued.filter((x) => x.kind === 'insp' && !filtered())) {
+  // started without signal, not on the server yet: first in the list (left out of a search or a chip's list)
+  const localItems = () => queued.filter((x) => x.kind === 'insp' && !filtered()).map((q) => {
     const n = queuedPhotos(`local-${q.key}`);
-    list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/local-${q.key}`, 'data-local': q.key },
+    return h('li', {}, h('a', { class: 'card item', href: `#/inspection/local-${q.key}`, 'data-local': q.key },
       h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, q.body.unit.name),
         h('span', { class: 'pill hz-n' }, t('sync_pending'))),
       h('div', { class: 'muted' }, q.body.unit.address),
       h('div', { class: 'muted small' }, `${fmtTime(new Date(q.created).toISOString())} · ${sceneName(q.body.scene)}`),
-      n ? h('div', { class: 'kpis' }, h('span', { class: 'pill', 'data-queued': n }, t('pending_n', n))) : null)));
-  }
+      n ? h('div', { class: 'kpis' }, h('span', { class: 'pill', 'data-queued': n }, t('pending_n', n))) : null));
+  });
+  list.append(...localItems());
   const counts = (it) => {
     const n = queuedPhotos(String(it.id));
     return [h('span', { class: 'pill' }, `${it.photo_count || 0} ${t('photos')}`),
@@ -115,7 +116,7 @@ export async function viewList(query = '') {
       ...(want.q && { q: want.q }), ...LIST_CHIPS.find(([k]) => k === want.f)[2] });
     const r = await api('GET', `/app/api/inspections?${p}`);
     if (mine !== seq) return;  // typed on, or another chip tapped, meanwhile
-    if (fresh) list.replaceChildren();
+    if (fresh) list.replaceChildren(...localItems());
     offset += r.items.length;
     title.textContent = `${t('inspections')} (${r.total})`;
     if (!r.total && !list.children.length) {
