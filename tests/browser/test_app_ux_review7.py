@@ -283,3 +283,35 @@ def test_an_inspection_waiting_on_the_phone_comes_back_when_the_search_is_cleare
     expect(local).to_have_count(1)
     expect(local).to_contain_text("本机待建单位")
     assert page.errors == []
+
+
+def test_without_signal_the_search_narrows_the_copies_kept_on_the_phone(app_server: AppServer, phone: Any) -> None:
+    """Offline the list shows the inspections opened lately (离线副本); the search box narrows them on the phone
+    instead of failing, says when none matches, and an empty box shows them all again."""
+    c = app_server.client("inspector")
+    made = {}
+    for name in ("离线检索甲厂", "离线检索乙厂"):
+        r = c.post("/app/api/inspections", json={"unit": {"name": name, "address": "桃北路"}, "scene": "industry"})
+        r.raise_for_status()
+        made[name] = r.json()["id"]
+    page = phone()
+    login(page, app_server, "inspector")
+    for iid in made.values():  # opened once online: kept on the phone
+        page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+        expect(page.locator("h1")).to_have_text(re.compile("离线检索"))
+    page.context.set_offline(True)
+    page.goto(f"{app_server.base_url}/app/#/inspections")
+    copies = page.locator("a[data-offline-copy]")
+    expect(page.locator("[data-offline=list]")).to_be_visible()
+    expect(copies.filter(has_text="离线检索")).to_have_count(2)
+    page.fill("#insp-q", "检索甲")
+    expect(copies).to_have_count(1)
+    expect(copies).to_contain_text("离线检索甲厂")
+    page.fill("#insp-q", "没有这个单位")
+    expect(page.locator("[data-empty=list]")).to_have_text("没有符合条件的检查。")
+    expect(page.locator("[data-offline=list]")).to_be_visible()
+    page.fill("#insp-q", "")
+    expect(copies.filter(has_text="离线检索")).to_have_count(2)
+    page.locator("[data-chip=finished]").click()
+    expect(copies).to_have_count(0)
+    assert page.errors == []

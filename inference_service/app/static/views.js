@@ -58,6 +58,7 @@ export async function viewList(query = '') {
   const list = h('ul', { class: 'list' });
   let offset = 0;
   let seq = 0;
+  let offline = null;  // without signal: draws the copies kept on the phone (set below)
   const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: () => load() },
     t('more'));
   const title = h('h1', {}, t('inspections'));
@@ -67,6 +68,7 @@ export async function viewList(query = '') {
     if (want.q) p.set('q', want.q);
     if (want.f) p.set('f', want.f);
     history.replaceState(null, '', p.toString() ? `#/inspections?${p}` : '#/inspections');
+    if (offline) { offline(); return; }  // no signal: the copies on the phone
     offset = 0;
     await load(true).catch((ex) => toast(ex.message));
   }
@@ -136,18 +138,29 @@ export async function viewList(query = '') {
     await load();
   } catch (e) {
     if (e.status !== 0) throw e;
-    // offline: what is queued on the phone, and the inspections opened lately (kept by keepRecent), newest first
-    list.prepend(h('li', { class: 'warn', role: 'note', 'data-offline': 'list' }, t('offline_list')));
-    const kept = Object.values(JSON.parse(LS.getItem('hazardscan.recent') || '{}')).reverse();
-    for (const it of kept) {
-      list.append(h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}`, 'data-insp': it.id,
+    // offline: what is queued on the phone, and the inspections opened lately (kept by keepRecent), newest first;
+    // a search or a chip narrows these on the phone
+    const notice = h('li', { class: 'warn', role: 'note', 'data-offline': 'list' }, t('offline_list'));
+    const kept = Object.values(JSON.parse(LS.getItem('hazardscan.recent') || '{}')).reverse().map((it) => [it,
+      h('li', {}, h('a', { class: 'card item', href: `#/inspection/${it.id}`, 'data-insp': it.id,
         'data-offline-copy': '' },
       h('div', { class: 'row spread' }, h('h3', { class: 'grow' }, it.unit.name),
         h('span', { class: 'pill', 'data-mark': 'offline-copy' }, t('offline_copy')), statusPill(it)),
       h('div', { class: 'muted' }, it.unit.address),
       h('div', { class: 'muted small' }, `${fmtTime(it.created_at)} · ${sceneName(it.scene)}`),
-      h('div', { class: 'kpis' }, counts(it)))));
-    }
+      h('div', { class: 'kpis' }, counts(it))))]);
+    const matches = (it) => {
+      const q = want.q.toLowerCase();
+      return (!q || `${it.unit.name}\n${it.unit.address || ''}`.toLowerCase().includes(q))
+        && (want.f !== 'mine' || it.inspector?.id === st.user?.id)
+        && (!['in_progress', 'finished'].includes(want.f) || (it.status || 'in_progress') === want.f);
+    };
+    offline = () => {
+      const shown = kept.filter(([it]) => matches(it)).map(([, li]) => li);
+      list.replaceChildren(notice, ...localItems(), ...shown,
+        ...(filtered() && !shown.length ? [h('li', { class: 'empty', 'data-empty': 'list' }, t('no_match'))] : []));
+    };
+    offline();
     const again = () => { if (wrap.isConnected) route(); };
     window.addEventListener('online', again, { once: true });
     // back online before this list was drawn (the event came and went), or the server did not answer: try again soon
