@@ -83,3 +83,5 @@ export function uuid() {
   const x = [...b].map((v) => v.toString(16).padStart(2, '0')).join('');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
 }
+/** The › at the end of a line that leads elsewhere (the list's 整改跟踪 and 监控告警 lines). */
+export const chev = () => h('span', { class: 'chev', 'aria-hidden': 'true' }, '›');

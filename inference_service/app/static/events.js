@@ -3,7 +3,7 @@
  * 忽略 says why one needs none (误报 / 重复 / 已现场处置 / 其他); 撤销忽略 puts it back among those to look at. */
 import { api, hzName, sevBadge, taxonomy } from './api.js';
 import { en, t } from './i18n.js';
-import { ask, fmtTime, h, icon, put, toast } from './dom.js';
+import { ask, chev, fmtTime, h, icon, put, toast } from './dom.js';
 import { go } from './app.js';
 import { busy } from './inspection.js';
 import { pic } from './ledger.js';
@@ -18,8 +18,7 @@ export function eventsLine() {
     const n = r.total;
     if (!r.cameras || (!n && !(await api('GET', '/app/api/events?limit=1', null, quiet)).total)) return;
     put(a, icon('warn'), h('span', { class: 'grow' }, t('ev_title'), ' · ',
-      h('span', { class: n ? 'evn' : 'muted', 'data-todo': n }, t(n ? 'ev_todo_n' : 'ev_todo_0', n))),
-    h('span', { class: 'chev', 'aria-hidden': 'true' }, '›'));
+      h('span', { class: n ? 'evn' : 'muted', 'data-todo': n }, t(n ? 'ev_todo_n' : 'ev_todo_0', n))), chev());
     a.classList.toggle('quiet', !n);
     a.hidden = false;
   })().catch(() => { /* offline, or no answer: no line */ });

@@ -2,11 +2,13 @@
 import { api, hzName, sevBadge, sevName } from './api.js';
 import { en, sysNote, t } from './i18n.js';
 import { enqueue, queueCard, uploadHooks } from './queue.js';
-import { fmtDate, fmtTime, h, icon, put, s, toast } from './dom.js';
+import { chev, fmtDate, fmtTime, h, icon, put, s, toast } from './dom.js';
 import { busy } from './inspection.js';
 import { st } from './state.js';
 
 export const STATUSES = ['open', 'in_progress', 'pending_review', 'closed'];
+/** Supervisors and admins review rectifications (复查销号), assign and see 待复查 on the list. */
+const reviews = () => st.user?.role === 'supervisor' || st.user?.role === 'admin';
 let shownStatus = '';  // the status chip of the list on screen: a card moved to another status leaves it
 /** The status chips: [key in the address (#/ledger?status=…), label, filter]; 已逾期: past the deadline, not closed. */
 const CHIPS = [['', 'all', {}], ...STATUSES.map((sv) => [sv, `s_${sv}`, { status: sv }]),
@@ -95,12 +97,11 @@ export async function viewLedger(chosen = '') {
 export function ledgerLines() {
   const box = h('div', { 'data-ledger-lines': '' });
   api('GET', '/app/api/ledger/summary', null, { noLogin: true }).then((c) => {
-    const boss = st.user?.role === 'supervisor' || st.user?.role === 'admin';
     const line = (key, n) => h('a', { class: 'card evline', href: `#/ledger?status=${key}`, 'data-todo': key },
       icon(key === 'overdue' ? 'warn' : 'ledger'), h('span', { class: 'grow' }, t('ledger'), ' · ',
-        h('span', { class: 'evn' }, t(`todo_${key}`, n))), h('span', { class: 'chev', 'aria-hidden': 'true' }, '›'));
+        h('span', { class: 'evn' }, t(`todo_${key}`, n))), chev());
     box.replaceChildren(...[c.overdue ? line('overdue', c.overdue) : null,
-      boss && c.pending_review ? line('pending_review', c.pending_review) : null].filter(Boolean));
+      reviews() && c.pending_review ? line('pending_review', c.pending_review) : null].filter(Boolean));
   }).catch(() => { /* offline, or no answer: no line */ });
   return box;
 }
@@ -188,7 +189,7 @@ export function evidence(it, back) {
 export function ledgerCard(it) {
   const card = h('article', { class: `card bl-${it.severity}${it.overdue ? ' overdue' : ''}`, 'data-ledger': it.id,
     'data-status': it.status, 'data-finding': it.finding_id, 'data-recheck': it.ai_recheck || null });
-  const boss = st.user.role === 'supervisor' || st.user.role === 'admin';
+  const boss = reviews();
   const err = h('p', { class: 'err', role: 'alert' });
   async function fail(ex) {
     err.textContent = ex.message;
