@@ -119,6 +119,8 @@ def test_each_organisation_sees_its_own_cameras_events(server: AppServer):
     assert shop["status"] == "closed" and shop["has_frame"] is True and shop["inspection_id"] is None
     assert shop["started_at"].startswith("2026-11-30T08:00:0") and shop["alarm"] is True
     assert a.get("/app/api/events?status=open").json()["total"] == 2  # the two written as opened
+    none_match = a.get("/app/api/events?status=open&review=dismissed").json()
+    assert none_match["total"] == 0 and none_match["cameras"] is True  # none match, yet the cameras are there
     evidence = a.get(shop["evidence_url"])
     assert evidence.status_code == 200 and evidence.headers["content-type"] == "image/jpeg"
     assert Image.open(io.BytesIO(evidence.content)).size == (640, 480)
@@ -183,9 +185,12 @@ def test_an_event_without_its_frame_cannot_become_an_inspection(server: AppServe
     assert c.get(old["evidence_url"]).status_code == 200  # its evidence image is still there
 
 
-def test_without_a_cameras_database_the_list_says_so(tiny_model_dir: Path, tmp_path: Path):
+def test_without_events_of_its_cameras_the_list_says_so(tiny_model_dir: Path, tmp_path: Path):
+    """The events store is the service database, there from the start: no camera of the organisation has
+    raised an event yet."""
     with start_app_server(tiny_model_dir, tmp_path / "data") as s:
         got = s.client("inspector").get("/app/api/events").json()
+        assert s.client("inspector").get("/readyz").json()["components"]["events"]["ready"] is True
     assert got == {"items": [], "total": 0, "cameras": False}
 
 
@@ -245,14 +250,22 @@ def test_events_made_inspections_read_as_reviewed(server: AppServer):
     assert a.get("/app/api/events?review=maybe").status_code == 422
 
 
-def test_dismissed_camera_events_are_exported_as_training_feedback(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+@pytest.mark.parametrize("where", ["service", "own"])
+def test_dismissed_camera_events_are_exported_as_training_feedback(
+    where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
     """误报 is a known negative of the event's class at its box, 已现场处置 a label; 重复 teaches nothing; an event
-    made an inspection goes through that inspection, not twice."""
+    made an inspection goes through that inspection, not twice. The events are read from the service database
+    (the default) or from a database of their own (``--events-db``)."""
     from inference_service.cli import main
     from inference_service.records.schema import MIGRATIONS
     from inference_service.storage import Database, migrate
 
-    events = EventStore(tmp_path / "events.db")
+    monkeypatch.delenv("HAZARDSCAN_EVENTS_DB", raising=False)
+    data = tmp_path / "data"
+    data.mkdir()
+    events_db = data / "hazardscan.db" if where == "service" else tmp_path / "events.db"
+    events = EventStore(events_db)
     frames = {i: fire_photo(seed=60 * i) for i in range(4)}  # corners far apart in colour: four different files
     reviews = {0: ("dismissed", "false_alarm"), 1: ("dismissed", "handled"), 2: ("dismissed", "duplicate"),
                3: ("inspection", None)}  # fmt: skip
@@ -263,22 +276,12 @@ def test_dismissed_camera_events_are_exported_as_training_feedback(tmp_path: Pat
         events.record(e, "closed", notify=False)
         events.set_review(e.id, EventReview(review, reason, "", "u1", T0.timestamp() + i))  # type: ignore[arg-type]
     events.close()
-    data = tmp_path / "data"
-    data.mkdir()
     db = Database(data / "hazardscan.db")
     migrate(db, "records", MIGRATIONS)
     db.close()
     out = tmp_path / "feedback"
-    argv = [
-        "feedback",
-        "export",
-        "--out",
-        str(out),
-        "--data-dir",
-        str(data),
-        "--events-db",
-        str(tmp_path / "events.db"),
-    ]
+    argv = ["feedback", "export", "--out", str(out), "--data-dir", str(data)]
+    argv += ["--events-db", str(events_db)] if where == "own" else []
     assert main(argv) == 0, capsys.readouterr().err
     entries = [json.loads(line) for line in (out / "feedback.jsonl").read_text().splitlines()]
     by_sha = {e["sha256"]: e for e in entries}

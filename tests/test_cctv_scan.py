@@ -336,3 +336,61 @@ def test_a_washed_out_camera_view_is_counted_and_named_until_it_recovers(detecto
         stats = report.cameras[name]["events"]
         assert (stats["frames_view_checked"], stats["frames_view_warning"]) == (checked, checked // 2), name
         assert stats["view_warning"] == last, name
+
+
+def test_a_scan_without_db_writes_into_the_service_database_and_the_running_service_lists_it(
+    media, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    """No HAZARDSCAN_EVENTS_DB, no --db: the scanner writes beside the app's records, and a service started
+    before the first scan lists the events at once (no restart, no file in the working folder)."""
+    from _live import LiveServer
+
+    from inference_service.api.settings import Settings
+    from inference_service.cctv.api import get_cctv_settings
+
+    data = tmp_path / "data"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HAZARDSCAN_EVENTS_DB", raising=False)
+    monkeypatch.delenv("HAZARDSCAN_DATABASE_URL", raising=False)
+    monkeypatch.setenv("HAZARDSCAN_DATA_DIR", str(data))
+    get_cctv_settings.cache_clear()
+    cams = tmp_path / "cams.yaml"
+    cams.write_text(yaml.safe_dump(camera_doc(media)), encoding="utf-8")
+    try:
+        with LiveServer(Settings(model_path=tiny_model_dir, threads=1, data_dir=data)) as client:
+            assert client.get("/readyz").json()["components"]["events"] == {"ready": True, "reason": None}
+            assert client.get("/v1/events").json()["count"] == 0
+            argv = ["--cameras", str(cams), "--model", str(tiny_model_dir), "--threads", "1"]
+            assert cli.main(argv) == 0
+            stored = json.loads(capsys.readouterr().out)["events_stored"]
+            listed = client.get("/v1/events").json()
+        assert stored == 4 and listed["count"] == 4
+        assert {e["id"] for e in listed["events"]} == {e.id for e in EventStore(data / "hazardscan.db").list_events()}
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["cams.yaml", "data"]
+    finally:
+        get_cctv_settings.cache_clear()
+
+
+def test_an_old_events_file_in_the_working_folder_is_named_in_the_log(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    """Events went to ./hazardscan-events.db before they joined the service database: the service says where
+    they are now and how to keep the old file."""
+    from inference_service.api.settings import Settings
+    from inference_service.api.state import ServiceState
+    from inference_service.cctv.api import get_cctv_settings
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HAZARDSCAN_EVENTS_DB", raising=False)
+    get_cctv_settings.cache_clear()
+    EventStore(tmp_path / "hazardscan-events.db").close()
+    state = ServiceState(Settings(model_path=tiny_model_dir, data_dir=tmp_path / "data"))
+    try:
+        with caplog.at_level("WARNING", logger="inference_service.api.state"):
+            state.open_events()
+        assert state.events is not None and state.events.url.endswith("hazardscan.db")
+        (warning,) = [r.getMessage() for r in caplog.records]
+        assert f"HAZARDSCAN_EVENTS_DB={tmp_path / 'hazardscan-events.db'}" in warning
+    finally:
+        state.close()
+        get_cctv_settings.cache_clear()

@@ -25,7 +25,6 @@ from markdown_it.token import Token
 from inference_service.api.keys import open_key_store
 from inference_service.api.settings import Settings
 from inference_service.cctv.api import get_cctv_settings
-from inference_service.cctv.store import EventStore
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]
@@ -199,17 +198,15 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     closed as `make serve` starts it (every /v1 route needs an API key), and the environment the blocks run
     in: ``API_KEY`` holds a key made with the service's own key store, as the docs tell a reader to make one."""
     root = tmp_path_factory.mktemp("docs-service")
-    events_db = root / "events.db"
-    EventStore(str(events_db)).close()  # exists before start-up, as after a first `hazardscan scan`
-    env = {
+    env = {  # CCTV events in the service database, as by default: `hazardscan scan` writes where it reads
         "HAZARDSCAN_MODEL_PATH": str(REPO / "models" / "default"),
-        "HAZARDSCAN_EVENTS_DB": str(events_db),
         "HAZARDSCAN_DATA_DIR": str(root / "data"),
         "HAZARDSCAN_THREADS": "1",
     }
     with pytest.MonkeyPatch.context() as mp:
         for key, value in env.items():
             mp.setenv(key, value)
+        mp.delenv("HAZARDSCAN_EVENTS_DB", raising=False)
         get_cctv_settings.cache_clear()
         settings = Settings(model_path=REPO / "models" / "default", threads=1, data_dir=root / "data")
         with LiveServer(settings, open_v1=False) as client:

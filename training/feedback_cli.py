@@ -5,7 +5,7 @@
     # then list work/feedback/sources beside datasets/sources in a training config (``sources: [...]``)
     hazardscan feedback export --out work/feedback --push-review TITLE    # review in Label Studio first
     hazardscan feedback export --out work/feedback --reviewed PROJECT_ID  # ... and apply what was reviewed
-    hazardscan feedback export --out work/feedback --events-db hazardscan-events.db  # with dismissed camera events
+    hazardscan feedback export --out work/feedback --events-db events.db  # camera events kept apart
 
 The database and the photo folder default to the service's (``HAZARDSCAN_DATABASE_URL``, ``HAZARDSCAN_DATA_DIR``).
 Dates are local days (``--utc-offset``, default the service's deadline offset); ``--until`` is inclusive.
@@ -46,8 +46,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     e.add_argument("--database", help="sqlite path, sqlite:///path or postgresql://… (default: the service's)")
     e.add_argument("--data-dir", type=Path, help="the service's data folder (photos/ inside; default: the service's)")
     e.add_argument("--events-db", default=os.environ.get("HAZARDSCAN_EVENTS_DB"),
-                   help="also the camera events dismissed in the app as 误报 or 已现场处置 (SQLite file or "
-                   "postgresql:// URL; default: $HAZARDSCAN_EVENTS_DB when set)")  # fmt: skip
+                   help="where the camera events dismissed in the app as 误报 or 已现场处置 are read (SQLite "
+                   "file or postgresql:// URL; default: $HAZARDSCAN_EVENTS_DB when set, else the records "
+                   "database)")  # fmt: skip
     e.add_argument("--key-file", type=Path, help="pseudonym key (default: <data-dir>/feedback-pseudonym.key)")
     e.add_argument("--utc-offset", type=float, help="hours east of UTC for day dates (default: the service's)")
     e.add_argument("--datasets-root", type=Path, default=Path("../shared/datasets"),
@@ -101,8 +102,7 @@ def _export(args: argparse.Namespace) -> int:
         review = load_review(args, taxonomy, root)
     with tempfile.TemporaryDirectory(prefix="hazardscan-frames-") as frames_dir:
         frames = BlobStore(Path(frames_dir))
-        if args.events_db:
-            photos = [*photos, *_camera_photos(args.events_db, filters, frames)]
+        photos = [*photos, *_camera_photos(args.events_db or url, filters, frames)]
         blobs = FirstOf((BlobStore(data_dir / "photos"), frames))
         result = export_feedback(photos, blobs, taxonomy, args.out, key, root, filters, review)
     summary = {"version": result.version, "photos": result.card["photos"], "sources": str(result.sources),

@@ -184,13 +184,20 @@ class ServiceState:
         )
 
     def open_events(self) -> None:
-        """Open the CCTV events store once, at start-up (requests never open or create it)."""
+        """Open the CCTV events store once, at start-up (requests never open or create it): by default the service
+        database, its events tables made here as the app's are; a database ``HAZARDSCAN_EVENTS_DB`` names must
+        exist already (a mistyped path makes no empty one)."""
         from inference_service.cctv.api import get_cctv_settings  # the events router's own setting
 
-        url = get_cctv_settings().events_db
+        explicit = get_cctv_settings().events_db
+        url = explicit or self.settings.resolved_database_url()  # by default beside the app's records
         try:
             dialect, target = parse_url(url)
-            if dialect == "sqlite" and target != ":memory:" and not Path(target).is_file():
+            if explicit is None:
+                if dialect == "sqlite" and target != ":memory:":
+                    Path(target).parent.mkdir(parents=True, exist_ok=True)
+                self._note_old_events_file()
+            elif dialect == "sqlite" and target != ":memory:" and not Path(target).is_file():
                 self.events_reason = (
                     f"no CCTV events database {Path(target).name!r} yet: `hazardscan scan` creates it "
                     "(HAZARDSCAN_EVENTS_DB); restart the service once it exists"
@@ -204,6 +211,19 @@ class ServiceState:
             self.events = None
             self.events_reason = "the events database cannot be opened or written; see the server log"
             logger.error("CCTV events unavailable: %s", exc)
+
+    @staticmethod
+    def _note_old_events_file() -> None:
+        """Events went to ``hazardscan-events.db`` in the working folder before they joined the service database:
+        say so when such a file is still there, so that nobody wonders where its events went."""
+        old = Path("hazardscan-events.db")
+        if old.is_file():
+            logger.warning(
+                "CCTV events: the service database holds them now; %s in the working folder is no longer read "
+                "(set HAZARDSCAN_EVENTS_DB=%s to keep using it)",
+                old,
+                old.resolve(),
+            )
 
     def open_keys(self) -> None:
         """Open the API key store (the service database) once, at start-up."""

@@ -116,7 +116,9 @@ def list_events(
     names = user_names(ctx, user.org_id)
     items = [event_out(e, made.get(CAMERA_CLIENT_PREFIX + e.id), names) for e in events]
     total = store.count_org_events(user.org_name, status, review)
-    return s.CameraEventList(items=items, total=total, cameras=True)
+    # cameras: has any camera of the organisation raised an event (the store is there whether or not any has)
+    cameras = total > 0 or ((status, review) != (None, None) and store.count_org_events(user.org_name, None, None) > 0)
+    return s.CameraEventList(items=items, total=total, cameras=cameras)
 
 
 @router.get("/events/by-camera", response_model=None, responses={200: {"model": list[s.CameraCount]}})

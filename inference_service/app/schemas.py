@@ -484,7 +484,10 @@ class CameraEventOut(BaseModel):
 class CameraEventList(BaseModel):
     items: list[CameraEventOut]
     total: int
-    cameras: bool = Field(description="whether the service reads a CCTV events database at all")
+    cameras: bool = Field(
+        description="whether any camera of the organisation has raised an event (false too when the service "
+        "cannot read its events)"
+    )
 
 
 class EventInspectionIn(BaseModel):

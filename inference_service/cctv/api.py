@@ -7,9 +7,10 @@
 * ``GET /v1/events/{id}``;
 * ``GET /v1/events/{id}/evidence.jpg`` the best evidence frame with the hazard box drawn.
 
-The database comes from ``HAZARDSCAN_EVENTS_DB`` (a SQLite path or ``postgresql://`` URL), the same
-value ``hazardscan scan --db`` writes to. The app opens it once at start-up (``ServiceState.open_events``;
-a request never opens or creates a database); tests override :func:`get_event_store`.
+The events live in the service database (``HAZARDSCAN_DATABASE_URL``, else ``<data_dir>/hazardscan.db``), where
+``hazardscan scan`` writes them by default, unless ``HAZARDSCAN_EVENTS_DB`` names another (a SQLite path or
+``postgresql://`` URL). The app opens the store once at start-up (``ServiceState.open_events``; a request never
+opens or creates a database); tests override :func:`get_event_store`.
 """
 
 from __future__ import annotations
@@ -25,14 +26,18 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference_service.api.errors import InvalidQueryError, ServiceUnavailableError
 from inference_service.api.schemas import ErrorResponse
-from inference_service.cctv.store import DEFAULT_DB, EventStore, StoredEvent
+from inference_service.cctv.store import EventStore, StoredEvent
 from inference_service.storage import MAX_OFFSET
 
 
 class CctvSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="HAZARDSCAN_", env_file=".env", extra="ignore")
 
-    events_db: str = Field(default=DEFAULT_DB, description="SQLite file or postgresql:// URL holding CCTV events")
+    events_db: str | None = Field(
+        default=None,
+        description="SQLite file or postgresql:// URL holding CCTV events; unset: the service database, with "
+        "everything else",
+    )
 
 
 @lru_cache

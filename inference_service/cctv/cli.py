@@ -26,7 +26,7 @@ from typing import Any
 
 from inference_service.cctv.config import CameraConfigError, load_cameras
 from inference_service.cctv.scanner import ScanOptions, StoreSink, StreamScanner, threads_per_call
-from inference_service.cctv.store import DEFAULT_DB, EventStore, StoreError
+from inference_service.cctv.store import EventStore, StoreError, default_url
 from inference_service.cctv.webhook import WebhookConfig, WebhookWorker
 from inference_service.model_card import ModelLoadError
 from inference_service.taxonomy import TaxonomyError, load_taxonomy
@@ -45,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--taxonomy", type=Path, default=None, help="taxonomy YAML (default: the packaged one)")
     parser.add_argument(
         "--db",
-        default=os.environ.get("HAZARDSCAN_EVENTS_DB", DEFAULT_DB),
-        help="SQLite file or postgresql:// URL (default: $HAZARDSCAN_EVENTS_DB or %(default)s)",
+        help="SQLite file or postgresql:// URL (default: $HAZARDSCAN_EVENTS_DB, else the service database: "
+        "$HAZARDSCAN_DATABASE_URL, else <data dir>/hazardscan.db)",
     )
     parser.add_argument("--webhook", default=None, help="POST every event opening and closing to this URL")
     parser.add_argument(
@@ -126,8 +126,9 @@ def run(args: argparse.Namespace) -> int:
         config = load_cameras(args.cameras)
         taxonomy = load_taxonomy(args.taxonomy)
         config.check_hazards({h.id for h in taxonomy.hazards}, set(taxonomy.scene_ids))
+        args.db = args.db or default_url()
         store = EventStore(args.db)
-    except (CameraConfigError, TaxonomyError, StoreError) as exc:
+    except (CameraConfigError, TaxonomyError, StoreError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     webhook = None

@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 
-from inference_service.cctv.store import DEFAULT_DB, EventStore, StoreError
+from inference_service.cctv.store import EventStore, StoreError, default_url
 
 DAY_S = 86_400.0
 
@@ -39,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     prune = sub.add_parser("prune", help="delete old closed events (or only their images) and delivered messages")
     prune.add_argument(
         "--db",
-        default=os.environ.get("HAZARDSCAN_EVENTS_DB", DEFAULT_DB),
-        help="SQLite file or postgresql:// URL (default: $HAZARDSCAN_EVENTS_DB or %(default)s)",
+        help="SQLite file or postgresql:// URL (default: $HAZARDSCAN_EVENTS_DB, else the service database: "
+        "$HAZARDSCAN_DATABASE_URL, else <data dir>/hazardscan.db)",
     )
     prune.add_argument(
         "--older-than-days", type=positive_days, required=True, help="events closed longer ago than this many days"
@@ -51,8 +50,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
+        args.db = args.db or default_url()
         store = EventStore(args.db)
-    except StoreError as exc:
+    except (StoreError, OSError) as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
     try:

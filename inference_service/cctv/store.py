@@ -27,7 +27,24 @@ from inference_service.storage import Cursor, Database, Migration, StorageError,
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_DB = "hazardscan-events.db"
+
+def default_url() -> str:
+    """Where events go when no ``--db`` says: ``$HAZARDSCAN_EVENTS_DB`` when set, else the service database
+    (``HAZARDSCAN_DATABASE_URL``, else ``<data_dir>/hazardscan.db``), beside the app's records, so that the
+    service lists what a scanner writes without being told where. The data folder of a default SQLite file is
+    made here, as the service makes it at start-up."""
+    from inference_service.api.settings import Settings
+    from inference_service.cctv.api import CctvSettings
+
+    explicit = CctvSettings().events_db
+    if explicit:
+        return explicit
+    settings = Settings()
+    url = settings.resolved_database_url()
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    return url
+
 
 _SCHEMA = (
     """CREATE TABLE IF NOT EXISTS cctv_events (
@@ -227,7 +244,7 @@ MIGRATIONS = (
 class EventStore:
     """Thread-safe: each thread gets its own connection (the shared :class:`~inference_service.storage.Database`)."""
 
-    def __init__(self, url: str | Path | Database = DEFAULT_DB, *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, url: str | Path | Database, *, busy_timeout_s: float = 30.0) -> None:
         self.db = url if isinstance(url, Database) else Database(url, busy_timeout_s=busy_timeout_s)
         self.url = self.db.url
         self.busy_timeout_s = self.db.busy_timeout_s

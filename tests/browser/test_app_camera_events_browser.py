@@ -231,8 +231,8 @@ def test_the_scene_is_asked_for_when_the_camera_does_not_imply_one(server: AppSe
 
 
 def test_without_cameras_the_list_has_no_line(tiny_model_dir: Path, tmp_path: Path, phone: Any) -> None:
-    """A service reading no events database: the list asks once, and shows no line; 监控告警 opened by its
-    address says that no cameras are connected."""
+    """No camera of the organisation has raised an event (the service's database holds none): the list asks
+    once, and shows no line; 监控告警 opened by its address says that no cameras are connected."""
     with start_app_server(tiny_model_dir, tmp_path / "data") as s:
         page = phone()
         with page.expect_response(lambda r: "/app/api/events" in r.url) as answer:
