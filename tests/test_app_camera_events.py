@@ -17,6 +17,7 @@ import httpx
 import numpy as np
 import pytest
 from _cctv import event
+from _pg import pg_server, pg_url  # noqa: F401  (fixtures)
 from app_fixtures import FIRE_BOX, ORG_A, ORG_B, AppServer, clean_photo, fire_photo, start_app_server
 from PIL import Image
 
@@ -192,6 +193,26 @@ def test_without_events_of_its_cameras_the_list_says_so(tiny_model_dir: Path, tm
         got = s.client("inspector").get("/app/api/events").json()
         assert s.client("inspector").get("/readyz").json()["components"]["events"]["ready"] is True
     assert got == {"items": [], "total": 0, "cameras": False}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_events_written_into_the_service_database_reach_the_app_of_a_running_service(
+    backend: str, tiny_model_dir: Path, tmp_path: Path, request: pytest.FixtureRequest
+):
+    """No HAZARDSCAN_EVENTS_DB: a scanner's events go into the service database (SQLite or PostgreSQL), and the
+    camera's organisation sees them in the app of a service started before they were written."""
+    data = tmp_path / "data"
+    url = request.getfixturevalue("pg_url") if backend == "postgresql" else str(data / "hazardscan.db")
+    with start_app_server(tiny_model_dir, data, url) as s:
+        c = s.client("inspector")
+        assert c.get("/app/api/events").json() == {"items": [], "total": 0, "cameras": False}
+        store = EventStore(url)  # as `hazardscan scan` opens it with the same environment
+        store.record(replace(event(1, org=ORG_A, unit="甲厂"), frame_jpeg=fire_photo(seed=7)), "opened", notify=False)
+        store.record(event(2, org=ORG_B), "opened", notify=False)
+        store.close()
+        got = c.get("/app/api/events").json()
+        assert got["cameras"] is True and [e["id"] for e in got["items"]] == ["ev1"] and got["total"] == 1
+        assert s.client("inspector_b").get("/app/api/events").json()["total"] == 1
 
 
 def test_a_camera_events_client_id_cannot_be_taken_by_hand(server: AppServer):
