@@ -312,3 +312,75 @@ def test_retake_keeps_the_old_photos_scene(app_server: AppServer, phone: Any, ph
     (new,) = wait_until(page, replaced, what="the new photo")
     assert new["scene"] == "corridor"
     assert page.errors == []
+
+
+def test_retake_of_a_photo_with_a_confirmed_hazard_asks_first(app_server: AppServer, phone: Any, photos: Any) -> None:
+    """重拍并替换 on a photo whose hazard is confirmed (待整改 in the ledger): a sheet says the hazard would leave the
+    ledger (in English too). 取消 sends nothing; 两张都保留 adds the new photo and keeps the old one with its ledger
+    item; 替换 voids the old one. Once the hazard is 整改中, the sheet says the photo cannot be voided and offers
+    only 加入新照片."""
+    client = app_server.client("inspector")
+    item = open_item(client, "重拍确认测试单位", seed=121)
+    iid = item["inspection_id"]
+    (old,) = inspection(client, iid)["photos"]
+    page = phone()
+    login(page, app_server, "inspector")
+    page.goto(f"{app_server.base_url}/app/#/inspection/{iid}")
+    card = page.locator(f"[data-photo='{old['id']}']")
+    expect(card.locator("[data-finding]")).to_have_attribute("data-status", "confirmed")
+    expect(card.locator("[data-ledger]")).to_be_visible()  # its ledger item is known before the tap
+    sent: list[str] = []
+    page.on("request", lambda r: sent.append(r.url) if r.method == "POST" else None)
+
+    def retake_with(photo: Any) -> Any:
+        with page.expect_file_chooser() as chooser:
+            card.locator(".photo-head [data-act=retake]").click()
+        chooser.value.set_files(str(photo))
+        sheet = page.locator("dialog[data-ask]")
+        expect(sheet).to_be_visible()
+        return sheet
+
+    sheet = retake_with(photos["fire2"])
+    expect(sheet.locator("h2")).to_have_text("用新照片替换照片 1？")
+    expect(sheet).to_contain_text("其上已确认的 1 处隐患（现场明火）将移出台账")
+    shot(page, "retake-ask")
+    sheet.get_by_role("button", name="取消").click()
+    expect(sheet).to_have_count(0)
+    page.wait_for_timeout(300)
+    assert sent == [] and len(inspection(client, iid)["photos"]) == 1
+
+    sheet = retake_with(photos["fire2"])
+    sheet.get_by_role("button", name="两张都保留").click()
+    expect(page.locator("#toast")).to_have_text("新照片已加入上传，原照片保留")
+    expect(page.locator("[data-photo]")).to_have_count(2)
+    expect(card).to_be_visible()
+    assert not any(u.endswith("/void") for u in sent)
+    assert client.get(f"/app/api/ledger/{item['id']}").json()["status"] == "open"
+
+    client.post(f"/app/api/ledger/{item['id']}/transition", json={"to": "in_progress", "version": item["version"]})
+    page.reload()
+    expect(card.locator("[data-ledger]")).to_have_attribute("data-ledger", "in_progress")
+    sheet = retake_with(photos["fire3"])
+    expect(sheet.locator("h2")).to_have_text("照片 1 不能替换")
+    expect(sheet).to_contain_text("这张照片上的隐患已在整改，照片不能作废")
+    expect(sheet.get_by_role("button", name="替换")).to_have_count(0)
+    expect(sheet.get_by_role("button", name="加入新照片")).to_be_visible()
+    shot(page, "retake-ask-locked")
+    sheet.get_by_role("button", name="取消").click()
+    expect(sheet).to_have_count(0)
+
+    fresh = open_item(client, "重拍确认测试单位二", seed=122)
+    page.goto(f"{app_server.base_url}/app/#/inspection/{fresh['inspection_id']}")
+    (old,) = inspection(client, fresh["inspection_id"])["photos"]
+    card = page.locator(f"[data-photo='{old['id']}']")
+    expect(card.locator("[data-ledger]")).to_be_visible()
+    page.click("#lang")  # in English, one hazard
+    sheet = retake_with(photos["fire4"])
+    expect(sheet.locator("h2")).to_have_text("Replace photo 1 with the new one?")
+    expect(sheet).to_contain_text("its confirmed hazard (Open fire on site) leaves the ledger")
+    with page.expect_request("**/void"):
+        sheet.get_by_role("button", name="Replace").click()
+    expect(page.locator("#toast")).to_have_text("New photo queued; the old one is voided")
+    expect(card).to_have_count(0)
+    wait_until(page, lambda: client.get(f"/app/api/ledger/{fresh['id']}").status_code == 404, what="item gone")
+    assert page.errors == []

@@ -81,6 +81,11 @@ export const STR = {
     void_offline: '作废照片需要联网，请联网后再试。', void_done: '照片已作废', void_retake: '作废这张照片',
     retake_photo: '重拍并替换', retake_done: '新照片已加入上传，原照片已作废',
     retake_kept: '新照片已加入上传；原照片未作废：{0}',
+    retake_ask: '用新照片替换照片 {0}？', retake_replace: '替换', retake_keep: '两张都保留',
+    retake_what: '原照片保留备查，但其上已确认的 {0} 处隐患（{1}）将移出台账，新照片的识别结果需重新确认。',
+    retake_locked_title: '照片 {0} 不能替换', retake_add: '加入新照片',
+    retake_locked: '这张照片上的隐患已在整改，照片不能作废；新照片可作为另一张照片加入。',
+    retake_both: '新照片已加入上传，原照片保留',
     ev_title: '监控告警',
     ev_hint: '摄像头发现的隐患。转为检查后，AI 识别的隐患仍需您确认才记入台账。', ev_open: '进行中', ev_closed: '已结束',
     ev_unconf: '待确认', ev_camera: '摄像头 {0}', ev_alt: '监控画面：{0}', ev_inspect: '转为检查', ev_view: '查看检查',
@@ -201,6 +206,15 @@ export const STR = {
     void_retake: 'Void this photo', retake_photo: 'Retake & replace',
     retake_done: 'New photo queued; the old one is voided',
     retake_kept: 'New photo queued; the old one is not voided: {0}',
+    retake_ask: 'Replace photo {0} with the new one?', retake_replace: 'Replace', retake_keep: 'Keep both',
+    retake_what: 'The old photo is kept for the record, but its {0} confirmed hazards ({1}) leave the ledger, and the'
+      + ' new photo’s findings need confirming again.',
+    retake_what_one: 'The old photo is kept for the record, but its confirmed hazard ({1}) leaves the ledger, and the'
+      + ' new photo’s findings need confirming again.',
+    retake_locked_title: 'Photo {0} cannot be replaced', retake_add: 'Add the new photo',
+    retake_locked: 'A hazard of this photo is being rectified, so the photo cannot be voided; the new photo can be'
+      + ' added beside it.',
+    retake_both: 'New photo queued; the old one is kept',
     ev_title: 'Camera alerts',
     ev_hint: 'Hazards the cameras saw. Made into an inspection, the AI’s finding still needs your confirmation before'
       + ' it enters the ledger.', ev_open: 'Ongoing', ev_closed: 'Ended', ev_unconf: 'Unconfirmed',

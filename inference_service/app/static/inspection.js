@@ -246,8 +246,24 @@ export async function viewInspection(id) {
   }
   /* 重拍并替换: the new photo is queued (offline too) once chosen, judged in the old one's 照片场景 (not the one the
    * picker shows now), then the old one voided; without the network, or refused (a hazard of it is being
-   * rectified), the old one stays and the toast says why */
-  async function retake(p, file) {
+   * rectified), the old one stays and the toast says why. Where the old photo holds confirmed hazards, which voiding
+   * takes out of the ledger, a sheet asks first: 替换, 两张都保留 (the new one only added) or 取消 (nothing sent). */
+  async function retake(p, file, locked) {
+    const held = (p.findings || []).map(decided).filter((f) => f.status === 'confirmed');
+    if (held.length) {
+      const names = [...new Set(held.map(hzName))].join(en() ? ', ' : '、');
+      const no = order.indexOf(p.id) + 1;
+      const answer = await (locked
+        ? ask(t('retake_locked_title', no), t('retake_locked'), [['keep', t('retake_add'), 'primary']])
+        : ask(t('retake_ask', no), t('retake_what', held.length, names),
+          [['replace', t('retake_replace'), 'bad on'], ['keep', t('retake_keep')]]));
+      if (!answer) return;
+      if (answer === 'keep') {
+        await enqueue([file], 'photo', ins.id, p.scene || sceneSel.value || null);
+        toast(t('retake_both'));
+        return;
+      }
+    }
     await enqueue([file], 'photo', ins.id, p.scene || sceneSel.value || null);
     try {
       if (!navigator.onLine) throw new ApiError(0, 'network', '');
@@ -400,7 +416,10 @@ export function photoCard(photo, changed = () => {}, { onVoid, onRetake } = {}) 
       onchange: (e) => {
         const [file] = e.target.files;
         e.target.value = '';
-        if (file) onRetake(photo, file).catch((ex) => toast(ex.message));
+        // rectification under way on a hazard of it: the server refuses to void it (the sheet says so first)
+        const locked = (photo.findings || []).map(decided).some((f) => f.status === 'confirmed'
+          && items[f.ledger_item_id] && items[f.ledger_item_id].status !== 'open');
+        if (file) onRetake(photo, file, locked).catch((ex) => toast(ex.message));
       } }));
   // 照片 N (set by the inspection, as numbered in 现场检查记录), 重拍并替换 and 作废照片, out of the way of 确认 / 误报
   const head = h('div', { class: 'photo-head' }, h('h2', { id: `ph-${photo.id}`, 'data-photo-title': '' }),
