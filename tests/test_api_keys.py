@@ -81,7 +81,7 @@ def _bearer(text: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {text}"}
 
 
-def test_closed_by_default_only_health_ready_docs_and_loopback_metrics_answer(closed):
+def test_closed_by_default_only_health_ready_and_on_loopback_metrics_and_docs_answer(closed):
     _, client = closed
     for path in ("/healthz", "/readyz", "/metrics", "/docs", "/openapi.json"):
         assert client.get(path).status_code == 200, path
@@ -91,6 +91,35 @@ def test_closed_by_default_only_health_ready_docs_and_loopback_metrics_answer(cl
         assert r.json()["error"]["code"] == "unauthorized" and "Authorization: Bearer" in r.json()["error"]["message"]
         assert r.headers["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/readyz").json()["components"]["api_keys"]["ready"] is True
+
+
+REMOTE = {"X-Forwarded-For": "203.0.113.7"}  # a phone's request, as a reverse proxy on this machine passes it on
+REFERENCE = ("/docs", "/docs/static/swagger-ui.css", "/openapi.json")
+
+
+def test_off_this_machine_only_health_and_ready_answer_without_a_key(closed, store: KeyStore):
+    """/metrics and the API reference answer the machine itself; any other client needs a key (admin for
+    /metrics, any scope for the reference)."""
+    _, client = closed
+    for path in ("/healthz", "/readyz"):
+        assert client.get(path, headers=REMOTE).status_code == 200, path
+    for path in ("/metrics", *REFERENCE):
+        r = client.get(path, headers=REMOTE)
+        assert r.status_code == 401 and r.json()["error"]["code"] == "unauthorized", path
+    assert "HAZARDSCAN_PUBLIC_ROUTES=/docs" in client.get("/docs", headers=REMOTE).json()["error"]["message"]
+    _, detect = store.create("partner", "detect")
+    for path in REFERENCE:
+        assert client.get(path, headers={**REMOTE, **_bearer(detect)}).status_code == 200, path
+    assert client.get("/metrics", headers={**REMOTE, **_bearer(detect)}).status_code == 403
+
+
+def test_public_routes_open_the_api_reference_with_docs(tiny_model_dir: Path, db_url: str):
+    settings = Settings(model_path=tiny_model_dir, threads=1, database_url=db_url, public_routes="/docs")
+    with LiveServer(settings, open_v1=False) as client:
+        for path in REFERENCE:
+            assert client.get(path, headers=REMOTE).status_code == 200, path
+        assert client.get("/metrics", headers=REMOTE).status_code == 401
+        assert client.get("/v1/model", headers=REMOTE).status_code == 401
 
 
 def test_keys_scopes_and_revocation_over_http(closed, store: KeyStore, db_url: str):

@@ -1,9 +1,11 @@
-"""API-key authentication, scopes and per-key rate limits for ``/v1/*`` (and ``/metrics`` off loopback).
+"""API-key authentication, scopes and per-key rate limits for ``/v1/*`` (and ``/metrics`` and the API reference
+off loopback).
 
-Closed by default: without a key only ``/healthz``, ``/readyz``, the docs and, from loopback, ``/metrics``
-answer; ``HAZARDSCAN_PUBLIC_ROUTES`` lists routes an operator opens to all (``/v1/detect`` or ``/v1/*``).
-The inspector app (``/app``) has its own session login and is not touched here. A key comes as
-``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
+Closed by default: without a key only ``/healthz`` and ``/readyz`` answer everyone; ``/metrics`` and the API
+reference (``/docs``, ``/openapi.json``) answer the machine itself (a client behind a reverse proxy on it is not
+the machine: uvicorn takes the client from ``X-Forwarded-For``). ``HAZARDSCAN_PUBLIC_ROUTES`` lists routes an
+operator opens to all (``/v1/detect``, ``/v1/*``, ``/docs``). The inspector app (``/app``) has its own session
+login and is not touched here. A key comes as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``.
 """
 
 from __future__ import annotations
@@ -42,12 +44,19 @@ def required_scope(path: str) -> str | None:
     return None
 
 
+def is_reference(path: str) -> bool:
+    """The API reference: Swagger UI's page and files, and the schema it reads."""
+    return path in ("/docs", "/openapi.json") or path.startswith("/docs/")
+
+
 def parse_routes(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
 
 
 def is_public(path: str, routes: tuple[str, ...]) -> bool:
-    """``routes``: exact paths, or prefixes ending in ``*`` (``/v1/*``)."""
+    """``routes``: exact paths, or prefixes ending in ``*`` (``/v1/*``); ``/docs`` stands for the whole reference."""
+    if is_reference(path) and "/docs" in routes:
+        return True
     return any(path == r or (r.endswith("*") and path.startswith(r[:-1])) for r in routes)
 
 
@@ -67,12 +76,13 @@ class ApiKeyMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
-        guarded = scope["type"] == "http" and (path.startswith("/v1/") or path == "/metrics")
+        reference = is_reference(path)
+        guarded = scope["type"] == "http" and (path.startswith("/v1/") or path == "/metrics" or reference)
         if not guarded or scope["method"] == "OPTIONS" or is_public(path, self.public):
             await self.app(scope, receive, send)
             return
         client = scope.get("client")
-        if path == "/metrics" and client and client[0] in LOOPBACK:
+        if (path == "/metrics" or reference) and client and client[0] in LOOPBACK:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
@@ -86,6 +96,11 @@ class ApiKeyMiddleware:
 
     async def _check(self, path: str, text: str | None) -> str:
         if text is None:
+            if is_reference(path):
+                raise UnauthorizedError(
+                    f"{path} (the API reference) answers this machine itself, or a request with an API key "
+                    f"({_HOW}); HAZARDSCAN_PUBLIC_ROUTES=/docs opens it to all"
+                )
             raise UnauthorizedError(f"{path} needs an API key; {_HOW}")
         cache = self.state.keys
         if cache is None:

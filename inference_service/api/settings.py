@@ -96,8 +96,10 @@ class Settings(BaseSettings):
     public_routes: Annotated[
         str,
         Field(
-            description="comma-separated /v1 routes open without an API key (`/v1/detect`, or `/v1/*` for all); "
-            "empty: every /v1 route needs a key (/healthz, /readyz and /metrics from loopback are always open)"
+            description="comma-separated routes open without an API key: /v1 routes (`/v1/detect`, or `/v1/*` "
+            "for all) and `/docs` (the API reference, /docs and /openapi.json); empty: every /v1 route needs a key "
+            "and the reference a key (/healthz and /readyz are always open; /metrics and "
+            "the reference to the machine itself)"
         ),
     ] = ""
     cors_origins: Annotated[
