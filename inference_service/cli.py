@@ -288,7 +288,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     run: Run = _resolve(args._command.run)
-    return run(args)
+    from pydantic import ValidationError
+
+    try:
+        return run(args)
+    except ValidationError as exc:
+        if not _is_settings(exc):
+            raise
+        sys.stderr.write(settings_error(exc))
+        return 2
+
+
+def _is_settings(exc: Any) -> bool:
+    return str(exc.title).endswith("Settings")
+
+
+def settings_error(exc: Any) -> str:
+    """A setting read from the environment (or .env) that does not parse, one line each: the variable, its value and
+    what is wrong, instead of a traceback."""
+    lines = []
+    for e in exc.errors():
+        name = "HAZARDSCAN_" + "_".join(str(part) for part in e["loc"]).upper()
+        lines.append(f"error: {name}={e.get('input')!r}: {e['msg']}\n")
+    return "".join(lines)
 
 
 if __name__ == "__main__":

@@ -79,3 +79,22 @@ def test_serve_sets_the_services_own_log_level(
         assert root.level == level and served[0].log_level == "warning"
     finally:
         root.setLevel(before)
+
+
+@pytest.mark.parametrize(
+    "command", [["serve"], ["scan", "--cameras", "cams.yaml"], ["events", "prune", "--older-than-days", "9"]]
+)
+def test_a_setting_that_does_not_parse_is_one_line_per_variable_not_a_traceback(
+    command: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "cams.yaml").write_text("cameras:\n  - {id: a, url: frames}\n", encoding="utf-8")
+    monkeypatch.delenv("HAZARDSCAN_EVENTS_DB", raising=False)
+    monkeypatch.setenv("HAZARDSCAN_DEADLINE_DAYS_HIGH", "three")
+    monkeypatch.setenv("HAZARDSCAN_LOG_LEVEL", "loud")
+    assert cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert "HAZARDSCAN_DEADLINE_DAYS_HIGH='three': Input should be a valid integer" in err
+    if command == ["serve"]:
+        assert "HAZARDSCAN_LOG_LEVEL='LOUD': Input should be 'DEBUG'" in err
+    assert "Traceback" not in err and not list(tmp_path.glob("*.db"))
