@@ -127,4 +127,10 @@ MIGRATIONS = (
             "ALTER TABLE photos ADD COLUMN void_reason TEXT",
         ),
     ),
+    Migration(
+        8,
+        "findings by inspection: the list's hazard and pending counts and 完成检查's pending check looked at every "
+        "finding of the database for each inspection (benchmarks/lists_bench.py)",
+        ("CREATE INDEX findings_inspection ON findings (inspection_id, status)",),
+    ),
 )

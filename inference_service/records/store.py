@@ -187,9 +187,10 @@ class Records:
         if finished is not None:
             where.append("i.finished_at IS NOT NULL" if finished else "i.finished_at IS NULL")
         cond = " AND ".join(where)
+        # the page first, then its counts: the rows an offset skips are never counted
         rows = self.db.query_dicts(
-            f"SELECT {_INSPECTION_COLUMNS} FROM inspections i WHERE {cond} "
-            "ORDER BY i.created_at DESC, i.id LIMIT ? OFFSET ?",
+            f"SELECT {_INSPECTION_COLUMNS} FROM (SELECT * FROM inspections i WHERE {cond} "
+            "ORDER BY i.created_at DESC, i.id LIMIT ? OFFSET ?) i ORDER BY i.created_at DESC, i.id",
             [*params, int(limit), int(offset)],
         )
         total = int(self.db.query(f"SELECT COUNT(*) FROM inspections i WHERE {cond}", params)[0][0])
