@@ -20,7 +20,6 @@ import platform
 import re
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,12 +27,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from stats_bench import SPAN, START, database, load, synthetic, timed  # noqa: E402
+from stats_bench import SPAN, START, database, populate, scale_parser, timed  # noqa: E402
 
-from inference_service.accounts import Accounts  # noqa: E402
 from inference_service.ledger import Ledger, LedgerFilter  # noqa: E402
-from inference_service.ledger.rules import DEFAULT_DEADLINE_DAYS, DeadlinePolicy  # noqa: E402
-from inference_service.records import BlobStore, Records  # noqa: E402
+from inference_service.records import Records  # noqa: E402
 
 log = logging.getLogger(__name__)
 
@@ -68,27 +65,14 @@ def requests(records: Records, ledger: Ledger, org: str, user: str) -> list[tupl
 
 def bench(dialect: str, args: argparse.Namespace) -> list[tuple[str, float, float]]:
     with tempfile.TemporaryDirectory() as tmp, database(dialect, Path(tmp)) as db:
-        records = Records(db, BlobStore(Path(tmp) / "photos"))
-        ledger = Ledger(db, DeadlinePolicy(DEFAULT_DEADLINE_DAYS))
-        accounts = Accounts(db)
-        org = accounts.ensure_org("bench")
-        users = [accounts.add_user(f"u{i}", "password-123", "inspector", org, f"检查员{i}").id for i in range(8)]
-        t0 = time.perf_counter()
-        rows = synthetic(org, users, args.inspections, args.hazards)
-        load(db, rows)
-        log.info(f"{dialect}: {', '.join(f'{len(v)} {k}' for k, v in rows.items())} written in "
-                 f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
-        chosen = [(n, fn) for n, fn in requests(records, ledger, org, users[1]) if not args.skip.search(n)]
+        made = populate(db, Path(tmp), args.inspections, args.hazards)
+        every = requests(made.records, made.ledger, made.org, made.users[1])
+        chosen = [(n, fn) for n, fn in every if not args.skip.search(n)]
         return [(name, *timed(fn, args.runs)) for name, fn in chosen]
 
 
 def main() -> int:
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--inspections", type=int, default=100_000)
-    p.add_argument("--hazards", type=int, default=300_000)
-    p.add_argument("--runs", type=int, default=5)
-    p.add_argument("--dialects", default="sqlite,postgresql")
+    p = scale_parser(__doc__)
     p.add_argument("--skip", type=re.compile, default=re.compile("^$"), help="leave out the requests this matches")
     p.add_argument("--report", type=Path, help="also write the table here")
     args = p.parse_args()

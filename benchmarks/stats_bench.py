@@ -31,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -228,18 +229,36 @@ def decider(db: Database, records: Records, ledger: Ledger, tax: Any) -> Any:
     return decide
 
 
+@dataclass
+class Populated:
+    db: Database
+    records: Records
+    ledger: Ledger
+    org: str
+    users: list[str]
+    rows: dict[str, list]
+
+
+def populate(db: Database, folder: Path, n_inspections: int, n_hazards: int, n_users: int = 8) -> Populated:
+    """The service's stores on ``db`` (made by their migrations), one organisation with ``n_users`` inspectors, and
+    :func:`synthetic` records written into it."""
+    records = Records(db, BlobStore(folder / "photos"))
+    ledger = Ledger(db, DeadlinePolicy(DEFAULT_DEADLINE_DAYS))
+    accounts = Accounts(db)
+    org = accounts.ensure_org("bench")
+    users = [accounts.add_user(f"u{i}", "password-123", "inspector", org, f"检查员{i}").id for i in range(n_users)]
+    t0 = time.perf_counter()
+    rows = synthetic(org, users, n_inspections, n_hazards)
+    load(db, rows)
+    log.info(f"{db.dialect}: {', '.join(f'{len(v)} {k}' for k, v in rows.items())} written in "
+             f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+    return Populated(db, records, ledger, org, users, rows)
+
+
 def bench(dialect: str, args: argparse.Namespace) -> list[tuple[str, str, float, float]]:
     with tempfile.TemporaryDirectory() as tmp, database(dialect, Path(tmp)) as db:
-        records = Records(db, BlobStore(Path(tmp) / "photos"))
-        ledger = Ledger(db, DeadlinePolicy(DEFAULT_DEADLINE_DAYS))
-        accounts = Accounts(db)
-        org = accounts.ensure_org("bench")
-        users = [accounts.add_user(f"u{i}", "password-123", "inspector", org, f"检查员{i}").id for i in range(8)]
-        t0 = time.perf_counter()
-        rows = synthetic(org, users, args.inspections, args.hazards)
-        load(db, rows)
-        log.info(f"{dialect}: {', '.join(f'{len(v)} {k}' for k, v in rows.items())} written in "
-                 f"{time.perf_counter() - t0:.0f} s")  # fmt: skip
+        made = populate(db, Path(tmp), args.inspections, args.hazards)
+        records, ledger, org, users, rows = made.records, made.ledger, made.org, made.users, made.rows
         tax = load_taxonomy()
         names = {u: f"检查员{i}" for i, u in enumerate(users)}
         month_start = datetime(2026, 10, 1, tzinfo=timezone(timedelta(hours=8))).timestamp()
@@ -295,13 +314,19 @@ def bench(dialect: str, args: argparse.Namespace) -> list[tuple[str, str, float,
         return out
 
 
-def main() -> int:
+def scale_parser(doc: str) -> argparse.ArgumentParser:
+    """The options of a benchmark over :func:`populate`'s records (and its logging): how many, how often, where."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(description=doc.splitlines()[0])
     p.add_argument("--inspections", type=int, default=100_000)
     p.add_argument("--hazards", type=int, default=300_000)
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--dialects", default="sqlite,postgresql")
+    return p
+
+
+def main() -> int:
+    p = scale_parser(__doc__)
     p.add_argument("--report", type=Path, help="also write the table here")
     args = p.parse_args()
     lines = [f"stats_bench: {args.inspections} inspections, {args.hazards} hazards; median / slowest of {args.runs} "

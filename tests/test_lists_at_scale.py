@@ -14,27 +14,20 @@ from typing import Any
 
 import pytest
 
-from inference_service.accounts import Accounts
 from inference_service.ledger import Ledger, LedgerFilter
-from inference_service.ledger.rules import DEFAULT_DEADLINE_DAYS, DeadlinePolicy
-from inference_service.records import BlobStore, Records
+from inference_service.records import Records
 from inference_service.storage import Database
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from stats_bench import SPAN, START, load, synthetic
+from stats_bench import SPAN, START, populate
 
 
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Database, Records, Ledger, str, str]]:
     folder = tmp_path_factory.mktemp("lists")
     db = Database(folder / "lists.db")
-    records = Records(db, BlobStore(folder / "photos"))
-    ledger = Ledger(db, DeadlinePolicy(DEFAULT_DEADLINE_DAYS))
-    accounts = Accounts(db)
-    org = accounts.ensure_org("lists")
-    users = [accounts.add_user(f"u{i}", "password-123", "inspector", org, f"检查员{i}").id for i in range(4)]
-    load(db, synthetic(org, users, 3000, 9000))
-    yield db, records, ledger, org, users[1]
+    made = populate(db, folder, 3000, 9000, n_users=4)
+    yield db, made.records, made.ledger, made.org, made.users[1]
     db.close()
 
 

@@ -18,7 +18,7 @@ from inference_service.api.keys import KeyCache, open_key_store
 from inference_service.api.settings import MB, Settings
 from inference_service.api.workers import Workers, lower_priority
 from inference_service.budget import DecodeBudget
-from inference_service.cctv.store import EventStore
+from inference_service.cctv.store import EventStore, beside_records
 from inference_service.model_card import ModelCard, ModelLoadError
 from inference_service.runtime import Detector
 from inference_service.scan import EvidenceStyle, Scanner, ScanResult
@@ -190,12 +190,10 @@ class ServiceState:
         from inference_service.cctv.api import get_cctv_settings  # the events router's own setting
 
         explicit = get_cctv_settings().events_db
-        url = explicit or self.settings.resolved_database_url()  # by default beside the app's records
         try:
+            url = explicit or beside_records(self.settings)
             dialect, target = parse_url(url)
             if explicit is None:
-                if dialect == "sqlite" and target != ":memory:":
-                    Path(target).parent.mkdir(parents=True, exist_ok=True)
                 self._note_old_events_file()
             elif dialect == "sqlite" and target != ":memory:" and not Path(target).is_file():
                 self.events_reason = (

@@ -21,28 +21,32 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from inference_service.storage import Cursor, Database, Migration, StorageError, migrate, parse_url
+
+if TYPE_CHECKING:
+    from inference_service.api.settings import Settings
 
 logger = logging.getLogger(__name__)
 
 
 def default_url() -> str:
-    """Where events go when no ``--db`` says: ``$HAZARDSCAN_EVENTS_DB`` when set, else the service database
-    (``HAZARDSCAN_DATABASE_URL``, else ``<data_dir>/hazardscan.db``), beside the app's records, so that the
-    service lists what a scanner writes without being told where. The data folder of a default SQLite file is
-    made here, as the service makes it at start-up."""
+    """Where events go when no ``--db`` says: ``$HAZARDSCAN_EVENTS_DB`` when set, else :func:`beside_records`, so
+    that the service lists what a scanner writes without being told where."""
     from inference_service.api.settings import Settings
     from inference_service.cctv.api import CctvSettings
 
-    explicit = CctvSettings().events_db
-    if explicit:
-        return explicit
-    settings = Settings()
+    return CctvSettings().events_db or beside_records(Settings())
+
+
+def beside_records(settings: Settings) -> str:
+    """The service database (``HAZARDSCAN_DATABASE_URL``, else ``<data_dir>/hazardscan.db``) as the events' store;
+    a SQLite file's folder is made, as the service makes it at start-up."""
     url = settings.resolved_database_url()
-    if settings.database_url is None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    dialect, target = parse_url(url)
+    if dialect == "sqlite" and target != ":memory:":
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
     return url
 
 
