@@ -19,12 +19,13 @@ from inference_service.budget import BudgetBusyError
 from inference_service.imaging import ImageTooLargeError, ImageTooSmallError, InvalidImageError, UnsupportedImageError
 from inference_service.runtime import UnknownClassError
 from inference_service.scan import BatchTooLargeError
-from inference_service.storage import StorageError
+from inference_service.storage import DiskFullError, StorageError, is_disk_full
 from inference_service.taxonomy import UnknownSceneError
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER_BUSY_S = 1  # a full queue drains in about a second at the service's photo rate
+RETRY_AFTER_DISK_FULL_S = 60  # someone has to free space first
 
 
 class ApiError(Exception):
@@ -89,6 +90,7 @@ class InvalidQueryError(ApiError):
 
 # Most specific first: the first row whose type matches wins.
 ERROR_TABLE: tuple[tuple[type[Exception], int, str], ...] = (
+    (DiskFullError, 507, "insufficient_storage"),
     (UnsupportedImageError, 415, "unsupported_media_type"),
     (BatchTooLargeError, 413, "batch_too_large"),
     (InvalidImageError, 400, "invalid_image"),
@@ -131,6 +133,8 @@ def _validation_message(exc: RequestValidationError) -> str:
 
 def describe(exc: Exception) -> tuple[int, str, str]:
     """``(status, code, message)`` for any exception; unknown ones are a 500 without internals."""
+    if is_disk_full(exc):  # a write failed for want of room, whichever layer raised it: nothing was stored
+        return 507, DiskFullError.code, DiskFullError.message
     for exc_type, status, code in ERROR_TABLE:
         if isinstance(exc, exc_type):
             if isinstance(exc, RequestValidationError):
@@ -151,11 +155,15 @@ def error_response(exc: Exception, accept_language: str | None = None) -> JSONRe
     """The JSON error for ``exc``; its message in Chinese when ``accept_language`` prefers it."""
     status, code, message = describe(exc)
     message = localize(code, message, accept_language)
-    if status >= 500 and status != 503:
+    if status == 507:
+        logger.warning("refused a write, the disk is full: %s", exc.__cause__ or exc)
+    elif status >= 500 and status != 503:
         logger.error("unhandled error", exc_info=exc)
     elif status == 503 and not isinstance(exc, ApiError):
         logger.warning("503 %s: %s", code, exc)
     headers = {"Retry-After": str(RETRY_AFTER_BUSY_S if code == "server_busy" else 5)} if status == 503 else {}
+    if status == 507:
+        headers["Retry-After"] = str(RETRY_AFTER_DISK_FULL_S)
     if isinstance(exc, RateLimitedError):
         headers["Retry-After"] = str(exc.retry_after)
     if isinstance(exc, UnauthorizedError):

@@ -42,6 +42,7 @@ SUMMARY_ZH: dict[str, str] = {
     "model_not_ready": "模型尚未就绪",
     "service_unavailable": "服务暂不可用",
     "storage_unavailable": "数据库暂不可用",
+    "insufficient_storage": "服务器存储空间已满",
     "internal_error": "服务器内部错误",
 }
 GENERIC_ZH = "请求出错"
@@ -62,6 +63,10 @@ PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
         (rf"(?P<name>.+) is larger than the (?P<limit>{_N})-byte limit", "{name} 超过 {limit} 字节的上限"),
         (r"(?P<n>\d+) photos sent; at most (?P<max>\d+) per batch", "一次发送了 {n} 张照片，每批最多 {max} 张"),
         (r"empty file: no image data was received", "文件为空：没有收到图片数据"),
+        (
+            r"the server's disk is full, so nothing was stored; send it again later",
+            "服务器存储空间已满，本次未保存任何内容，请稍后重新发送",
+        ),
         (
             rf"image is (?P<w>\d+)×(?P<h>\d+) = (?P<mp>{_N}) megapixels; the limit is (?P<lim>{_N}) megapixels",
             "图片为 {w}×{h}（{mp} 百万像素），超过 {lim} 百万像素的上限",

@@ -388,8 +388,8 @@ async def healthz() -> Health:
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}}, tags=["ops"])
 async def readyz(state: StateDep) -> Readiness | JSONResponse:
     """Ready to scan: the model and the taxonomy are loaded (otherwise 503 with the reason). ``components``
-    tells each part's state; a broken events database or inspector-app database makes it ``degraded``
-    (detection still works)."""
+    tells each part's state; a broken events database or inspector-app database, or a data folder whose disk is
+    down to its reserve (new photos refused), makes it ``degraded`` (detection still works)."""
     components = {
         "model": ComponentState(ready=state.scanner is not None, reason=state.reason),
         "events": ComponentState(ready=state.events is not None, reason=state.events_reason),
@@ -398,7 +398,9 @@ async def readyz(state: StateDep) -> Readiness | JSONResponse:
     app_broken = False
     if state.settings.app_enabled:
         components["app"] = ComponentState(ready=state.app_storage_reason is None, reason=state.app_storage_reason)
-        app_broken = state.app_storage_reason is not None
+        short = state.settings.data_disk().shortfall()
+        components["disk"] = ComponentState(ready=short is None, reason=short)
+        app_broken = state.app_storage_reason is not None or short is not None
     if state.scanner is None:
         body = Readiness(status="not_ready", reason=state.reason, components=components).model_dump()
         return JSONResponse({**body, **error_body("model_not_ready", f"{state.reason}")}, status_code=503)

@@ -178,5 +178,6 @@ class Readiness(BaseModel):
     taxonomy_version: str | None = None
     reason: str | None = None
     components: dict[str, ComponentState] = Field(
-        default_factory=dict, description="model, events, api_keys, app (the inspector app's database)"
+        default_factory=dict,
+        description="model, events, api_keys, app (the inspector app's database), disk (room for photos)",
     )

@@ -10,6 +10,7 @@ from pydantic import BeforeValidator, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from inference_service.evidence import DEFAULT_FONT
+from inference_service.storage import DiskReserve
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MB = 1024 * 1024
@@ -155,6 +156,15 @@ class Settings(BaseSettings):
     database_url: Annotated[
         str | None, Field(description="sqlite:///path or postgresql://…; default <data_dir>/hazardscan.db")
     ] = None
+    min_free_disk_mb: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="space the data folder's disk keeps free: a photo that would leave less is refused (507, "
+            "nothing stored; the app keeps it on the phone and sends it later) while records, decisions and the "
+            "ledger still work; 0: refused only when the disk is full",
+        ),
+    ] = 1024
     deadline_days_critical: Annotated[int, Field(ge=0, description="重大隐患: 0 = the same day")] = 0
     deadline_days_high: Annotated[int, Field(ge=0)] = 3
     deadline_days_medium: Annotated[int, Field(ge=0)] = 7
@@ -166,6 +176,10 @@ class Settings(BaseSettings):
 
     def resolved_database_url(self) -> str:
         return self.database_url or str(self.data_dir / "hazardscan.db")
+
+    def data_disk(self) -> DiskReserve:
+        """The data folder's disk and the room photos must leave on it."""
+        return DiskReserve(self.data_dir, self.min_free_disk_mb * MB)
 
 
 @lru_cache

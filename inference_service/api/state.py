@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import sqlite3
@@ -22,7 +23,7 @@ from inference_service.cctv.store import EventStore, beside_records
 from inference_service.model_card import ModelCard, ModelLoadError
 from inference_service.runtime import Detector
 from inference_service.scan import EvidenceStyle, Scanner, ScanResult
-from inference_service.storage import StorageError, parse_url
+from inference_service.storage import DiskReserve, StorageError, parse_url
 from inference_service.taxonomy import TaxonomyError, load_taxonomy
 
 logger = logging.getLogger(__name__)
@@ -70,6 +71,15 @@ class Metrics:
             registry=self.registry,
         )
         self.ready = Gauge("hazardscan_model_ready", "1 when the model and taxonomy are loaded", registry=self.registry)
+
+    def watch_disk(self, disk: DiskReserve) -> None:
+        """Free bytes on the data folder's disk, read at each scrape (NaN when it cannot be read)."""
+        free = Gauge(
+            "hazardscan_data_disk_free_bytes",
+            "Bytes free on the data folder's disk; photos are refused below HAZARDSCAN_MIN_FREE_DISK_MB",
+            registry=self.registry,
+        )
+        free.set_function(lambda: math.nan if (n := disk.free()) is None else float(n))
 
     def observe_scan(self, scan: ScanResult) -> None:
         self.images.labels("scanned").inc()
@@ -134,6 +144,8 @@ class ServiceState:
             decode_concurrency=s.decode_concurrency or os.cpu_count() or 1,
         )
         self.workers = Workers(s.worker_nice)
+        if s.app_enabled:
+            self.metrics.watch_disk(s.data_disk())
 
     def load(self) -> None:
         """Load model and taxonomy, open the events and key stores; on failure keep the reason for /readyz."""

@@ -240,6 +240,7 @@ def rectification(
     data = read_photo(photo, ctx.settings.max_upload_bytes)
     original = ctx.records.photo(user.org_id, item["photo_id"])
     scene = original["scene"] if original else None  # judged by the same rules as the photo that found it
+    ctx.records.blobs.check_room(len(data))
     scan, info = scan_photo(gated, data, scene)
     finding = ctx.records.finding(user.org_id, item["finding_id"])
     detector_class = finding["detector_class"] if finding else None

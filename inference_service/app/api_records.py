@@ -136,6 +136,7 @@ def store_photo(
     seen = ctx.records.photo_by_key(user.org_id, key)
     if seen is not None:
         return seen, False, None
+    ctx.records.blobs.check_room(len(data))  # before the model runs: a photo that cannot be kept is not scanned
     scan, info = scan_photo(gated, data, scene)
     sha = ctx.records.blobs.put(data)
     scanner = gated.scanner

@@ -44,7 +44,7 @@ def open_context(settings: Settings) -> AppContext:
     rollups) up to date."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
-    blobs = BlobStore(settings.data_dir / "photos")
+    blobs = BlobStore(settings.data_dir / "photos", settings.data_disk().reserve)
     ctx = AppContext(settings, db, Accounts(db), Records(db, blobs), Ledger(db, deadline_policy(settings)))
     # the statistics rollups: built here once (a migration, or another local offset), then kept by every write
     stats_rollup.ensure(db, settings.deadline_utc_offset_hours)

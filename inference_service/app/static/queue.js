@@ -240,6 +240,11 @@ export async function uploadOne(queuedRec) {
     retryInMs = Math.min(RETRY_MS, wait) * (0.8 + 0.4 * Math.random());
     return 'stop';
   }
+  if (r.status === 507) {  // the server's disk is full: kept on the phone until an operator frees space
+    setLive(rec.key, 'full');
+    retryInMs = Math.min(5 * 60000, Math.max(RETRY_MS, r.retryAfter * 1000));
+    return 'stop';
+  }
   if (r.status === 0 || r.status === 401 || r.status === 408 || r.status >= 500) {
     setLive(rec.key, 'wait');
     if (r.status === 401) loggedOut(1);
@@ -331,6 +336,7 @@ export function queueCard(kind, target) {
         bar = h('progress', { max: 100, value: Math.round(lv.frac * 100) });
       } else if (lv?.phase === 'proc') text = t('q_proc');
       else if (lv?.phase === 'busy') text = t('q_busy');
+      else if (lv?.phase === 'full') text = t('q_full');
       const acts = r.error ? h('div', { class: 'row' },
         REFUSED.includes(r.status) ? null : h('button', { class: 'btn ghost', type: 'button', onclick: async () => {
           const rec = await idb.get(r.key); rec.error = null; await idb.put(rec); await notify(); pump(); } }, t('retry')),
