@@ -184,6 +184,18 @@ COMMANDS: list[Command] = [
         "inference_service.accounts.cli:add_arguments",
         "inference_service.accounts.cli:run",
     ),
+    Command(
+        "backup",
+        "copy the database and the photos it names into a folder (while the service runs), or --check one",
+        "inference_service.backup:add_arguments",
+        "inference_service.backup:run",
+    ),
+    Command(
+        "restore",
+        "put a backup back into an empty data folder and database (the service stopped)",
+        "inference_service.backup:add_restore_arguments",
+        "inference_service.backup:run_restore",
+    ),
     # retraining loop: these import torch/ultralytics only when chosen
     Command(
         "train",
