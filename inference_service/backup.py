@@ -10,8 +10,9 @@ A backup folder holds:
   ``hazardscan.dump`` (PostgreSQL, ``pg_dump --format=custom``): users, API keys, inspections, findings,
   decisions, the ledger, statistics and, unless ``HAZARDSCAN_EVENTS_DB`` keeps them elsewhere, CCTV events
   (then a second file, ``events.db`` / ``events.dump``);
-- ``photos/ab/<sha256>``: every photo the database names, laid out as in the data folder. Photos never change
-  once written, so a second backup into the same folder copies only the new ones;
+- ``photos/ab/<sha256>``: every photo the database names (of inspections, rectifications and public reports),
+  laid out as in the data folder. Photos never change once written, so a second backup into the same folder
+  copies only the new ones;
 - ``photos.sha256``: one line per photo, in ``sha256sum`` format (``sha256sum -c photos.sha256`` checks it);
 - ``manifest.json``: when, which database kind, rows per table, photo count and bytes.
 
@@ -45,6 +46,7 @@ FORMAT = 1
 MANIFEST = "manifest.json"
 CHECKSUMS = "photos.sha256"
 PHOTOS = "photos"
+PHOTO_TABLES = ("photos", "reports")  # the tables whose sha256 column names a file under photos/
 _CHUNK = 1 << 20
 
 
@@ -174,8 +176,8 @@ def _read(query: Callable[[str], list[Any]], dialect: str) -> tuple[dict[str, in
     else:
         sql = "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema() ORDER BY 1"
     tables = {str(n): int(query(f'SELECT COUNT(*) FROM "{n}"')[0][0]) for (n,) in query(sql)}
-    shas = sorted({str(r[0]) for r in query("SELECT DISTINCT sha256 FROM photos")}) if "photos" in tables else []
-    return tables, shas
+    named = [t for t in PHOTO_TABLES if t in tables]
+    return tables, sorted({str(r[0]) for t in named for r in query(f"SELECT DISTINCT sha256 FROM {t}")})
 
 
 # ---- photos -----------------------------------------------------------------------------------------------------

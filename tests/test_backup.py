@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 from _pg import fresh_database, pg_server  # noqa: F401  (fixture)
-from app_fixtures import REPO, AppServer, fire_photo, open_item, start_app_server
+from app_fixtures import REPO, AppServer, clean_photo, fire_photo, open_item, start_app_server
 
 from inference_service.cctv.store import EventStore
 
@@ -46,7 +46,13 @@ def make_records(server: AppServer) -> dict:
     key = hazardscan("keys", "create", "--name", "backup-test", "--scopes", "detect",
                      data_dir=server.data_dir, database_url=server.database_url)  # fmt: skip
     assert key.returncode == 0, key.stderr
-    return {"iid": iid, "photos": photos, "item": item, "key": key.stdout.split()[0], "client": c}
+    link = server.client("admin").post("/app/api/report-links", json={"name": "公示牌"}).json()
+    report = httpx.post(f"{server.base_url}/app/api/report/{link['path'].split('#')[1]}",
+                        files={"photo": ("r.jpg", clean_photo(seed=99), "image/jpeg")},
+                        data={"idempotency_key": "r1", "place": "北街"})  # fmt: skip
+    assert report.status_code == 201, report.text
+    return {"iid": iid, "photos": photos, "item": item, "key": key.stdout.split()[0], "client": c,
+            "receipt": report.json()["receipt"]}  # fmt: skip
 
 
 def serves_what_was_backed_up(server: AppServer, made: dict, photo_count: int) -> None:
@@ -61,6 +67,8 @@ def serves_what_was_backed_up(server: AppServer, made: dict, photo_count: int) -
     detect = httpx.post(f"{server.base_url}/v1/detect", headers={"Authorization": f"Bearer {made['key']}"},
                         files={"photo": ("p.jpg", fire_photo(seed=1), "image/jpeg")}, timeout=60)  # fmt: skip
     assert detect.status_code == 200, detect.text
+    receipt = httpx.get(f"{server.base_url}/app/api/report-receipt/{made['receipt']}")  # the public report too
+    assert receipt.status_code == 200 and receipt.json()["place"] == "北街"
 
 
 def test_a_backup_of_a_running_service_restores_into_a_fresh_one_sqlite(tiny_model_dir: Path, tmp_path: Path):
@@ -69,13 +77,13 @@ def test_a_backup_of_a_running_service_restores_into_a_fresh_one_sqlite(tiny_mod
         made = make_records(live)
         first = hazardscan("backup", str(backup), data_dir=live.data_dir, database_url=live.database_url)
         assert first.returncode == 0, first.stderr
-        assert "3 photos" in first.stdout and "3 photos copied this time" in first.stdout
+        assert "4 photos" in first.stdout and "4 photos copied this time" in first.stdout
         assert subprocess.run(["sha256sum", "--check", "--quiet", "photos.sha256"], cwd=backup).returncode == 0
         add_photo(made["client"], made["iid"], seed=80)  # taken after the first backup
         again = hazardscan("backup", str(backup), data_dir=live.data_dir, database_url=live.database_url)
         assert again.returncode == 0 and "1 photos copied this time" in again.stdout, again.stdout + again.stderr
     manifest = json.loads((backup / "manifest.json").read_text())
-    assert manifest["photos"] == 4 and manifest["databases"][0]["file"] == "hazardscan.db"
+    assert manifest["photos"] == 5 and manifest["databases"][0]["file"] == "hazardscan.db"
     assert manifest["databases"][0]["tables"]["photos"] == 4 and manifest["databases"][0]["tables"]["users"] == 4
     assert not list(backup.glob("*-wal")) and not list(backup.glob(".*"))  # one self-contained file, no leftovers
 
@@ -83,7 +91,7 @@ def test_a_backup_of_a_running_service_restores_into_a_fresh_one_sqlite(tiny_mod
     url = str(fresh / "hazardscan.db")
     done = hazardscan("restore", str(backup), data_dir=fresh, database_url=url)
     assert done.returncode == 0, done.stderr
-    assert "4 photos copied" in done.stdout
+    assert "5 photos copied" in done.stdout
     with start_app_server(tiny_model_dir, fresh, seed=False) as restored:
         serves_what_was_backed_up(restored, made, photo_count=3)
     twice = hazardscan("restore", str(backup), data_dir=fresh, database_url=url)
@@ -96,7 +104,7 @@ def test_a_damaged_backup_is_found_and_not_restored(tiny_model_dir: Path, tmp_pa
         make_records(live)
         assert hazardscan("backup", str(backup), data_dir=live.data_dir, database_url=live.database_url).returncode == 0
     ok = hazardscan("backup", "--check", str(backup), data_dir=tmp_path / "x", database_url=str(tmp_path / "x.db"))
-    assert ok.returncode == 0 and "3 photos" in ok.stdout, ok.stderr
+    assert ok.returncode == 0 and "4 photos" in ok.stdout, ok.stderr
     damaged, gone = sorted((backup / "photos").rglob("*"))[1::2][:2]  # two photo files (folders come first)
     damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
     gone.unlink()

@@ -82,6 +82,10 @@ class Accounts:
 
     # ---- orgs and users ----------------------------------------------------------------------------
 
+    def org_name(self, org_id: str) -> str | None:
+        rows = self.db.query("SELECT name FROM orgs WHERE id = ?", [org_id])
+        return str(rows[0][0]) if rows else None
+
     def ensure_org(self, name: str) -> str:
         name = name.strip()
         if not name:

@@ -156,6 +156,12 @@ class Settings(BaseSettings):
     database_url: Annotated[
         str | None, Field(description="sqlite:///path or postgresql://…; default <data_dir>/hazardscan.db")
     ] = None
+    reports_per_hour: Annotated[
+        int,
+        Field(
+            gt=0, description="public hazard reports (随手拍) one sender may send through one report link in an hour"
+        ),
+    ] = 10
     min_free_disk_mb: Annotated[
         int,
         Field(

@@ -14,6 +14,7 @@ from fastapi.responses import RedirectResponse
 
 from inference_service.api.settings import Settings
 from inference_service.app.errors import AppError, handle_app_error
+from inference_service.app.report_path import is_report_upload
 from inference_service.app.static_files import CompressedStaticFiles
 
 logger = logging.getLogger(__name__)
@@ -23,10 +24,18 @@ UPLOAD_SUFFIXES = ("/photos", "/rectification")
 
 
 def install(app: FastAPI) -> None:
-    from inference_service.app import api_auth, api_documents, api_events, api_ledger, api_records, api_stats
+    from inference_service.app import (
+        api_auth,
+        api_documents,
+        api_events,
+        api_ledger,
+        api_records,
+        api_reports,
+        api_stats,
+    )
 
     app.add_exception_handler(AppError, handle_app_error)
-    for module in (api_auth, api_records, api_ledger, api_documents, api_stats, api_events):
+    for module in (api_auth, api_records, api_ledger, api_documents, api_stats, api_events, api_reports):
         app.include_router(module.router)
 
     @app.get("/app", include_in_schema=False)
@@ -38,7 +47,7 @@ def install(app: FastAPI) -> None:
 
 def upload_limit(path: str, settings: Settings) -> int | None:
     """The photo limit for the app's upload routes (None: not an upload route)."""
-    if path.startswith("/app/api/") and path.endswith(UPLOAD_SUFFIXES):
+    if (path.startswith("/app/api/") and path.endswith(UPLOAD_SUFFIXES)) or is_report_upload(path):
         return settings.max_upload_bytes
     return None
 

@@ -18,7 +18,13 @@ from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, GatedScanner, GatedScannerDep, TaxonomyDep, UserDep
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.photo_time import TakenAtError, exif_taken_at, parse_taken_at, shown
-from inference_service.app.views import CAMERA_CLIENT_PREFIX, finding_out, inspection_out, photo_out
+from inference_service.app.views import (
+    CAMERA_CLIENT_PREFIX,
+    REPORT_CLIENT_PREFIX,
+    finding_out,
+    inspection_out,
+    photo_out,
+)
 from inference_service.detections import box_iou
 from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks, render_evidence
 from inference_service.imaging import decode_for_display
@@ -175,9 +181,10 @@ def full_inspection(ctx: AppContext, user: User, inspection_id: str, taxonomy: T
 
 @router.post("/inspections", response_model=s.InspectionOut, status_code=201)
 def create_inspection(body: s.InspectionIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> Any:
-    if body.client_id and body.client_id.startswith(CAMERA_CLIENT_PREFIX):
-        en = f"client_id must not start with {CAMERA_CLIENT_PREFIX!r}: those name inspections made from camera events"
-        raise AppError(422, "validation_error", en, f"client_id 不能以 {CAMERA_CLIENT_PREFIX} 开头")
+    for prefix in (CAMERA_CLIENT_PREFIX, REPORT_CLIENT_PREFIX):
+        if body.client_id and body.client_id.startswith(prefix):
+            en = f"client_id must not start with {prefix!r}: those name inspections made from camera events or reports"
+            raise AppError(422, "validation_error", en, f"client_id 不能以 {prefix} 开头")
     if body.scene not in SCENE_IDS:
         raise AppError(422, "validation_error", f"unknown scene {body.scene!r}; see GET /app/api/taxonomy",
                        f"未知场景 {body.scene!r}")  # fmt: skip

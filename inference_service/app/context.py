@@ -12,6 +12,7 @@ from inference_service.api.settings import Settings
 from inference_service.app import stats_rollup
 from inference_service.ledger import DeadlinePolicy, Ledger
 from inference_service.records import BlobStore, Records
+from inference_service.reports import Reports
 from inference_service.storage import Database
 
 logger = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class AppContext:
     accounts: Accounts
     records: Records
     ledger: Ledger
+    reports: Reports
 
     def close(self) -> None:
         self.db.close()
@@ -45,7 +47,8 @@ def open_context(settings: Settings) -> AppContext:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     db = Database(settings.resolved_database_url())
     blobs = BlobStore(settings.data_dir / "photos", settings.data_disk().reserve)
-    ctx = AppContext(settings, db, Accounts(db), Records(db, blobs), Ledger(db, deadline_policy(settings)))
+    ctx = AppContext(settings, db, Accounts(db), Records(db, blobs), Ledger(db, deadline_policy(settings)),
+                     Reports(db, blobs))  # fmt: skip
     # the statistics rollups: built here once (a migration, or another local offset), then kept by every write
     stats_rollup.ensure(db, settings.deadline_utc_offset_hours)
     ctx.records.listener = ctx.ledger.listener = stats_rollup.RollupWriter()

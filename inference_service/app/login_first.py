@@ -19,6 +19,7 @@ from inference_service.api.errors import declares_body, error_body
 from inference_service.api.messages import language
 from inference_service.app.deps import COOKIE, SESSION_STATE
 from inference_service.app.errors import AppError
+from inference_service.app.report_path import LINK_GONE, report_token
 
 _NOT_LOGGED_IN = AppError(401, "not_logged_in", "log in first", "请先登录")
 
@@ -37,15 +38,23 @@ class LoginFirstMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        token = cookie_parser(headers.get("cookie", "")).get(COOKIE, "")
-        session = await anyio.to_thread.run_sync(ctx.accounts.session, token) if token else None
-        if session is not None:
-            scope.setdefault("state", {})[SESSION_STATE] = session  # the route's dependency takes it from here
-            await self.app(scope, receive, send)
-            return
+        link_token = report_token(scope["path"])
+        if link_token is not None:  # a public report: the link is the key, checked before the photo is read
+            if await anyio.to_thread.run_sync(ctx.reports.active_link, link_token) is not None:
+                await self.app(scope, receive, send)
+                return
+            refused, status = AppError(404, "not_found", *LINK_GONE), 404
+        else:
+            token = cookie_parser(headers.get("cookie", "")).get(COOKIE, "")
+            session = await anyio.to_thread.run_sync(ctx.accounts.session, token) if token else None
+            if session is not None:
+                scope.setdefault("state", {})[SESSION_STATE] = session  # the route's dependency takes it from here
+                await self.app(scope, receive, send)
+                return
+            refused, status = _NOT_LOGGED_IN, 401
         zh = language(headers.get("accept-language"), default="zh") != "en"
-        body = error_body(_NOT_LOGGED_IN.code, _NOT_LOGGED_IN.zh if zh else _NOT_LOGGED_IN.en)
-        response = JSONResponse(body, status_code=401)
+        body = error_body(refused.code, refused.zh if zh else refused.en)
+        response = JSONResponse(body, status_code=status)
         if declares_body(scope):  # the kernel drops the rest of the upload (see api.errors.refusal)
             response.headers["Connection"] = "close"
         await response(scope, receive, send)

@@ -181,7 +181,7 @@ class PhotoOut(BaseModel):
     scene: str | None
     taken_at: str | None
     # the photo's EXIF time, the upload form's, or the CCTV frame's (a photo made from a camera event)
-    taken_at_source: Literal["exif", "client", "camera"] | None = None
+    taken_at_source: Literal["exif", "client", "camera", "report"] | None = None
     original_url: str
     evidence_url: str
     model: ModelRef
@@ -515,4 +515,108 @@ class CameraCount(BaseModel):
     other: int
     false_alarm_share: float | None = Field(
         description="误报 among those looked at (events − waiting); null while none was looked at"
+    )
+
+
+# ---- public hazard reports (随手拍 / 举报) ----------------------------------------------------------------------
+
+ReportStatus = Literal["new", "verified", "rejected"]  # 待核查 | 查证属实 | 不属实
+
+
+class ReportLinkIn(BaseModel):
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)] = Field(
+        description="where the link is published, e.g. 东风三路工地公示牌"
+    )
+
+
+class ReportLinkOut(BaseModel):
+    id: str
+    name: str
+    path: str = Field(description="the reporting page's address on this server: /app/report/#<token>")
+    created_at: str
+    revoked_at: str | None
+    reports: int
+    new_reports: int
+
+
+class ReportLinkList(BaseModel):
+    items: list[ReportLinkOut]
+
+
+class ReportPageOut(BaseModel):
+    """What the public reporting page shows before anything is sent."""
+
+    org_name: str
+    link_name: str
+    max_upload_bytes: int
+
+
+class ReportHazard(BaseModel):
+    hazard_id: str
+    name_zh: str
+    name_en: str
+    severity: str
+    confidence: float | None
+    box: BoxList | None
+    unconfirmed: bool = False
+
+
+class ReportReceipt(BaseModel):
+    """The sender's answer: the receipt to follow the report with, and what the AI saw (a first guess)."""
+
+    receipt: str
+    status: ReportStatus
+    created_at: str
+    hazards: list[ReportHazard]
+    warnings: list[str] = Field(description="photo warnings, in Chinese")
+
+
+class ReportStatusOut(BaseModel):
+    """What a sender may see of their report: its state, never who handled it."""
+
+    receipt: str
+    org_name: str
+    place: str
+    status: ReportStatus
+    created_at: str
+    decided_at: str | None
+    note: str
+
+
+class ReportOut(BaseModel):
+    id: str
+    link_name: str
+    place: str
+    description: str
+    contact: str | None
+    status: ReportStatus
+    hazards: list[ReportHazard]
+    warnings: list[str]
+    width: int
+    height: int
+    photo_url: str
+    created_at: str
+    decided_at: str | None
+    decided_by: str | None
+    note: str
+    inspection_id: str | None
+
+
+class ReportList(BaseModel):
+    items: list[ReportOut]
+    total: int
+    counts: dict[str, int]
+
+
+class ReportVerifyIn(BaseModel):
+    scene: str = Field(min_length=1, max_length=100, description="the inspection's scene (GET /app/api/taxonomy)")
+    unit_name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None = Field(
+        default=None, description="the unit found at the place; default: the place the sender gave"
+    )
+    note: Note = ""
+
+
+class ReportRejectIn(BaseModel):
+    note: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)] = Field(
+        description="why it is not a hazard (the sender sees it)"
     )

@@ -15,6 +15,7 @@ from inference_service.taxonomy import Taxonomy
 
 Row = Mapping[str, Any]
 CAMERA_CLIENT_PREFIX = "cctv:"  # the client_id of an inspection made from a CCTV event: "cctv:<event id>"
+REPORT_CLIENT_PREFIX = "report:"  # ... and of one made from a public report: "report:<report id>"
 SUSPECT_BELOW = 0.5  # a model finding under this confidence is shown as 疑似 (suspected)
 
 

@@ -85,3 +85,30 @@ export function uuid() {
 }
 /** The › at the end of a line that leads elsewhere (the list's 整改跟踪 and 监控告警 lines). */
 export const chev = () => h('span', { class: 'chev', 'aria-hidden': 'true' }, '›');
+
+const MAX_SIDE = 2048;  // photos are sent with this long side at most
+const JPEG_Q = 0.85;
+/** Downscale to a long side of MAX_SIDE, EXIF orientation applied; null when the file is fine as it is. */
+export async function downscale(blob) {
+  const bmp = await createImageBitmap(blob, { imageOrientation: 'from-image' });
+  const k = Math.min(1, MAX_SIDE / Math.max(bmp.width, bmp.height));
+  if (k === 1 && blob.type === 'image/jpeg' && blob.size < 2.5e6) { bmp.close(); return null; }
+  const w = Math.max(1, Math.round(bmp.width * k));
+  const hgt = Math.max(1, Math.round(bmp.height * k));
+  let out;
+  if (typeof OffscreenCanvas !== 'undefined') {
+    const c = new OffscreenCanvas(w, hgt);
+    const g = c.getContext('2d');
+    g.imageSmoothingQuality = 'high';
+    g.drawImage(bmp, 0, 0, w, hgt);
+    out = await c.convertToBlob({ type: 'image/jpeg', quality: JPEG_Q });
+  } else {
+    const c = h('canvas', { width: w, height: hgt });
+    const g = c.getContext('2d');
+    g.imageSmoothingQuality = 'high';
+    g.drawImage(bmp, 0, 0, w, hgt);
+    out = await new Promise((res) => c.toBlob(res, 'image/jpeg', JPEG_Q));
+  }
+  bmp.close();
+  return out;
+}

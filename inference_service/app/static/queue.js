@@ -3,11 +3,10 @@
  * progress), sent in order when online, and removed only after a 2xx. */
 import { LS, st } from './state.js';
 import { api, langHeader, loggedOut, plainError, refreshMe } from './api.js';
-import { $, ask, h, icon, put, uuid } from './dom.js';
+import { $, ask, downscale, h, icon, put, uuid } from './dom.js';
 import { t } from './i18n.js';
 
-export const MAX_SIDE = 2048;
-export const JPEG_Q = 0.85;
+export { downscale } from './dom.js';  // app.js takes it from here (window.hazardscan, for tests and the benchmark)
 /* Two stores: 'queue' holds small records (what, where, state), 'bytes' the photo under the same key, so that
  * listing the queue never reads megabytes. */
 export const idb = {
@@ -108,31 +107,6 @@ export function prepare(key) {
     })().finally(() => preparing.delete(key)));
   }
   return preparing.get(key);
-}
-
-/** Downscale to a long side of MAX_SIDE, EXIF orientation applied; null when the file is fine as it is. */
-export async function downscale(blob) {
-  const bmp = await createImageBitmap(blob, { imageOrientation: 'from-image' });
-  const k = Math.min(1, MAX_SIDE / Math.max(bmp.width, bmp.height));
-  if (k === 1 && blob.type === 'image/jpeg' && blob.size < 2.5e6) { bmp.close(); return null; }
-  const w = Math.max(1, Math.round(bmp.width * k));
-  const hgt = Math.max(1, Math.round(bmp.height * k));
-  let out;
-  if (typeof OffscreenCanvas !== 'undefined') {
-    const c = new OffscreenCanvas(w, hgt);
-    const g = c.getContext('2d');
-    g.imageSmoothingQuality = 'high';
-    g.drawImage(bmp, 0, 0, w, hgt);
-    out = await c.convertToBlob({ type: 'image/jpeg', quality: JPEG_Q });
-  } else {
-    const c = h('canvas', { width: w, height: hgt });
-    const g = c.getContext('2d');
-    g.imageSmoothingQuality = 'high';
-    g.drawImage(bmp, 0, 0, w, hgt);
-    out = await new Promise((res) => c.toBlob(res, 'image/jpeg', JPEG_Q));
-  }
-  bmp.close();
-  return out;
 }
 
 export function xhrPost(url, form, onProgress) {

@@ -1,0 +1,151 @@
+"""Public hazard reports (随手拍 / 举报) against a real server: links made and revoked by an admin, reports sent
+without an account, followed by receipt, checked by a supervisor into an inspection or closed as 不属实."""
+
+from __future__ import annotations
+
+import uuid
+
+import app_fixtures
+import httpx
+import pytest
+from app_fixtures import AppServer, clean_photo, fire_photo
+
+app_server = app_fixtures.app_server
+
+
+def new_link(app_server: AppServer, name: str = "东风三路工地公示牌") -> dict:
+    r = app_server.client("admin").post("/app/api/report-links", json={"name": name})
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def token_of(link: dict) -> str:
+    path, _, token = link["path"].partition("#")
+    assert path == "/app/report/" and len(token) >= 20
+    return token
+
+
+def send(app_server: AppServer, token: str, photo: bytes, key: str | None = None, *, client: httpx.Client | None = None,
+         place: str = "东风三路 88 号 2 号楼楼道", **fields: str) -> httpx.Response:  # fmt: skip
+    c = client or httpx.Client(base_url=app_server.base_url, timeout=60)  # no login, no cookie
+    return c.post(f"/app/api/report/{token}", files={"photo": ("r.jpg", photo, "image/jpeg")},
+                  data={"idempotency_key": key or str(uuid.uuid4()), "place": place, **fields})  # fmt: skip
+
+
+def test_anyone_with_a_link_reports_and_follows_it_by_receipt(app_server: AppServer):
+    token = token_of(new_link(app_server))
+    anon = httpx.Client(base_url=app_server.base_url, timeout=60)
+    page = anon.get(f"/app/api/report/{token}")
+    assert page.status_code == 200 and page.json()["org_name"] == "A 市应急管理局"
+    assert page.json()["link_name"] == "东风三路工地公示牌"
+    key = str(uuid.uuid4())
+    r = send(app_server, token, fire_photo(seed=40), key, description="楼道里有人在烧东西", contact="13800000000")
+    assert r.status_code == 201, r.text
+    receipt = r.json()
+    assert receipt["status"] == "new" and len(receipt["receipt"]) == 12
+    assert [h["hazard_id"] for h in receipt["hazards"]] == ["FIRE-001"]  # the model's first guess, to the sender
+    assert receipt["hazards"][0]["name_zh"] == "现场明火"
+    again = send(app_server, token, fire_photo(seed=40), key)  # a retry of the same report
+    assert again.status_code == 200 and again.json()["receipt"] == receipt["receipt"]
+    status = anon.get(f"/app/api/report-receipt/{receipt['receipt'].lower()}")
+    assert status.status_code == 200, status.text
+    place = "东风三路 88 号 2 号楼楼道"
+    org = "A 市应急管理局"
+    assert status.json() == {"receipt": receipt["receipt"], "org_name": org, "place": place, "status": "new",
+                             "created_at": receipt["created_at"], "decided_at": None, "note": ""}  # fmt: skip
+    assert anon.get("/app/api/report-receipt/NOSUCHRECEIPT").status_code == 404
+
+
+def test_a_supervisor_verifies_a_report_into_an_inspection_with_its_photo(app_server: AppServer):
+    token = token_of(new_link(app_server))
+    receipt = send(app_server, token, fire_photo(seed=41), place="桃园路 6 号仓库").json()
+    boss = app_server.client("supervisor")
+    listed = boss.get("/app/api/reports", params={"status": "new"}).json()
+    report = next(r for r in listed["items"] if r["place"] == "桃园路 6 号仓库")
+    assert listed["counts"]["new"] >= 1 and report["hazards"][0]["hazard_id"] == "FIRE-001"
+    photo = boss.get(report["photo_url"], params={"max_side": 320})
+    assert photo.status_code == 200 and photo.headers["content-type"] == "image/jpeg"
+    made = boss.post(f"/app/api/reports/{report['id']}/verify", json={"scene": "industry", "unit_name": "桃园物流仓库"})
+    assert made.status_code == 201, made.text
+    inspection = made.json()
+    assert inspection["unit"]["name"] == "桃园物流仓库" and inspection["unit"]["address"] == "桃园路 6 号仓库"
+    assert inspection["photo_count"] == 1
+    finding = inspection["photos"][0]["findings"][0]
+    assert finding["hazard_id"] == "FIRE-001" and finding["status"] == "pending"  # confirmed as any other finding
+    assert inspection["photos"][0]["taken_at_source"] == "report"
+    again = boss.post(f"/app/api/reports/{report['id']}/verify", json={"scene": "industry"})
+    assert again.status_code == 200 and again.json()["id"] == inspection["id"]
+    confirmed = boss.post(f"/app/api/findings/{finding['id']}/decision", json={"decision": "confirm"})
+    assert confirmed.status_code == 200 and confirmed.json()["ledger_item_id"]
+    anon = httpx.Client(base_url=app_server.base_url)
+    status = anon.get(f"/app/api/report-receipt/{receipt['receipt']}").json()
+    assert status["status"] == "verified" and status["decided_at"] is not None
+    rejected = boss.post(f"/app/api/reports/{report['id']}/reject", json={"note": "不是"})
+    assert rejected.status_code == 409
+
+
+def test_a_report_found_false_tells_the_sender_why(app_server: AppServer):
+    token = token_of(new_link(app_server))
+    receipt = send(app_server, token, clean_photo(seed=42), place="北大街菜市场").json()
+    assert receipt["hazards"] == []
+    boss = app_server.client("supervisor")
+    report = next(r for r in boss.get("/app/api/reports").json()["items"] if r["place"] == "北大街菜市场")
+    assert boss.post(f"/app/api/reports/{report['id']}/reject", json={"note": ""}).status_code == 422  # a reason
+    r = boss.post(f"/app/api/reports/{report['id']}/reject", json={"note": "现场核查为正常施工，已有动火审批"})
+    assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["decided_by"] == "李主管"
+    status = httpx.get(f"{app_server.base_url}/app/api/report-receipt/{receipt['receipt']}").json()
+    assert status["status"] == "rejected" and status["note"] == "现场核查为正常施工，已有动火审批"
+    assert boss.post(f"/app/api/reports/{report['id']}/verify", json={"scene": "industry"}).status_code == 409
+
+
+def test_a_revoked_or_unknown_link_takes_nothing_and_reads_no_upload(app_server: AppServer):
+    link = new_link(app_server, "撤回测试")
+    token = token_of(link)
+    admin = app_server.client("admin")
+    revoked = admin.post(f"/app/api/report-links/{link['id']}/revoke")
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    for bad in (token, "no-such-token-" + "x" * 20):
+        assert httpx.get(f"{app_server.base_url}/app/api/report/{bad}").status_code == 404
+        r = send(app_server, bad, fire_photo(seed=43))
+        assert r.status_code == 404 and r.json()["error"]["message"] == "该举报链接不存在或已停用"
+    # refused before the body is read: a 20 MB upload to a dead link is answered and the connection closed
+    r = httpx.post(f"{app_server.base_url}/app/api/report/{token}", content=b"\0" * (20 << 20),
+                   headers={"Content-Type": "multipart/form-data; boundary=x"}, timeout=60)  # fmt: skip
+    assert r.status_code == 404 and r.headers.get("connection") == "close"
+
+
+def test_one_sender_is_held_to_the_hourly_limit(tiny_model_dir, tmp_path):
+    with app_fixtures.start_app_server(tiny_model_dir, tmp_path / "d", HAZARDSCAN_REPORTS_PER_HOUR="2") as server:
+        token = token_of(new_link(server))
+        answers = [send(server, token, clean_photo(seed=50 + i)).status_code for i in range(3)]
+        assert answers == [201, 201, 429]
+        last = send(server, token, clean_photo(seed=60))
+        assert last.headers["Retry-After"] == "600" and "每小时最多" in last.json()["error"]["message"]
+        other = token_of(new_link(server, "另一块公示牌"))  # the limit is per link
+        assert send(server, other, clean_photo(seed=61)).status_code == 201
+
+
+@pytest.mark.parametrize("who", ["inspector", "inspector_b"])
+def test_only_the_organisations_supervisors_see_reports_and_only_admins_manage_links(app_server: AppServer, who: str):
+    c = app_server.client(who)
+    assert c.get("/app/api/reports").status_code == 403
+    assert c.post("/app/api/report-links", json={"name": "x"}).status_code == 403
+    token = token_of(new_link(app_server, "组织隔离"))
+    send(app_server, token, clean_photo(seed=70), place="只属于 A 的举报")
+    a_sees = app_server.client("supervisor").get("/app/api/reports").json()["items"]
+    assert any(r["place"] == "只属于 A 的举报" for r in a_sees)
+
+
+def test_bad_reports_get_clear_errors(app_server: AppServer):
+    token = token_of(new_link(app_server, "坏输入"))
+    assert send(app_server, token, b"").status_code == 400
+    not_photo = send(app_server, token, b"%PDF-1.4 not a photo")
+    assert not_photo.status_code == 415
+    blank = send(app_server, token, clean_photo(seed=71), place="   ")
+    assert blank.status_code == 422 and "位置" in blank.json()["error"]["message"]
+    long_contact = send(app_server, token, clean_photo(seed=72), contact="1" * 51)
+    assert long_contact.status_code == 422
+    boss = app_server.client("supervisor")
+    assert boss.post("/app/api/reports/nope/verify", json={"scene": "industry"}).status_code == 404
+    listed = boss.get("/app/api/reports").json()["items"]
+    assert all(r["place"] != "   " for r in listed)
