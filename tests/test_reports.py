@@ -149,3 +149,15 @@ def test_bad_reports_get_clear_errors(app_server: AppServer):
     assert boss.post("/app/api/reports/nope/verify", json={"scene": "industry"}).status_code == 404
     listed = boss.get("/app/api/reports").json()["items"]
     assert all(r["place"] != "   " for r in listed)
+
+
+def test_a_link_prints_as_a_notice_for_admins_while_it_lives(app_server: AppServer):
+    """The notice's QR code is read back in tests/browser/test_report_page.py."""
+    link = new_link(app_server, "东门公示栏")
+    admin = app_server.client("admin")
+    pdf = admin.get(f"/app/api/report-links/{link['id']}/poster.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF") and len(pdf.content) > 5_000
+    assert app_server.client("supervisor").get(f"/app/api/report-links/{link['id']}/poster.pdf").status_code == 403
+    admin.post(f"/app/api/report-links/{link['id']}/revoke")
+    assert admin.get(f"/app/api/report-links/{link['id']}/poster.pdf").status_code == 409

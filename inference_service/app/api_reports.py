@@ -32,6 +32,7 @@ from inference_service.app.api_records import (
 )
 from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep, require
+from inference_service.app.documents import to_pdf
 from inference_service.app.errors import AppError, conflict, not_found
 from inference_service.app.report_path import LINK_GONE, report_link_path
 from inference_service.app.views import REPORT_CLIENT_PREFIX, hazard_fields
@@ -39,6 +40,7 @@ from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks
 from inference_service.imaging import decode_for_display
 from inference_service.ledger import iso
 from inference_service.reports import NewReport, ReportConflict
+from inference_service.reports.poster import poster_html
 from inference_service.reports.store import Row, sender_of
 from inference_service.storage import MAX_OFFSET
 from inference_service.taxonomy import Taxonomy
@@ -300,3 +302,24 @@ def reject_report(report_id: str, body: s.ReportRejectIn, user: UserDep, ctx: Ct
     except ReportConflict as exc:
         raise conflict(str(exc), "该举报已处理") from exc
     return report_out(row, tax, user_names(ctx, user.org_id))
+
+
+def _full_link(request: Request, row: Row) -> str:
+    """The link as a phone must open it: this server's address as the admin's browser reached it."""
+    return str(request.base_url).rstrip("/") + report_link_path(row["token"])
+
+
+@router.get("/report-links/{link_id}/poster.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})  # fmt: skip
+def link_poster(link_id: str, request: Request, user: UserDep, ctx: CtxDep) -> Response:
+    """The notice to print and put up (A4 PDF): whom to report to, the steps, the QR code of the link. The link is
+    this server's address as the admin's browser reached it: print it from the address phones will use."""
+    require(user, "admin", "report links")
+    row = next((r for r in ctx.reports.links(user.org_id) if r["id"] == link_id), None)
+    if row is None:
+        raise not_found("report link", "举报链接")
+    if row["revoked_at"] is not None:
+        raise conflict("the link was revoked: a notice of it would lead nowhere", "该举报链接已停用，不能打印")
+    pdf = to_pdf(poster_html(user.org_name, row["name"], _full_link(request, row)), ctx.settings.font_path)
+    name = f"report-link-{row['id'][:8]}.pdf"
+    return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})

@@ -77,3 +77,23 @@ def test_the_page_needs_no_login_and_loads_nothing_from_elsewhere(app_server: Ap
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page.text)
     script = httpx.get(f"{app_server.base_url}/app/report/report.js")
     assert script.status_code == 200 and "from '../dom.js'" in script.text
+
+
+def test_the_printed_notices_qr_code_opens_the_reporting_page(app_server: AppServer, phone: Any, tmp_path: Any):
+    """The notice as a browser draws it, photographed (a screenshot), its QR code read as a phone's camera reads
+    it: the page of the link, ready to take a report."""
+    import cv2
+
+    from inference_service.reports.poster import poster_html
+
+    _, url = new_link(app_server, "南门公示栏")
+    page = phone(viewport={"width": 794, "height": 1123})
+    (tmp_path / "notice.html").write_text(poster_html("A 市应急管理局", "南门公示栏", url), encoding="utf-8")
+    page.goto((tmp_path / "notice.html").as_uri())
+    page.screenshot(path=str(tmp_path / "notice.png"))
+    read, _, _ = cv2.QRCodeDetector().detectAndDecode(cv2.imread(str(tmp_path / "notice.png"), cv2.IMREAD_GRAYSCALE))
+    assert read == url
+    scanned = phone()
+    scanned.goto(read)
+    expect(scanned.locator("[data-org]")).to_have_text("A 市应急管理局")
+    expect(scanned.locator("#place")).to_be_visible()
