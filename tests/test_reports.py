@@ -161,3 +161,27 @@ def test_a_link_prints_as_a_notice_for_admins_while_it_lives(app_server: AppServ
     assert app_server.client("supervisor").get(f"/app/api/report-links/{link['id']}/poster.pdf").status_code == 403
     admin.post(f"/app/api/report-links/{link['id']}/revoke")
     assert admin.get(f"/app/api/report-links/{link['id']}/poster.pdf").status_code == 409
+
+
+def test_verified_reports_export_with_the_senders_numbers_for_the_reward(app_server: AppServer):
+    import csv
+    import io
+
+    import openpyxl
+
+    token = token_of(new_link(app_server, "奖励核对"))
+    sent = send(app_server, token, fire_photo(seed=80), place="奖励测试地点", contact="13700000001")
+    receipt = sent.json()["receipt"]
+    boss = app_server.client("supervisor")
+    report = next(r for r in boss.get("/app/api/reports").json()["items"] if r["place"] == "奖励测试地点")
+    boss.post(f"/app/api/reports/{report['id']}/verify", json={"scene": "industry"})
+    table = boss.get("/app/api/reports/export.csv", params={"status": "verified"})
+    assert table.status_code == 200 and table.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(table.content.decode("utf-8-sig"))))
+    mine = next(r for r in rows if r["回执号"] == receipt)
+    assert (mine["位置"], mine["联系电话"], mine["AI 初判"], mine["状态"], mine["核查人"]) == (
+        "奖励测试地点", "13700000001", "现场明火", "查证属实", "李主管")  # fmt: skip
+    assert all(r["状态"] == "查证属实" for r in rows)
+    book = openpyxl.load_workbook(io.BytesIO(boss.get("/app/api/reports/export.xlsx").content))
+    assert [c.value for c in next(book.active.iter_rows(max_row=1))][:3] == ["回执号", "提交时间", "举报链接"]
+    assert app_server.client("inspector").get("/app/api/reports/export.csv").status_code == 403

@@ -12,11 +12,12 @@ token that is unknown or revoked is a 404, and an upload to one is refused befor
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile
 from fastapi.responses import JSONResponse
 
+from inference_service import sheets
 from inference_service.accounts import User
 from inference_service.app import schemas as s
 from inference_service.app.api_auth import SCENE_IDS
@@ -30,6 +31,7 @@ from inference_service.app.api_records import (
     store_photo,
     user_names,
 )
+from inference_service.app.api_stats import XLSX
 from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep, require
 from inference_service.app.documents import to_pdf
@@ -39,6 +41,7 @@ from inference_service.app.views import REPORT_CLIENT_PREFIX, hazard_fields
 from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks, render_evidence
 from inference_service.imaging import decode_for_display
 from inference_service.ledger import iso
+from inference_service.ledger.export import local_time
 from inference_service.reports import NewReport, ReportConflict
 from inference_service.reports.poster import poster_html
 from inference_service.reports.store import Row, sender_of
@@ -229,7 +232,7 @@ def list_reports(
     offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> s.ReportList:
     _reviewer(user)
-    rows, total = ctx.reports.list(user.org_id, status, limit, offset)
+    rows, total = ctx.reports.page(user.org_id, status, limit, offset)
     names = user_names(ctx, user.org_id)
     return s.ReportList(items=[report_out(r, tax, names) for r in rows], total=total,
                         counts=ctx.reports.counts(user.org_id))  # fmt: skip
@@ -323,3 +326,35 @@ def link_poster(link_id: str, request: Request, user: UserDep, ctx: CtxDep) -> R
     pdf = to_pdf(poster_html(user.org_name, row["name"], _full_link(request, row)), ctx.settings.font_path)
     name = f"report-link-{row['id'][:8]}.pdf"
     return Response(pdf, media_type="application/pdf", headers={"Content-Disposition": f'inline; filename="{name}"'})
+
+
+EXPORT_HEADER = ("回执号", "提交时间", "举报链接", "位置", "情况说明", "联系电话", "AI 初判", "状态", "核查时间",
+                 "核查人", "说明", "检查记录")  # fmt: skip
+STATUS_ZH = {"new": "待核查", "verified": "查证属实", "rejected": "不属实"}
+
+
+@router.get("/reports/export.{fmt}", response_class=Response, responses={200: {"content": {XLSX: {}, "text/csv": {}}}})
+def export_reports(
+    fmt: Literal["xlsx", "csv"],
+    user: UserDep,
+    ctx: CtxDep,
+    tax: TaxonomyDep,
+    status: Annotated[s.ReportStatus | None, Query(description="default: all")] = None,
+) -> Response:
+    """The organisation's reports as a table, e.g. the verified ones with their senders' phone numbers for the
+    reward (查证属实的予以奖励); times in the organisation's local time."""
+    _reviewer(user)
+    names = user_names(ctx, user.org_id)
+    offset_h = ctx.settings.deadline_utc_offset_hours
+    rows = []
+    for r in ctx.reports.every(user.org_id, status):
+        guess = "、".join(h.name_zh for h in _hazards(r, tax)) or "未识别出隐患"
+        sent, decided = local_time(iso(r["created_at"]), offset_h), local_time(iso(r["decided_at"]), offset_h)
+        rows.append((r["receipt"], sent, r["link_name"], r["place"], r["description"], r["contact"] or "", guess,
+                     STATUS_ZH.get(r["status"], r["status"]), decided, names.get(r["decided_by"] or "", ""), r["note"],
+                     r["inspection_id"] or ""))  # fmt: skip
+    base = f"reports-{status or 'all'}"
+    disposition = {"Content-Disposition": f'attachment; filename="{base}.{fmt}"'}
+    if fmt == "csv":
+        return Response(sheets.to_csv(EXPORT_HEADER, rows), media_type="text/csv; charset=utf-8", headers=disposition)
+    return Response(sheets.to_xlsx(EXPORT_HEADER, rows, "群众举报"), media_type=XLSX, headers=disposition)

@@ -150,7 +150,7 @@ class Reports:
         rows = self.db.query_dicts(_SELECT + " WHERE r.receipt = ?", [receipt])
         return _decoded(rows[0]) if rows else None
 
-    def list(self, org_id: str, status: str | None, limit: int, offset: int) -> tuple[list[Row], int]:
+    def page(self, org_id: str, status: str | None, limit: int, offset: int) -> tuple[list[Row], int]:
         where, params = "r.org_id = ?", [org_id]
         if status:
             where, params = where + " AND r.status = ?", [*params, status]
@@ -159,6 +159,15 @@ class Reports:
             f"{_SELECT} WHERE {where} ORDER BY r.created_at DESC, r.id LIMIT ? OFFSET ?", [*params, limit, offset]
         )
         return [_decoded(r) for r in rows], total
+
+    def every(self, org_id: str, status: str | None) -> list[Row]:
+        """Every report of the organisation (of ``status``), oldest first: for an export."""
+        where, params = "r.org_id = ?", [org_id]
+        if status:
+            where, params = where + " AND r.status = ?", [*params, status]
+        return [
+            _decoded(r) for r in self.db.query_dicts(f"{_SELECT} WHERE {where} ORDER BY r.created_at, r.id", params)
+        ]
 
     def counts(self, org_id: str) -> dict[str, int]:
         rows = self.db.query("SELECT status, COUNT(*) FROM reports WHERE org_id = ? GROUP BY status", [org_id])
