@@ -69,7 +69,7 @@ def test_a_supervisor_verifies_a_report_into_an_inspection_with_its_photo(app_se
     assert made.status_code == 201, made.text
     inspection = made.json()
     assert inspection["unit"]["name"] == "桃园物流仓库" and inspection["unit"]["address"] == "桃园路 6 号仓库"
-    assert inspection["photo_count"] == 1
+    assert inspection["photo_count"] == 1 and inspection["report_id"] == report["id"]
     finding = inspection["photos"][0]["findings"][0]
     assert finding["hazard_id"] == "FIRE-001" and finding["status"] == "pending"  # confirmed as any other finding
     assert inspection["photos"][0]["taken_at_source"] == "report"
@@ -101,9 +101,11 @@ def test_a_report_found_false_tells_the_sender_why(app_server: AppServer):
 def test_a_revoked_or_unknown_link_takes_nothing_and_reads_no_upload(app_server: AppServer):
     link = new_link(app_server, "撤回测试")
     token = token_of(link)
+    send(app_server, token, clean_photo(seed=44))
     admin = app_server.client("admin")
     revoked = admin.post(f"/app/api/report-links/{link['id']}/revoke")
     assert revoked.status_code == 200 and revoked.json()["revoked_at"]
+    assert (revoked.json()["reports"], revoked.json()["new_reports"]) == (1, 1)  # its reports stay
     for bad in (token, "no-such-token-" + "x" * 20):
         assert httpx.get(f"{app_server.base_url}/app/api/report/{bad}").status_code == 404
         r = send(app_server, bad, fire_photo(seed=43))

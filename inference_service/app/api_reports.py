@@ -35,7 +35,7 @@ from inference_service.app.api_stats import XLSX
 from inference_service.app.context import AppContext
 from inference_service.app.deps import CtxDep, GatedScannerDep, TaxonomyDep, UserDep, require
 from inference_service.app.documents import to_pdf
-from inference_service.app.errors import AppError, conflict, not_found
+from inference_service.app.errors import AppError, conflict, not_found, wants_english
 from inference_service.app.report_path import LINK_GONE, report_link_path
 from inference_service.app.views import REPORT_CLIENT_PREFIX, hazard_fields
 from inference_service.evidence import SEVERITY_COLOURS, Annotation, doubt_marks, render_evidence
@@ -51,6 +51,7 @@ from inference_service.taxonomy import Taxonomy
 router = APIRouter(prefix="/app/api", tags=["app: reports"])
 
 HOUR_S = 3600.0
+LINKS, REPORTS = "report links (举报链接)", "public reports (群众举报)"
 
 
 def _link_or_404(ctx: AppContext, token: str) -> Row:
@@ -70,8 +71,9 @@ def _hazards(row: Row, taxonomy: Taxonomy) -> list[s.ReportHazard]:
     return out
 
 
-def _warnings(row: Row) -> list[str]:
-    return [str(w.get("message_zh") or w.get("code")) for w in row["warnings"]]
+def _warnings(row: Row, english: bool = False) -> list[str]:
+    key = "message_en" if english else "message_zh"
+    return [str(w.get(key) or w.get("code")) for w in row["warnings"]]
 
 
 def receipt_out(row: Row, taxonomy: Taxonomy) -> s.ReportReceipt:
@@ -79,7 +81,7 @@ def receipt_out(row: Row, taxonomy: Taxonomy) -> s.ReportReceipt:
                            hazards=_hazards(row, taxonomy), warnings=_warnings(row))  # fmt: skip
 
 
-def report_out(row: Row, taxonomy: Taxonomy, names: dict[str, str]) -> s.ReportOut:
+def report_out(row: Row, taxonomy: Taxonomy, names: dict[str, str], english: bool = False) -> s.ReportOut:
     return s.ReportOut(
         id=row["id"],
         link_name=row["link_name"],
@@ -88,7 +90,7 @@ def report_out(row: Row, taxonomy: Taxonomy, names: dict[str, str]) -> s.ReportO
         contact=row["contact"],
         status=row["status"],
         hazards=_hazards(row, taxonomy),
-        warnings=_warnings(row),
+        warnings=_warnings(row, english),
         width=row["width"],
         height=row["height"],
         photo_url=f"/app/api/reports/{row['id']}/photo.jpg",
@@ -117,21 +119,21 @@ def link_out(row: Row) -> s.ReportLinkOut:
 
 @router.get("/report-links", response_model=s.ReportLinkList)
 def list_links(user: UserDep, ctx: CtxDep) -> s.ReportLinkList:
-    require(user, "admin", "report links")
+    require(user, "admin", LINKS)
     return s.ReportLinkList(items=[link_out(r) for r in ctx.reports.links(user.org_id)])
 
 
 @router.post("/report-links", response_model=s.ReportLinkOut, status_code=201)
 def create_link(body: s.ReportLinkIn, user: UserDep, ctx: CtxDep) -> s.ReportLinkOut:
     """A new link to publish; whoever holds it can send reports to this organisation until it is revoked."""
-    require(user, "admin", "report links")
+    require(user, "admin", LINKS)
     return link_out(ctx.reports.create_link(user.org_id, user.id, body.name))
 
 
 @router.post("/report-links/{link_id}/revoke", response_model=s.ReportLinkOut)
 def revoke_link(link_id: str, user: UserDep, ctx: CtxDep) -> s.ReportLinkOut:
     """The link stops taking reports at once; its reports stay, and their senders can still follow them."""
-    require(user, "admin", "report links")
+    require(user, "admin", LINKS)
     row = ctx.reports.revoke_link(user.org_id, link_id)
     if row is None:
         raise not_found("report link", "举报链接")
@@ -211,7 +213,7 @@ def report_status(receipt: str, ctx: CtxDep) -> s.ReportStatusOut:
 
 
 def _reviewer(user: User) -> None:
-    require(user, "supervisor", "reports")
+    require(user, "supervisor", REPORTS)
 
 
 def _report(ctx: AppContext, user: User, report_id: str) -> Row:
@@ -224,6 +226,7 @@ def _report(ctx: AppContext, user: User, report_id: str) -> Row:
 
 @router.get("/reports", response_model=s.ReportList)
 def list_reports(
+    request: Request,
     user: UserDep,
     ctx: CtxDep,
     tax: TaxonomyDep,
@@ -234,7 +237,8 @@ def list_reports(
     _reviewer(user)
     rows, total = ctx.reports.page(user.org_id, status, limit, offset)
     names = user_names(ctx, user.org_id)
-    return s.ReportList(items=[report_out(r, tax, names) for r in rows], total=total,
+    english = wants_english(request)
+    return s.ReportList(items=[report_out(r, tax, names, english) for r in rows], total=total,
                         counts=ctx.reports.counts(user.org_id))  # fmt: skip
 
 
@@ -297,14 +301,16 @@ def verify_report(
 
 
 @router.post("/reports/{report_id}/reject", response_model=s.ReportOut, responses={409: {}})
-def reject_report(report_id: str, body: s.ReportRejectIn, user: UserDep, ctx: CtxDep, tax: TaxonomyDep) -> s.ReportOut:
+def reject_report(
+    report_id: str, body: s.ReportRejectIn, request: Request, user: UserDep, ctx: CtxDep, tax: TaxonomyDep
+) -> s.ReportOut:
     """不属实, with the reason the sender sees on their receipt."""
     row = _report(ctx, user, report_id)
     try:
         row = ctx.reports.decide(user.org_id, row["id"], user.id, "rejected", body.note)
     except ReportConflict as exc:
         raise conflict(str(exc), "该举报已处理") from exc
-    return report_out(row, tax, user_names(ctx, user.org_id))
+    return report_out(row, tax, user_names(ctx, user.org_id), wants_english(request))
 
 
 def _full_link(request: Request, row: Row) -> str:
@@ -317,7 +323,7 @@ def _full_link(request: Request, row: Row) -> str:
 def link_poster(link_id: str, request: Request, user: UserDep, ctx: CtxDep) -> Response:
     """The notice to print and put up (A4 PDF): whom to report to, the steps, the QR code of the link. The link is
     this server's address as the admin's browser reached it: print it from the address phones will use."""
-    require(user, "admin", "report links")
+    require(user, "admin", LINKS)
     row = next((r for r in ctx.reports.links(user.org_id) if r["id"] == link_id), None)
     if row is None:
         raise not_found("report link", "举报链接")

@@ -210,6 +210,7 @@ class InspectionOut(BaseModel):
     status: InspectionStatus = "in_progress"
     finished_at: str | None = None
     camera_event_id: str | None = Field(default=None, description="the CCTV event it was made from, if any")
+    report_id: str | None = Field(default=None, description="the public report it was made from (查证属实), if any")
     photos: list[PhotoOut] | None = None
 
 

@@ -101,14 +101,20 @@ def inspection_out(row: Row, names: Mapping[str, str], photos: list[s.PhotoOut] 
         status="finished" if row["finished_at"] is not None else "in_progress",
         finished_at=iso(row["finished_at"]),
         camera_event_id=camera_event_of(row),
+        report_id=made_of(row, REPORT_CLIENT_PREFIX),
         photos=photos,
     )
 
 
 def camera_event_of(inspection: Row) -> str | None:
     """The id of the CCTV event an inspection was made from (None: made by hand)."""
+    return made_of(inspection, CAMERA_CLIENT_PREFIX)
+
+
+def made_of(inspection: Row, prefix: str) -> str | None:
+    """The id of what an inspection was made from, by the prefix of its client_id (a CCTV event, a report)."""
     client_id = inspection.get("client_id") or ""
-    return client_id.removeprefix(CAMERA_CLIENT_PREFIX) if client_id.startswith(CAMERA_CLIENT_PREFIX) else None
+    return client_id.removeprefix(prefix) if client_id.startswith(prefix) else None
 
 
 def ledger_out(row: Row, taxonomy: Taxonomy, now: float | None = None, finding: Row | None = None) -> s.LedgerItemOut:

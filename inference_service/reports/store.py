@@ -85,8 +85,7 @@ class Reports:
                 "UPDATE report_links SET revoked_at = ? WHERE id = ? AND org_id = ? AND revoked_at IS NULL",
                 [self.clock(), link_id, org_id],
             )
-        rows = self.db.query_dicts("SELECT * FROM report_links WHERE id = ? AND org_id = ?", [link_id, org_id])
-        return rows[0] if rows else None
+        return next((r for r in self.links(org_id) if r["id"] == link_id), None)
 
     def active_link(self, token: str) -> Row | None:
         """The link of ``token`` with its organisation's name, unless revoked."""

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from app_fixtures import AppServer, fire_and_smoke_photo
 from browser_helpers import expect, login
+from test_reports import new_link, send, token_of
 
 CHECK = r"""() => {
   const bad = [];
@@ -69,6 +70,8 @@ def test_every_page_is_labelled_tappable_and_fits(app_server: AppServer, phone: 
         data={"idempotency_key": f"a11y-{viewport['width']}"},
     ).json()
     client.post(f"/app/api/findings/{photo['findings'][0]['id']}/decision", json={"decision": "confirm"})
+    token = token_of(new_link(app_server, "无障碍公示牌"))  # a public report for 群众举报
+    send(app_server, token, fire_and_smoke_photo(), place="无障碍路 1 号", contact="13900000000")
 
     page = phone(viewport=viewport)
     page.goto(f"{app_server.base_url}/app/#/login")
@@ -76,7 +79,8 @@ def test_every_page_is_labelled_tappable_and_fits(app_server: AppServer, phone: 
     problems = {"#/login": page.evaluate(CHECK)}
     login(page, app_server, "supervisor")
     ready = {"#/inspections": ".item", "#/new": "#uname", f"#/inspection/{iid}": "[data-finding]",
-             "#/ledger": "[data-ledger]", "#/stats": "[data-kpi]", "#/me": "[data-act=logout]"}  # fmt: skip
+             "#/ledger": "[data-ledger]", "#/stats": "[data-kpi]", "#/me": "[data-act=logout]",
+             "#/reports": "[data-report]"}  # fmt: skip
     for route, sel in ready.items():
         page.goto(f"{app_server.base_url}/app/{route}")
         expect(page.locator(sel).first).to_be_visible()

@@ -1,6 +1,7 @@
 /* hazardscan inspector app (拍图识隐患): a single page of ES modules, no framework, nothing
  * fetched from outside. This module is the entry: the router and the start.
- * Routes: #/login #/inspections(?q=…&f=…) #/new #/inspection/ID #/events(?review=…) #/ledger(?status=…) #/stats #/me
+ * Routes: #/login #/inspections(?q=…&f=…) #/new #/inspection/ID #/events(?review=…) #/reports(?status=…)
+ * #/ledger(?status=…) #/stats #/me
  * Photos: chosen -> IndexedDB queue (UUID idempotency key) -> downscaled (long side 2048) -> uploaded with
  * progress -> removed from the queue only after a 2xx. The API is described in docs/app-api.md. */
 import { LS, st } from './state.js';
@@ -12,6 +13,7 @@ import { viewInspection } from './inspection.js';
 import { viewLedger } from './ledger.js';
 import { viewList, viewLogin, viewNew } from './views.js';
 import { viewEvents } from './events.js';
+import { viewReports } from './reports.js';
 import { viewMe } from './me.js';
 import { viewStats } from './stats.js';
 
@@ -19,6 +21,7 @@ export const routes = [
   [/^#\/login$/, viewLogin], [/^#\/inspections(?:\?(.*))?$/, viewList], [/^#\/new$/, viewNew],
   [/^#\/inspection\/([\w-]+)$/, viewInspection], [/^#\/ledger(?:\?status=(\w+))?$/, viewLedger], [/^#\/stats$/, viewStats],
   [/^#\/me$/, viewMe], [/^#\/events(?:\?review=(\w+))?$/, viewEvents],
+  [/^#\/reports(?:\?status=(\w+))?$/, viewReports],
 ];
 export function go(hash) { if (location.hash !== hash) location.hash = hash; else route(); }
 export async function route() {
@@ -52,7 +55,7 @@ export function nav(hash) {
   el.hidden = !st.user || hash === '#/login';
   const items = [['#/inspections', 'list', 'nav_insp'], ['#/ledger', 'ledger', 'nav_ledger'],
     ['#/stats', 'chart', 'nav_stats'], ['#/me', 'me', 'nav_me']];
-  const cur = /^#\/(inspection\/|new$|events)/.test(hash) ? '#/inspections' : hash.replace(/\?.*$/, '');
+  const cur = /^#\/(inspection\/|new$|events|reports)/.test(hash) ? '#/inspections' : hash.replace(/\?.*$/, '');
   el.setAttribute('aria-label', en() ? 'Main' : '主导航');
   el.replaceChildren(...items.map(([href, ic, label]) => h('a', { href,
     'aria-current': cur === href ? 'page' : null }, icon(ic), t(label))));

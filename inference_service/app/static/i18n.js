@@ -98,6 +98,20 @@ export const STR = {
     ev_r_false_alarm: '误报', ev_r_duplicate: '重复', ev_r_handled: '已现场处置', ev_r_other: '其他',
     ev_dismissed: '已忽略：{0}', ev_made: '已转检查', ev_by: '（{0} {1}）', ev_quote: '「{0}」',
     ev_undismiss: '撤销忽略', ev_dis_done: '已忽略：{0}', ev_undone: '已撤销忽略，回到待处理',
+    rp_title: '群众举报', rp_export: '导出查证属实的举报（Excel，办理奖励用）', rp_todo_n: '{0} 条待核查', rp_todo_0: '无待核查', rp_f_label: '核查情况', rp_f_new: '待核查', rp_f_ver: '查证属实',
+    rp_hint: '群众通过举报链接拍照提交，无需登录。查证属实后转为检查，AI 识别的隐患仍需您确认；不属实须写明原因，举报人凭回执可见。',
+    rp_verified: '已查证属实', rp_rejected: '不属实', rp_none: '暂无群众举报', rp_none_new: '没有待核查的举报',
+    rp_alt: '举报照片：{0}', rp_ai: 'AI 初判', rp_ai_none: 'AI 未识别出隐患', rp_verify: '查证属实', rp_reject: '不属实',
+    rp_ver_title: '查证属实，转为检查', rp_ver_why: '选择检查场景。照片将加入新检查，其中的隐患待您确认。',
+    rp_unit: '被检查单位名称', rp_rej_title: '标记为不属实', rp_rej_why: '请写明原因，举报人凭回执可以看到。',
+    rp_reason: '原因', rp_reason_need: '请填写不属实的原因', rp_rej_done: '已标记为不属实',
+    rp_no_perm: '群众举报仅主管和管理员可以查看。', taken_report: '（群众举报）',
+    rl_title: '举报链接', rl_hint: '公开后任何人无需登录即可拍照举报隐患；可打印成二维码张贴在现场。停用后链接立即失效，已收到的举报保留。',
+    rl_name: '链接名称（张贴位置）', rl_name_ph: '如：东风三路工地公示牌', rl_name_need: '请填写链接名称',
+    rl_new: '新建举报链接', rl_made: '已新建举报链接', rl_copy: '复制链接', rl_poster: '打印二维码', rl_copied: '链接已复制',
+    rl_copy_sel: '已选中链接，请长按复制', rl_counts: '共 {0} 条举报，待核查 {1} 条', rl_revoke: '停用',
+    rl_revoke_q: '停用“{0}”？', rl_revoke_why: '停用后此链接（及其二维码）立即无法再提交举报，已收到的举报保留。停用后不能恢复。',
+    rl_revoked: '已停用', rl_revoked_at: '停用于 {0}', rl_revoke_done: '已停用“{0}”', rl_none: '还没有举报链接',
   },
   en: {
     add_note: 'Add a note', edit_note: 'Edit note', note_ph: 'e.g. 2nd floor, east stairwell',
@@ -231,6 +245,25 @@ export const STR = {
     ev_r_false_alarm: 'False alarm', ev_r_duplicate: 'Duplicate', ev_r_handled: 'Handled on site', ev_r_other: 'Other',
     ev_dismissed: 'Dismissed: {0}', ev_made: 'Made into an inspection', ev_by: ' ({0}, {1})', ev_quote: ' “{0}”',
     ev_undismiss: 'Undo', ev_dis_done: 'Dismissed: {0}', ev_undone: 'Dismissal undone: back to review',
+    rp_title: 'Public reports', rp_export: 'Export the verified reports (Excel, for rewards)', rp_todo_n: '{0} to check', rp_todo_0: 'nothing to check', rp_f_label: 'Check',
+    rp_f_new: 'To check', rp_f_ver: 'Verified', rp_hint: 'Photos people sent through a report link, without logging in. Verified, a report'
+      + ' becomes an inspection whose AI findings still need your confirmation; found false, it needs a reason, which'
+      + ' the sender sees with their receipt.', rp_verified: 'Verified', rp_rejected: 'Not a hazard',
+    rp_none: 'No public reports yet', rp_none_new: 'Nothing left to check', rp_alt: 'Reported photo: {0}',
+    rp_ai: 'AI’s guess', rp_ai_none: 'The AI found no hazard', rp_verify: 'Verify', rp_reject: 'Not a hazard',
+    rp_ver_title: 'Verified: make an inspection', rp_ver_why: 'Choose the scene. The photo goes into a new'
+      + ' inspection, its hazards waiting for your confirmation.', rp_unit: 'Unit name',
+    rp_rej_title: 'Mark as not a hazard', rp_rej_why: 'Say why: the sender sees it with their receipt.',
+    rp_reason: 'Reason', rp_reason_need: 'Write the reason', rp_rej_done: 'Marked not a hazard',
+    rp_no_perm: 'Only supervisors and admins can see public reports.', taken_report: ' (public report)',
+    rl_title: 'Report links', rl_hint: 'Anyone holding a link can photograph and report a hazard without logging'
+      + ' in; print it as a QR code on a site notice. A revoked link stops at once; its reports stay.',
+    rl_name: 'Link name (where it is posted)', rl_name_ph: 'e.g. site notice board, Dongfeng Rd',
+    rl_name_need: 'Name the link', rl_new: 'New report link', rl_made: 'Report link created', rl_copy: 'Copy link', rl_poster: 'Print QR notice',
+    rl_copied: 'Link copied', rl_copy_sel: 'Link selected: copy it', rl_counts: '{0} reports, {1} to check',
+    rl_counts_one: '1 report, {1} to check', rl_revoke: 'Revoke', rl_revoke_q: 'Revoke “{0}”?',
+    rl_revoke_why: 'The link (and its QR code) takes no more reports at once; its reports stay. This cannot be undone.',
+    rl_revoked: 'Revoked', rl_revoked_at: 'Revoked {0}', rl_revoke_done: '“{0}” revoked', rl_none: 'No report links yet',
   },
 };
 export const t = (k, ...a) => {

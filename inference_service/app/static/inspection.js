@@ -683,7 +683,8 @@ export function photoCard(photo, changed = () => {}, { onVoid, onRetake } = {}) 
         h('span', { class: 'muted small' },
           photo.taken_at ? h('span', { 'data-taken': photo.taken_at, 'data-taken-source': photo.taken_at_source || '' },
             t('taken', photo.taken_at.replace('T', ' ')), photo.taken_at_source === 'client' ? t('taken_client')
-              : photo.taken_at_source === 'camera' ? t('taken_camera') : '',
+              : photo.taken_at_source === 'camera' ? t('taken_camera')
+                : photo.taken_at_source === 'report' ? t('taken_report') : '',
             ' · ') : null,
           `${t('model')} ${photo.model?.version || photo.model?.id || t('model_na')}`)),
       ui.mode === 'add' ? addForm() : h('div', { class: 'btns' },

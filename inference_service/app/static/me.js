@@ -1,8 +1,9 @@
-/* View: me: role, organisation, language, log out; 修改密码; admins: 用户管理 (account.js). */
+/* View: me: role, organisation, language, log out; 修改密码; admins: 用户管理 (account.js), 举报链接 (reports.js). */
 import { api, loggedOut } from './api.js';
 import { en, t } from './i18n.js';
 import { passwordCard, usersCard } from './account.js';
 import { h } from './dom.js';
+import { reportLinksCard } from './reports.js';
 import { setLang } from './app.js';
 import { st } from './state.js';
 
@@ -19,5 +20,5 @@ export async function viewMe() {
           try { await api('POST', '/app/api/logout'); } catch { /* gone already */ }
           loggedOut();
         } }, t('logout')))),
-    passwordCard(), u.role === 'admin' ? usersCard() : null);
+    passwordCard(), u.role === 'admin' ? [usersCard(), reportLinksCard()] : null);
 }

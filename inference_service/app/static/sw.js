@@ -4,7 +4,7 @@
 'use strict';
 const CACHE = 'hazardscan-shell-v2';
 const MODULES = ['app.js', 'state.js', 'i18n.js', 'dom.js', 'api.js', 'queue.js', 'views.js', 'inspection.js',
-  'ledger.js', 'charts.js', 'stats.js', 'me.js', 'account.js', 'events.js'];
+  'ledger.js', 'charts.js', 'stats.js', 'me.js', 'account.js', 'events.js', 'reports.js'];
 const SHELL = ['./', 'app.css', ...MODULES];
 
 self.addEventListener('install', (e) => {

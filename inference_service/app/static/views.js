@@ -6,6 +6,7 @@ import { go, route } from './app.js';
 import { notify, pump, queued, queueInspection } from './queue.js';
 import { LS, st } from './state.js';
 import { eventsLine } from './events.js';
+import { reportsLine } from './reports.js';
 import { ledgerLines } from './ledger.js';
 
 export function viewLogin() {
@@ -168,7 +169,7 @@ export async function viewList(query = '') {
   }
   list.style.marginTop = '12px';
   return put(wrap, title, h('a', { class: 'btn primary block', href: '#/new' }, icon('plus'), t('new_insp')),
-    ledgerLines(), eventsLine(), search, chips, list, more);
+    ledgerLines(), eventsLine(), st.user?.role === 'inspector' ? null : reportsLine(), search, chips, list, more);
 }
 
 /* The 新建检查 form's draft (this tab, this user): kept while the inspector looks elsewhere, and with it the
