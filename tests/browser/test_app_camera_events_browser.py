@@ -20,7 +20,7 @@ import pytest
 import test_app_camera_events as cams
 from _cctv import event
 from app_fixtures import FIRE_BOX, ORG_A, AppServer, fire_photo, start_app_server
-from browser_helpers import expect, login
+from browser_helpers import expect, login, wait_until
 from test_app_a11y import CHECK
 from test_app_browser import findings, inspection
 from test_app_ux_fixes import shot
@@ -176,6 +176,7 @@ def test_an_event_becomes_an_inspection_whose_finding_is_confirmed_into_the_ledg
     btn.click()
     expect(btn).to_be_disabled()
     expect(btn).to_have_attribute("aria-busy", "true")
+    wait_until(page, lambda: held, what="the held request")  # Playwright runs route handlers in its own calls
     held[0].continue_()
     page.unroute("**/app/api/events/*/inspection")
     page.wait_for_url("**/app/#/inspection/*")
@@ -285,6 +286,7 @@ def test_a_false_alarm_is_dismissed_from_the_waiting_list_and_brought_back(serve
     expect(busy).to_be_disabled()
     expect(busy).to_have_attribute("aria-busy", "true")
     expect(yard.locator("[data-act=inspect]")).to_be_disabled()
+    wait_until(page, lambda: held, what="the held request")  # Playwright runs route handlers in its own calls
     held[0].continue_()
     page.unroute("**/app/api/events/*/dismiss")
     expect(yard).to_have_count(0)

@@ -124,64 +124,79 @@ function eventCard(e, changed) {
     t(open ? 'ev_open' : 'ev_closed')), acts), err);
 }
 
-const CHIPS = ['none', 'inspection', 'dismissed', 'all'];
-/** 监控告警: 待处理 (nobody has looked at them yet) first; 已转检查, 已忽略, 全部 a tap away, the chosen one kept in the
- * address (#/events?review=dismissed) so that Back from an inspection returns to it. The card shows 进行中 / 已结束.
- * An event 忽略'd or brought back leaves a list it no longer belongs to. */
-export async function viewEvents(chosen) {
-  const rv0 = CHIPS.includes(chosen) ? chosen : 'none';
-  let review = rv0 === 'all' ? '' : rv0;
+/** A list filtered by chips, paged by 加载更多, the chip kept in the address (``path?param=key``; the first chip is
+ * the plain path) so that Back from an inspection returns to it: 监控告警 here, 群众举报 in reports.js.
+ * ``chips``: [[key, label]], the first the default, '' for 全部 ('all' in the address); ``card(item, changed)``
+ * makes an item's card, whose element carries ``attr``=id; ``key(item)`` is the chip it belongs to now;
+ * ``none(key, answer)`` the empty list's line. ``changed(item, msg)``: the item as the server now has it (it
+ * leaves a list it no longer belongs to); ``changed(null, msg, id)``: the server refused, the list is fetched
+ * again. Returns the parts and ``load``, which the view awaits once. */
+export function chipList({ path, url, param, chips: choices, chosen, label, card, attr, key, none }) {
+  const first = choices[0][0];
+  let sel = chosen === 'all' ? '' : choices.some(([k]) => k === chosen) ? chosen : first;
   let offset = 0;
   let count = 0;
   let seq = 0;
+  let last = null;  // the last answer, for the empty list's line
   const listEl = h('div', {});
   const total = h('p', { class: 'muted small', 'data-total': '' });
   const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: (x) =>
     busy(x.currentTarget, () => load(false)).catch((ex) => toast(ex.message)) }, t('more'));
-  const none = (cameras) => h('p', { class: 'empty' },
-    t(!cameras ? 'ev_no_cams' : review === 'none' ? 'ev_none_todo' : review ? 'ev_none_f' : 'ev_none'));
-  async function changed(e, msg, id) {
-    if (!e) {  // stale: the list again, the server's why on the card where it still is in it
+  async function changed(item, msg, id) {
+    if (!item) {  // stale: the list again, the server's why on the card where it still is in it
       await load(true, Math.min(200, Math.max(20, offset))).catch(() => {});
-      const err = listEl.querySelector(`[data-event="${id}"] .err`);
+      const err = listEl.querySelector(`[${attr}="${id}"] .err`);
       if (err) err.textContent = msg; else toast(msg);
       return;
     }
-    const el = listEl.querySelector(`[data-event="${e.id}"]`);
-    if (!review || review === (e.review || 'none')) el?.replaceWith(eventCard(e, changed));
+    const el = listEl.querySelector(`[${attr}="${item.id}"]`);
+    if (!sel || sel === key(item)) el?.replaceWith(card(item, changed));
     else if (el) {
       el.remove();
       offset -= 1;
       total.textContent = t('n_items', --count);
-      if (!count) listEl.replaceChildren(none(true));
+      if (!count) listEl.replaceChildren(none(sel, last));
     }
     toast(msg);
   }
   async function load(fresh = true, limit = 20) {
     const mine = ++seq;
     const p = new URLSearchParams({ limit: String(limit), offset: String(fresh ? 0 : offset) });
-    if (review) p.set('review', review);
-    const r = await api('GET', `/app/api/events?${p}`);
+    if (sel) p.set(param, sel);
+    const r = await api('GET', `${url}?${p}`);
     if (mine !== seq) return;  // another chip was tapped meanwhile
+    last = r;
     if (fresh) { offset = 0; listEl.replaceChildren(); }
     offset += r.items.length;
     count = r.total;
     total.textContent = t('n_items', r.total);
-    if (!r.total) listEl.replaceChildren(none(r.cameras));
-    for (const e of r.items) listEl.append(eventCard(e, changed));
+    if (!r.total) listEl.replaceChildren(none(sel, r));
+    for (const x of r.items) listEl.append(card(x, changed));
     more.hidden = offset >= r.total;
   }
-  const chip = (label, rv) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(rv === review),
-    'data-filter': rv || 'all', onclick: async (x) => {
-      review = rv;
-      history.replaceState(null, '', rv === 'none' ? '#/events' : `#/events?review=${rv || 'all'}`);
+  const chip = (text, k) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(k === sel),
+    'data-filter': k || 'all', onclick: async (x) => {
+      sel = k;
+      history.replaceState(null, '', k === first ? path : `${path}?${param}=${k || 'all'}`);
       for (const c of chips.children) c.setAttribute('aria-pressed', String(c === x.currentTarget));
       await load().catch((ex) => toast(ex.message));
-    } }, label);
-  const chips = h('div', { class: 'chips evchips', role: 'group', 'aria-label': t('ev_f_label') },
-    chip(t('ev_f_none'), 'none'), chip(t('ev_f_insp'), 'inspection'), chip(t('ev_f_dis'), 'dismissed'),
-    chip(t('all'), ''));
-  await load();
-  return h('div', {}, h('h1', {}, t('ev_title')), h('p', { class: 'muted' }, t('ev_hint')), chips, total, listEl,
-    more);
+    } }, text);
+  const chips = h('div', { class: 'chips evchips', role: 'group', 'aria-label': label },
+    ...choices.map(([k, text]) => chip(text, k)));
+  return { chips, total, listEl, more, load };
+}
+
+/** 监控告警: 待处理 (nobody has looked at them yet) first; 已转检查, 已忽略, 全部 a tap away. The card shows 进行中 /
+ * 已结束. An event 忽略'd or brought back leaves a list it no longer belongs to. */
+export async function viewEvents(chosen) {
+  const list = chipList({
+    path: '#/events', url: '/app/api/events', param: 'review', chosen, label: t('ev_f_label'),
+    chips: [['none', t('ev_f_none')], ['inspection', t('ev_f_insp')], ['dismissed', t('ev_f_dis')], ['', t('all')]],
+    card: eventCard, attr: 'data-event', key: (e) => e.review || 'none',
+    none: (review, r) => h('p', { class: 'empty' },
+      t(!r.cameras ? 'ev_no_cams' : review === 'none' ? 'ev_none_todo' : review ? 'ev_none_f' : 'ev_none')),
+  });
+  await list.load();
+  return h('div', {}, h('h1', {}, t('ev_title')), h('p', { class: 'muted' }, t('ev_hint')), list.chips, list.total,
+    list.listEl, list.more);
 }

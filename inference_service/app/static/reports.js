@@ -7,6 +7,7 @@ import { ask, chev, fmtTime, h, icon, put, toast } from './dom.js';
 import { go } from './app.js';
 import { busy } from './inspection.js';
 import { pic } from './ledger.js';
+import { chipList } from './events.js';
 
 /** The inspections list's line to the reports (views.js asks for it for supervisors and admins only), once the
  * organisation has had one: how many wait to be checked (待核查), or that none does. */
@@ -105,71 +106,26 @@ function reportCard(r, changed) {
     said, acts.children.length ? h('div', { class: 'card-foot' }, acts) : null, err);
 }
 
-const CHIPS = ['new', 'verified', 'rejected', 'all'];
-/** 群众举报: 待核查 first; 查证属实, 不属实, 全部 a tap away, the chosen one kept in the address
- * (#/reports?status=rejected) so that Back from an inspection returns to it. A report found 不属实 leaves 待核查. */
+/** 群众举报: 待核查 first; 查证属实, 不属实, 全部 a tap away (#/reports?status=rejected). A report found 不属实 leaves
+ * 待核查. */
 export async function viewReports(chosen) {
-  const s0 = CHIPS.includes(chosen) ? chosen : 'new';
-  let status = s0 === 'all' ? '' : s0;
-  let offset = 0;
-  let count = 0;
-  let seq = 0;
-  const listEl = h('div', {});
-  const total = h('p', { class: 'muted small', 'data-total': '' });
-  const more = h('button', { class: 'btn ghost block', type: 'button', hidden: true, onclick: (x) =>
-    busy(x.currentTarget, () => load(false)).catch((ex) => toast(ex.message)) }, t('more'));
-  const none = () => h('p', { class: 'empty' }, t(status === 'new' ? 'rp_none_new' : status ? 'ev_none_f' : 'rp_none'));
-  async function changed(r, msg, id) {
-    if (!r) {  // stale: the list again, the server's why on the card where it still is in it
-      await load(true, Math.min(200, Math.max(20, offset))).catch(() => {});
-      const err = listEl.querySelector(`[data-report="${id}"] .err`);
-      if (err) err.textContent = msg; else toast(msg);
-      return;
-    }
-    const el = listEl.querySelector(`[data-report="${r.id}"]`);
-    if (!status || status === r.status) el?.replaceWith(reportCard(r, changed));
-    else if (el) {
-      el.remove();
-      offset -= 1;
-      total.textContent = t('n_items', --count);
-      if (!count) listEl.replaceChildren(none());
-    }
-    toast(msg);
-  }
-  async function load(fresh = true, limit = 20) {
-    const mine = ++seq;
-    const p = new URLSearchParams({ limit: String(limit), offset: String(fresh ? 0 : offset) });
-    if (status) p.set('status', status);
-    const r = await api('GET', `/app/api/reports?${p}`);
-    if (mine !== seq) return;  // another chip was tapped meanwhile
-    if (fresh) { offset = 0; listEl.replaceChildren(); }
-    offset += r.items.length;
-    count = r.total;
-    total.textContent = t('n_items', r.total);
-    if (!r.total) listEl.replaceChildren(none());
-    for (const x of r.items) listEl.append(reportCard(x, changed));
-    more.hidden = offset >= r.total;
-  }
-  const chip = (label, sv) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(sv === status),
-    'data-filter': sv || 'all', onclick: async (x) => {
-      status = sv;
-      history.replaceState(null, '', sv === 'new' ? '#/reports' : `#/reports?status=${sv || 'all'}`);
-      for (const c of chips.children) c.setAttribute('aria-pressed', String(c === x.currentTarget));
-      await load().catch((ex) => toast(ex.message));
-    } }, label);
-  const chips = h('div', { class: 'chips evchips', role: 'group', 'aria-label': t('rp_f_label') },
-    chip(t('rp_f_new'), 'new'), chip(t('rp_f_ver'), 'verified'), chip(t('rp_rejected'), 'rejected'),
-    chip(t('all'), ''));
+  const list = chipList({
+    path: '#/reports', url: '/app/api/reports', param: 'status', chosen, label: t('rp_f_label'),
+    chips: [['new', t('rp_f_new')], ['verified', t('rp_f_ver')], ['rejected', t('rp_rejected')], ['', t('all')]],
+    card: reportCard, attr: 'data-report', key: (r) => r.status,
+    none: (status) => h('p', { class: 'empty' },
+      t(status === 'new' ? 'rp_none_new' : status ? 'ev_none_f' : 'rp_none')),
+  });
   const title = h('h1', {}, t('rp_title'));
   try {
-    await load();
+    await list.load();
   } catch (ex) {  // an inspector (by the address): said plainly, not as an error to retry
     if (ex.status !== 403) throw ex;
     return h('div', {}, title, h('p', { class: 'card', 'data-no-perm': '' }, t('rp_no_perm')));
   }
   const reward = h('a', { class: 'btn ghost', href: '/app/api/reports/export.xlsx?status=verified',
     download: 'reports-verified.xlsx', 'data-act': 'export' }, t('rp_export'));  // 查证属实的, for the reward
-  return h('div', {}, title, h('p', { class: 'muted' }, t('rp_hint')), chips, total, listEl, more,
+  return h('div', {}, title, h('p', { class: 'muted' }, t('rp_hint')), list.chips, list.total, list.listEl, list.more,
     h('div', { class: 'btns' }, reward));
 }
 
