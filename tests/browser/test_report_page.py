@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 from app_fixtures import AppServer
 from browser_helpers import expect
+from test_app_a11y import CHECK
 from test_app_ux_fixes import shot
 
 
@@ -23,6 +24,7 @@ def test_a_passer_by_reports_a_hazard_and_follows_it_by_receipt(app_server: AppS
     page.goto(url)
     expect(page.locator("[data-org]")).to_have_text("A 市应急管理局")
     expect(page.locator("text=桃北路工地围挡公示牌")).to_be_visible()
+    assert page.evaluate(CHECK) == []  # labelled, tappable, nothing wider than the phone
     shot(page, "report-form")
     page.click("button[type=submit] >> text=提交举报")
     expect(page.locator("p.err").first).to_have_text("请先拍照或选择一张照片")
@@ -40,6 +42,7 @@ def test_a_passer_by_reports_a_hazard_and_follows_it_by_receipt(app_server: AppS
     assert receipt and re.fullmatch(r"[2-9A-Z]{12}", receipt)
     expect(card.locator(".rp-receipt")).to_have_text(re.sub(r"(.{4})(?=.)", r"\1 ", receipt))
     expect(card.locator("[data-guess] li")).to_have_text(["重大现场明火"])
+    assert page.evaluate(CHECK) == []
     shot(page, "report-receipt")
 
     boss = app_server.client("supervisor")
