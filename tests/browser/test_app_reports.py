@@ -96,6 +96,8 @@ def test_a_supervisor_verifies_one_report_and_finds_another_false(app_server: Ap
     expect(page.locator(".photo img").first).to_be_visible()
     expect(page.locator("[data-hazard=FIRE-001]")).to_have_attribute("data-status", "pending")
     expect(page.locator("[data-taken-source=report]")).to_contain_text("（群众举报）")
+    expect(page.locator("a[data-report-from]")).to_have_text("来自群众举报›")
+    expect(page.locator("a[data-report-from]")).to_have_attribute("href", "#/reports?status=verified")
     assert [f["status"] for f in findings(boss, iid).values()] == ["pending"]
     shot(page, "reports-inspection-360")
 

@@ -344,6 +344,8 @@ export async function viewInspection(id) {
           `${(+ins.location.lat).toFixed(4)}, ${(+ins.location.lon).toFixed(4)}`) : null),
       ins.camera_event_id ? h('a', { class: 'evfrom', href: '#/events', 'data-camera-event': ins.camera_event_id },
         icon('camera'), t('ev_from'), h('span', { 'aria-hidden': 'true' }, '›')) : null,
+      ins.report_id ? h('a', { class: 'evfrom', href: '#/reports?status=verified', 'data-report-from': ins.report_id },
+        icon('image'), t('rp_from'), h('span', { 'aria-hidden': 'true' }, '›')) : null,
       local ? h('p', { class: ins.error ? 'err' : 'warn', 'data-local': 'pending' },
         ins.error ? t('q_fail', ins.error) : t('insp_pending')) : null,
       ins.offline ? h('p', { class: 'warn', 'data-offline': 'view' }, t('offline_view')) : null),
