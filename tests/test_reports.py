@@ -187,3 +187,17 @@ def test_verified_reports_export_with_the_senders_numbers_for_the_reward(app_ser
     book = openpyxl.load_workbook(io.BytesIO(boss.get("/app/api/reports/export.xlsx").content))
     assert [c.value for c in next(book.active.iter_rows(max_row=1))][:3] == ["回执号", "提交时间", "举报链接"]
     assert app_server.client("inspector").get("/app/api/reports/export.csv").status_code == 403
+
+
+def test_the_statistics_count_the_period_s_reports_by_what_became_of_them(app_server: AppServer):
+    import datetime as dt
+
+    token = token_of(new_link(app_server, "统计"))
+    send(app_server, token, clean_photo(seed=90), place="统计测试")
+    boss = app_server.client("supervisor")
+    now = boss.get("/app/api/stats").json()["reports"]
+    assert set(now) == {"new", "verified", "rejected"} and now["new"] >= 1
+    assert sum(now.values()) == boss.get("/app/api/reports", params={"limit": 1}).json()["total"]
+    tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
+    assert boss.get("/app/api/stats", params={"from": tomorrow}).json()["reports"] == {
+        "new": 0, "verified": 0, "rejected": 0}  # fmt: skip

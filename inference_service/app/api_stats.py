@@ -39,7 +39,10 @@ def _query(user: UserDep, ctx: CtxDep, tax: TaxonomyDep, from_: str | None, to: 
 def get_stats(
     user: UserDep, ctx: CtxDep, tax: TaxonomyDep, from_: FromQ = None, to: ToQ = None, scene: SceneQ = None
 ) -> s.StatsOut:
-    return s.StatsOut.model_validate(stats(_query(user, ctx, tax, from_, to, scene)))
+    q = _query(user, ctx, tax, from_, to, scene)
+    out = s.StatsOut.model_validate(stats(q))
+    out.reports = ctx.reports.sent_between(user.org_id, q.since, q.until)  # a unit type does not apply to them
+    return out
 
 
 @router.get("/stats/{name}", response_model=None)

@@ -435,6 +435,10 @@ class StatsOut(BaseModel):
     field_by_version: list[FieldByVersion]
     field_by_scene: list[FieldByScene]
     teach_next: list[TeachNext]
+    reports: dict[str, int] = Field(
+        default_factory=dict,
+        description="public reports (群众举报) sent in the period, by status now: new, verified, rejected",
+    )
 
 
 DismissReason = Literal["false_alarm", "duplicate", "handled", "other"]

@@ -168,6 +168,16 @@ class Reports:
             _decoded(r) for r in self.db.query_dicts(f"{_SELECT} WHERE {where} ORDER BY r.created_at, r.id", params)
         ]
 
+    def sent_between(self, org_id: str, since: float | None, until: float | None) -> dict[str, int]:
+        """Reports sent in [since, until) by their status now, as ``counts`` (the statistics page's period)."""
+        sql, params = "SELECT status, COUNT(*) FROM reports WHERE org_id = ?", list[Any]([org_id])
+        if since is not None:
+            sql, params = sql + " AND created_at >= ?", [*params, since]
+        if until is not None:
+            sql, params = sql + " AND created_at < ?", [*params, until]
+        rows = self.db.query(sql + " GROUP BY status", params)
+        return {s: 0 for s in REPORT_STATUSES} | {str(s): int(n) for s, n in rows}
+
     def counts(self, org_id: str) -> dict[str, int]:
         rows = self.db.query("SELECT status, COUNT(*) FROM reports WHERE org_id = ? GROUP BY status", [org_id])
         return {s: 0 for s in REPORT_STATUSES} | {str(s): int(n) for s, n in rows}

@@ -98,6 +98,9 @@ def test_a_supervisor_verifies_one_report_and_finds_another_false(app_server: Ap
     expect(page.locator("[data-taken-source=report]")).to_contain_text("（群众举报）")
     expect(page.locator("a[data-report-from]")).to_have_text("来自群众举报›")
     expect(page.locator("a[data-report-from]")).to_have_attribute("href", "#/reports?status=verified")
+    page.goto(f"{app_server.base_url}/app/#/stats")  # 统计: the period's reports, by what became of them
+    expect(page.locator(".card", has=page.locator("h2", has_text="群众举报"))).to_contain_text("查证属实")
+    page.go_back()
     assert [f["status"] for f in findings(boss, iid).values()] == ["pending"]
     shot(page, "reports-inspection-360")
 

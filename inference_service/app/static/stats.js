@@ -90,6 +90,13 @@ export function statsBody(d) {
   });
   bar('by_unit', t('by_unit'), (o) => String(o.unit?.name ?? o.unit ?? o.name ?? o.key ?? ''));
   bar('by_inspector', t('by_insp'), (o) => String(o.inspector?.display_name ?? o.display_name ?? o.inspector ?? o.username ?? o.key ?? ''));
+  const rp = d.reports || {};  // 群众举报 sent in the period, by what became of them; shown once there are any
+  const rpn = (rp.new || 0) + (rp.verified || 0) + (rp.rejected || 0);
+  if (rpn) {
+    out.push(chartCard(t('rp_title'), donut([{ label: t('rp_f_new'), value: rp.new || 0, color: '#b27700' },
+      { label: t('rp_f_ver'), value: rp.verified || 0, color: '#1b7a3a' },
+      { label: t('rp_rejected'), value: rp.rejected || 0, color: '#adb5bd' }], t('rp_title'), String(rpn))));
+  }
   const fieldRows = d.model_field || [];
   const mf = fieldRows.map((m) => {
     const hz = hazardById(m.hazard_id);
