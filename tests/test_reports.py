@@ -8,6 +8,7 @@ import uuid
 import app_fixtures
 import httpx
 import pytest
+from _pg import pg_server, pg_url  # noqa: F401  (fixtures)
 from app_fixtures import AppServer, clean_photo, fire_photo
 
 app_server = app_fixtures.app_server
@@ -201,3 +202,26 @@ def test_the_statistics_count_the_period_s_reports_by_what_became_of_them(app_se
     tomorrow = (dt.date.today() + dt.timedelta(days=2)).isoformat()
     assert boss.get("/app/api/stats", params={"from": tomorrow}).json()["reports"] == {
         "new": 0, "verified": 0, "rejected": 0}  # fmt: skip
+
+
+def test_reports_on_postgresql(tiny_model_dir, tmp_path, pg_url):  # noqa: F811
+    """The same store on PostgreSQL: a report sent, limited, verified into an inspection, counted, exported."""
+    with app_fixtures.start_app_server(tiny_model_dir, tmp_path / "d", database_url=pg_url,
+                                       HAZARDSCAN_REPORTS_PER_HOUR="2") as server:  # fmt: skip
+        link = new_link(server, "PG 公示牌")
+        token = token_of(link)
+        assert [send(server, token, fire_photo(seed=95 + i)).status_code for i in range(3)] == [201, 201, 429]
+        boss = server.client("supervisor")
+        listed = boss.get("/app/api/reports").json()
+        assert listed["total"] == 2 and listed["counts"] == {"new": 2, "verified": 0, "rejected": 0}
+        first, second = listed["items"]
+        made = boss.post(f"/app/api/reports/{first['id']}/verify", json={"scene": "industry"})
+        assert made.status_code == 201 and made.json()["report_id"] == first["id"]
+        assert (
+            boss.post(f"/app/api/reports/{second['id']}/reject", json={"note": "重复举报"}).json()["status"]
+            == "rejected"
+        )
+        assert boss.get("/app/api/stats").json()["reports"] == {"new": 0, "verified": 1, "rejected": 1}
+        assert "重复举报" in boss.get("/app/api/reports/export.csv").content.decode("utf-8-sig")
+        revoked = server.client("admin").post(f"/app/api/report-links/{link['id']}/revoke").json()
+        assert (revoked["reports"], revoked["new_reports"]) == (2, 0)
