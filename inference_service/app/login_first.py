@@ -2,7 +2,9 @@
 
 The app's routes check the session in a dependency, which FastAPI solves only after it has read and parsed the
 whole multipart form: anyone who could reach the port could make the server take in a full-size upload per request
-without logging in. The /v1 API refuses a request without a key the same way (``ApiKeyMiddleware``).
+without logging in. The /v1 API refuses a request without a key the same way (``ApiKeyMiddleware``). A public
+report (``POST /app/api/report/{token}``) needs no login; its link is its key, and an unknown or revoked one is
+refused the same way (404).
 """
 
 from __future__ import annotations
