@@ -351,3 +351,21 @@ def test_recheck(hazard, cls, detectable, found, expected):
     if result == "failed":  # names what it still sees, in both halves
         what = next(h or c for h, c in found if h == hazard or c == cls)
         assert reason.count(what) == 2, reason
+
+
+def test_items_due_within_days_are_the_open_ones_whose_deadline_is_near(app_server: AppServer):
+    """即将到期: not closed, the deadline from now to N days on; past deadlines are 已逾期, not "due"."""
+    insp, sup = app_server.client("inspector"), app_server.client("supervisor")
+    today = datetime.now(timezone(timedelta(hours=8))).date()  # deadlines are local days (UTC+8)
+    made = {}
+    for name, days in (("两天后到期单位", 2), ("十天后到期单位", 10), ("早已逾期单位", -400)):
+        item = open_item(insp, unit=name, seed=700 + days)
+        body = {"version": item["version"], "deadline": (today + timedelta(days=days)).isoformat()}
+        made[name] = sup.post(f"/app/api/ledger/{item['id']}/assign", json=body).json()["id"]
+    due = {i["id"] for i in insp.get("/app/api/ledger", params={"due_within": 3, "limit": 200}).json()["items"]}
+    assert made["两天后到期单位"] in due
+    assert made["十天后到期单位"] not in due and made["早已逾期单位"] not in due
+    assert made["十天后到期单位"] in {
+        i["id"] for i in insp.get("/app/api/ledger", params={"due_within": 11, "limit": 200}).json()["items"]
+    }
+    assert insp.get("/app/api/ledger", params={"due_within": 0}).status_code == 422

@@ -65,11 +65,14 @@ def ledger_filter(
     to: str | None = None,
     overdue: bool | None = None,
     closed: Annotated[bool | None, Query(description="true: 已销号 only; false: not yet closed")] = None,
+    due_within: Annotated[
+        int | None, Query(ge=1, le=90, description="即将到期: not closed, the deadline within this many days from now")
+    ] = None,
 ) -> LedgerFilter:
     """The ledger's filters from the query string (list and both exports take the same ones)."""
     off = ctx.settings.deadline_utc_offset_hours
     return LedgerFilter(unit or None, hazard or None, severity, status, inspector or None,
-                        parse_when(from_, off), parse_when(to, off, end=True), overdue, closed)  # fmt: skip
+                        parse_when(from_, off), parse_when(to, off, end=True), overdue, closed, due_within)  # fmt: skip
 
 
 LedgerFilterDep = Annotated[LedgerFilter, Depends(ledger_filter)]

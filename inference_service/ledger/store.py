@@ -36,6 +36,7 @@ class LedgerFilter:
     until: float | None = None
     overdue: bool | None = None
     closed: bool | None = None  # True: 已销号 only; False: not yet closed
+    due_within_days: int | None = None  # not closed, deadline from now to this many days on (即将到期)
 
 
 STATE_COLUMNS = (
@@ -152,6 +153,9 @@ class Ledger:
         elif flt.overdue is False:
             where.append("NOT ((status <> 'closed' AND deadline < ?) OR (status = 'closed' AND closed_at > deadline))")
             params.append(now)
+        if flt.due_within_days is not None:
+            where.append("status <> 'closed' AND deadline >= ? AND deadline < ?")
+            params += [now, now + flt.due_within_days * 86400.0]
         cond = " AND ".join(where)
         total = int(self.db.query(f"SELECT COUNT(*) FROM ledger_items WHERE {cond}", params)[0][0])
         sql = f"SELECT * FROM ledger_items WHERE {cond} ORDER BY deadline, created_at, id"

@@ -10,12 +10,13 @@ export const STATUSES = ['open', 'in_progress', 'pending_review', 'closed'];
 /** Supervisors and admins review rectifications (复查销号), assign and see 待复查 on the list. */
 const reviews = () => st.user?.role === 'supervisor' || st.user?.role === 'admin';
 let shownStatus = '';  // the status chip of the list on screen: a card moved to another status leaves it
-/** The status chips: [key in the address (#/ledger?status=…), label, filter]; 已逾期: past the deadline, not closed. */
+/** The status chips: [key in the address (#/ledger?status=…), label, filter]; 已逾期: past the deadline, not closed;
+ * 3 天内到期: not closed, the deadline in the next three days (to chase before it passes). */
 const CHIPS = [['', 'all', {}], ...STATUSES.map((sv) => [sv, `s_${sv}`, { status: sv }]),
-  ['overdue', 'overdue', { overdue: true, closed: false }]];
+  ['overdue', 'overdue', { overdue: true, closed: false }], ['due_soon', 'due_soon', { due_within: 3 }]];
 export async function viewLedger(chosen = '') {
   const first = CHIPS.find(([key]) => key === chosen) || CHIPS[0];
-  const f = { status: '', overdue: false, closed: null, unit: '', hazard: '', severity: '', inspector: '', from: '',
+  const f = { status: '', overdue: false, closed: null, due_within: 0, unit: '', hazard: '', severity: '', inspector: '', from: '',
     to: '', ...first[2] };
   const inspectors = h('select', { id: 'f-inspector', name: 'inspector' }, h('option', { value: '' }, t('all')));
   api('GET', '/app/api/stats', null, { noLogin: true }).then((d) => {  // the inspectors who found something, as the filter's choices
@@ -34,6 +35,7 @@ export async function viewLedger(chosen = '') {
     for (const k of ['unit', 'hazard', 'severity', 'inspector', 'status', 'from', 'to']) if (f[k]) p.set(k, f[k]);
     if (f.overdue) p.set('overdue', 'true');
     if (f.closed != null) p.set('closed', String(f.closed));
+    if (f.due_within) p.set('due_within', String(f.due_within));
     return p;
   };
   async function load(fresh = true) {
@@ -58,7 +60,7 @@ export async function viewLedger(chosen = '') {
   const chips = h('div', { class: 'chips', role: 'group', 'aria-label': en() ? 'Status' : '状态' },
     CHIPS.map(([key, label, set]) => h('button', { class: 'chip', type: 'button', 'aria-pressed': String(key === first[0]),
       'data-chip': key || 'all', onclick: async (e) => {
-        Object.assign(f, { status: '', overdue: false, closed: null }, set);
+        Object.assign(f, { status: '', overdue: false, closed: null, due_within: 0 }, set);
         // kept in the address, so that Back (from an inspection opened here) returns to this chip
         history.replaceState(null, '', key ? `#/ledger?status=${key}` : '#/ledger');
         for (const c of chips.children) c.setAttribute('aria-pressed', 'false');
