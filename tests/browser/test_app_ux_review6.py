@@ -30,8 +30,8 @@ CHIPS_IN_VIEW = """(g) => {
 
 
 def test_every_ledger_status_chip_is_on_screen(app_server: AppServer, phone: Any) -> None:
-    """m14: at 390 and 360 px, in Chinese and in English, all six status chips (已逾期 last) are inside the screen
-    and inside their row: none hides behind a horizontal scroll."""
+    """m14: at 390 and 360 px, in Chinese and in English, all seven status chips (3 天内到期 last) are inside the
+    screen and inside their row: none hides behind a horizontal scroll."""
     for size in (WIDE, NARROW):
         page = phone(viewport=size)
         login(page, app_server, "supervisor")
@@ -40,8 +40,8 @@ def test_every_ledger_status_chip_is_on_screen(app_server: AppServer, phone: Any
         for lang in ("zh", "en"):
             if lang == "en":
                 page.click("#lang")
-            expect(chips.locator(".chip")).to_have_count(6)
-            expect(chips.locator(".chip").last).to_have_text("已逾期" if lang == "zh" else "Overdue")
+            expect(chips.locator(".chip")).to_have_count(7)
+            expect(chips.locator(".chip").last).to_have_text("3 天内到期" if lang == "zh" else "Due in 3 days")
             assert chips.evaluate(CHIPS_IN_VIEW) == [], (size, lang)
             assert chips.evaluate("(g) => g.scrollWidth <= g.clientWidth"), (size, lang)
             shot(page, f"m14-ledger-chips-{size['width']}-{lang}")
