@@ -324,7 +324,7 @@ def link_poster(link_id: str, request: Request, user: UserDep, ctx: CtxDep) -> R
     """The notice to print and put up (A4 PDF): whom to report to, the steps, the QR code of the link. The link is
     this server's address as the admin's browser reached it: print it from the address phones will use."""
     require(user, "admin", LINKS)
-    row = next((r for r in ctx.reports.links(user.org_id) if r["id"] == link_id), None)
+    row = ctx.reports.link(user.org_id, link_id)
     if row is None:
         raise not_found("report link", "举报链接")
     if row["revoked_at"] is not None:

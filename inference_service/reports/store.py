@@ -70,14 +70,22 @@ class Reports:
             )
         return link
 
-    def links(self, org_id: str) -> list[Row]:
-        """The organisation's links, newest first, each with its count of reports and of those not yet checked."""
+    def links(self, org_id: str, link_id: str | None = None) -> list[Row]:
+        """The organisation's links (or its one ``link_id``), newest first, each with its count of reports and of
+        those not yet checked."""
+        where, params = "l.org_id = ?", [org_id]
+        if link_id is not None:
+            where, params = where + " AND l.id = ?", [*params, link_id]
         return self.db.query_dicts(
             "SELECT l.*, (SELECT COUNT(*) FROM reports r WHERE r.link_id = l.id) AS reports, "
             "(SELECT COUNT(*) FROM reports r WHERE r.link_id = l.id AND r.status = 'new') AS new_reports "
-            "FROM report_links l WHERE l.org_id = ? ORDER BY l.created_at DESC, l.id",
-            [org_id],
+            f"FROM report_links l WHERE {where} ORDER BY l.created_at DESC, l.id",
+            params,
         )
+
+    def link(self, org_id: str, link_id: str) -> Row | None:
+        found = self.links(org_id, link_id)
+        return found[0] if found else None
 
     def revoke_link(self, org_id: str, link_id: str) -> Row | None:
         with self.db.tx() as cur:
@@ -85,7 +93,7 @@ class Reports:
                 "UPDATE report_links SET revoked_at = ? WHERE id = ? AND org_id = ? AND revoked_at IS NULL",
                 [self.clock(), link_id, org_id],
             )
-        return next((r for r in self.links(org_id) if r["id"] == link_id), None)
+        return self.link(org_id, link_id)
 
     def active_link(self, token: str) -> Row | None:
         """The link of ``token`` with its organisation's name, unless revoked."""
@@ -150,9 +158,7 @@ class Reports:
         return _decoded(rows[0]) if rows else None
 
     def page(self, org_id: str, status: str | None, limit: int, offset: int) -> tuple[list[Row], int]:
-        where, params = "r.org_id = ?", [org_id]
-        if status:
-            where, params = where + " AND r.status = ?", [*params, status]
+        where, params = _of(org_id, status)
         total = int(self.db.query(f"SELECT COUNT(*) FROM reports r WHERE {where}", params)[0][0])
         rows = self.db.query_dicts(
             f"{_SELECT} WHERE {where} ORDER BY r.created_at DESC, r.id LIMIT ? OFFSET ?", [*params, limit, offset]
@@ -161,9 +167,7 @@ class Reports:
 
     def every(self, org_id: str, status: str | None) -> list[Row]:
         """Every report of the organisation (of ``status``), oldest first: for an export."""
-        where, params = "r.org_id = ?", [org_id]
-        if status:
-            where, params = where + " AND r.status = ?", [*params, status]
+        where, params = _of(org_id, status)
         return [
             _decoded(r) for r in self.db.query_dicts(f"{_SELECT} WHERE {where} ORDER BY r.created_at, r.id", params)
         ]
@@ -179,8 +183,7 @@ class Reports:
         return {s: 0 for s in REPORT_STATUSES} | {str(s): int(n) for s, n in rows}
 
     def counts(self, org_id: str) -> dict[str, int]:
-        rows = self.db.query("SELECT status, COUNT(*) FROM reports WHERE org_id = ? GROUP BY status", [org_id])
-        return {s: 0 for s in REPORT_STATUSES} | {str(s): int(n) for s, n in rows}
+        return self.sent_between(org_id, None, None)
 
     def decide(
         self, org_id: str, report_id: str, user_id: str, status: str, note: str, inspection_id: str | None = None
@@ -203,6 +206,13 @@ class Reports:
 
 
 _SELECT = "SELECT r.*, l.name AS link_name FROM reports r JOIN report_links l ON l.id = r.link_id"
+
+
+def _of(org_id: str, status: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (over ``reports r``) and its parameters: the organisation's reports, of ``status``."""
+    if status:
+        return "r.org_id = ? AND r.status = ?", [org_id, status]
+    return "r.org_id = ?", [org_id]
 
 
 def _receipt() -> str:
